@@ -1,0 +1,41 @@
+# Two commands: `make run` (serve the demo) and `make test`. Everything else is set up by them.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install schema migrations lock bench-page audit
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Pinned by constraints.txt so every machine gets the same versions.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	GATEWAY_DEBUG=$${GATEWAY_DEBUG:-1} $(BIN)/gateway serve --demo
+
+test: install
+	$(BIN)/pytest
+
+schema: install
+	$(BIN)/gateway export-schema --output schema.graphql
+
+migrations: install
+	$(BIN)/tortoise -c gateway.db.TORTOISE_ORM makemigrations
+
+# Re-pin after changing dependencies in pyproject.toml.
+lock:
+	rm -rf /tmp/gateway-lock-venv && $(PYTHON) -m venv /tmp/gateway-lock-venv
+	/tmp/gateway-lock-venv/bin/pip install --quiet -e '.[test]'
+	/tmp/gateway-lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+bench-page: install
+	$(BIN)/python bench/page.py
+
+audit: install
+	bash .ci/audit.sh

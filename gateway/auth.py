@@ -1,0 +1,93 @@
+"""Bearer-token authentication (DESIGN §3): PyJWT, HS256 with a shared secret or RS256 only
+when a public key is configured. Every failure looks the same to the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from gateway.ids import decode_id, to_global_id
+from gateway.models import Portal, User
+from gateway.settings import Settings
+
+UNAUTHENTICATED_MESSAGE = "Authentication required: send a valid bearer token"
+
+
+class AuthenticationFailed(Exception):
+    """Why is kept for the logs only; clients always get the same answer."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user: User
+    portal: Portal
+
+
+def _decode(token: str, settings: Settings) -> dict:
+    if settings.jwt_public_key:
+        key, algorithms = settings.jwt_public_key, ["RS256"]
+    else:
+        key, algorithms = settings.effective_jwt_secret, ["HS256"]
+    if not key:
+        raise AuthenticationFailed("no verification key configured")
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,  # a fixed list: "alg: none" and key-confusion tokens fail
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iss", "aud", "sub", "portal"]},
+            leeway=5,
+        )
+    except jwt.PyJWTError as exc:
+        raise AuthenticationFailed(str(exc)) from exc
+
+
+def bearer_token(header: str | None) -> str:
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("missing bearer token")
+    return token.strip()
+
+
+async def authenticate(header: str | None, settings: Settings) -> tuple[Viewer, datetime]:
+    """The viewer and the token's expiry, or AuthenticationFailed."""
+    claims = _decode(bearer_token(header), settings)
+    user_pk = decode_id(str(claims["sub"]), "User")
+    portal_pk = decode_id(str(claims["portal"]), "Portal")
+    if user_pk is None or portal_pk is None:
+        raise AuthenticationFailed("sub or portal is not a global id")
+    user = await User.filter(id=user_pk, portal_id=portal_pk).select_related("portal").first()
+    if user is None:
+        raise AuthenticationFailed("user not in the token's portal")
+    expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    return Viewer(user=user, portal=user.portal), expires
+
+
+def mint_token(
+    user: User,
+    settings: Settings,
+    *,
+    ttl: timedelta = timedelta(hours=12),
+    now: datetime | None = None,
+    private_key: str | None = None,
+) -> str:
+    """A token for local use (`gateway token`, tests). RS256 needs the private key."""
+    issued = now or datetime.now(UTC)
+    claims = {
+        "sub": to_global_id("User", user.id),
+        "portal": to_global_id("Portal", user.portal_id),
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + ttl).timestamp()),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+    }
+    if private_key:
+        return jwt.encode(claims, private_key, algorithm="RS256")
+    secret = settings.effective_jwt_secret
+    if not secret:
+        raise AuthenticationFailed("GATEWAY_JWT_SECRET is not set")
+    return jwt.encode(claims, secret, algorithm="HS256")

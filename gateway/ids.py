@@ -1,0 +1,36 @@
+"""Relay global ids: base64 of "TypeName:primaryKey" (DESIGN §2). Clients treat them as opaque."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+
+def to_global_id(type_name: str, pk: int) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def from_global_id(global_id: str) -> tuple[str, int] | None:
+    """(type name, primary key), or None for anything that is not a well-formed id."""
+    if not isinstance(global_id, str) or len(global_id) > 200:
+        return None
+    try:
+        raw = base64.b64decode(global_id.encode(), validate=True).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    type_name, sep, pk = raw.partition(":")
+    # Only canonical decimal keys: "App:01" or "App:+1" would alias "App:1".
+    if not sep or not type_name or not pk.isascii() or not pk.isdigit() or pk != str(int(pk)):
+        return None
+    value = int(pk)
+    if value <= 0 or value > 2**63 - 1:
+        return None
+    return type_name, value
+
+
+def decode_id(global_id: str, type_name: str) -> int | None:
+    """The primary key if `global_id` is a well-formed id of `type_name`, else None."""
+    parsed = from_global_id(global_id)
+    if parsed is None or parsed[0] != type_name:
+        return None
+    return parsed[1]

@@ -1,0 +1,37 @@
+"""Tortoise models, one module per aggregate. Tortoise discovers them through this module."""
+
+from gateway.models.apps import AppAlert, AppConnection, ConnectedApp, GrantedScope
+from gateway.models.catalogue import LearningResource, ListingScope, MarketplaceListing
+from gateway.models.log import AppLogEntry
+from gateway.models.notifications import (
+    Delivery,
+    Notification,
+    NotificationEntry,
+    NotificationRule,
+    RuleApp,
+    RuleTeam,
+    RuleUser,
+)
+from gateway.models.portal import Portal, Team, TeamMembership, User
+
+__models__ = [
+    Portal,
+    User,
+    Team,
+    TeamMembership,
+    MarketplaceListing,
+    ListingScope,
+    LearningResource,
+    ConnectedApp,
+    AppConnection,
+    GrantedScope,
+    AppAlert,
+    AppLogEntry,
+    NotificationRule,
+    RuleApp,
+    RuleUser,
+    RuleTeam,
+    Notification,
+    NotificationEntry,
+    Delivery,
+]

@@ -1,0 +1,91 @@
+"""The domain's enumerations, shared by the models and the GraphQL schema (one definition each)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class SubscriptionTier(str, Enum):
+    FREE = "FREE"
+    STARTER = "STARTER"
+    PROFESSIONAL = "PROFESSIONAL"
+    ENTERPRISE = "ENTERPRISE"
+
+    @property
+    def rank(self) -> int:
+        return _TIER_ORDER.index(self)
+
+
+_TIER_ORDER = list(SubscriptionTier)
+
+
+class InstallLevel(str, Enum):
+    PORTAL = "PORTAL"
+    USER = "USER"
+    MULTI_ACCOUNT = "MULTI_ACCOUNT"
+
+
+class AppStatus(str, Enum):
+    CONNECTED = "CONNECTED"
+    DISCONNECTED = "DISCONNECTED"
+    ERROR = "ERROR"
+
+
+class ScopeState(str, Enum):
+    GRANTED = "GRANTED"
+    NEEDS_UPGRADE = "NEEDS_UPGRADE"
+    NEEDS_REAUTHORIZATION = "NEEDS_REAUTHORIZATION"
+
+
+class AlertSeverity(str, Enum):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class AppActivity(str, Enum):
+    INSTALLED = "INSTALLED"
+    UNINSTALLED = "UNINSTALLED"
+    REINSTALLED = "REINSTALLED"
+    DISCONNECTED = "DISCONNECTED"
+    RECONNECTED = "RECONNECTED"
+    REAUTHORIZED = "REAUTHORIZED"
+
+
+class NotificationType(str, Enum):
+    APP_INSTALL = "APP_INSTALL"
+    APP_DISCONNECT = "APP_DISCONNECT"
+    APP_UNINSTALL = "APP_UNINSTALL"
+
+
+class NotificationFrequency(str, Enum):
+    HOURLY = "HOURLY"
+    DAILY = "DAILY"
+    WEEKLY = "WEEKLY"
+    MONTHLY = "MONTHLY"
+
+
+class NotificationAudience(str, Enum):
+    SUPER_ADMINS = "SUPER_ADMINS"
+    EVERYONE = "EVERYONE"
+    SPECIFIC = "SPECIFIC"
+
+
+class NotificationChannel(str, Enum):
+    EMAIL = "EMAIL"
+    IN_APP = "IN_APP"
+
+
+class DeliveryStatus(str, Enum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    RETRYING = "RETRYING"
+    FAILED = "FAILED"
+
+
+# Which log activities a notification type covers (DESIGN §1 "Notification rules").
+ACTIVITIES_BY_TYPE: dict[NotificationType, tuple[AppActivity, ...]] = {
+    NotificationType.APP_INSTALL: (AppActivity.INSTALLED, AppActivity.REINSTALLED),
+    NotificationType.APP_DISCONNECT: (AppActivity.DISCONNECTED,),
+    NotificationType.APP_UNINSTALL: (AppActivity.UNINSTALLED,),
+}

@@ -1,0 +1,41 @@
+"""The app log: one row per lifecycle event, never updated."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from gateway.models.apps import ConnectedApp
+from gateway.models.enums import AppActivity
+from gateway.models.portal import Portal, User
+
+
+class AppLogEntry(Model):
+    id = fields.IntField(primary_key=True)
+    portal: fields.ForeignKeyRelation[Portal] = fields.ForeignKeyField(
+        "models.Portal", related_name="log_entries", on_delete=fields.CASCADE
+    )
+    app: fields.ForeignKeyRelation[ConnectedApp] = fields.ForeignKeyField(
+        "models.ConnectedApp", related_name="log_entries", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="log_entries", null=True, on_delete=fields.SET_NULL
+    )
+    activity = fields.CharEnumField(AppActivity, max_length=16)
+    # When it happened, as reported; lists sort by it.
+    occurred_at = fields.DatetimeField()
+    # When the gateway recorded it; digests cover by it, so late events are not lost.
+    recorded_at = fields.DatetimeField()
+
+    portal_id: int
+    app_id: int
+    user_id: int | None
+
+    class Meta:
+        table = "app_log_entry"
+        indexes = (
+            ("portal_id", "occurred_at", "id"),
+            ("app_id", "occurred_at"),
+            ("user_id", "occurred_at"),
+            ("portal_id", "recorded_at"),
+        )

@@ -1,0 +1,189 @@
+"""Notification rules, the digests they produce, and their deliveries."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from gateway.models.apps import ConnectedApp
+from gateway.models.enums import (
+    DeliveryStatus,
+    NotificationAudience,
+    NotificationChannel,
+    NotificationFrequency,
+    NotificationType,
+)
+from gateway.models.log import AppLogEntry
+from gateway.models.portal import Portal, Team, User
+
+
+class NotificationRule(Model):
+    id = fields.IntField(primary_key=True)
+    portal: fields.ForeignKeyRelation[Portal] = fields.ForeignKeyField(
+        "models.Portal", related_name="notification_rules", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=120)
+    sort_name = fields.CharField(max_length=120)
+    type = fields.CharEnumField(NotificationType, max_length=16)
+    frequency = fields.CharEnumField(NotificationFrequency, max_length=16)
+    all_apps = fields.BooleanField(default=True)
+    audience = fields.CharEnumField(NotificationAudience, max_length=16)
+    email = fields.BooleanField(default=False)
+    in_app = fields.BooleanField(default=False)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="created_rules", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    # The recorded time up to which this rule has covered the log (DESIGN §1 "Digests").
+    cut_at = fields.DatetimeField()
+
+    portal_id: int
+    created_by_id: int | None
+
+    class Meta:
+        table = "notification_rule"
+        unique_together = (("portal", "sort_name"),)
+
+    @property
+    def channels(self) -> list[NotificationChannel]:
+        out = []
+        if self.email:
+            out.append(NotificationChannel.EMAIL)
+        if self.in_app:
+            out.append(NotificationChannel.IN_APP)
+        return out
+
+
+class RuleApp(Model):
+    id = fields.IntField(primary_key=True)
+    rule: fields.ForeignKeyRelation[NotificationRule] = fields.ForeignKeyField(
+        "models.NotificationRule", related_name="rule_apps", on_delete=fields.CASCADE
+    )
+    app: fields.ForeignKeyRelation[ConnectedApp] = fields.ForeignKeyField(
+        "models.ConnectedApp", related_name="rule_apps", on_delete=fields.CASCADE
+    )
+
+    rule_id: int
+    app_id: int
+
+    class Meta:
+        table = "notification_rule_app"
+        unique_together = (("rule", "app"),)
+
+
+class RuleUser(Model):
+    id = fields.IntField(primary_key=True)
+    rule: fields.ForeignKeyRelation[NotificationRule] = fields.ForeignKeyField(
+        "models.NotificationRule", related_name="rule_users", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="rule_users", on_delete=fields.CASCADE
+    )
+
+    rule_id: int
+    user_id: int
+
+    class Meta:
+        table = "notification_rule_user"
+        unique_together = (("rule", "user"),)
+
+
+class RuleTeam(Model):
+    id = fields.IntField(primary_key=True)
+    rule: fields.ForeignKeyRelation[NotificationRule] = fields.ForeignKeyField(
+        "models.NotificationRule", related_name="rule_teams", on_delete=fields.CASCADE
+    )
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="rule_teams", on_delete=fields.CASCADE
+    )
+
+    rule_id: int
+    team_id: int
+
+    class Meta:
+        table = "notification_rule_team"
+        unique_together = (("rule", "team"),)
+
+
+class Notification(Model):
+    """One digest for one recipient."""
+
+    id = fields.IntField(primary_key=True)
+    portal: fields.ForeignKeyRelation[Portal] = fields.ForeignKeyField(
+        "models.Portal", related_name="notifications", on_delete=fields.CASCADE
+    )
+    recipient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notifications", on_delete=fields.CASCADE
+    )
+    # A deleted rule leaves its past digests in place.
+    rule: fields.ForeignKeyNullableRelation[NotificationRule] = fields.ForeignKeyField(
+        "models.NotificationRule", related_name="notifications", null=True,
+        on_delete=fields.SET_NULL,
+    )
+    type = fields.CharEnumField(NotificationType, max_length=16)
+    period_start = fields.DatetimeField()
+    period_end = fields.DatetimeField()
+    entry_count = fields.IntField()
+    # In the recipient's inbox: the rule had IN_APP when the digest was made.
+    in_app = fields.BooleanField(default=True)
+    read_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    portal_id: int
+    recipient_id: int
+    rule_id: int | None
+
+    class Meta:
+        table = "notification"
+        indexes = (("recipient_id", "in_app", "created_at", "id"),)
+
+
+class NotificationEntry(Model):
+    """The log entries a digest shows (its newest 100)."""
+
+    id = fields.IntField(primary_key=True)
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="notification_entries", on_delete=fields.CASCADE
+    )
+    entry: fields.ForeignKeyRelation[AppLogEntry] = fields.ForeignKeyField(
+        "models.AppLogEntry", related_name="notification_entries", on_delete=fields.CASCADE
+    )
+
+    notification_id: int
+    entry_id: int
+
+    class Meta:
+        table = "notification_entry"
+        unique_together = (("notification", "entry"),)
+
+
+class Delivery(Model):
+    """One notification sent on one channel (email outbox state lives here)."""
+
+    id = fields.IntField(primary_key=True)
+    portal: fields.ForeignKeyRelation[Portal] = fields.ForeignKeyField(
+        "models.Portal", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    recipient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    channel = fields.CharEnumField(NotificationChannel, max_length=16)
+    status = fields.CharEnumField(DeliveryStatus, max_length=16)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    portal_id: int
+    notification_id: int
+    recipient_id: int
+
+    class Meta:
+        table = "delivery"
+        unique_together = (("notification", "channel"),)
+        indexes = (("portal_id", "status", "created_at", "id"),)

@@ -1,0 +1,193 @@
+"""Relay pages with keyset cursors (DESIGN §2): stable under inserts, no OFFSET.
+
+A cursor is the sort key of a row, so "after" means "strictly past this key" even when rows
+were added or removed in between. Two orders exist: by (sort_name, id) ascending for named
+things, and by (a timestamp, id) descending for logs and inboxes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from tortoise.connection import get_connection
+from tortoise.expressions import Q, RawSQL
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from gateway.errors import BadUserInput
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+
+DEFAULT_PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Order:
+    """A total order over rows: a leading field, then the primary key as tie-breaker."""
+
+    field: str
+    descending: bool
+    is_time: bool = False
+
+    def key(self, row: Any) -> tuple[Any, int]:
+        return getattr(row, self.field), row.id
+
+    @property
+    def order_by(self) -> tuple[str, str]:
+        sign = "-" if self.descending else ""
+        return f"{sign}{self.field}", f"{sign}id"
+
+    def after_q(self, key: tuple[Any, int]) -> Q:
+        """Rows strictly past `key` in this order."""
+        value, pk = key
+        op = "lt" if self.descending else "gt"
+        return Q(**{f"{self.field}__{op}": value}) | Q(**{self.field: value, f"id__{op}": pk})
+
+    def encode(self, row: Any) -> str:
+        value, pk = self.key(row)
+        raw = [value.isoformat() if self.is_time else value, pk]
+        return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode()
+
+    def decode(self, cursor: str, arg: str = "after") -> tuple[Any, int]:
+        try:
+            value, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            if not isinstance(pk, int) or isinstance(pk, bool):
+                raise ValueError
+            if self.is_time:
+                value = datetime.fromisoformat(value)
+                if value.tzinfo is None:
+                    raise ValueError
+            elif not isinstance(value, str):
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error, UnicodeError, json.JSONDecodeError):
+            raise BadUserInput(f"`{arg}` is not a cursor of this list", argument=arg) from None
+        return value, pk
+
+
+BY_NAME = Order("sort_name", descending=False)
+NEWEST_LOG_FIRST = Order("occurred_at", descending=True, is_time=True)
+NEWEST_CREATED_FIRST = Order("created_at", descending=True, is_time=True)
+OLDEST_CONNECTED_FIRST = Order("connected_at", descending=False, is_time=True)
+
+
+def page_size(first: int | None, max_size: int, arg: str = "first") -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if first < 0 or first > max_size:
+        raise BadUserInput(
+            f"`{arg}` must be between 0 and {max_size}, got {first}", argument=arg
+        )
+    return first
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Validated `first`/`after`: checked when the field runs, since values may be variables."""
+
+    first: int
+    after: tuple[Any, int] | None
+    order: Order
+
+    @classmethod
+    def of(cls, first: int | None, after: str | None, order: Order, max_size: int) -> PageRequest:
+        size = page_size(first, max_size)
+        return cls(size, order.decode(after) if after is not None else None, order)
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list; the GraphQL connection types read it."""
+
+    nodes: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    count: Callable[[], Awaitable[int]] = field(repr=False)
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursors[0] if self.cursors else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def page_from_rows(
+    rows: Sequence[T], request: PageRequest, count: Callable[[], Awaitable[int]]
+) -> Page[T]:
+    """`rows` holds up to first + 1 rows past the cursor; the extra one only says there is more."""
+    nodes = list(rows[: request.first])
+    return Page(
+        nodes=nodes,
+        cursors=[request.order.encode(n) for n in nodes],
+        has_next_page=len(rows) > request.first,
+        has_previous_page=request.after is not None,
+        count=count,
+    )
+
+
+async def paginate_queryset(qs: QuerySet[M], request: PageRequest) -> Page[M]:
+    """A page of a query: one statement for the rows, one more only if totalCount is asked."""
+    rows: list[M] = []
+    if request.first > 0:
+        ranged = qs.filter(request.order.after_q(request.after)) if request.after else qs
+        rows = await ranged.order_by(*request.order.order_by).limit(request.first + 1)
+    return page_from_rows(rows, request, qs.count)
+
+
+def paginate_list(items: Sequence[T], request: PageRequest) -> Page[T]:
+    """A page of rows already in memory, in the request's order."""
+    order = request.order
+    if request.after is not None:
+        after = request.after
+        items = [i for i in items if _past(order, order.key(i), after)]
+    total = len(items)
+
+    async def count() -> int:
+        return total
+
+    return page_from_rows(items[: request.first + 1], request, count)
+
+
+def _past(order: Order, key: tuple[Any, int], after: tuple[Any, int]) -> bool:
+    return key < after if order.descending else key > after
+
+
+async def top_n_per_parent(
+    qs: QuerySet[M], parent_field: str, request: PageRequest
+) -> dict[int, list[M]]:
+    """Up to first + 1 rows past the cursor for each parent, in one windowed statement plus one
+    fetch, so a list of 5 parents or 500 costs the same number of queries."""
+    if request.first == 0:
+        return {}
+    if request.after is not None:
+        qs = qs.filter(request.order.after_q(request.after))
+    direction = "DESC" if request.order.descending else "ASC"
+    column = qs.model._meta.fields_map[request.order.field].source_field or request.order.field
+    parent_column = f"{parent_field}_id"
+    ranked = qs.annotate(
+        rn=RawSQL(
+            f"ROW_NUMBER() OVER (PARTITION BY {parent_column} "
+            f"ORDER BY {column} {direction}, id {direction})"
+        )
+    ).values("id", "rn")
+    ranked.sql()  # builds the query so its parameters can be taken with it
+    inner_sql, params = ranked.query.get_parameterized_sql()
+    limit = int(request.first) + 1
+    sql = f"SELECT id FROM ({inner_sql}) AS ranked WHERE rn <= {limit}"
+    ids = [row["id"] for row in await get_connection("default").execute_query_dict(sql, params)]
+    if not ids:
+        return {}
+    rows = await qs.model.filter(id__in=ids).order_by(*request.order.order_by)
+    grouped: dict[int, list[M]] = {}
+    for row in rows:
+        grouped.setdefault(getattr(row, parent_column), []).append(row)
+    return grouped

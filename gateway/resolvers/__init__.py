@@ -1,0 +1,1 @@
+"""Thin async functions behind schema fields: decode arguments, call services, return rows."""

@@ -1,0 +1,243 @@
+"""Per-request DataLoaders (aiodataloader), named <Thing>By<Key>Loader.
+
+Every relation a field follows goes through one of these, so children of a page are fetched in
+one batch per relation, whatever the number of parents. Loaders bind the running event loop
+and cache for their lifetime: build a fresh `Loaders` per request (or per subscription event).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable
+from functools import cached_property
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+from tortoise.functions import Count
+from tortoise.models import Model
+
+from gateway import models as m
+from gateway.pagination import PageRequest, top_n_per_parent
+
+M = TypeVar("M", bound=Model)
+
+
+def _by_id(model: type[M]) -> DataLoader:
+    async def load(ids: list[int]) -> list[M | None]:
+        rows = {row.id: row for row in await model.filter(id__in=set(ids))}
+        return [rows.get(i) for i in ids]
+
+    return DataLoader(load)
+
+
+def _grouped(
+    fetch: Callable[[list[Any]], Any], key_of: Callable[[Any], Hashable]
+) -> DataLoader:
+    """A loader whose value per key is the list of rows `key_of` assigns to it (maybe empty)."""
+
+    async def load(keys: list[Any]) -> list[list[Any]]:
+        groups: dict[Hashable, list[Any]] = defaultdict(list)
+        for row in await fetch(list(set(keys))):
+            groups[key_of(row)].append(row)
+        return [groups.get(k, []) for k in keys]
+
+    return DataLoader(load)
+
+
+def _pages(
+    query: Callable[[list[int], Hashable], Any], parent_field: str
+) -> DataLoader:
+    """Loader of nested pages keyed by (parent id, PageRequest, filter key): parents asking for
+    the same page shape share one windowed statement."""
+
+    async def load(keys: list[tuple[int, PageRequest, Hashable]]) -> list[list[Any]]:
+        shapes: dict[tuple[PageRequest, Hashable], set[int]] = defaultdict(set)
+        for parent, request, flt in keys:
+            shapes[(request, flt)].add(parent)
+        results: dict[tuple[int, PageRequest, Hashable], list[Any]] = {}
+        for (request, flt), parents in shapes.items():
+            grouped = await top_n_per_parent(query(sorted(parents), flt), parent_field, request)
+            for parent in parents:
+                results[(parent, request, flt)] = grouped.get(parent, [])
+        return [results[k] for k in keys]
+
+    return DataLoader(load)
+
+
+def _counts(query: Callable[[list[int], Hashable], Any], parent_field: str) -> DataLoader:
+    """Loader of row counts keyed by (parent id, filter key), one GROUP BY per filter."""
+    column = f"{parent_field}_id"
+
+    async def load(keys: list[tuple[int, Hashable]]) -> list[int]:
+        by_filter: dict[Hashable, set[int]] = defaultdict(set)
+        for parent, flt in keys:
+            by_filter[flt].add(parent)
+        counts: dict[tuple[int, Hashable], int] = {}
+        for flt, parents in by_filter.items():
+            rows = (
+                await query(sorted(parents), flt)
+                .annotate(n=Count("id"))
+                .group_by(column)
+                .values(column, "n")
+            )
+            for row in rows:
+                counts[(row[column], flt)] = row["n"]
+        return [counts.get(k, 0) for k in keys]
+
+    return DataLoader(load)
+
+
+def _log_query(app_ids: list[int], flt: Hashable) -> Any:
+    from gateway.services.log import apply_log_filter
+
+    return apply_log_filter(m.AppLogEntry.filter(app_id__in=app_ids), flt)
+
+
+def _connections_query(app_ids: list[int], _flt: Hashable) -> Any:
+    return m.AppConnection.filter(app_id__in=app_ids)
+
+
+class Loaders:
+    """All loaders of one request. Each is created on first use."""
+
+    # Objects by primary key.
+    @cached_property
+    def portal_by_id(self) -> DataLoader:
+        return _by_id(m.Portal)
+
+    @cached_property
+    def user_by_id(self) -> DataLoader:
+        return _by_id(m.User)
+
+    @cached_property
+    def team_by_id(self) -> DataLoader:
+        return _by_id(m.Team)
+
+    @cached_property
+    def listing_by_id(self) -> DataLoader:
+        return _by_id(m.MarketplaceListing)
+
+    @cached_property
+    def app_by_id(self) -> DataLoader:
+        return _by_id(m.ConnectedApp)
+
+    @cached_property
+    def connection_by_id(self) -> DataLoader:
+        return _by_id(m.AppConnection)
+
+    @cached_property
+    def alert_by_id(self) -> DataLoader:
+        return _by_id(m.AppAlert)
+
+    @cached_property
+    def log_entry_by_id(self) -> DataLoader:
+        return _by_id(m.AppLogEntry)
+
+    @cached_property
+    def rule_by_id(self) -> DataLoader:
+        return _by_id(m.NotificationRule)
+
+    @cached_property
+    def notification_by_id(self) -> DataLoader:
+        return _by_id(m.Notification)
+
+    @cached_property
+    def delivery_by_id(self) -> DataLoader:
+        return _by_id(m.Delivery)
+
+    @cached_property
+    def learning_resource_by_id(self) -> DataLoader:
+        return _by_id(m.LearningResource)
+
+    # Children by parent.
+    @cached_property
+    def open_alerts_by_app(self) -> DataLoader:
+        return _grouped(
+            lambda ids: m.AppAlert.filter(app_id__in=ids, resolved_at=None).order_by(
+                "-raised_at", "-id"
+            ),
+            lambda a: a.app_id,
+        )
+
+    @cached_property
+    def scopes_by_listing(self) -> DataLoader:
+        return _grouped(
+            lambda ids: m.ListingScope.filter(listing_id__in=ids).order_by("position", "id"),
+            lambda s: s.listing_id,
+        )
+
+    @cached_property
+    def grants_by_app(self) -> DataLoader:
+        return _grouped(lambda ids: m.GrantedScope.filter(app_id__in=ids), lambda g: g.app_id)
+
+    @cached_property
+    def resources_by_listing(self) -> DataLoader:
+        return _grouped(
+            lambda ids: m.LearningResource.filter(listing_id__in=ids).order_by("position", "id"),
+            lambda r: r.listing_id,
+        )
+
+    @cached_property
+    def memberships_by_user(self) -> DataLoader:
+        return _grouped(
+            lambda ids: m.TeamMembership.filter(user_id__in=ids), lambda t: t.user_id
+        )
+
+    @cached_property
+    def memberships_by_team(self) -> DataLoader:
+        return _grouped(
+            lambda ids: m.TeamMembership.filter(team_id__in=ids), lambda t: t.team_id
+        )
+
+    @cached_property
+    def rule_apps_by_rule(self) -> DataLoader:
+        return _grouped(lambda ids: m.RuleApp.filter(rule_id__in=ids), lambda r: r.rule_id)
+
+    @cached_property
+    def rule_users_by_rule(self) -> DataLoader:
+        return _grouped(lambda ids: m.RuleUser.filter(rule_id__in=ids), lambda r: r.rule_id)
+
+    @cached_property
+    def rule_teams_by_rule(self) -> DataLoader:
+        return _grouped(lambda ids: m.RuleTeam.filter(rule_id__in=ids), lambda r: r.rule_id)
+
+    @cached_property
+    def entries_by_notification(self) -> DataLoader:
+        return _grouped(
+            lambda ids: m.NotificationEntry.filter(notification_id__in=ids),
+            lambda e: e.notification_id,
+        )
+
+    @cached_property
+    def installed_apps_by_portal(self) -> DataLoader:
+        """The portal's installed apps in list order: lists and the summary filter this."""
+
+        async def load(portal_ids: list[int]) -> list[list[m.ConnectedApp]]:
+            rows = await m.ConnectedApp.filter(
+                portal_id__in=set(portal_ids), uninstalled_at=None
+            ).order_by("sort_name", "id")
+            groups: dict[int, list[m.ConnectedApp]] = defaultdict(list)
+            for row in rows:
+                groups[row.portal_id].append(row)
+                self.app_by_id.prime(row.id, row)
+            return [groups.get(p, []) for p in portal_ids]
+
+        return DataLoader(load)
+
+    # Nested pages and their counts.
+    @cached_property
+    def log_page_by_app(self) -> DataLoader:
+        return _pages(_log_query, "app")
+
+    @cached_property
+    def log_count_by_app(self) -> DataLoader:
+        return _counts(_log_query, "app")
+
+    @cached_property
+    def connection_page_by_app(self) -> DataLoader:
+        return _pages(_connections_query, "app")
+
+    @cached_property
+    def connection_count_by_app(self) -> DataLoader:
+        return _counts(_connections_query, "app")
+

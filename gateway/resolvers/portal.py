@@ -1,0 +1,125 @@
+"""Resolvers of Portal's lists, the viewer and the people directory."""
+
+from __future__ import annotations
+
+from tortoise.expressions import Q, Subquery
+
+from gateway import models as m
+from gateway.context import Info
+from gateway.pagination import (
+    BY_NAME,
+    NEWEST_CREATED_FIRST,
+    Page,
+    PageRequest,
+    page_size,
+    paginate_list,
+    paginate_queryset,
+)
+from gateway.services import apps as app_service
+from gateway.services.apps import AppFilter, AppSummary
+
+
+def _request(info: Info, first: int | None, after: str | None, order=BY_NAME) -> PageRequest:
+    return PageRequest.of(first, after, order, info.context.settings.max_page_size)
+
+
+async def app_summary(portal: m.Portal, info: Info) -> AppSummary:
+    return await app_service.summary(info.context.loaders, portal)
+
+
+async def connected_apps(
+    portal: m.Portal, info: Info, first: int | None, after: str | None, flt: AppFilter
+) -> Page[m.ConnectedApp]:
+    request = _request(info, first, after)
+    return paginate_list(await app_service.list_apps(info.context.loaders, portal, flt), request)
+
+
+async def marketplace(
+    portal: m.Portal,
+    info: Info,
+    first: int | None,
+    after: str | None,
+    search: str | None,
+    category: str | None,
+) -> Page[m.MarketplaceListing]:
+    """Listings not currently installed here (an uninstalled one shows again: reinstallable)."""
+    request = _request(info, first, after)
+    installed = m.ConnectedApp.filter(portal_id=portal.id, uninstalled_at=None).values("listing_id")
+    qs = m.MarketplaceListing.filter(~Q(id__in=Subquery(installed)))
+    if search:
+        qs = qs.filter(
+            Q(name__icontains=search) | Q(vendor__icontains=search) | Q(description__icontains=search)
+        )
+    if category is not None:
+        qs = qs.filter(category__iexact=category)
+    return await paginate_queryset(qs, request)
+
+
+async def learning_resources(info: Info, first: int | None) -> list[m.LearningResource]:
+    """The general (not listing-specific) resources, in their editorial order."""
+    size = page_size(first, info.context.settings.max_page_size)
+    return await m.LearningResource.filter(listing_id=None).order_by("position", "id").limit(size)
+
+
+async def users(
+    portal: m.Portal, info: Info, first: int | None, after: str | None, search: str | None
+) -> Page[m.User]:
+    qs = m.User.filter(portal_id=portal.id)
+    if search:
+        qs = qs.filter(name__icontains=search)
+    return await paginate_queryset(qs, _request(info, first, after))
+
+
+async def teams(portal: m.Portal, info: Info, first: int | None, after: str | None) -> Page[m.Team]:
+    return await paginate_queryset(m.Team.filter(portal_id=portal.id), _request(info, first, after))
+
+
+async def team_members(
+    team: m.Team, info: Info, first: int | None, after: str | None
+) -> Page[m.User]:
+    """Members by name. A team is small, so its members are paged in memory after two
+    batched loads (memberships, then users), whatever the number of teams on the page."""
+    request = _request(info, first, after)
+    loaders = info.context.loaders
+    memberships = await loaders.memberships_by_team.load(team.id)
+    members = await loaders.user_by_id.load_many([ms.user_id for ms in memberships])
+    ordered = sorted((u for u in members if u is not None), key=BY_NAME.key)
+    return paginate_list(ordered, request)
+
+
+async def user_teams(user: m.User, info: Info) -> list[m.Team]:
+    loaders = info.context.loaders
+    memberships = await loaders.memberships_by_user.load(user.id)
+    teams_ = await loaders.team_by_id.load_many([ms.team_id for ms in memberships])
+    return sorted((t for t in teams_ if t is not None), key=BY_NAME.key)
+
+
+async def notification_rules(
+    portal: m.Portal, info: Info, first: int | None, after: str | None
+) -> Page[m.NotificationRule]:
+    qs = m.NotificationRule.filter(portal_id=portal.id)
+    return await paginate_queryset(qs, _request(info, first, after))
+
+
+async def deliveries(
+    portal: m.Portal, info: Info, first: int | None, after: str | None, status: object | None
+) -> Page[m.Delivery]:
+    """Super admins only; anyone else sees an empty list (absent, never an error)."""
+    request = _request(info, first, after, NEWEST_CREATED_FIRST)
+    qs = m.Delivery.filter(portal_id=portal.id)
+    if not info.context.viewer.is_super_admin:
+        qs = qs.filter(id__in=[])
+    if status is not None:
+        qs = qs.filter(status=status)
+    return await paginate_queryset(qs, request)
+
+
+async def inbox(
+    info: Info, first: int | None, after: str | None, unread_only: bool | None
+) -> Page[m.Notification]:
+    """The viewer's in-app digests, newest first."""
+    request = _request(info, first, after, NEWEST_CREATED_FIRST)
+    qs = m.Notification.filter(recipient_id=info.context.viewer.id, in_app=True)
+    if unread_only:
+        qs = qs.filter(read_at=None)
+    return await paginate_queryset(qs, request)

@@ -1,0 +1,227 @@
+"""GraphQL types of connected apps and the marketplace catalogue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gateway import models as m
+from gateway.context import Info
+from gateway.resolvers import apps as r
+from gateway.resolvers import log as log_r
+from gateway.schema.base import Connection, Node, global_id, node_type
+from gateway.schema.enums import (
+    AlertSeverity,
+    AppStatus,
+    InstallLevel,
+    ScopeState,
+    SubscriptionTier,
+)
+
+if TYPE_CHECKING:
+    from gateway.schema.log import AppLogEntry, AppLogFilter
+    from gateway.schema.portal import User
+
+UserT = Annotated["User", strawberry.lazy("gateway.schema.portal")]
+AppLogEntryT = Annotated["AppLogEntry", strawberry.lazy("gateway.schema.log")]
+AppLogFilterT = Annotated["AppLogFilter", strawberry.lazy("gateway.schema.log")]
+
+
+@strawberry.type(description="One permission an app asks for, as seen from this portal.")
+class Scope:
+    name: str = strawberry.field(description="Technical name of the scope.")
+    description: str = strawberry.field(description="What the scope lets the app do.")
+    state: ScopeState = strawberry.field(description="Granted, or what it takes to grant it.")
+    required_tier: SubscriptionTier = strawberry.field(
+        description="Lowest subscription tier that allows this scope."
+    )
+    required: bool = strawberry.field(
+        description="The app cannot be installed without this scope."
+    )
+
+
+@strawberry.type(description="A problem raised on an app by the integration platform.")
+class AppAlert(Node):
+    is_type_of = node_type(m.AppAlert)
+
+    @strawberry.field(description="Opaque global id of the alert.")
+    def id(self) -> strawberry.ID:
+        return global_id("AppAlert", self)
+
+    severity: AlertSeverity = strawberry.field(description="How serious the problem is.")
+    code: str = strawberry.field(description="Machine-readable problem code (one open alert per code).")
+    message: str = strawberry.field(description="Human-readable description of the problem.")
+    raised_at: datetime = strawberry.field(description="When the problem was first reported.")
+    resolved_at: datetime | None = strawberry.field(
+        description="When the problem was resolved; null while it is open."
+    )
+
+
+@strawberry.type(description="An educational video or article.")
+class LearningResource(Node):
+    is_type_of = node_type(m.LearningResource)
+
+    @strawberry.field(description="Opaque global id of the resource.")
+    def id(self) -> strawberry.ID:
+        return global_id("LearningResource", self)
+
+    title: str = strawberry.field(description="Title of the video or article.")
+    url: str = strawberry.field(description="Where to watch or read it.")
+    duration_seconds: int | None = strawberry.field(
+        description="Length of a video in seconds; null for articles."
+    )
+    topic: str = strawberry.field(description="What it teaches about.")
+
+
+@strawberry.type(description="An app of the global marketplace catalogue.")
+class MarketplaceListing(Node):
+    is_type_of = node_type(m.MarketplaceListing)
+
+    @strawberry.field(description="Opaque global id of the listing.")
+    def id(self) -> strawberry.ID:
+        return global_id("MarketplaceListing", self)
+
+    slug: str = strawberry.field(description="Stable URL-friendly key of the listing.")
+    name: str = strawberry.field(description="Name of the app.")
+    vendor: str = strawberry.field(description="Who makes the app.")
+    category: str = strawberry.field(description="Marketplace category.")
+    description: str = strawberry.field(description="What the app does.")
+    install_level: InstallLevel = strawberry.field(description="How the app is installed.")
+
+    @strawberry.field(
+        description=(
+            "The scopes the app requests, as this portal would get them: the installed app's "
+            "states, or for a listing not installed, GRANTED where the tier allows, else "
+            "NEEDS_UPGRADE."
+        )
+    )
+    async def requested_scopes(self, info: Info) -> list[Scope]:
+        return await r.requested_scopes(self, info)  # type: ignore[return-value]
+
+    @strawberry.field(description="Learning resources about this app.")
+    async def learning_resources(self, info: Info) -> list[LearningResource]:
+        return await r.learning_resources(self, info)  # type: ignore[return-value]
+
+
+@strawberry.type(
+    description="A user's (USER app) or an external account's (MULTI_ACCOUNT app) connection."
+)
+class AppConnection(Node):
+    is_type_of = node_type(m.AppConnection)
+
+    @strawberry.field(description="Opaque global id of the connection.")
+    def id(self) -> strawberry.ID:
+        return global_id("AppConnection", self)
+
+    @strawberry.field(description="Who connected (for MULTI_ACCOUNT: who added the account).")
+    async def user(self, info: Info) -> UserT | None:
+        return await r.connection_user(self, info)  # type: ignore[arg-type,return-value]
+
+    account_name: str | None = strawberry.field(
+        description="The external account, for MULTI_ACCOUNT apps; null otherwise."
+    )
+    connected_at: datetime = strawberry.field(description="When the connection was made.")
+
+
+@strawberry.type(description="A marketplace listing installed in the viewer's portal.")
+class ConnectedApp(Node):
+    is_type_of = node_type(m.ConnectedApp)
+
+    @strawberry.field(description="Opaque global id of the app.")
+    def id(self) -> strawberry.ID:
+        return global_id("ConnectedApp", self)
+
+    name: str = strawberry.field(description="Name of the app (from its listing).")
+
+    @strawberry.field(description="The marketplace listing this app was installed from.")
+    async def listing(self, info: Info) -> MarketplaceListing:
+        return await r.listing(self, info)  # type: ignore[return-value]
+
+    install_level: InstallLevel = strawberry.field(description="How the app is installed.")
+
+    @strawberry.field(
+        description=(
+            "Derived health: DISCONNECTED if marked disconnected, else ERROR with an open alert, "
+            "else CONNECTED. Null for MULTI_ACCOUNT apps and uninstalled apps."
+        )
+    )
+    async def status(self, info: Info) -> AppStatus | None:
+        return await r.status(self, info)
+
+    @strawberry.field(description="Open alerts on the app, newest first.")
+    async def alerts(self, info: Info) -> list[AppAlert]:
+        return await r.alerts(self, info)  # type: ignore[return-value]
+
+    installed_at: datetime = strawberry.field(
+        description="When the app was first installed (a reinstall keeps the first date)."
+    )
+
+    @strawberry.field(description="Who first installed the app (a reinstall keeps them).")
+    async def installed_by(self, info: Info) -> UserT | None:
+        return await r.installed_by(self, info)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="Some scope is NEEDS_REAUTHORIZATION: reauthorize to enable it.")
+    async def update_available(self, info: Info) -> bool:
+        return await r.update_available(self, info)
+
+    @strawberry.field(description="Some scope is NEEDS_UPGRADE: a higher tier would enable it.")
+    async def upgrade_available(self, info: Info) -> bool:
+        return await r.upgrade_available(self, info)
+
+    @strawberry.field(description="Every scope the listing requests, with its state here.")
+    async def scopes(self, info: Info) -> list[Scope]:
+        return await r.scopes(self, info)  # type: ignore[return-value]
+
+    @strawberry.field(description="The app's log, newest first.")
+    async def log(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AppLogFilterT | None = None,  # noqa: A002 - the contract's name
+    ) -> Connection[AppLogEntryT]:
+        flt = filter.to_filter() if filter else None
+        return await log_r.app_log(self, info, first, after, flt)  # type: ignore[return-value]
+
+    @strawberry.field(description="The app's connections, oldest first (the first is the first installer's).")
+    async def connections(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[AppConnection]:
+        return await r.connections(self, info, first, after)  # type: ignore[return-value]
+
+    @strawberry.field(description="MULTI_ACCOUNT apps: where to manage the connected accounts.")
+    async def manage_connections_url(self, info: Info) -> str | None:
+        return await r.manage_connections_url(self, info)
+
+    @strawberry.field(description="Learning resources about this app.")
+    async def learning_resources(self, info: Info) -> list[LearningResource]:
+        return await r.learning_resources(self, info)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The viewer may uninstall, reauthorize and manage this app's connections."
+    )
+    def viewer_can_manage(self, info: Info) -> bool:
+        return r.viewer_can_manage(info)
+
+    uninstalled_at: datetime | None = strawberry.field(
+        description="Set while uninstalled: the app is gone from lists but reachable by id and from its log."
+    )
+
+
+@strawberry.input(description="Narrows the list of connected apps; all given conditions apply.")
+class ConnectedAppFilter:
+    statuses: list[AppStatus] | None = strawberry.field(
+        default=None, description="Only apps with one of these statuses (MULTI_ACCOUNT apps have none)."
+    )
+    install_levels: list[InstallLevel] | None = strawberry.field(
+        default=None, description="Only apps of these install levels."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Case-insensitive substring of the app's name."
+    )
+    needs_attention: bool | None = strawberry.field(
+        default=None,
+        description="true: DISCONNECTED, ERROR, or an update/upgrade available; false: the others.",
+    )

@@ -1,0 +1,64 @@
+"""GraphQL types of the app log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gateway import models as m
+from gateway.context import Info
+from gateway.resolvers import log as r
+from gateway.schema.base import Node, global_id, node_type
+from gateway.schema.enums import AppActivity
+from gateway.services.log import LogFilter
+
+if TYPE_CHECKING:
+    from gateway.schema.apps import ConnectedApp
+    from gateway.schema.portal import User
+
+ConnectedAppT = Annotated["ConnectedApp", strawberry.lazy("gateway.schema.apps")]
+UserT = Annotated["User", strawberry.lazy("gateway.schema.portal")]
+
+
+@strawberry.type(description="One lifecycle event of an app.")
+class AppLogEntry(Node):
+    is_type_of = node_type(m.AppLogEntry)
+
+    @strawberry.field(description="Opaque global id of the entry.")
+    def id(self) -> strawberry.ID:
+        return global_id("AppLogEntry", self)
+
+    activity: AppActivity = strawberry.field(description="What happened.")
+    occurred_at: datetime = strawberry.field(description="When it happened, as reported.")
+
+    @strawberry.field(description="The app it happened to (also when since uninstalled).")
+    async def app(self, info: Info) -> ConnectedAppT:
+        return await r.entry_app(self, info)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="Who did it, if a person did; null for platform events.")
+    async def user(self, info: Info) -> UserT | None:
+        return await r.entry_user(self, info)  # type: ignore[arg-type,return-value]
+
+
+@strawberry.input(description="Narrows a log; all given conditions apply.")
+class AppLogFilter:
+    activities: list[AppActivity] | None = strawberry.field(
+        default=None, description="Only these activities."
+    )
+    user_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Only entries by these users."
+    )
+    app_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Only entries of these apps."
+    )
+    since: datetime | None = strawberry.field(
+        default=None, description="Only entries that occurred at or after this time (inclusive)."
+    )
+    until: datetime | None = strawberry.field(
+        default=None, description="Only entries that occurred before this time (exclusive)."
+    )
+
+    def to_filter(self) -> LogFilter:
+        return r.log_filter(self.activities, self.user_ids, self.app_ids, self.since, self.until)

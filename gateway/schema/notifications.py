@@ -1,0 +1,119 @@
+"""GraphQL types of notification rules, digests and their deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gateway import models as m
+from gateway.context import Info
+from gateway.resolvers import notifications as r
+from gateway.schema.base import Node, global_id, node_type
+from gateway.schema.enums import (
+    DeliveryStatus,
+    NotificationAudience,
+    NotificationChannel,
+    NotificationFrequency,
+    NotificationType,
+)
+
+if TYPE_CHECKING:
+    from gateway.schema.apps import ConnectedApp
+    from gateway.schema.log import AppLogEntry
+    from gateway.schema.portal import Team, User
+
+ConnectedAppT = Annotated["ConnectedApp", strawberry.lazy("gateway.schema.apps")]
+AppLogEntryT = Annotated["AppLogEntry", strawberry.lazy("gateway.schema.log")]
+UserT = Annotated["User", strawberry.lazy("gateway.schema.portal")]
+TeamT = Annotated["Team", strawberry.lazy("gateway.schema.portal")]
+
+
+@strawberry.type(description="Who is told about which app events, and how often.")
+class NotificationRule(Node):
+    is_type_of = node_type(m.NotificationRule)
+
+    @strawberry.field(description="Opaque global id of the rule.")
+    def id(self) -> strawberry.ID:
+        return global_id("NotificationRule", self)
+
+    name: str = strawberry.field(description="Name of the rule, unique in the portal.")
+    type: NotificationType = strawberry.field(description="Which events the rule reports.")
+    frequency: NotificationFrequency = strawberry.field(description="How often digests go out.")
+    all_apps: bool = strawberry.field(description="The rule covers every app (else only `apps`).")
+
+    @strawberry.field(description="The selected apps when `allApps` is false, by name.")
+    async def apps(self, info: Info) -> list[ConnectedAppT]:
+        return await r.rule_apps(self, info)  # type: ignore[arg-type,return-value]
+
+    audience: NotificationAudience = strawberry.field(description="Who receives the digests.")
+
+    @strawberry.field(description="Named recipients of a SPECIFIC audience, by name.")
+    async def users(self, info: Info) -> list[UserT]:
+        return await r.rule_users(self, info)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="Teams whose members receive a SPECIFIC audience's digests, by name.")
+    async def teams(self, info: Info) -> list[TeamT]:
+        return await r.rule_teams(self, info)  # type: ignore[arg-type,return-value]
+
+    channels: list[NotificationChannel] = strawberry.field(description="Where digests are delivered.")
+
+    @strawberry.field(description="Who created the rule.")
+    async def created_by(self, info: Info) -> UserT | None:
+        return await r.user_by_id(self.created_by_id, info)  # type: ignore[attr-defined,return-value]
+
+    created_at: datetime = strawberry.field(description="When the rule was created.")
+    updated_at: datetime = strawberry.field(description="When the rule was last changed.")
+
+    @strawberry.field(description="The viewer may edit or delete the rule (super admins only).")
+    def viewer_can_edit(self, info: Info) -> bool:
+        return info.context.viewer.is_super_admin
+
+
+@strawberry.type(description="One digest for one recipient.")
+class Notification(Node):
+    is_type_of = node_type(m.Notification)
+
+    @strawberry.field(description="Opaque global id of the notification.")
+    def id(self) -> strawberry.ID:
+        return global_id("Notification", self)
+
+    @strawberry.field(description="The rule that produced it; null once the rule is deleted.")
+    async def rule(self, info: Info) -> NotificationRule | None:
+        return await r.notification_rule(self, info)  # type: ignore[arg-type,return-value]
+
+    type: NotificationType = strawberry.field(description="Which events the digest reports.")
+    period_start: datetime = strawberry.field(description="Start of the covered period.")
+    period_end: datetime = strawberry.field(description="End of the covered period.")
+    entry_count: int = strawberry.field(description="How many log entries the digest covers.")
+
+    @strawberry.field(description="The newest 100 covered entries, newest first; see `entryCount`.")
+    async def entries(self, info: Info) -> list[AppLogEntryT]:
+        return await r.notification_entries(self, info)  # type: ignore[arg-type,return-value]
+
+    read_at: datetime | None = strawberry.field(description="When the recipient read it; null if unread.")
+
+
+@strawberry.type(description="One digest sent on one channel, with its delivery state.")
+class Delivery(Node):
+    is_type_of = node_type(m.Delivery)
+
+    @strawberry.field(description="Opaque global id of the delivery.")
+    def id(self) -> strawberry.ID:
+        return global_id("Delivery", self)
+
+    @strawberry.field(description="The digest delivered.")
+    async def notification(self, info: Info) -> Notification:
+        return await r.delivery_notification(self, info)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="Who it is for.")
+    async def recipient(self, info: Info) -> UserT:
+        return await r.user_by_id(self.recipient_id, info)  # type: ignore[attr-defined,return-value]
+
+    channel: NotificationChannel = strawberry.field(description="Email or in-app.")
+    status: DeliveryStatus = strawberry.field(description="Where the delivery stands.")
+    attempts: int = strawberry.field(description="Send attempts so far.")
+    next_attempt_at: datetime | None = strawberry.field(description="When RETRYING, the next attempt.")
+    last_error: str | None = strawberry.field(description="The mail server's last answer on failure.")
+    sent_at: datetime | None = strawberry.field(description="When it was sent.")

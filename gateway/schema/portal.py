@@ -1,0 +1,197 @@
+"""GraphQL types of the tenant: Viewer, Portal, User, Team and the app summary."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gateway import models as m
+from gateway.context import Info
+from gateway.resolvers import log as log_r
+from gateway.resolvers import portal as r
+from gateway.resolvers.inputs import enum_set
+from gateway.schema.base import Connection, Node, global_id, node_type
+from gateway.schema.enums import DeliveryStatus, SubscriptionTier
+from gateway.services.apps import AppFilter
+
+if TYPE_CHECKING:
+    from gateway.schema.apps import ConnectedApp, ConnectedAppFilter, LearningResource, MarketplaceListing
+    from gateway.schema.log import AppLogEntry, AppLogFilter
+    from gateway.schema.notifications import Delivery, Notification, NotificationRule
+
+_apps = strawberry.lazy("gateway.schema.apps")
+_log = strawberry.lazy("gateway.schema.log")
+_notifications = strawberry.lazy("gateway.schema.notifications")
+ConnectedAppT = Annotated["ConnectedApp", _apps]
+ConnectedAppFilterT = Annotated["ConnectedAppFilter", _apps]
+MarketplaceListingT = Annotated["MarketplaceListing", _apps]
+LearningResourceT = Annotated["LearningResource", _apps]
+AppLogEntryT = Annotated["AppLogEntry", _log]
+AppLogFilterT = Annotated["AppLogFilter", _log]
+NotificationRuleT = Annotated["NotificationRule", _notifications]
+NotificationT = Annotated["Notification", _notifications]
+DeliveryT = Annotated["Delivery", _notifications]
+
+
+@strawberry.type(description="A named group of users in one portal.")
+class Team(Node):
+    is_type_of = node_type(m.Team)
+
+    @strawberry.field(description="Opaque global id of the team.")
+    def id(self) -> strawberry.ID:
+        return global_id("Team", self)
+
+    name: str = strawberry.field(description="Name of the team.")
+
+    @strawberry.field(description="Members of the team, by name.")
+    async def members(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[User]:
+        return await r.team_members(self, info, first, after)  # type: ignore[arg-type,return-value]
+
+
+@strawberry.type(description="A person in one portal.")
+class User(Node):
+    is_type_of = node_type(m.User)
+
+    @strawberry.field(description="Opaque global id of the user.")
+    def id(self) -> strawberry.ID:
+        return global_id("User", self)
+
+    name: str = strawberry.field(description="Full name.")
+    email: str = strawberry.field(description="Email address.")
+    is_super_admin: bool = strawberry.field(
+        description="Super admins may do everything, including managing notification rules."
+    )
+    can_manage_apps: bool = strawberry.field(
+        description="The \"app marketplace access\" permission: may install and manage apps."
+    )
+
+    @strawberry.field(description="Teams the user belongs to, by name.")
+    async def teams(self, info: Info) -> list[Team]:
+        return await r.user_teams(self, info)  # type: ignore[arg-type,return-value]
+
+
+@strawberry.type(
+    description="Counts over installed apps other than MULTI_ACCOUNT: total = connected + disconnected + errored."
+)
+class AppSummary:
+    total: int = strawberry.field(description="Installed apps that have a status.")
+    connected: int = strawberry.field(description="Apps with status CONNECTED.")
+    disconnected: int = strawberry.field(description="Apps with status DISCONNECTED.")
+    errored: int = strawberry.field(description="Apps with status ERROR.")
+    update_available: int = strawberry.field(description="Apps with a scope to reauthorize.")
+    upgrade_available: int = strawberry.field(description="Apps with a scope that needs a higher tier.")
+
+
+@strawberry.type(description="One customer account (tenant).")
+class Portal(Node):
+    is_type_of = node_type(m.Portal)
+
+    @strawberry.field(description="Opaque global id of the portal.")
+    def id(self) -> strawberry.ID:
+        return global_id("Portal", self)
+
+    name: str = strawberry.field(description="Name of the account.")
+    tier: SubscriptionTier = strawberry.field(description="Subscription tier.")
+    timezone: str = strawberry.field(description="IANA timezone; digests align to it.")
+
+    @strawberry.field(description="Counts of the installed apps by health.")
+    async def app_summary(self, info: Info) -> AppSummary:
+        return await r.app_summary(self, info)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="Installed apps, by name.")
+    async def connected_apps(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: ConnectedAppFilterT | None = None,  # noqa: A002 - the contract's name
+    ) -> Connection[ConnectedAppT]:
+        flt = AppFilter()
+        if filter is not None:
+            flt = AppFilter(
+                statuses=enum_set(filter.statuses),
+                install_levels=enum_set(filter.install_levels),
+                search=filter.search,
+                needs_attention=filter.needs_attention,
+            )
+        return await r.connected_apps(self, info, first, after, flt)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="The portal's app log, newest first.")
+    async def app_log(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AppLogFilterT | None = None,  # noqa: A002 - the contract's name
+    ) -> Connection[AppLogEntryT]:
+        flt = filter.to_filter() if filter else None
+        return await log_r.portal_app_log(self, info, first, after, flt)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="Notification rules, by name.")
+    async def notification_rules(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[NotificationRuleT]:
+        return await r.notification_rules(self, info, first, after)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(
+        description="Listings not installed in this portal (including uninstalled ones), by name."
+    )
+    async def marketplace(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+        category: str | None = None,
+    ) -> Connection[MarketplaceListingT]:
+        return await r.marketplace(self, info, first, after, search, category)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="General learning resources about integrations.")
+    async def learning_resources(self, info: Info, first: int | None = None) -> list[LearningResourceT]:
+        return await r.learning_resources(info, first)  # type: ignore[return-value]
+
+    @strawberry.field(description="People in the portal, by name.")
+    async def users(
+        self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+    ) -> Connection[User]:
+        return await r.users(self, info, first, after, search)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="Teams in the portal, by name.")
+    async def teams(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Team]:
+        return await r.teams(self, info, first, after)  # type: ignore[arg-type,return-value]
+
+    @strawberry.field(description="Digest deliveries, newest first. Super admins only: empty for anyone else.")
+    async def deliveries(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: DeliveryStatus | None = None,
+    ) -> Connection[DeliveryT]:
+        return await r.deliveries(self, info, first, after, status)  # type: ignore[arg-type,return-value]
+
+
+@strawberry.type(description="The signed-in user and their portal.")
+class Viewer:
+    @strawberry.field(description="The signed-in user.")
+    def user(self, info: Info) -> User:
+        return info.context.viewer  # type: ignore[return-value]
+
+    @strawberry.field(description="The signed-in user's portal.")
+    def portal(self, info: Info) -> Portal:
+        return info.context.portal  # type: ignore[return-value]
+
+    @strawberry.field(description="The viewer's in-app digests, newest first.")
+    async def notifications(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        unread_only: bool | None = None,
+    ) -> Connection[NotificationT]:
+        return await r.inbox(info, first, after, unread_only)  # type: ignore[return-value]

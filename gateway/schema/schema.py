@@ -1,0 +1,83 @@
+"""The schema: Query (and later Mutation, Subscription) and the request-level extensions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from gateway.context import Info
+from gateway.resolvers import node as node_r
+from gateway.schema.apps import (
+    AppAlert,
+    AppConnection,
+    ConnectedApp,
+    LearningResource,
+    MarketplaceListing,
+)
+from gateway.schema.base import Node
+from gateway.schema.limits import TagValidationErrors, node_limit
+from gateway.schema.log import AppLogEntry
+from gateway.schema.notifications import Delivery, Notification, NotificationRule
+from gateway.schema.portal import Portal, Team, User, Viewer
+from gateway.settings import Settings
+
+
+@strawberry.type(description="Everything the console reads; every answer is the viewer's portal's.")
+class Query:
+    @strawberry.field(description="The signed-in user, their portal and their inbox.")
+    def viewer(self) -> Viewer:
+        return Viewer()
+
+    @strawberry.field(
+        description="Any object by global id; null when it does not exist or is not visible."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:  # noqa: A002
+        return await node_r.node(info, id)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="Objects by global ids (at most 100), in order; null for each that is not visible."
+    )
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        return await node_r.nodes(info, ids)  # type: ignore[return-value]
+
+
+# Types reachable only through the Node interface must still be in the schema.
+NODE_TYPES = [
+    Portal, User, Team, ConnectedApp, AppConnection, AppAlert, AppLogEntry,
+    NotificationRule, Notification, Delivery, MarketplaceListing, LearningResource,
+]
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Any] = [
+        TagValidationErrors,
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        ParserCache,
+        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        ValidationCache,
+        node_limit(settings.max_nodes),
+    ]
+    if not settings.debug:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        types=NODE_TYPES,
+        extensions=extensions,
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def export_sdl() -> str:
+    """The schema as clients see it (introspection settings don't change the SDL)."""
+    return build_schema(Settings(debug=True)).as_str() + "\n"

@@ -1,0 +1,157 @@
+"""Read rules of connected apps (DESIGN §1): derived status, scope states, the summary, filters.
+
+Nothing here is stored: status and update/upgrade flags follow from the marks, alerts, grants
+and the portal's tier every time they are read, so they can never disagree with each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from gateway import models as m
+from gateway.models.enums import AppStatus, InstallLevel, ScopeState, SubscriptionTier
+from gateway.resolvers.loaders import Loaders
+
+
+@dataclass(frozen=True)
+class ScopeView:
+    """One requested scope as this portal sees it."""
+
+    name: str
+    description: str
+    state: ScopeState
+    required_tier: SubscriptionTier
+    required: bool
+
+
+@dataclass(frozen=True)
+class AppFilter:
+    statuses: frozenset[AppStatus] | None = None
+    install_levels: frozenset[InstallLevel] | None = None
+    search: str | None = None
+    needs_attention: bool | None = None
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    total: int
+    connected: int
+    disconnected: int
+    errored: int
+    update_available: int
+    upgrade_available: int
+
+
+def derive_status(app: m.ConnectedApp, has_open_alert: bool) -> AppStatus | None:
+    if app.uninstalled_at is not None or app.install_level is InstallLevel.MULTI_ACCOUNT:
+        return None
+    if app.disconnected:
+        return AppStatus.DISCONNECTED
+    if has_open_alert:
+        return AppStatus.ERROR
+    return AppStatus.CONNECTED
+
+
+def scope_state(
+    scope: m.ListingScope, granted: bool, tier: SubscriptionTier
+) -> ScopeState:
+    # A scope above the tier needs an upgrade even when granted (after a downgrade).
+    if scope.required_tier.rank > tier.rank:
+        return ScopeState.NEEDS_UPGRADE
+    return ScopeState.GRANTED if granted else ScopeState.NEEDS_REAUTHORIZATION
+
+
+def scope_views(
+    scopes: list[m.ListingScope], granted: set[str] | None, tier: SubscriptionTier
+) -> list[ScopeView]:
+    """`granted=None` is a listing seen before install: what an install would give."""
+    return [
+        ScopeView(
+            name=s.name,
+            description=s.description,
+            state=scope_state(s, True if granted is None else s.name in granted, tier),
+            required_tier=s.required_tier,
+            required=s.required,
+        )
+        for s in scopes
+    ]
+
+
+async def status(loaders: Loaders, app: m.ConnectedApp) -> AppStatus | None:
+    # Loaded even when the answer can't depend on it, so a page's `alerts` join this batch.
+    return derive_status(app, bool(await loaders.open_alerts_by_app.load(app.id)))
+
+
+async def scopes(loaders: Loaders, app: m.ConnectedApp, tier: SubscriptionTier) -> list[ScopeView]:
+    requested, grants = await asyncio.gather(
+        loaders.scopes_by_listing.load(app.listing_id), loaders.grants_by_app.load(app.id)
+    )
+    return scope_views(requested, {g.name for g in grants}, tier)
+
+
+async def flags(
+    loaders: Loaders, app: m.ConnectedApp, tier: SubscriptionTier
+) -> tuple[bool, bool]:
+    """(updateAvailable, upgradeAvailable)."""
+    states = {s.state for s in await scopes(loaders, app, tier)}
+    return ScopeState.NEEDS_REAUTHORIZATION in states, ScopeState.NEEDS_UPGRADE in states
+
+
+@dataclass(frozen=True)
+class _Facts:
+    app: m.ConnectedApp
+    status: AppStatus | None
+    update: bool
+    upgrade: bool
+
+
+async def _facts(loaders: Loaders, portal: m.Portal) -> list[_Facts]:
+    apps = await loaders.installed_apps_by_portal.load(portal.id)
+
+    async def one(app: m.ConnectedApp) -> _Facts:
+        st, (update, upgrade) = await asyncio.gather(
+            status(loaders, app), flags(loaders, app, portal.tier)
+        )
+        return _Facts(app, st, update, upgrade)
+
+    return list(await asyncio.gather(*(one(a) for a in apps)))
+
+
+async def list_apps(loaders: Loaders, portal: m.Portal, flt: AppFilter) -> list[m.ConnectedApp]:
+    """The portal's installed apps matching `flt`, by name.
+
+    Filtered in memory over one snapshot: status is derived, so it has no column to index, and
+    a portal's installed apps are few (tens to hundreds); the snapshot costs a fixed number
+    of batched queries, shared with the summary and the fields of the page.
+    """
+    search = flt.search.lower() if flt.search else None
+    out = []
+    for f in await _facts(loaders, portal):
+        if flt.statuses is not None and f.status not in flt.statuses:
+            continue
+        if flt.install_levels is not None and f.app.install_level not in flt.install_levels:
+            continue
+        if search and search not in f.app.sort_name:
+            continue
+        if flt.needs_attention is not None:
+            attention = (
+                f.status in (AppStatus.DISCONNECTED, AppStatus.ERROR) or f.update or f.upgrade
+            )
+            if attention != flt.needs_attention:
+                continue
+        out.append(f.app)
+    return out
+
+
+async def summary(loaders: Loaders, portal: m.Portal) -> AppSummary:
+    """Counts over installed apps other than MULTI_ACCOUNT (they show no status)."""
+    facts = [f for f in await _facts(loaders, portal) if f.status is not None]
+    return AppSummary(
+        total=len(facts),
+        connected=sum(f.status is AppStatus.CONNECTED for f in facts),
+        disconnected=sum(f.status is AppStatus.DISCONNECTED for f in facts),
+        errored=sum(f.status is AppStatus.ERROR for f in facts),
+        update_available=sum(f.update for f in facts),
+        upgrade_available=sum(f.upgrade for f in facts),
+    )

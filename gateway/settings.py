@@ -1,0 +1,109 @@
+"""Settings: one frozen object read from the environment (prefix GATEWAY_) and passed in.
+
+Nothing in the package reads the environment at import time; `Settings.from_env()` is called
+by the CLI, and tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Accepted only with GATEWAY_DEBUG, so a forgotten variable never ships a guessable secret.
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
+DEV_EVENTS_SECRET = "dev-only-events-secret-change-me-0123456789"
+
+
+class SettingsError(Exception):
+    """A configuration problem that must stop the gateway from starting."""
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite://gateway.sqlite3"
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_issuer: str = "connected-apps-gateway"
+    jwt_audience: str = "connected-apps-gateway"
+    events_secret: str | None = None
+    smtp_url: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    console_url: str = "http://127.0.0.1:8000"
+    mail_from: str = "notifications@localhost"
+    debug: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Request limits (DESIGN §3 "Safe defaults").
+    max_depth: int = 12
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_page_size: int = 100
+    max_nodes: int = 50_000
+    max_body_bytes: int = 1024 * 1024
+    max_node_ids: int = 100
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(f"GATEWAY_{name}")
+            return value if value not in (None, "") else None
+
+        origins = tuple(o.strip() for o in (get("ALLOWED_ORIGINS") or "").split(",") if o.strip())
+        values: dict[str, object] = {
+            "redis_url": get("REDIS_URL"),
+            "jwt_secret": get("JWT_SECRET"),
+            "jwt_public_key": get("JWT_PUBLIC_KEY"),
+            "events_secret": get("EVENTS_SECRET"),
+            "smtp_url": get("SMTP_URL"),
+            "allowed_origins": origins,
+            "debug": _flag(get("DEBUG")),
+        }
+        for name, attr in [
+            ("DATABASE_URL", "database_url"),
+            ("JWT_ISSUER", "jwt_issuer"),
+            ("JWT_AUDIENCE", "jwt_audience"),
+            ("CONSOLE_URL", "console_url"),
+            ("MAIL_FROM", "mail_from"),
+            ("HOST", "host"),
+        ]:
+            if get(name) is not None:
+                values[attr] = get(name)
+        if get("PORT") is not None:
+            try:
+                values["port"] = int(get("PORT") or "")
+            except ValueError as exc:
+                raise SettingsError(f"GATEWAY_PORT must be a number, got {get('PORT')!r}") from exc
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def effective_jwt_secret(self) -> str | None:
+        return self.jwt_secret or (DEV_JWT_SECRET if self.debug else None)
+
+    @property
+    def effective_events_secret(self) -> str | None:
+        return self.events_secret or (DEV_EVENTS_SECRET if self.debug else None)
+
+    def check_secrets(self) -> None:
+        """Refuse to serve without real secrets unless in debug mode (the dev ones are public)."""
+        if self.jwt_public_key is None and self.effective_jwt_secret is None:
+            raise SettingsError(
+                "GATEWAY_JWT_SECRET (or GATEWAY_JWT_PUBLIC_KEY) is not set; set it, "
+                "or set GATEWAY_DEBUG=1 to use the development secret"
+            )
+        if self.effective_events_secret is None:
+            raise SettingsError(
+                "GATEWAY_EVENTS_SECRET is not set; set it, "
+                "or set GATEWAY_DEBUG=1 to use the development secret"
+            )

@@ -1,0 +1,72 @@
+"""The "My Apps page" costs a fixed, small number of SQL statements (no N+1)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gateway.models.enums import AppActivity, InstallLevel, SubscriptionTier
+
+from tests import factories as f
+from tests.helpers import count_statements, data, load_query, token_for
+
+MY_APPS_PAGE = load_query("my-apps-page.graphql")
+
+# auth (user + portal) 1; installed apps 1; open alerts 1; requested scopes 1; grants 1;
+# users (installers and log authors, one batch) 1; connection pages 2 + count 1; log pages 2.
+EXPECTED_STATEMENTS = 11
+
+SCOPES = [
+    ("crm.read", SubscriptionTier.FREE, True),
+    ("crm.write", SubscriptionTier.STARTER, False),
+    ("reports.read", SubscriptionTier.PROFESSIONAL, False),
+    ("automation", SubscriptionTier.PROFESSIONAL, False),
+    ("ai.assist", SubscriptionTier.ENTERPRISE, False),
+    ("files.read", SubscriptionTier.FREE, False),
+    ("files.write", SubscriptionTier.STARTER, False),
+    ("audit.read", SubscriptionTier.ENTERPRISE, False),
+]
+
+
+async def portal_with_apps(settings, n: int) -> str:
+    """A portal with n apps of every kind, each with 8 scopes, alerts, connections and a log;
+    returns its admin's token."""
+    portal = await f.make_portal()
+    admin = await f.make_user(portal, super_admin=True)
+    users = [await f.make_user(portal) for _ in range(3)]
+    levels = [InstallLevel.PORTAL, InstallLevel.USER, InstallLevel.MULTI_ACCOUNT]
+    for i in range(n):
+        listing = await f.make_listing(level=levels[i % 3], scopes=SCOPES)
+        at = f.T0 + timedelta(hours=i)
+        app = await f.install(portal, listing, users[i % 3], at, grant=["crm.read", "crm.write"])
+        if i % 4 == 0:
+            await f.alert(app, at=at)
+        if listing.install_level is not InstallLevel.PORTAL:
+            await f.connect(app, users[0], at, "acct-1" if i % 3 == 2 else None)
+            await f.connect(app, users[1], at + timedelta(minutes=1), "acct-2" if i % 3 == 2 else None)
+        for k in range(8):
+            activity = AppActivity.DISCONNECTED if k % 2 else AppActivity.RECONNECTED
+            await f.log(app, activity, at + timedelta(minutes=10 + k), users[k % 3])
+    return await token_for(settings, admin.email)
+
+
+async def test_my_apps_page_statement_count_does_not_grow_with_apps(client, settings):
+    # Given two portals, with 5 and with 50 apps
+    small = await portal_with_apps(settings, 5)
+    large = await portal_with_apps(settings, 50)
+
+    # When the console loads the My Apps page for each
+    with count_statements() as small_statements:
+        small_page = await data(client, MY_APPS_PAGE, token=small)
+    with count_statements() as large_statements:
+        large_page = await data(client, MY_APPS_PAGE, token=large)
+
+    # Then both pages are complete, and cost the same small number of statements
+    assert len(small_page["viewer"]["portal"]["connectedApps"]["edges"]) == 5
+    large_apps = large_page["viewer"]["portal"]["connectedApps"]
+    assert large_apps["totalCount"] == 50
+    assert len(large_apps["edges"]) == 50
+    assert all(len(e["node"]["log"]["nodes"]) == 5 for e in large_apps["edges"])
+    assert (len(small_statements), len(large_statements)) == (EXPECTED_STATEMENTS,) * 2, (
+        small_statements,
+        large_statements,
+    )
