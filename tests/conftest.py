@@ -96,3 +96,21 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+def make_client(app: object, settings: Settings):  # type: ignore[no-untyped-def]
+    """A client for an app built with other settings (debug, limits, RS256…). It shares the
+    session's open database: ASGITransport does not run the second app's lifespan."""
+    from contextlib import asynccontextmanager
+
+    from gateway.app import create_app
+
+    @asynccontextmanager
+    async def factory(**changes: object) -> AsyncIterator[httpx.AsyncClient]:
+        other = create_app(settings.with_(**changes))
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+    return factory
