@@ -146,10 +146,10 @@ async def paginate_queryset(qs: QuerySet[M], request: PageRequest) -> Page[M]:
 def paginate_list(items: Sequence[T], request: PageRequest) -> Page[T]:
     """A page of rows already in memory, in the request's order."""
     order = request.order
+    total = len(items)
     if request.after is not None:
         after = request.after
         items = [i for i in items if _past(order, order.key(i), after)]
-    total = len(items)
 
     async def count() -> int:
         return total
