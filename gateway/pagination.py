@@ -136,10 +136,8 @@ def page_from_rows(
 
 async def paginate_queryset(qs: QuerySet[M], request: PageRequest) -> Page[M]:
     """A page of a query: one statement for the rows, one more only if totalCount is asked."""
-    rows: list[M] = []
-    if request.first > 0:
-        ranged = qs.filter(request.order.after_q(request.after)) if request.after else qs
-        rows = await ranged.order_by(*request.order.order_by).limit(request.first + 1)
+    ranged = qs.filter(request.order.after_q(request.after)) if request.after else qs
+    rows = await ranged.order_by(*request.order.order_by).limit(request.first + 1)
     return page_from_rows(rows, request, qs.count)
 
 
@@ -166,8 +164,6 @@ async def top_n_per_parent(
 ) -> dict[int, list[M]]:
     """Up to first + 1 rows past the cursor for each parent, in one windowed statement plus one
     fetch, so a list of 5 parents or 500 costs the same number of queries."""
-    if request.first == 0:
-        return {}
     if request.after is not None:
         qs = qs.filter(request.order.after_q(request.after))
     direction = "DESC" if request.order.descending else "ASC"

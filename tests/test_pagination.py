@@ -1,0 +1,99 @@
+"""Keyset pages: stable while entries arrive, exact windows, page-size bounds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gateway.models.enums import AppActivity
+
+from tests import factories as f
+from tests.helpers import data, error_codes, gql, token_for
+
+LOG = """query($first: Int, $after: String, $filter: AppLogFilter) { viewer { portal {
+  appLog(first: $first, after: $after, filter: $filter) {
+    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { occurredAt activity } } } } } }"""
+
+
+async def portal_with_log(settings, times):
+    portal = await f.make_portal()
+    admin = await f.make_user(portal, super_admin=True)
+    listing = await f.make_listing()
+    app = await f.install(portal, listing, admin, f.T0 - timedelta(days=1))
+    entries = [await f.log(app, AppActivity.REAUTHORIZED, at, admin) for at in times]
+    return app, admin, entries, await token_for(settings, admin.email)
+
+
+def page_of(result):
+    return result["viewer"]["portal"]["appLog"]
+
+
+async def test_log_pages_are_stable_when_newer_entries_arrive(client, settings):
+    # Given 30 entries, one minute apart, and a first page of 10
+    times = [f.T0 + timedelta(minutes=i) for i in range(30)]
+    app, admin, _entries, token = await portal_with_log(settings, times)
+    first = page_of(await data(client, LOG, {"first": 10}, token=token))
+    # When 5 newer entries arrive before the next page is asked for
+    for i in range(5):
+        await f.log(app, AppActivity.RECONNECTED, f.T0 + timedelta(days=1, minutes=i), admin)
+    second = page_of(await data(client, LOG, {"first": 10, "after": first["pageInfo"]["endCursor"]}, token=token))
+    # Then the second page continues exactly where the first ended: no repeats, no gaps
+    got = [e["node"]["occurredAt"] for e in second["edges"]]
+    expected = [t.isoformat() for t in reversed(times)][10:20]
+    assert got == expected
+    assert second["pageInfo"]["hasPreviousPage"] is True
+    assert second["pageInfo"]["hasNextPage"] is True
+    assert second["totalCount"] == 36  # 30 + 5 + the INSTALLED entry
+
+
+async def test_entries_with_the_same_time_are_ordered_by_id_and_never_skipped(client, settings):
+    same = [f.T0] * 7
+    _app, _admin, entries, token = await portal_with_log(settings, same)
+    seen, after = [], None
+    while True:
+        page = page_of(await data(client, LOG, {"first": 3, "after": after, "filter": {"activities": ["REAUTHORIZED"]}}, token=token))
+        seen += [e["cursor"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == len(set(seen)) == 7
+
+
+async def test_since_is_inclusive_and_until_exclusive(client, settings):
+    times = [f.T0 + timedelta(hours=h) for h in range(5)]  # 09:00 … 13:00
+    _app, _admin, _entries, token = await portal_with_log(settings, times)
+    flt = {"since": (f.T0 + timedelta(hours=1)).isoformat(), "until": (f.T0 + timedelta(hours=3)).isoformat(),
+           "activities": ["REAUTHORIZED"]}
+    page = page_of(await data(client, LOG, {"filter": flt}, token=token))
+    assert [e["node"]["occurredAt"] for e in page["edges"]] == [
+        (f.T0 + timedelta(hours=2)).isoformat(),
+        (f.T0 + timedelta(hours=1)).isoformat(),
+    ]
+
+
+async def test_first_zero_gives_an_empty_page_with_the_count(client, settings):
+    _app, _admin, _entries, token = await portal_with_log(settings, [f.T0])
+    page = page_of(await data(client, LOG, {"first": 0}, token=token))
+    assert page == {
+        "totalCount": 2,
+        "pageInfo": {"hasNextPage": True, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
+        "edges": [],
+    }
+
+
+async def test_page_size_out_of_range_is_a_clear_error_and_runs_nothing(client, settings):
+    _app, _admin, _entries, token = await portal_with_log(settings, [f.T0])
+    for first in (101, 1000, -1):
+        body = await gql(client, LOG, {"first": first}, token=token)
+        assert error_codes(body) == ["BAD_USER_INPUT"]
+        assert f"got {first}" in body["errors"][0]["message"]
+        assert body["data"] is None
+
+
+async def test_a_cursor_from_another_list_is_refused(client, settings):
+    _app, _admin, _entries, token = await portal_with_log(settings, [f.T0])
+    apps = await data(client, "{ viewer { portal { connectedApps { pageInfo { endCursor } } } } }", token=token)
+    name_cursor = apps["viewer"]["portal"]["connectedApps"]["pageInfo"]["endCursor"]
+    body = await gql(client, LOG, {"after": name_cursor}, token=token)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert "cursor" in body["errors"][0]["message"]
