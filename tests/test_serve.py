@@ -1,0 +1,158 @@
+"""`gateway serve` as a newcomer runs it: a real uvicorn process over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PG_URL
+
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+SECRETS = {"GATEWAY_JWT_SECRET": "serve-test-secret-" + "x" * 32, "GATEWAY_EVENTS_SECRET": "e" * 40}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(extra)
+    return env
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], *args: str) -> AsyncIterator[tuple[str, list[str]]]:
+    """Run `gateway serve`, wait until /healthz answers, yield (base URL, output lines)."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        GATEWAY, "serve", "--port", str(port), *args,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    lines: list[str] = []
+
+    async def read() -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            lines.append(line.decode().rstrip())
+
+    reader = asyncio.create_task(read())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                if proc.returncode is not None:
+                    raise AssertionError("\n".join(lines))
+                try:
+                    if (await client.get(f"{base}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("gateway did not start:\n" + "\n".join(lines))
+        yield base, lines
+    finally:
+        proc.terminate()
+        await proc.wait()
+        reader.cancel()
+
+
+async def test_serve_demo_prints_a_working_header_and_answers_queries(tmp_path):
+    # Given a fresh directory and the settings `make run` uses (debug, SQLite by default)
+    env = clean_env(GATEWAY_DEBUG="1", GATEWAY_DATABASE_URL=f"sqlite://{tmp_path / 'demo.sqlite3'}")
+    async with serving(env, "--demo") as (base, lines):
+        # Then it printed a ready-to-paste Authorization header for the demo super admin
+        header = next(line for line in lines if '"Authorization": "Bearer ' in line)
+        token = re.search(r"Bearer ([\w.-]+)", header).group(1)  # type: ignore[union-attr]
+        async with httpx.AsyncClient(base_url=base) as client:
+            # and the header works over real HTTP
+            response = await client.post(
+                "/graphql",
+                json={"query": "{ viewer { user { email } portal { name appSummary { total } } } }"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 200
+            assert response.json() == {
+                "data": {"viewer": {"user": {"email": "admin@demo.example"},
+                                    "portal": {"name": "Acme Demo", "appSummary": {"total": 12}}}}
+            }
+            # GraphiQL is served in debug mode
+            page = await client.get("/graphql", headers={"Accept": "text/html"})
+            assert page.status_code == 200 and "graphiql" in page.text.lower()
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["database"] == "ok"
+
+
+async def test_a_second_start_keeps_the_data_and_seeds_nothing_new(tmp_path):
+    env = clean_env(GATEWAY_DEBUG="1", GATEWAY_DATABASE_URL=f"sqlite://{tmp_path / 'demo.sqlite3'}")
+    async with serving(env, "--demo"):
+        pass
+    import sqlite3
+
+    count = sqlite3.connect(tmp_path / "demo.sqlite3").execute("SELECT COUNT(*) FROM portal").fetchone()
+    async with serving(env, "--demo"):
+        pass
+    again = sqlite3.connect(tmp_path / "demo.sqlite3").execute("SELECT COUNT(*) FROM portal").fetchone()
+    assert count == again == (2,)
+
+
+@pytest.mark.parametrize("missing", ["GATEWAY_JWT_SECRET", "GATEWAY_EVENTS_SECRET"])
+def test_refuses_to_start_without_real_secrets(tmp_path, missing):
+    env = clean_env(GATEWAY_DATABASE_URL=f"sqlite://{tmp_path / 'x.sqlite3'}", **SECRETS)
+    del env[missing]
+    done = subprocess.run([GATEWAY, "serve", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert missing in done.stderr
+    assert not (tmp_path / "x.sqlite3").exists()  # refused before touching anything
+
+
+@pytest.mark.postgres
+async def test_readyz_reports_the_database_down_and_back(tmp_path):
+    # Given a gateway on its own PostgreSQL database
+    import asyncpg
+
+    admin = await asyncpg.connect(PG_URL)
+    name = "gateway_readyz_test"
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+        url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+        async with serving(clean_env(GATEWAY_DATABASE_URL=url, **SECRETS)) as (base, _lines):
+            async with httpx.AsyncClient(base_url=base) as client:
+                assert (await client.get("/readyz")).status_code == 200
+                # When the database stops taking connections and drops the gateway's
+                await admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+                )
+                down = await client.get("/readyz")
+                # Then readiness fails with 503 while liveness stays up
+                assert down.status_code == 503
+                assert down.json()["database"] == "down"
+                assert (await client.get("/healthz")).status_code == 200
+                # and recovers when the database is back
+                await admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+                for _ in range(50):
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.2)
+                assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
