@@ -3,21 +3,28 @@
 Ours rather than Strawberry's view because the spec's media type and status codes, the auth
 answer, the body limit, batching refusal and CSRF-safe content types all need to be decided
 before execution, and Strawberry's view answers application/json with 200 for everything.
+
+The order of the checks is the contract (tests/test_http_protocol.py):
+method (405) → GraphiQL (debug only) → authentication (401) → Accept (406) →
+POST content type (415) → body size (413) → request parameters (400) →
+mutation over GET (405) → the GraphQL request itself.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
 import orjson
-from strawberry.types.graphql import OperationType
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from gateway.auth import UNAUTHENTICATED_MESSAGE, AuthenticationFailed, authenticate
 from gateway.context import Context
@@ -28,6 +35,10 @@ log = logging.getLogger("gateway.http")
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+HTML = "text/html"
+
+# A client's X-Request-ID is echoed and logged only when it looks like an id.
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 class HTTPProblem(Exception):
@@ -42,37 +53,84 @@ def error_body(message: str, code: str, **extensions: Any) -> bytes:
     return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]})
 
 
-def unauthenticated() -> Response:
+def unauthenticated(media_type: str = JSON) -> Response:
     """The same answer for every authentication failure: nothing tells which check failed."""
     return Response(
         error_body(UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED"),
         status_code=401,
-        media_type=JSON,
+        media_type=media_type,
         headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
     )
 
 
-def _media_type(accept: str | None) -> str | None:
-    """The response media type the client accepts, preferring the spec's own; None: none."""
-    if not accept:
-        return JSON
-    offered = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if GRAPHQL_RESPONSE in offered:
-        return GRAPHQL_RESPONSE
-    if any(t in (JSON, "application/*", "*/*") for t in offered):
-        return JSON
-    return None
+def _accept_ranges(accept: str) -> list[tuple[str, float]]:
+    """The media ranges of an Accept header with their q-values, lower-cased."""
+    ranges = []
+    for part in accept.split(","):
+        media_range, *params = (p.strip() for p in part.split(";"))
+        if not media_range:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        ranges.append((media_range.lower(), q))
+    return ranges
+
+
+def _negotiate(accept: str | None, offered: tuple[str, ...]) -> str | None:
+    """The offered media type the client prefers (RFC 9110 §12.5.1); None: none acceptable.
+
+    No Accept header means application/json (the spec's default). On a tie the more specific
+    match wins; then the spec's own type when the client named it, application/json when it
+    only matched a wildcard (`*/*` gets application/json, as the spec recommends)."""
+    if not accept or not accept.strip():
+        return JSON if JSON in offered else None
+    ranges = _accept_ranges(accept)
+    best: tuple[float, int, int] | None = None
+    chosen: str | None = None
+    for media_type in offered:
+        kind = media_type.split("/")[0]
+        matches = [
+            (q, specificity)
+            for media_range, q in ranges
+            for pattern, specificity in ((media_type, 2), (f"{kind}/*", 1), ("*/*", 0))
+            if media_range == pattern
+        ]
+        if not matches:
+            continue
+        specificity = max(s for _, s in matches)
+        q = max(q for q, s in matches if s == specificity)  # the most specific range decides
+        if q <= 0:
+            continue
+        preferred = media_type == GRAPHQL_RESPONSE if specificity == 2 else media_type == JSON
+        score = (q, specificity, int(preferred))
+        if best is None or score > best:
+            best, chosen = score, media_type
+    return chosen
+
+
+def _request_id(header: str | None) -> str:
+    if header and _REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 past `limit` bytes, whether or not Content-Length says so."""
+    too_large = HTTPProblem(413, f"Request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPProblem(413, f"Request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HTTPProblem(413, f"Request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -81,9 +139,11 @@ def _bad_request(message: str) -> HTTPProblem:
     return HTTPProblem(400, message, "BAD_REQUEST")
 
 
-def _json_param(raw: Any, name: str) -> dict[str, Any] | None:
-    """`variables` / `extensions`: an object, null, or (in a GET) a JSON-encoded object."""
-    if isinstance(raw, str):
+def _map_param(raw: Any, name: str, *, encoded: bool) -> dict[str, Any] | None:
+    """`variables` / `extensions`: an object or null; in a GET, a JSON-encoded object."""
+    if encoded:
+        if raw is None or raw == "":
+            return None
         try:
             raw = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -93,20 +153,36 @@ def _json_param(raw: Any, name: str) -> dict[str, Any] | None:
     return raw
 
 
-def _params(source: Any) -> tuple[str, str | None, dict[str, Any] | None]:
+def _params(source: Any, *, from_url: bool) -> tuple[str, str | None, dict[str, Any] | None]:
+    """query, operationName and variables of a request (spec §"Request Parameters")."""
     if isinstance(source, list):
         raise _bad_request("Batched requests are not supported: send one operation per request")
     if not isinstance(source, dict):
         raise _bad_request("The request body must be a JSON object")
     query = source.get("query")
+    if query is None:
+        raise _bad_request("`query` is missing")
     if not isinstance(query, str) or not query.strip():
         raise _bad_request("`query` must be a non-empty string")
     operation_name = source.get("operationName")
+    if from_url and operation_name == "":
+        operation_name = None  # an empty form field is an absent one
     if operation_name is not None and not isinstance(operation_name, str):
         raise _bad_request("`operationName` must be a string")
-    variables = _json_param(source.get("variables"), "variables")
-    _json_param(source.get("extensions"), "extensions")
+    variables = _map_param(source.get("variables"), "variables", encoded=from_url)
+    _map_param(source.get("extensions"), "extensions", encoded=from_url)
     return query, operation_name, variables
+
+
+def _content_type(request: Request) -> tuple[str, str | None]:
+    """The request's media type and charset parameter, lower-cased."""
+    media_type, *params = (p.strip() for p in request.headers.get("content-type", "").split(";"))
+    charset = None
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return media_type.lower(), charset
 
 
 class GraphQLHTTP:
@@ -117,50 +193,60 @@ class GraphQLHTTP:
         self.settings = settings
 
     async def handle(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = _request_id(request.headers.get("x-request-id"))
+        # Errors are answered in the negotiated media type; before (or without) one, JSON.
+        media_type = _negotiate(request.headers.get("accept"), (GRAPHQL_RESPONSE, JSON))
         try:
-            response = await self._handle(request, request_id)
+            response = await self._handle(request, request_id, media_type)
         except HTTPProblem as problem:
             response = Response(
                 error_body(problem.message, problem.code),
                 status_code=problem.status,
-                media_type=JSON,
+                media_type=media_type or JSON,
                 headers=problem.headers,
             )
         response.headers["X-Request-ID"] = request_id
+        response.headers["Vary"] = "Accept"
         return response
 
-    async def _handle(self, request: Request, request_id: str) -> Response:
+    async def _handle(self, request: Request, request_id: str, media_type: str | None) -> Response:
         if request.method not in ("GET", "POST"):
             raise HTTPProblem(405, "Use GET or POST", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"})
-        accept = request.headers.get("accept")
-        if request.method == "GET" and self.settings.debug and "text/html" in (accept or ""):
+        if (
+            request.method == "GET"
+            and self.settings.debug
+            and _negotiate(request.headers.get("accept"), (HTML, GRAPHQL_RESPONSE, JSON)) == HTML
+        ):
             return HTMLResponse(get_graphql_ide_html("graphiql"))
 
-        body = await _read_body(request, self.settings.max_body_bytes)
+        # Authentication first: an anonymous caller learns nothing about its request.
         try:
             viewer, _expires = await authenticate(request.headers.get("authorization"), self.settings)
         except AuthenticationFailed as exc:
             log.info("authentication failed: %s", exc, extra={"request_id": request_id})
-            return unauthenticated()
+            return unauthenticated(media_type or JSON)
 
-        media_type = _media_type(accept)
         if media_type is None:
             raise HTTPProblem(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
 
         if request.method == "GET":
-            query, operation_name, variables = _params(dict(request.query_params))
+            query, operation_name, variables = _params(dict(request.query_params), from_url=True)
             allowed = {OperationType.QUERY}
         else:
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != JSON:
+            content_type, charset = _content_type(request)
+            if content_type != JSON or charset not in (None, "utf-8", "utf8"):
                 # Only JSON bodies run operations: a browser form cannot send one cross-site.
-                raise HTTPProblem(415, f"Send the request as {JSON}", "UNSUPPORTED_MEDIA_TYPE")
+                raise HTTPProblem(
+                    415, f"Send the request as {JSON} (UTF-8)", "UNSUPPORTED_MEDIA_TYPE"
+                )
+            body = await _read_body(request, self.settings.max_body_bytes)
+            if not body.strip():
+                raise _bad_request("The request body is empty: send a JSON object with `query`")
             try:
                 source = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise _bad_request("The request body is not valid JSON") from None
-            query, operation_name, variables = _params(source)
+            query, operation_name, variables = _params(source, from_url=False)
             allowed = {OperationType.QUERY, OperationType.MUTATION}
 
         context = Context(
@@ -175,20 +261,50 @@ class GraphQLHTTP:
                 allowed_operation_types=allowed,
             )
         except InvalidOperationTypeError as exc:
-            raise HTTPProblem(
-                405, exc.as_http_error_reason(request.method), "METHOD_NOT_ALLOWED", {"Allow": "POST"}
-            ) from None
+            if exc.operation_type is OperationType.MUTATION:
+                # The spec: a mutation over GET is 405, whatever the schema would say of it.
+                raise HTTPProblem(
+                    405, "Mutations need POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
+                ) from None
+            return self._answer(
+                [_request_error("Subscriptions are served over WebSocket (graphql-transport-ws)")],
+                media_type,
+                executed=False,
+            )
         except CannotGetOperationTypeError as exc:
-            raise _bad_request(exc.as_http_error_reason()) from None
+            # A GraphQL request error (the operation to run can't be chosen), like a
+            # validation error: 200 with errors under application/json, 400 under ours.
+            return self._answer([_request_error(exc.as_http_error_reason())], media_type, executed=False)
 
         errors = present_errors(result.errors or [], request_id, self.settings.debug)
         # Errors without a path stopped the request before execution (parse, validation,
         # variables, limits): no `data` entry, and 4xx under the spec's own media type.
         executed = result.data is not None or any(e.path for e in errors)
+        return self._answer(
+            [e.formatted for e in errors], media_type, executed=executed, data=result.data
+        )
+
+    @staticmethod
+    def _answer(
+        errors: list[dict[str, Any]],
+        media_type: str,
+        *,
+        executed: bool,
+        data: dict[str, Any] | None = None,
+    ) -> Response:
         payload: dict[str, Any] = {}
         if errors:
-            payload["errors"] = [e.formatted for e in errors]
+            payload["errors"] = errors
         if executed:
-            payload["data"] = result.data
-        status = 400 if media_type == GRAPHQL_RESPONSE and not executed else 200
+            payload["data"] = data
+        if executed:
+            status = 200
+        elif any(e.get("extensions", {}).get("code") == "INTERNAL_SERVER_ERROR" for e in errors):
+            status = 500  # the server failed before execution: not the client's request
+        else:
+            status = 400 if media_type == GRAPHQL_RESPONSE else 200
         return Response(orjson.dumps(payload), status_code=status, media_type=media_type)
+
+
+def _request_error(message: str) -> dict[str, Any]:
+    return GraphQLError(message, extensions={"code": "BAD_REQUEST"}).formatted

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from gateway.models import AppLogEntry, ListingScope, MarketplaceListing, Notification
@@ -300,7 +302,7 @@ async def test_app_log_user_app_and_window_filters(client, admin, demo):
     # Then exactly the matching entries come back (counted independently in the database)
     expected = await AppLogEntry.filter(
         user_id=demo.user_ids[d.MANAGER_EMAIL], app_id__in=apps,
-        occurred_at__gte=since, occurred_at__lt=until,
+        occurred_at__gte=datetime.fromisoformat(since), occurred_at__lt=datetime.fromisoformat(until),
     ).order_by("-occurred_at", "-id").values_list("id", flat=True)
     assert expected, "the demo should have such entries"
     assert [n["id"] for n in page["nodes"]] == [gid("AppLogEntry", i) for i in expected]
