@@ -106,7 +106,8 @@ async def alert(app: ConnectedApp, code: str = "token_expired", at: datetime = T
 
 
 async def connect(app: ConnectedApp, user: User | None, at: datetime, account: str | None = None) -> AppConnection:
-    return await AppConnection.create(app=app, user=user, account_name=account, connected_at=at)
+    key = AppConnection.key_for(user.id if user else None, account)
+    return await AppConnection.create(app=app, user=user, account_name=account, connected_at=at, key=key)
 
 
 __all__ = ["timedelta"]

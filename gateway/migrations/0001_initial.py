@@ -67,6 +67,15 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='ProcessedEvent',
+            fields=[
+                ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=200)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'processed_event', 'app': 'models', 'indexes': [Index(fields=['received_at'])], 'pk_attr': 'id', 'table_description': "An ingested platform event's id: a retry of an applied event changes nothing."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Team',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -134,8 +143,9 @@ class Migration(migrations.Migration):
                 ('user', fields.ForeignKeyField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='connections', on_delete=OnDelete.CASCADE)),
                 ('account_name', fields.CharField(null=True, max_length=200)),
                 ('connected_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('key', fields.CharField(max_length=220)),
             ],
-            options={'table': 'app_connection', 'app': 'models', 'indexes': [Index(fields=['app_id', 'connected_at', 'id'])], 'pk_attr': 'id'},
+            options={'table': 'app_connection', 'app': 'models', 'unique_together': (('app', 'key'),), 'indexes': [Index(fields=['app_id', 'connected_at', 'id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

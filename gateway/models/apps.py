@@ -59,13 +59,24 @@ class AppConnection(Model):
     )
     account_name = fields.CharField(max_length=200, null=True)
     connected_at = fields.DatetimeField()
+    # Who or what is connected, unique per app, so the database refuses a second connection of
+    # the same user (USER apps) or the same external account (MULTI_ACCOUNT apps).
+    key = fields.CharField(max_length=220)
 
     app_id: int
     user_id: int | None
 
     class Meta:
         table = "app_connection"
+        unique_together = (("app", "key"),)
         indexes = (("app_id", "connected_at", "id"),)
+
+    @staticmethod
+    def key_for(user_id: int | None, account_name: str | None) -> str:
+        # External account names compare without case: "@Acme" and "@acme" are one account.
+        if account_name is not None:
+            return f"account:{account_name.casefold()}"
+        return f"user:{user_id}"
 
 
 class GrantedScope(Model):

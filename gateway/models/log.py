@@ -39,3 +39,14 @@ class AppLogEntry(Model):
             ("user_id", "occurred_at"),
             ("portal_id", "recorded_at"),
         )
+
+
+class ProcessedEvent(Model):
+    """An ingested platform event's id: a retry of an applied event changes nothing."""
+
+    id = fields.CharField(max_length=200, primary_key=True)
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "processed_event"
+        indexes = (("received_at",),)

@@ -850,7 +850,8 @@ class _PortalSeeder:
             later = self._times(rng, len(spec.connections) - 1, last_install.at, self.anchor)
             await AppConnection.bulk_create(
                 AppConnection(app_id=app.id, user_id=self._user_id(email), account_name=account,
-                              connected_at=at)
+                              connected_at=at,
+                              key=AppConnection.key_for(self._user_id(email), account))
                 for (email, account), at in zip(spec.connections, [last_install.at, *later])
             )
 
