@@ -13,6 +13,7 @@ from starlette.routing import Route
 from gateway import db
 from gateway.graphql_http import GraphQLHTTP
 from gateway.schema.schema import build_schema
+from gateway.services.events import InProcessPublisher
 from gateway.settings import Settings
 
 
@@ -30,7 +31,8 @@ async def readyz(_request: Request) -> JSONResponse:
 
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
-    graphql = GraphQLHTTP(build_schema(settings), settings)
+    publisher = InProcessPublisher()
+    graphql = GraphQLHTTP(build_schema(settings), settings, publisher)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -45,4 +47,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.publisher = publisher
+    return app

@@ -8,6 +8,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from gateway.models import Portal, User
 from gateway.resolvers.loaders import Loaders
+from gateway.services.events import Publisher
 from gateway.settings import Settings
 
 
@@ -17,6 +18,7 @@ class Context:
     viewer: User
     portal: Portal
     request_id: str
+    publisher: Publisher
     loaders: Loaders = field(default_factory=Loaders)
 
 

@@ -28,6 +28,7 @@ from strawberry.types.graphql import OperationType
 
 from gateway.auth import UNAUTHENTICATED_MESSAGE, AuthenticationFailed, authenticate
 from gateway.context import Context
+from gateway.services.events import Publisher
 from gateway.schema.limits import present_errors
 from gateway.settings import Settings
 
@@ -188,9 +189,10 @@ def _content_type(request: Request) -> tuple[str, str | None]:
 class GraphQLHTTP:
     """The /graphql endpoint for GET and POST."""
 
-    def __init__(self, schema: Schema, settings: Settings) -> None:
+    def __init__(self, schema: Schema, settings: Settings, publisher: Publisher) -> None:
         self.schema = schema
         self.settings = settings
+        self.publisher = publisher
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request.headers.get("x-request-id"))
@@ -204,6 +206,19 @@ class GraphQLHTTP:
                 status_code=problem.status,
                 media_type=media_type or JSON,
                 headers=problem.headers,
+            )
+        except Exception:
+            # Outside GraphQL execution (the auth lookup, reading the body): still a GraphQL
+            # answer with a code, masked like any unexpected error, the traceback in the log.
+            log.exception("unexpected error handling /graphql", extra={"request_id": request_id})
+            response = Response(
+                error_body(
+                    f"Internal error (request id {request_id})",
+                    "INTERNAL_SERVER_ERROR",
+                    requestId=request_id,
+                ),
+                status_code=500,
+                media_type=media_type or JSON,
             )
         response.headers["X-Request-ID"] = request_id
         response.headers["Vary"] = "Accept"
@@ -250,7 +265,8 @@ class GraphQLHTTP:
             allowed = {OperationType.QUERY, OperationType.MUTATION}
 
         context = Context(
-            settings=self.settings, viewer=viewer.user, portal=viewer.portal, request_id=request_id
+            settings=self.settings, viewer=viewer.user, portal=viewer.portal, request_id=request_id,
+            publisher=self.publisher,
         )
         try:
             result = await self.schema.execute(
@@ -274,7 +290,8 @@ class GraphQLHTTP:
         except CannotGetOperationTypeError as exc:
             # A GraphQL request error (the operation to run can't be chosen), like a
             # validation error: 200 with errors under application/json, 400 under ours.
-            return self._answer([_request_error(exc.as_http_error_reason())], media_type, executed=False)
+            error = _request_error(exc.as_http_error_reason())
+            return self._answer([error], media_type, executed=False)
 
         errors = present_errors(result.errors or [], request_id, self.settings.debug)
         # Errors without a path stopped the request before execution (parse, validation,

@@ -89,3 +89,11 @@ ACTIVITIES_BY_TYPE: dict[NotificationType, tuple[AppActivity, ...]] = {
     NotificationType.APP_DISCONNECT: (AppActivity.DISCONNECTED,),
     NotificationType.APP_UNINSTALL: (AppActivity.UNINSTALLED,),
 }
+
+
+class UserErrorCode(str, Enum):
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    INVALID = "INVALID"
+    CONFLICT = "CONFLICT"
+    NEEDS_UPGRADE = "NEEDS_UPGRADE"

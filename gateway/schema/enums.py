@@ -51,3 +51,10 @@ NotificationChannel = strawberry.enum(
 DeliveryStatus = strawberry.enum(
     e.DeliveryStatus, description="State of one delivery of a digest on one channel."
 )
+UserErrorCode = strawberry.enum(
+    e.UserErrorCode,
+    description=(
+        "Why a mutation was refused: NOT_FOUND (missing, or another portal's), FORBIDDEN, "
+        "INVALID input, CONFLICT with the current state, NEEDS_UPGRADE (a higher tier is needed)."
+    ),
+)

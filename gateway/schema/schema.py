@@ -7,10 +7,8 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.extensions import (
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -25,8 +23,9 @@ from gateway.schema.apps import (
     MarketplaceListing,
 )
 from gateway.schema.base import Node
-from gateway.schema.limits import TagValidationErrors, node_limit
+from gateway.schema.limits import TagValidationErrors, document_limits_extension, node_limit
 from gateway.schema.log import AppLogEntry
+from gateway.schema.mutations import Mutation
 from gateway.schema.notifications import Delivery, Notification, NotificationRule
 from gateway.schema.portal import Portal, Team, User, Viewer
 from gateway.settings import Settings
@@ -63,8 +62,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         TagValidationErrors,
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ParserCache,
-        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        # Ours, not QueryDepthLimiter/MaxAliasesLimiter: theirs take exponential time on
+        # fragments that spread each other (gateway/schema/limits.py).
+        document_limits_extension(settings.max_depth, settings.max_aliases),
         ValidationCache,
         node_limit(settings.max_nodes),
     ]
@@ -72,6 +72,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         types=NODE_TYPES,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),

@@ -1,0 +1,48 @@
+"""Business-rule refusals: they become userErrors, and the change they stop changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.models.enums import UserErrorCode
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: UserErrorCode
+    message: str
+    field: tuple[str, ...] | None = None
+
+
+class Refused(Exception):
+    """Raised inside a unit of work to roll it back and answer with these problems."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def not_found(what: str, *field: str) -> Problem:
+    # The same words whether the object is missing or another portal's: ids reveal nothing.
+    return Problem(UserErrorCode.NOT_FOUND, f"No such {what}", tuple(field) or None)
+
+
+def forbidden(message: str, *field: str) -> Problem:
+    return Problem(UserErrorCode.FORBIDDEN, message, tuple(field) or None)
+
+
+def invalid(message: str, *field: str) -> Problem:
+    return Problem(UserErrorCode.INVALID, message, tuple(field) or None)
+
+
+def conflict(message: str, *field: str) -> Problem:
+    return Problem(UserErrorCode.CONFLICT, message, tuple(field) or None)
+
+
+def needs_upgrade(message: str, *field: str) -> Problem:
+    return Problem(UserErrorCode.NEEDS_UPGRADE, message, tuple(field) or None)
+
+
+def refuse_if(problems: list[Problem]) -> None:
+    if problems:
+        raise Refused(problems)
