@@ -38,6 +38,8 @@ class Settings:
     console_url: str = "http://127.0.0.1:8000"
     mail_from: str = "notifications@localhost"
     debug: bool = False
+    # Introspection follows debug unless set on its own (the conformance audit needs it).
+    introspection: bool | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # Request limits (DESIGN §3 "Safe defaults").
@@ -66,6 +68,7 @@ class Settings:
             "smtp_url": get("SMTP_URL"),
             "allowed_origins": origins,
             "debug": _flag(get("DEBUG")),
+            "introspection": None if get("INTROSPECTION") is None else _flag(get("INTROSPECTION")),
         }
         for name, attr in [
             ("DATABASE_URL", "database_url"),
@@ -86,6 +89,10 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.debug if self.introspection is None else self.introspection
 
     @property
     def effective_jwt_secret(self) -> str | None:

@@ -2,6 +2,12 @@
 
 These run once per operation (parse, validate, execute hooks), never per field: per-field
 hooks cost several times the execution of a large page.
+
+Depth, aliases and the node count are computed here rather than with Strawberry's
+QueryDepthLimiter / MaxAliasesLimiter: those expand every fragment spread again, so a few
+hundred bytes of fragments spreading each other (`fragment A on Viewer { ...B ...B ...B }`, …)
+cost time exponential in the number of fragments long before any limit applies. Here each
+fragment is measured once per document (memoized), so every check is linear in its size.
 """
 
 from __future__ import annotations
@@ -12,23 +18,27 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
-    ExecutionResult as GraphQLExecutionResult,
-)
-from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationRule,
     get_named_type,
+    get_operation_ast,
+    is_abstract_type,
     value_from_ast_untyped,
 )
 from graphql.error import GraphQLSyntaxError
-from strawberry.extensions import SchemaExtension
+from graphql.execution.values import get_variable_values
+from strawberry.extensions import AddValidationRules, SchemaExtension
 
 from gateway.errors import GatewayError, ValidationFailed
 from gateway.pagination import DEFAULT_PAGE_SIZE
@@ -36,92 +46,257 @@ from gateway.pagination import DEFAULT_PAGE_SIZE
 log = logging.getLogger("gateway.graphql")
 
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+_VALIDATION_FAILED = {"code": "GRAPHQL_VALIDATION_FAILED"}
+
+
+# ---- depth and aliases: a validation rule, so the answer is GRAPHQL_VALIDATION_FAILED
+
+
+def _operation_label(operation: OperationDefinitionNode) -> str:
+    return f"'{operation.name.value}'" if operation.name else "The operation"
+
+
+def document_limits(max_depth: int, max_aliases: int) -> type[ValidationRule]:
+    """A validation rule refusing operations deeper than `max_depth` or with more than
+    `max_aliases` aliases.
+
+    Depth counts the fields above the deepest field, as graphql-depth-limit and Strawberry do:
+    `{ viewer { user { email } } }` is 2 deep; introspection fields are not counted. Aliases
+    are counted where they execute: an alias inside a fragment counts once per spread."""
+
+    class DocumentLimits(ValidationRule):
+        def enter_document(self, node: DocumentNode, *_args: Any) -> None:
+            fragments = {
+                d.name.value: d for d in node.definitions if isinstance(d, FragmentDefinitionNode)
+            }
+            depths: dict[str, int] = {}
+            aliases: dict[str, int] = {}
+            busy: set[str] = set()  # fragment cycles are reported by NoFragmentCycles
+
+            def measure(selection_set: SelectionSetNode) -> tuple[int, int]:
+                depth = alias_count = 0
+                for selection in selection_set.selections:
+                    if isinstance(selection, FieldNode):
+                        if selection.name.value.startswith("__"):
+                            continue
+                        if selection.alias is not None:
+                            alias_count += 1
+                        if selection.selection_set is not None:
+                            d, a = measure(selection.selection_set)
+                            depth, alias_count = max(depth, d + 1), alias_count + a
+                    elif isinstance(selection, InlineFragmentNode):
+                        d, a = measure(selection.selection_set)
+                        depth, alias_count = max(depth, d), alias_count + a
+                    elif isinstance(selection, FragmentSpreadNode):
+                        d, a = spread(selection.name.value)
+                        depth, alias_count = max(depth, d), alias_count + a
+                return depth, alias_count
+
+            def spread(name: str) -> tuple[int, int]:
+                if name not in depths:
+                    fragment = fragments.get(name)
+                    if fragment is None or name in busy:
+                        return 0, 0
+                    busy.add(name)
+                    depths[name], aliases[name] = measure(fragment.selection_set)
+                    busy.discard(name)
+                return depths[name], aliases[name]
+
+            for definition in node.definitions:
+                if not isinstance(definition, OperationDefinitionNode):
+                    continue
+                depth, alias_count = measure(definition.selection_set)
+                label = _operation_label(definition)
+                if depth > max_depth:
+                    self.report_error(
+                        GraphQLError(
+                            f"{label} is {depth} levels deep; the limit is {max_depth}.",
+                            definition,
+                            extensions=_VALIDATION_FAILED,
+                        )
+                    )
+                if alias_count > max_aliases:
+                    self.report_error(
+                        GraphQLError(
+                            f"{label} uses {alias_count} aliases; the limit is {max_aliases}.",
+                            definition,
+                            extensions=_VALIDATION_FAILED,
+                        )
+                    )
+
+    return DocumentLimits
+
+
+def document_limits_extension(max_depth: int, max_aliases: int) -> Any:
+    """A factory for the schema's extension list. The rule class is made once, so the
+    validation cache (keyed by the rules) is shared by every request."""
+    rule = document_limits(max_depth, max_aliases)
+    return lambda: AddValidationRules([rule])
+
+
+# ---- node count: needs the variables, so it runs before execution rather than in validation
+
+
+def _is_connection(named: GraphQLNamedType) -> bool:
+    """A Relay connection by its shape; not by its name (`AppConnection` is a node type)."""
+    return isinstance(named, GraphQLObjectType) and {"edges", "pageInfo"} <= named.fields.keys()
+
+
+def _number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def count_nodes(
     schema: GraphQLSchema,
-    document: Any,
+    document: DocumentNode,
     variables: dict[str, Any] | None,
     operation_name: str | None,
+    *,
+    default_page_size: int = DEFAULT_PAGE_SIZE,
 ) -> int:
-    """How many nodes a document may return at most, GitHub-style: every connection field
-    multiplies its page size (`first`/`last`, else the default) into everything below it."""
-    fragments: dict[str, FragmentDefinitionNode] = {}
-    operation: OperationDefinitionNode | None = None
-    for definition in document.definitions:
-        if isinstance(definition, FragmentDefinitionNode):
-            fragments[definition.name.value] = definition
-        elif isinstance(definition, OperationDefinitionNode):
-            if operation_name is None or (definition.name and definition.name.value == operation_name):
-                operation = operation or definition
+    """How many nodes an operation may return at most, GitHub-style: each field that returns a
+    page (a connection, or any field taking `first`/`last`) returns its page size (`first` or
+    `last`, variables filled in; the default page size when omitted) for each of its parents,
+    and `nodes(ids:)` one node per id; the total is the sum over those fields.
+
+    `connectedApps(first: 100) { nodes { log(first: 100) { nodes { app { connections(first: 10)
+    { nodes { id } } } } } } }` is 100 + 100·100 + 100·100·10 = 110,100.
+
+    Fields are merged as execution merges them (same response key, fragments included), so a
+    connection selected by two fragments counts once; @skip/@include are honoured; under an
+    abstract type the largest of its possible types counts. 0 when the operation or its
+    variables are invalid: execution reports those."""
+    operation = get_operation_ast(document, operation_name)
     if operation is None:
         return 0
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0
-    variables = variables or {}
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    if isinstance(coerced, list):
+        return 0
+    values: dict[str, Any] = getattr(coerced, "coerced", coerced)
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    memo: dict[tuple[str, tuple[int, ...]], int] = {}
 
-    def page(field: FieldNode) -> int | None:
-        for arg in field.arguments or ():
-            if arg.name.value in ("first", "last"):
-                value = value_from_ast_untyped(arg.value, variables)
-                return value if isinstance(value, int) and value >= 0 else DEFAULT_PAGE_SIZE
+    def included(node: Any) -> bool:
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            condition = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
+            flag = value_from_ast_untyped(condition, values) if condition is not None else None
+            if isinstance(flag, bool) and flag == (name == "skip"):
+                return False
+        return True
+
+    def applies(type_condition: Any, runtime: GraphQLObjectType) -> bool:
+        if type_condition is None:
+            return True
+        condition = schema.get_type(type_condition.name.value)
+        if condition is None:
+            return False
+        if condition is runtime:
+            return True
+        return is_abstract_type(condition) and schema.is_sub_type(condition, runtime)  # type: ignore[arg-type]
+
+    def collect(
+        selection_sets: list[SelectionSetNode], runtime: GraphQLObjectType
+    ) -> dict[str, list[FieldNode]]:
+        """The fields each response key of these selection sets executes, as execution merges them."""
+        fields: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()
+
+        def add(selection_set: SelectionSetNode) -> None:
+            for selection in selection_set.selections:
+                if not included(selection):
+                    continue
+                if isinstance(selection, FieldNode):
+                    key = (selection.alias or selection.name).value
+                    fields.setdefault(key, []).append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    if applies(selection.type_condition, runtime):
+                        add(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = fragments.get(name)
+                    if name in visited or fragment is None:
+                        continue
+                    visited.add(name)
+                    if applies(fragment.type_condition, runtime):
+                        add(fragment.selection_set)
+
+        for selection_set in selection_sets:
+            add(selection_set)
+        return fields
+
+    def page(field: GraphQLField, node: FieldNode, named: GraphQLNamedType) -> int | None:
+        """How many items the field returns per parent; None: not a list this counts."""
+        args = {a.name.value: value_from_ast_untyped(a.value, values) for a in node.arguments or ()}
+        if "ids" in field.args and isinstance(args.get("ids"), list):
+            return len(args["ids"])
+        if "first" in field.args or "last" in field.args or _is_connection(named):
+            sizes = [n for n in (_number(args.get("first")), _number(args.get("last"))) if n is not None and n >= 0]
+            return max(sizes) if sizes else default_page_size
         return None
 
-    def walk(selection_set: SelectionSetNode, parent: Any, multiplier: int, seen: frozenset[str]) -> int:
+    def unit(selection_sets: list[SelectionSetNode], named: GraphQLNamedType) -> int:
+        """Nodes below one object of type `named` selected by these selection sets."""
+        if is_abstract_type(named):
+            possible = schema.get_possible_types(named)  # type: ignore[arg-type]
+            return max((unit_of(selection_sets, t) for t in possible), default=0)
+        if isinstance(named, GraphQLObjectType):
+            return unit_of(selection_sets, named)
+        return 0
+
+    def unit_of(selection_sets: list[SelectionSetNode], runtime: GraphQLObjectType) -> int:
+        key = (runtime.name, tuple(id(s) for s in selection_sets))
+        if key in memo:
+            return memo[key]
+        memo[key] = 0  # a guard only: valid documents have no fragment cycles
         total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                if not isinstance(parent, GraphQLObjectType) and not hasattr(parent, "fields"):
-                    continue
-                field_def = parent.fields.get(selection.name.value)
-                if field_def is None or selection.selection_set is None:
-                    continue
-                named = get_named_type(field_def.type)
-                size = page(selection)
-                if named.name.endswith("Connection"):
-                    size = DEFAULT_PAGE_SIZE if size is None else size
-                inner = multiplier * size if size is not None else multiplier
-                if size is not None:
-                    total += inner
-                total += walk(selection.selection_set, named, inner, seen)
-            elif isinstance(selection, InlineFragmentNode):
-                target = parent
-                if selection.type_condition is not None:
-                    target = schema.get_type(selection.type_condition.name.value) or parent
-                total += walk(selection.selection_set, target, multiplier, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = fragments.get(name)
-                if fragment is None or name in seen:
-                    continue
-                target = schema.get_type(fragment.type_condition.name.value) or parent
-                total += walk(fragment.selection_set, target, multiplier, seen | {name})
+        for nodes in collect(selection_sets, runtime).values():
+            field = runtime.fields.get(nodes[0].name.value)
+            if field is None:  # __typename and introspection
+                continue
+            named = get_named_type(field.type)
+            size = page(field, nodes[0], named)
+            below = [n.selection_set for n in nodes if n.selection_set is not None]
+            inner = unit(below, named) if below else 0
+            total += (size or 0) + (1 if size is None else size) * inner
+        memo[key] = total
         return total
 
-    return walk(operation.selection_set, root, 1, frozenset())
+    return unit_of([operation.selection_set], root)
 
 
-def node_limit(max_nodes: int) -> type[SchemaExtension]:
+def _shown(count: int) -> str:
+    return f"{count:,}" if count < 10**12 else "more than 10^12"
+
+
+def node_limit(max_nodes: int, default_page_size: int = DEFAULT_PAGE_SIZE) -> type[SchemaExtension]:
     class NodeLimit(SchemaExtension):
-        """Refuses documents that could return more than `max_nodes` nodes. Runs before
-        execution (not as a validation rule) because the count needs the variables."""
+        """Refuses operations that could return more than `max_nodes` nodes. Runs before
+        execution (not as a validation rule) because the count needs the variables. It raises
+        rather than setting a result: Strawberry answers an error raised here with that error,
+        for subscriptions too, which ignore a result set by an extension."""
 
         def on_execute(self) -> Iterator[None]:
             ctx = self.execution_context
             if ctx.graphql_document is not None and not ctx.result:
                 total = count_nodes(
-                    ctx.schema._schema, ctx.graphql_document, ctx.variables, ctx.operation_name
+                    ctx.schema._schema,
+                    ctx.graphql_document,
+                    ctx.variables,
+                    ctx.operation_name,
+                    default_page_size=default_page_size,
                 )
                 if total > max_nodes:
-                    ctx.result = GraphQLExecutionResult(
-                        data=None,
-                        errors=[
-                            ValidationFailed(
-                                f"This query may return up to {total} nodes; the limit is "
-                                f"{max_nodes}. Ask for smaller pages (first/last)."
-                            )
-                        ],
+                    raise ValidationFailed(
+                        f"This query may return up to {_shown(total)} nodes; the limit "
+                        f"is {max_nodes:,}. Ask for smaller pages (first/last)."
                     )
             yield
 
@@ -147,18 +322,20 @@ def present_errors(errors: list[GraphQLError], request_id: str, debug: bool) -> 
 def _present(error: GraphQLError, request_id: str, debug: bool) -> GraphQLError:
     original = error.original_error
     if isinstance(error, GraphQLSyntaxError) or isinstance(original, GraphQLSyntaxError):
-        # The token limit stops the parser, but it is a document limit, not bad syntax.
-        over_limit = "tokens. Parsing aborted" in error.message
+        # The parser's limits (tokens, nesting, comments, length) stop it with "Parsing
+        # aborted.": those are document limits, not bad syntax.
+        over_limit = error.message.rstrip().endswith("Parsing aborted.")
         _set_code(error, "GRAPHQL_VALIDATION_FAILED" if over_limit else "GRAPHQL_PARSE_FAILED")
     elif isinstance(original, GatewayError):
         _set_code(error, original.code)
     elif isinstance(error, GatewayError) or (error.extensions or {}).get("code"):
         pass
-    elif original is not None or error.path is not None:
-        return _mask(error, request_id)
-    else:
-        # No path, no cause: the request's variables could not be coerced.
+    elif error.path is None and (original is None or isinstance(original, GraphQLError)):
+        # Before execution, with no code from validation: the request's variables could not
+        # be coerced (graphql-core wraps the coercion error as the original one).
         _set_code(error, "BAD_USER_INPUT")
+    else:
+        return _mask(error, request_id)
     if not debug:
         error.message = _SUGGESTION.sub("", error.message)
     return error

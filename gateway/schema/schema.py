@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
@@ -57,6 +58,12 @@ NODE_TYPES = [
 ]
 
 
+class GatewaySchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Strawberry logs every error with a traceback; client mistakes are not ours to log,
+        and unexpected errors are logged once, with the request id, where they are masked."""
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Any] = [
         TagValidationErrors,
@@ -68,9 +75,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ValidationCache,
         node_limit(settings.max_nodes),
     ]
-    if not settings.debug:
+    if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return GatewaySchema(
         query=Query,
         mutation=Mutation,
         types=NODE_TYPES,
