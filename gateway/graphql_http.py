@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
 from strawberry.http.ides import get_graphql_ide_html
@@ -207,6 +207,10 @@ class GraphQLHTTP:
                 media_type=media_type or JSON,
                 headers=problem.headers,
             )
+        except ClientDisconnect:
+            # The client went away mid-body: nobody reads the answer, and it is not our error.
+            log.info("client disconnected", extra={"request_id": request_id})
+            return Response(status_code=400)
         except Exception:
             # Outside GraphQL execution (the auth lookup, reading the body): still a GraphQL
             # answer with a code, masked like any unexpected error, the traceback in the log.
