@@ -23,7 +23,8 @@ def from_global_id(global_id: str) -> tuple[str, int] | None:
     if not sep or not type_name or not pk.isascii() or not pk.isdigit() or pk != str(int(pk)):
         return None
     value = int(pk)
-    if value <= 0 or value > 2**63 - 1:
+    # Keys are 32-bit integer columns: a larger one cannot exist, and PostgreSQL would refuse it.
+    if value <= 0 or value > 2**31 - 1:
         return None
     return type_name, value
 

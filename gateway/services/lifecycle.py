@@ -176,7 +176,7 @@ async def _install(
         activity = AppActivity.INSTALLED
     else:
         revived = await m.ConnectedApp.filter(id=existing.id, uninstalled_at__isnull=False).update(
-            uninstalled_at=None, disconnected=False
+            uninstalled_at=None, disconnected=False, mark_changed_at=actor.now
         )
         if revived != 1:
             raise IntegrityError("revived concurrently")  # someone else reinstalled it first
@@ -200,8 +200,10 @@ async def _app_in_portal(actor: Actor, app_id: int, field: str = "appId") -> m.C
 async def _uninstall(changes: Changes, actor: Actor, app: m.ConnectedApp) -> None:
     """Every connection goes, grants are revoked, open alerts close; the history stays."""
     previous = await _status(app)
+    # The mark restarts clear; moving its time means a delayed platform event from before
+    # this change cannot set it on the reinstalled app.
     done = await m.ConnectedApp.filter(id=app.id, uninstalled_at__isnull=True).update(
-        uninstalled_at=actor.now, disconnected=False
+        uninstalled_at=actor.now, disconnected=False, mark_changed_at=actor.now
     )
     if done != 1:
         raise Refused([conflict("The app is already uninstalled", "input", "appId")])
