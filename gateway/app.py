@@ -1,4 +1,5 @@
-"""The app factory: create_app(settings) -> Starlette, with a lifespan that owns the DB."""
+"""The app factory: create_app(settings) -> Starlette, with a lifespan that owns the database
+and the broker."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from gateway import db
+from gateway.broker import Broker, make_broker
+from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
+from gateway.live import Hub, LiveView
 from gateway.schema.schema import build_schema
-from gateway.services.events import InProcessPublisher
 from gateway.settings import Settings
 
 
@@ -22,31 +25,48 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(_request: Request) -> JSONResponse:
-    """503 only when the database is unreachable: the broker is reported, not required."""
-    database = await db.ping()
-    body = {"status": "ok" if database else "unavailable", "database": "ok" if database else "down"}
-    return JSONResponse(body, status_code=200 if database else 503)
+def readyz(broker: Broker):  # type: ignore[no-untyped-def]
+    async def endpoint(_request: Request) -> JSONResponse:
+        """503 only when the database is unreachable. The broker is reported, not required:
+        a Redis outage must not take every instance out of the load balancer."""
+        database = await db.ping()
+        body = {
+            "status": "ok" if database else "unavailable",
+            "database": "ok" if database else "down",
+            "broker": "ok" if broker.healthy else "down",
+        }
+        return JSONResponse(body, status_code=200 if database else 503)
+
+    return endpoint
 
 
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
-    publisher = InProcessPublisher()
-    graphql = GraphQLHTTP(build_schema(settings), settings, publisher)
+    schema = build_schema(settings)
+    broker = make_broker(settings.redis_url)
+    hub = Hub(broker, settings)
+    graphql = GraphQLHTTP(schema, settings, broker)
+    events = EventsHTTP(settings, broker)
+    live = LiveView(schema, settings, hub, broker)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.open_db(settings.database_url)
+        await broker.start()
         try:
             yield
         finally:
+            await broker.stop()
             await db.close_db()
 
     routes = [
         Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        WebSocketRoute("/graphql", live),
+        Route("/events", events.handle, methods=["POST"]),
         Route("/healthz", healthz),
-        Route("/readyz", readyz),
+        Route("/readyz", readyz(broker)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.publisher = publisher
+    app.state.publisher = broker
+    app.state.hub = hub
     return app

@@ -1,4 +1,4 @@
-"""`gateway` command line: serve | migrate | seed | token | export-schema."""
+"""`gateway` command line: serve | migrate | seed | token | emit | export-schema."""
 
 from __future__ import annotations
 
@@ -78,7 +78,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             print("Paste this header into GraphiQL (Headers tab) to act as the demo super admin:")
             print(f'{{"Authorization": "Bearer {token}"}}\n', flush=True)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_config=None)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_config=None,
+        # Frames over the limit close the socket with 1009 (DESIGN §3); the sans-I/O backend
+        # keeps less memory per open socket than the legacy one.
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_frame_bytes,
+    )
     return 0
 
 
@@ -108,6 +118,144 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(f"no single user with email {args.email!r} (use --portal to choose)")
     print(token)
     return 0
+
+
+class _EmitError(Exception):
+    """A problem with `gateway emit`'s arguments, reported without sending anything."""
+
+
+async def _resolve_ids(settings: Settings, args: argparse.Namespace) -> dict[str, str]:
+    """portalId/appId/listingId as global ids. A value that is not a global id of the right
+    type is looked up (portal by name, app and listing by the listing's slug), so local use
+    doesn't need ids copied out of GraphiQL."""
+    from gateway.ids import decode_id, to_global_id
+
+    wanted = {
+        "portalId": ("Portal", args.portal),
+        "appId": ("ConnectedApp", args.app),
+        "listingId": ("MarketplaceListing", args.listing),
+    }
+    out = {k: v for k, (t, v) in wanted.items() if v is not None and decode_id(v, t) is not None}
+    lookups = {k: v for k, (t, v) in wanted.items() if v is not None and k not in out}
+    if not lookups:
+        return out
+    if settings.database_url.startswith("sqlite://"):
+        path = settings.database_url.removeprefix("sqlite://")
+        if path != ":memory:" and not Path(path).exists():
+            raise _EmitError(f"no database at {path} to look names up in; pass global ids")
+
+    async def work() -> dict[str, str]:
+        from gateway.models import ConnectedApp, MarketplaceListing, Portal
+
+        if "portalId" in lookups:
+            portals = await Portal.filter(name=lookups["portalId"]).order_by("id").limit(2)
+            if len(portals) != 1:
+                many = "several portals are" if portals else "no portal is"
+                raise _EmitError(f"{many} named {lookups['portalId']!r}; pass the portal's global id")
+            out["portalId"] = to_global_id("Portal", portals[0].id)
+        if "appId" in lookups:
+            portal_id = decode_id(out.get("portalId", ""), "Portal")
+            app = await ConnectedApp.get_or_none(portal_id=portal_id, listing__slug=lookups["appId"])
+            if app is None:
+                raise _EmitError(f"no app {lookups['appId']!r} in that portal; pass the app's global id")
+            out["appId"] = to_global_id("ConnectedApp", app.id)
+        if "listingId" in lookups:
+            listing = await MarketplaceListing.get_or_none(slug=lookups["listingId"])
+            if listing is None:
+                raise _EmitError(f"no listing with slug {lookups['listingId']!r}; pass its global id")
+            out["listingId"] = to_global_id("MarketplaceListing", listing.id)
+        return out
+
+    return await _with_db(settings, work)  # type: ignore[no-any-return]
+
+
+def _emit_payload(args: argparse.Namespace, ids: dict[str, str]) -> dict[str, object]:
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    payload: dict[str, object] = {
+        "id": args.id or str(uuid.uuid4()),
+        "type": args.type,
+        "occurredAt": args.occurred_at or datetime.now(UTC).isoformat(),
+        **ids,
+    }
+    if args.type == "listing.scopes_changed":
+        source = sys.stdin.read() if args.scopes_file == "-" else Path(args.scopes_file).read_text(encoding="utf-8")
+        try:
+            payload["scopes"] = json.loads(source)
+        except ValueError as exc:
+            raise _EmitError(f"--scopes-file is not JSON: {exc}") from None
+    elif args.type == "app.error":
+        # Defaults keep a quick local test short; the server still checks every value.
+        payload["alert"] = {
+            "severity": args.alert_severity or "ERROR",
+            "code": args.alert_code,
+            "message": args.alert_message or f"{args.alert_code} (sent with gateway emit)",
+        }
+    elif args.type == "app.recovered" and args.alert_code:
+        payload["alert"] = {"code": args.alert_code}
+    return payload
+
+
+def _check_emit_args(args: argparse.Namespace) -> None:
+    if args.type == "listing.scopes_changed":
+        if not args.listing or not args.scopes_file:
+            raise _EmitError("listing.scopes_changed needs --listing and --scopes-file")
+    else:
+        if not args.portal or not args.app:
+            raise _EmitError(f"{args.type} needs --portal and --app")
+        if args.type == "app.error" and not args.alert_code:
+            raise _EmitError("app.error needs --alert-code")
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """(status, body) of a POST; the stdlib keeps the CLI free of a runtime HTTP client."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http(s) URL given by the operator
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def cmd_emit(args: argparse.Namespace, settings: Settings) -> int:
+    """Sign an event as the integration platform would and POST it to /events."""
+    import time
+    import urllib.error
+
+    import orjson
+
+    from gateway.events_http import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+    secret = settings.effective_events_secret
+    if secret is None:
+        return _fail("GATEWAY_EVENTS_SECRET is not set (or set GATEWAY_DEBUG=1 for the development secret)")
+    if args.url is not None and not args.url.startswith(("http://", "https://")):
+        return _fail("--url must be an http:// or https:// URL")
+    try:
+        _check_emit_args(args)
+        payload = _emit_payload(args, asyncio.run(_resolve_ids(settings, args)))
+    except (_EmitError, OSError) as exc:
+        return _fail(f"emit: {exc}")
+    body = orjson.dumps(payload)
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+    }
+    url = args.url or f"http://{settings.host}:{settings.port}/events"
+    try:
+        status, text = _post(url, body, headers)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"gateway: emit: cannot reach {url}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return 1
+    print(f"{status} {text}")
+    return 0 if 200 <= status < 300 else 1
 
 
 def cmd_export_schema(args: argparse.Namespace, _settings: Settings) -> int:
@@ -143,6 +291,21 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--portal", help="portal name, when the email exists in several")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(func=cmd_token)
+
+    emit = sub.add_parser("emit", help="sign and POST a platform event to /events (local use)")
+    emit.add_argument("type", choices=["app.disconnected", "app.reconnected", "app.error",
+                                       "app.recovered", "listing.scopes_changed"])
+    emit.add_argument("--portal", help="portal global id, or its name")
+    emit.add_argument("--app", help="app global id, or its listing's slug")
+    emit.add_argument("--alert-code", help="app.error: required; app.recovered: resolve only this code")
+    emit.add_argument("--alert-severity", choices=["INFO", "WARNING", "ERROR"], help="app.error (default ERROR)")
+    emit.add_argument("--alert-message", help="app.error (default: from the code)")
+    emit.add_argument("--listing", help="listing.scopes_changed: listing global id, or its slug")
+    emit.add_argument("--scopes-file", help="listing.scopes_changed: JSON list of scopes (- for stdin)")
+    emit.add_argument("--occurred-at", help="ISO 8601 with a time zone (default now)")
+    emit.add_argument("--id", help="event id (default a new UUID; repeat one to test idempotency)")
+    emit.add_argument("--url", help="default http://GATEWAY_HOST:GATEWAY_PORT/events")
+    emit.set_defaults(func=cmd_emit)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="schema.graphql", help="file, or - for stdout")

@@ -50,6 +50,12 @@ class Settings:
     max_nodes: int = 50_000
     max_body_bytes: int = 1024 * 1024
     max_node_ids: int = 100
+    # Live updates (DESIGN §3 "Live updates").
+    ws_init_timeout: float = 5.0
+    ws_max_subscriptions: int = 100
+    ws_max_sockets_per_user: int = 20
+    ws_max_frame_bytes: int = 64 * 1024
+    ws_queue_size: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,11 +86,18 @@ class Settings:
         ]:
             if get(name) is not None:
                 values[attr] = get(name)
-        if get("PORT") is not None:
-            try:
-                values["port"] = int(get("PORT") or "")
-            except ValueError as exc:
-                raise SettingsError(f"GATEWAY_PORT must be a number, got {get('PORT')!r}") from exc
+        for name, attr, kind in [
+            ("PORT", "port", int),
+            ("WS_INIT_TIMEOUT", "ws_init_timeout", float),
+            ("WS_MAX_SOCKETS_PER_USER", "ws_max_sockets_per_user", int),
+            ("WS_QUEUE_SIZE", "ws_queue_size", int),
+        ]:
+            raw = get(name)
+            if raw is not None:
+                try:
+                    values[attr] = kind(raw)
+                except ValueError as exc:
+                    raise SettingsError(f"GATEWAY_{name} must be a number, got {raw!r}") from exc
         return cls(**values)  # type: ignore[arg-type]
 
     def with_(self, **changes: object) -> Settings:

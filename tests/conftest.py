@@ -65,6 +65,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
+        redis_url=REDIS_URL,  # with Redis, envelopes make the round trip through it
         jwt_secret=JWT_SECRET,
         events_secret=EVENTS_SECRET,
         debug=False,
@@ -114,3 +115,24 @@ def make_client(app: object, settings: Settings):  # type: ignore[no-untyped-def
             yield c
 
     return factory
+
+
+class Envelopes(list):  # type: ignore[type-arg]
+    """Envelopes the session app's broker delivered, in order."""
+
+    def __init__(self, broker: object) -> None:
+        super().__init__()
+        self.broker = broker
+
+    async def settled(self) -> Envelopes:
+        """Wait until everything published so far has been delivered (Redis is asynchronous)."""
+        await self.broker.settled()  # type: ignore[attr-defined]
+        return self
+
+
+@pytest.fixture
+def envelopes(app):  # type: ignore[no-untyped-def]
+    recorder = Envelopes(app.state.publisher)
+    stop = app.state.publisher.listen(recorder.append)
+    yield recorder
+    stop()

@@ -11,7 +11,6 @@ import pytest
 from gateway.models import AppConnection, AppLogEntry, ConnectedApp, GrantedScope
 from gateway.models.enums import InstallLevel, SubscriptionTier
 from gateway.services import faults
-from gateway.services.events import Envelope
 
 from tests import factories as f
 from tests.helpers import data, gid, gql, token_for
@@ -60,14 +59,6 @@ async def world(app, settings) -> World:
     return World(portal, *tokens, users={"admin": admin, "manager": manager, "member": member, "member2": member2})
 
 
-@pytest.fixture
-def envelopes(app):
-    got: list[Envelope] = []
-    stop = app.state.publisher.listen(got.append)
-    yield got
-    stop()
-
-
 async def mutate(client, document, input_, token):
     result = await data(client, document, {"input": input_}, token=token)
     return next(iter(result.values()))
@@ -113,7 +104,7 @@ async def test_manager_installs_a_portal_app(client, world, envelopes):
     # one envelope, after commit: the log entry and the status change from nothing to CONNECTED
     entry = await AppLogEntry.get(portal_id=world.portal.id)
     app_pk = (await ConnectedApp.get(portal_id=world.portal.id)).id
-    assert [e.to_json() for e in envelopes] == [{
+    assert [e.to_json() for e in await envelopes.settled()] == [{
         "portalId": world.portal.id,
         "logEntries": [entry.id],
         "statusChanges": [{"appId": app_pk, "previousStatus": None, "status": "CONNECTED",
@@ -129,18 +120,18 @@ async def test_member_may_not_install_a_portal_app_and_nothing_changes(client, w
     assert payload["app"] is None
     assert codes(payload) == [("FORBIDDEN", ["input", "listingId"])]
     assert await snapshot(world.portal.id) == before
-    assert envelopes == []
+    assert await envelopes.settled() == []
 
 
 async def test_installing_twice_is_a_conflict(client, world, envelopes):
     listing = await f.make_listing(level=InstallLevel.PORTAL)
     await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.admin)
-    envelopes.clear()
+    (await envelopes.settled()).clear()
     before = await snapshot(world.portal.id)
     again = await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.manager)
     assert codes(again) == [("CONFLICT", ["input", "listingId"])]
     assert await snapshot(world.portal.id) == before
-    assert envelopes == []
+    assert await envelopes.settled() == []
 
 
 async def test_scope_choices_are_checked_and_every_problem_is_reported(client, world, envelopes):
@@ -160,7 +151,7 @@ async def test_scope_choices_are_checked_and_every_problem_is_reported(client, w
     upgrade = next(e for e in payload["userErrors"] if e["code"] == "NEEDS_UPGRADE")
     assert "ENTERPRISE" in upgrade["message"]
     assert await snapshot(world.portal.id) == before
-    assert envelopes == []
+    assert await envelopes.settled() == []
 
 
 async def test_a_subset_of_scopes_leaves_the_rest_to_reauthorize(client, world):
@@ -180,7 +171,7 @@ async def test_a_required_scope_above_the_tier_refuses_the_install(client, setti
     assert codes(payload) == [("NEEDS_UPGRADE", ["input", "listingId"])]
     assert "PROFESSIONAL" in payload["userErrors"][0]["message"]
     assert await ConnectedApp.filter(portal_id=portal.id).count() == 0
-    assert envelopes == []
+    assert await envelopes.settled() == []
 
 
 async def test_reinstall_keeps_history_and_first_installer(client, world, envelopes):
@@ -202,7 +193,7 @@ async def test_reinstall_keeps_history_and_first_installer(client, world, envelo
     assert [(n["activity"], n["user"]["name"]) for n in log] == [
         ("REINSTALLED", "Ada Admin"), ("UNINSTALLED", "Ada Admin"), ("INSTALLED", "Max Manager"),
     ]
-    assert [[(c.previous_status and c.previous_status.value, c.status and c.status.value) for c in e.status_changes] for e in envelopes] == [
+    assert [[(c.previous_status and c.previous_status.value, c.status and c.status.value) for c in e.status_changes] for e in await envelopes.settled()] == [
         [(None, "CONNECTED")], [("CONNECTED", None)], [(None, "CONNECTED")],
     ]
 
@@ -268,7 +259,7 @@ async def test_user_app_connections(client, world, envelopes):
     assert [(n["activity"], n["user"]["name"]) for n in log] == [
         ("UNINSTALLED", "Moe Member"), ("INSTALLED", "Mia Member"),
     ]
-    assert [len(e.log_entries) for e in envelopes] == [1, 1]
+    assert [len(e.log_entries) for e in await envelopes.settled()] == [1, 1]
 
 
 async def test_manager_may_remove_anyones_connection(client, world):
@@ -304,7 +295,7 @@ async def test_multi_account_apps(client, world, envelopes):
     assert after["appSummary"]["total"] == 0  # MULTI_ACCOUNT apps are not counted
     assert [n["activity"] for n in after["appLog"]["nodes"]] == ["INSTALLED"]
     # status stays null, so the install publishes its log entry and no status change
-    assert [(len(e.log_entries), e.status_changes) for e in envelopes] == [(1, ())]
+    assert [(len(e.log_entries), e.status_changes) for e in await envelopes.settled()] == [(1, ())]
 
 
 # --- reauthorize ---------------------------------------------------------------------------
@@ -312,7 +303,7 @@ async def test_multi_account_apps(client, world, envelopes):
 async def test_reauthorize(client, world, envelopes):
     listing = await f.make_listing("Pipes", InstallLevel.PORTAL, SCOPES)
     app = (await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id), "scopes": ["oauth"]}, world.admin))["app"]
-    envelopes.clear()
+    (await envelopes.settled()).clear()
     before = await snapshot(world.portal.id)
     refused = await mutate(client, REAUTHORIZE, {"appId": app["id"], "scopes": ["oauth", "ai", "nope"]}, world.manager)
     assert codes(refused) == [
@@ -323,7 +314,7 @@ async def test_reauthorize(client, world, envelopes):
     assert "ENTERPRISE" in refused["userErrors"][1]["message"]
     member = await mutate(client, REAUTHORIZE, {"appId": app["id"]}, world.member)
     assert codes(member) == [("FORBIDDEN", ["input", "appId"])]
-    assert await snapshot(world.portal.id) == before and envelopes == []
+    assert await snapshot(world.portal.id) == before and await envelopes.settled() == []
     # one named scope, then the rest
     one = await mutate(client, REAUTHORIZE, {"appId": app["id"], "scopes": ["reports"]}, world.manager)
     assert [(s["name"], s["state"]) for s in one["app"]["scopes"]] == [
@@ -337,7 +328,7 @@ async def test_reauthorize(client, world, envelopes):
     assert codes(nothing) == [("INVALID", ["input", "appId"])]
     log = (await state(client, world.admin))["appLog"]["nodes"]
     assert [n["activity"] for n in log] == ["REAUTHORIZED", "REAUTHORIZED", "INSTALLED"]
-    assert [(len(e.log_entries), e.status_changes) for e in envelopes] == [(1, ()), (1, ())]
+    assert [(len(e.log_entries), e.status_changes) for e in await envelopes.settled()] == [(1, ()), (1, ())]
 
 
 # --- ids -----------------------------------------------------------------------------------

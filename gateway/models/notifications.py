@@ -37,6 +37,9 @@ class NotificationRule(Model):
     updated_at = fields.DatetimeField()
     # The recorded time up to which this rule has covered the log (DESIGN §1 "Digests").
     cut_at = fields.DatetimeField()
+    # A worker's claim on making this rule's next digest; an expired lease may be taken over.
+    lease_owner = fields.CharField(max_length=100, null=True)
+    lease_until = fields.DatetimeField(null=True)
 
     portal_id: int
     created_by_id: int | None
@@ -129,6 +132,9 @@ class Notification(Model):
     in_app = fields.BooleanField(default=True)
     read_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
+    # The rule's cut this digest started from: with the rule and the recipient, a unique key,
+    # so a digest is made once per recipient whatever workers crash or race.
+    cut_at = fields.DatetimeField(null=True)
 
     portal_id: int
     recipient_id: int
@@ -136,6 +142,7 @@ class Notification(Model):
 
     class Meta:
         table = "notification"
+        unique_together = (("rule", "cut_at", "recipient"),)
         indexes = (("recipient_id", "in_app", "created_at", "id"),)
 
 
@@ -178,6 +185,9 @@ class Delivery(Model):
     last_error = fields.TextField(null=True)
     sent_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
+    # A sender's claim on this message while it talks to the mail server.
+    lease_owner = fields.CharField(max_length=100, null=True)
+    lease_until = fields.DatetimeField(null=True)
 
     portal_id: int
     notification_id: int

@@ -6,8 +6,16 @@ import strawberry
 
 from gateway.context import Info
 from gateway.resolvers import mutations as r
+from gateway.resolvers import rules as rr
 from gateway.schema.apps import ConnectedApp
-from gateway.schema.enums import UserErrorCode
+from gateway.schema.enums import (
+    NotificationAudience,
+    NotificationChannel,
+    NotificationFrequency,
+    NotificationType,
+    UserErrorCode,
+)
+from gateway.schema.notifications import Notification, NotificationRule
 from gateway.services.problems import Problem
 
 
@@ -79,6 +87,111 @@ class ReauthorizeAppPayload:
     user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
 
 
+# --- notification rules and the inbox ------------------------------------------------------
+
+_APPS = (
+    "Apps of this portal the rule covers (uninstalled ones too: a reinstall is an APP_INSTALL "
+    "event); needs `allApps: false` and at least one app."
+)
+_USERS = "Users of this portal to notify; only a SPECIFIC audience takes users."
+_TEAMS = "Teams of this portal whose members to notify; only a SPECIFIC audience takes teams."
+
+
+@strawberry.input(
+    description=(
+        "A new notification rule (super admins only). The name is unique in the portal, ignoring "
+        "case; the rule covers log entries recorded from its creation on."
+    )
+)
+class CreateNotificationRuleInput:
+    name: str = strawberry.field(description="Name of the rule: 1 to 120 characters, trimmed.")
+    type: NotificationType = strawberry.field(description="Which events the rule reports.")
+    frequency: NotificationFrequency = strawberry.field(description="How often digests go out.")
+    all_apps: bool = strawberry.field(description="Cover every app (then leave `appIds` out), or only `appIds`.")
+    app_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=_APPS)
+    audience: NotificationAudience = strawberry.field(
+        description="Who receives the digests; SPECIFIC needs at least one of `userIds` and `teamIds`."
+    )
+    user_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=_USERS)
+    team_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=_TEAMS)
+    channels: list[NotificationChannel] = strawberry.field(description="Where digests go: at least one channel.")
+
+
+@strawberry.type(description="Result of createNotificationRule.")
+class CreateNotificationRulePayload:
+    rule: NotificationRule | None = strawberry.field(description="The new rule; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+
+
+@strawberry.input(
+    description=(
+        "Change a notification rule (super admins only). A field left out or null keeps its value; "
+        "the result is checked as a whole. Setting `allApps: true` clears the apps, and an audience "
+        "other than SPECIFIC clears the users and teams. An edit changes what later digests match; "
+        "it never re-sends what earlier digests covered."
+    )
+)
+class UpdateNotificationRuleInput:
+    id: strawberry.ID = strawberry.field(description="The rule to change.")
+    name: str | None = strawberry.field(default=None, description="New name: 1 to 120 characters, trimmed.")
+    type: NotificationType | None = strawberry.field(default=None, description="Which events the rule reports.")
+    frequency: NotificationFrequency | None = strawberry.field(default=None, description="How often digests go out.")
+    all_apps: bool | None = strawberry.field(default=None, description="Cover every app, or only the selected apps.")
+    app_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description=_APPS + " When given, replaces the selection."
+    )
+    audience: NotificationAudience | None = strawberry.field(default=None, description="Who receives the digests.")
+    user_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description=_USERS + " When given, replaces the users."
+    )
+    team_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description=_TEAMS + " When given, replaces the teams."
+    )
+    channels: list[NotificationChannel] | None = strawberry.field(
+        default=None, description="Where digests go; when given, replaces the channels (at least one)."
+    )
+
+
+@strawberry.type(description="Result of updateNotificationRule.")
+class UpdateNotificationRulePayload:
+    rule: NotificationRule | None = strawberry.field(
+        description="The rule after the change (`updatedAt` moves only when something changed); null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+
+
+@strawberry.input(description="Delete a notification rule (super admins only).")
+class DeleteNotificationRuleInput:
+    id: strawberry.ID = strawberry.field(description="The rule to delete.")
+
+
+@strawberry.type(description="Result of deleteNotificationRule.")
+class DeleteNotificationRulePayload:
+    deleted_rule_id: strawberry.ID | None = strawberry.field(description="Id of the deleted rule; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+
+
+@strawberry.input(description="Mark the viewer's notifications read: give either `ids` or `all: true`.")
+class MarkNotificationsReadInput:
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="The viewer's notifications to mark (at most 100); anyone else's is NOT_FOUND.",
+    )
+    all: bool | None = strawberry.field(default=None, description="Mark every unread notification of the viewer's inbox.")
+
+
+@strawberry.type(description="Result of markNotificationsRead.")
+class MarkNotificationsReadPayload:
+    notifications: list[Notification] = strawberry.field(
+        description=(
+            "With `ids`: the notifications named, in the order named, one per id. With `all`: the "
+            "ones this request marked (unread before, read now), newest first, at most the newest "
+            "100. A notification read before keeps its `readAt`. Empty when refused."
+        )
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+
+
 @strawberry.type(description="Everything the console changes.")
 class Mutation:
     @strawberry.mutation(description="Install a listing (PORTAL, MULTI_ACCOUNT: managers) or connect to a USER app (anyone).")
@@ -105,3 +218,26 @@ class Mutation:
     async def reauthorize_app(self, info: Info, input: ReauthorizeAppInput) -> ReauthorizeAppPayload:  # noqa: A002
         app, problems = await r.reauthorize_app(info, input.app_id, input.scopes)
         return ReauthorizeAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Create a notification rule (super admins only).")
+    async def create_notification_rule(self, info: Info, input: CreateNotificationRuleInput) -> CreateNotificationRulePayload:  # noqa: A002
+        rule, problems = await rr.create_notification_rule(info, input)
+        return CreateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Change a notification rule (super admins only); what is left out stays.")
+    async def update_notification_rule(self, info: Info, input: UpdateNotificationRuleInput) -> UpdateNotificationRulePayload:  # noqa: A002
+        rule, problems = await rr.update_notification_rule(info, input)
+        return UpdateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Delete a notification rule (super admins only); its past digests stay, with no rule.")
+    async def delete_notification_rule(self, info: Info, input: DeleteNotificationRuleInput) -> DeleteNotificationRulePayload:  # noqa: A002
+        deleted, problems = await rr.delete_notification_rule(info, input.id)
+        return DeleteNotificationRulePayload(
+            deleted_rule_id=strawberry.ID(r.global_id("NotificationRule", deleted)) if deleted else None,
+            user_errors=user_errors(problems),
+        )
+
+    @strawberry.mutation(description="Mark the viewer's own notifications read (by id, or all of the inbox).")
+    async def mark_notifications_read(self, info: Info, input: MarkNotificationsReadInput) -> MarkNotificationsReadPayload:  # noqa: A002
+        marked, problems = await rr.mark_notifications_read(info, input.ids, input.all)
+        return MarkNotificationsReadPayload(notifications=marked or [], user_errors=user_errors(problems))  # type: ignore[arg-type]

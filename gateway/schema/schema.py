@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
@@ -24,9 +25,10 @@ from gateway.schema.apps import (
     MarketplaceListing,
 )
 from gateway.schema.base import Node
-from gateway.schema.limits import TagValidationErrors, document_limits_extension, node_limit
+from gateway.schema.limits import present_errors, TagValidationErrors, document_limits_extension, node_limit
 from gateway.schema.log import AppLogEntry
 from gateway.schema.mutations import Mutation
+from gateway.schema.subscriptions import Subscription
 from gateway.schema.notifications import Delivery, Notification, NotificationRule
 from gateway.schema.portal import Portal, Team, User, Viewer
 from gateway.settings import Settings
@@ -63,6 +65,24 @@ class GatewaySchema(strawberry.Schema):
         """Strawberry logs every error with a traceback; client mistakes are not ours to log,
         and unexpected errors are logged once, with the request id, where they are masked."""
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Results sent over WebSocket get the same error codes and masking as HTTP ones."""
+        source = await super().stream(*args, **kwargs)
+        context = kwargs.get("context_value")
+        request_id = getattr(context, "request_id", "-")
+        debug = bool(getattr(getattr(context, "settings", None), "debug", False))
+
+        async def presented() -> AsyncIterator[Any]:
+            try:
+                async for result in source:
+                    if getattr(result, "errors", None):
+                        result.errors = present_errors(result.errors, request_id, debug)
+                    yield result
+            finally:
+                await source.aclose()
+
+        return presented()
+
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Any] = [
@@ -80,6 +100,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=NODE_TYPES,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),

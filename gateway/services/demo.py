@@ -1046,7 +1046,7 @@ class _PortalSeeder:
                 notification = await Notification.create(
                     portal_id=self.portal.id, recipient_id=user.id, rule_id=rule.id, type=spec.type,
                     period_start=start, period_end=end, entry_count=len(entries), in_app=True,
-                    read_at=read_at, created_at=created,
+                    read_at=read_at, created_at=created, cut_at=start,
                 )
                 notification_entries += [
                     NotificationEntry(notification_id=notification.id, entry_id=entry.id)

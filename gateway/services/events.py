@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,25 +82,6 @@ class Envelope:
 class Publisher(Protocol):
     async def publish(self, envelope: Envelope) -> None:
         """Hand an envelope on. Must not raise or block for long: the change is committed."""
-
-
-class InProcessPublisher:
-    """Fans envelopes out to the listeners of this process (the embedded broker)."""
-
-    def __init__(self) -> None:
-        self._listeners: list[Callable[[Envelope], None]] = []
-
-    def listen(self, listener: Callable[[Envelope], None]) -> Callable[[], None]:
-        """Call `listener` with every envelope; returns the function that stops it."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
-    async def publish(self, envelope: Envelope) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(envelope)
-            except Exception:  # one broken listener must not starve the others
-                log.exception("envelope listener failed")
 
 
 @dataclass

@@ -40,3 +40,16 @@ def apply_log_filter(qs: QuerySet[m.AppLogEntry], flt: LogFilter | None) -> Quer
 
 def portal_log(portal_id: int, flt: LogFilter | None) -> QuerySet[m.AppLogEntry]:
     return apply_log_filter(m.AppLogEntry.filter(portal_id=portal_id), flt)
+
+
+def matches(entry: m.AppLogEntry, flt: LogFilter | None) -> bool:
+    """The same filter, for one entry in memory (live updates)."""
+    if flt is None:
+        return True
+    return (
+        (flt.activities is None or entry.activity in flt.activities)
+        and (flt.user_ids is None or entry.user_id in flt.user_ids)
+        and (flt.app_ids is None or entry.app_id in flt.app_ids)
+        and (flt.since is None or entry.occurred_at >= flt.since)
+        and (flt.until is None or entry.occurred_at < flt.until)
+    )

@@ -1,0 +1,185 @@
+"""Brokers carry committed envelopes to every process's live subscribers (DESIGN §3).
+
+One process: `InProcessBroker`, a synchronous fan-out. Several processes: `RedisBroker`, Redis
+pub/sub with one subscriber connection per process feeding the same local fan-out. Pub/sub is
+at-most-once: when the broker is lost, listeners hear `lost()` so open subscriptions can close
+(clients reconnect and refetch), and publishing never blocks or fails the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import orjson
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from gateway.services.events import Envelope
+
+log = logging.getLogger("gateway.broker")
+
+Listener = Callable[[Envelope], None]
+
+
+class Broker(Protocol):
+    healthy: bool
+
+    async def publish(self, envelope: Envelope) -> None: ...
+    def listen(self, listener: Listener) -> Callable[[], None]: ...
+    def on_lost(self, callback: Callable[[], None]) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def settled(self) -> None: ...
+
+
+class _FanOut:
+    """Local listeners of envelopes, and of the broker's loss."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._lost: list[Callable[[], None]] = []
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every envelope; returns the function that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        self._lost.append(callback)
+
+    def _deliver(self, envelope: Envelope) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(envelope)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("envelope listener failed")
+
+    def _report_lost(self) -> None:
+        for callback in list(self._lost):
+            try:
+                callback()
+            except Exception:
+                log.exception("broker-lost callback failed")
+
+
+class InProcessBroker(_FanOut):
+    """The embedded broker: envelopes go straight to this process's listeners."""
+
+    healthy = True
+
+    async def publish(self, envelope: Envelope) -> None:
+        self._deliver(envelope)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def settled(self) -> None:
+        """Everything published so far has been delivered (it is, at once)."""
+
+
+class RedisBroker(_FanOut):
+    """Redis pub/sub on one channel; each process keeps one subscriber connection."""
+
+    CHANNEL = "gateway:envelopes"
+
+    def __init__(self, url: str, *, publish_timeout: float = 1.0) -> None:
+        super().__init__()
+        self._url = url
+        self._publish_timeout = publish_timeout
+        # Commands fail fast when Redis is away: a writer must never wait on it.
+        self._client = redis.from_url(url, socket_connect_timeout=1, socket_timeout=publish_timeout)
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self._markers: dict[str, asyncio.Event] = {}
+        self.healthy = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="redis-broker")
+        # Start-up does not wait for Redis: without it the gateway serves all but live updates.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), timeout=2)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._client.aclose()
+
+    async def publish(self, envelope: Envelope) -> None:
+        if not self.healthy:
+            log.warning("broker down: envelope for portal %s dropped", envelope.portal_id)
+            return
+        await self._send(orjson.dumps({"envelope": envelope.to_json()}))
+
+    async def _send(self, data: bytes) -> None:
+        try:
+            await asyncio.wait_for(self._client.publish(self.CHANNEL, data), self._publish_timeout)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("publishing to Redis failed: %s", exc)
+
+    async def settled(self) -> None:
+        """Everything this process published so far has come back from Redis: a marker sent
+        after it arrives after it (Redis delivers one channel in order)."""
+        marker = f"{id(self)}-{len(self._markers)}"
+        arrived = self._markers[marker] = asyncio.Event()
+        try:
+            await self._send(orjson.dumps({"marker": marker}))
+            await asyncio.wait_for(arrived.wait(), timeout=5)
+        finally:
+            self._markers.pop(marker, None)
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.2
+        while True:
+            # A pub/sub connection must not time out while waiting (redis-py 8's 5 s default).
+            client = redis.from_url(
+                self._url, socket_connect_timeout=1, socket_timeout=None, health_check_interval=10
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.CHANNEL)
+                self.healthy = True
+                self._subscribed.set()
+                backoff = 0.2
+                log.info("subscribed to Redis channel %s", self.CHANNEL)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._receive(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("Redis subscription lost: %s", exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
+                if self.healthy:
+                    self.healthy = False
+                    self._report_lost()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _receive(self, data: bytes) -> None:
+        try:
+            message = orjson.loads(data)
+            if "marker" in message:
+                if (event := self._markers.get(message["marker"])) is not None:
+                    event.set()
+                return
+            envelope = Envelope.from_json(message["envelope"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed broker message")
+            return
+        self._deliver(envelope)
+
+
+def make_broker(redis_url: str | None) -> InProcessBroker | RedisBroker:
+    return RedisBroker(redis_url) if redis_url else InProcessBroker()

@@ -1,0 +1,228 @@
+"""Live updates over WebSocket (graphql-transport-ws only): sockets, auth, limits, fan-out.
+
+The hub receives every envelope the broker delivers to this process and hands it to the
+subscriptions of that envelope's portal, each with a bounded queue. One fresh set of loaders
+is made per envelope and shared by all its subscribers, so the pushed objects are read once
+per event, never from an earlier event's cache. Close codes are DESIGN §3's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+
+from gateway.auth import AuthenticationFailed, authenticate
+from gateway.broker import Broker
+from gateway.context import Context
+from gateway.resolvers.loaders import Loaders
+from gateway.services.events import Envelope
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.live")
+
+CLOSE_POLICY = 1008  # too many sockets for this user
+CLOSE_TRY_AGAIN = 1013  # fell behind, or the broker is lost: reconnect and refetch
+CLOSE_FORBIDDEN = 4403
+
+
+class SubscriberClosed(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class Socket:
+    """One authenticated WebSocket: who it is, and how to close it."""
+
+    websocket: WebSocket
+    user_id: int
+    portal_id: int
+    subscribers: set[Subscriber] = field(default_factory=set)
+    closed: bool = False
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):  # the peer may be gone already
+            await self.websocket.close(code=code, reason=reason)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One subscription's queue of (envelope, loaders) pairs."""
+
+    socket: Socket
+    queue: asyncio.Queue[tuple[Envelope, Loaders]]
+
+    async def next(self) -> tuple[Envelope, Loaders]:
+        return await self.queue.get()
+
+
+class Hub:
+    """This process's sockets and subscriptions, fed by the broker."""
+
+    def __init__(self, broker: Broker, settings: Settings) -> None:
+        self.broker = broker
+        self.settings = settings
+        self._by_portal: dict[int, set[Subscriber]] = defaultdict(set)
+        self._sockets_by_user: dict[int, set[Socket]] = defaultdict(set)
+        broker.listen(self.deliver)
+        broker.on_lost(self.lost)
+
+    # Sockets
+    def open_socket(self, websocket: WebSocket, user_id: int, portal_id: int) -> Socket | None:
+        """A new socket, or None when the user already has as many as allowed."""
+        sockets = self._sockets_by_user[user_id]
+        if len(sockets) >= self.settings.ws_max_sockets_per_user:
+            return None
+        socket = Socket(websocket, user_id, portal_id)
+        sockets.add(socket)
+        return socket
+
+    def close_socket(self, socket: Socket) -> None:
+        socket.closed = True
+        self._sockets_by_user[socket.user_id].discard(socket)
+        if not self._sockets_by_user[socket.user_id]:
+            del self._sockets_by_user[socket.user_id]
+        for subscriber in list(socket.subscribers):
+            self._unsubscribe(subscriber)
+
+    @property
+    def open_subscriptions(self) -> int:
+        return sum(len(s) for s in self._by_portal.values())
+
+    # Subscriptions
+    @contextlib.contextmanager
+    def subscribe(self, socket: Socket) -> Iterator[Subscriber]:
+        if not self.broker.healthy:
+            socket.close(CLOSE_TRY_AGAIN, "Live updates are unavailable; try again later")
+            raise SubscriberClosed
+        subscriber = Subscriber(socket, asyncio.Queue(maxsize=self.settings.ws_queue_size))
+        self._by_portal[socket.portal_id].add(subscriber)
+        socket.subscribers.add(subscriber)
+        try:
+            yield subscriber
+        finally:
+            self._unsubscribe(subscriber)
+
+    def _unsubscribe(self, subscriber: Subscriber) -> None:
+        portal = subscriber.socket.portal_id
+        self._by_portal[portal].discard(subscriber)
+        if not self._by_portal[portal]:
+            self._by_portal.pop(portal, None)
+        subscriber.socket.subscribers.discard(subscriber)
+
+    def deliver(self, envelope: Envelope) -> None:
+        subscribers = self._by_portal.get(envelope.portal_id)
+        if not subscribers:
+            return
+        loaders = Loaders()  # fresh for this event, shared by its subscribers
+        for subscriber in list(subscribers):
+            try:
+                subscriber.queue.put_nowait((envelope, loaders))
+            except asyncio.QueueFull:
+                # A slow reader is dropped rather than stalling others or growing memory.
+                subscriber.socket.close(CLOSE_TRY_AGAIN, "Too far behind; reconnect and refetch")
+                self._unsubscribe(subscriber)
+
+    def lost(self) -> None:
+        """The broker is gone: updates may be missed, so subscribed sockets must refetch."""
+        for subscribers in list(self._by_portal.values()):
+            for subscriber in list(subscribers):
+                subscriber.socket.close(CLOSE_TRY_AGAIN, "Live updates were interrupted; reconnect")
+                self._unsubscribe(subscriber)
+
+
+class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with our authentication, socket cap and token expiry."""
+
+    view: LiveView
+    _socket: Socket | None = None
+    _expiry: asyncio.TimerHandle | None = None
+
+    async def handle_connection_init(self, message: Any) -> None:
+        if self.connection_timed_out:
+            return
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        if self.connection_init_received:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        self.connection_init_received = True
+        payload = message.get("payload") or {}
+        if not isinstance(payload, dict):
+            await self.websocket.close(code=4400, reason="Invalid connection init payload")
+            return
+        try:
+            viewer, expires = await authenticate(payload.get("authorization"), self.view.settings)
+        except AuthenticationFailed as exc:
+            log.info("socket authentication failed: %s", exc)
+            await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
+            return
+        socket = self.view.hub.open_socket(self.context.websocket, viewer.user.id, viewer.portal.id)
+        if socket is None:
+            await self.websocket.close(code=CLOSE_POLICY, reason="Too many open sockets for this user")
+            return
+        self._socket = socket
+        self.context.viewer, self.context.portal, self.context.socket = viewer.user, viewer.portal, socket
+        delay = max((expires - datetime.now(UTC)).total_seconds(), 0)
+        self._expiry = asyncio.get_running_loop().call_later(
+            delay, socket.close, CLOSE_FORBIDDEN, "Token expired"
+        )
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+
+    async def shutdown(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._socket is not None:
+            self.view.hub.close_socket(self._socket)
+        await super().shutdown()
+
+
+class LiveView(GraphQL[Context, None]):
+    """Strawberry's ASGI view, used for WebSockets only (HTTP is gateway.graphql_http)."""
+
+    graphql_transport_ws_handler_class = GatewayTransportWS
+
+    def __init__(self, schema: Any, settings: Settings, hub: Hub, broker: Broker) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
+            allowed_origins=settings.allowed_origins,
+        )
+        self.settings = settings
+        self.hub = hub
+        self.broker = broker
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        # Who it is arrives with connection_init; until then the socket can do nothing.
+        return Context(
+            settings=self.settings,
+            viewer=None,  # type: ignore[arg-type]
+            portal=None,  # type: ignore[arg-type]
+            request_id=uuid.uuid4().hex,
+            publisher=self.broker,
+            websocket=request,
+            hub=self.hub,
+        )
