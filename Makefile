@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install schema migrations lock bench-page audit
+.PHONY: run test install schema migrations lock bench-page bench-subscriptions audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ lock:
 
 bench-page: install
 	$(BIN)/python bench/page.py
+
+bench-subscriptions: install
+	$(BIN)/python bench/subscriptions.py
 
 audit: install
 	bash .ci/audit.sh

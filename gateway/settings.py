@@ -56,6 +56,20 @@ class Settings:
     ws_max_sockets_per_user: int = 20
     ws_max_frame_bytes: int = 64 * 1024
     ws_queue_size: int = 100
+    # Email delivery (gateway/services/mail.py). Without `smtp_url`, emails are written as
+    # .eml files to `mail_dir` (relative to the working directory) instead of being sent.
+    mail_dir: str = "var/mail"
+    smtp_timeout: float = 30.0
+    # How long a sender holds a message while it talks to the server; then another may take it.
+    mail_lease_seconds: float = 120.0
+    # Retries after a 4xx answer or a failed connection: the first after this long, doubling
+    # each time up to `mail_retry_max_seconds`, until `mail_give_up_seconds` after the message
+    # was queued (RFC 5321 §4.5.4.1 asks for at least 4-5 days); then it is FAILED.
+    mail_retry_initial_seconds: float = 60.0
+    mail_retry_max_seconds: float = 3600.0
+    mail_give_up_seconds: float = 4 * 24 * 3600.0
+    # Messages claimed at once by one sender (each is leased until it is sent).
+    mail_batch_size: int = 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +112,26 @@ class Settings:
                     values[attr] = kind(raw)
                 except ValueError as exc:
                     raise SettingsError(f"GATEWAY_{name} must be a number, got {raw!r}") from exc
+        # Email delivery.
+        if get("MAIL_DIR") is not None:
+            values["mail_dir"] = get("MAIL_DIR")
+        for name, attr, kind in [
+            ("SMTP_TIMEOUT", "smtp_timeout", float),
+            ("MAIL_LEASE_SECONDS", "mail_lease_seconds", float),
+            ("MAIL_RETRY_INITIAL_SECONDS", "mail_retry_initial_seconds", float),
+            ("MAIL_RETRY_MAX_SECONDS", "mail_retry_max_seconds", float),
+            ("MAIL_GIVE_UP_SECONDS", "mail_give_up_seconds", float),
+            ("MAIL_BATCH_SIZE", "mail_batch_size", int),
+        ]:
+            raw = get(name)
+            if raw is not None:
+                try:
+                    value = kind(raw)
+                except ValueError as exc:
+                    raise SettingsError(f"GATEWAY_{name} must be a number, got {raw!r}") from exc
+                if not 0 < value < float("inf"):
+                    raise SettingsError(f"GATEWAY_{name} must be a positive number, got {raw!r}")
+                values[attr] = value
         return cls(**values)  # type: ignore[arg-type]
 
     def with_(self, **changes: object) -> Settings:
