@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
+
+from gateway.bodies import BodyTooLarge, read_limited
 from starlette.responses import Response
 
 from gateway.ids import decode_id
@@ -97,19 +99,10 @@ _OUTCOMES: dict[Outcome, Answer] = {
 # --- body and signature -------------------------------------------------------------------
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The raw body; 413 past `limit` bytes, whether Content-Length says so or not (a chunked
-    body is counted as it streams in, and never buffered past the limit)."""
-    too_large = Answer(413, "too_large", f"The body is larger than {limit} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge:
+        raise Answer(413, "too_large", f"The body is larger than {limit} bytes") from None
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

@@ -26,6 +26,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from gateway.bodies import BodyTooLarge, read_limited
 from gateway.auth import UNAUTHENTICATED_MESSAGE, AuthenticationFailed, authenticate
 from gateway.context import Context
 from gateway.services.events import Publisher
@@ -122,18 +123,10 @@ def _request_id(header: str | None) -> str:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 past `limit` bytes, whether or not Content-Length says so."""
-    too_large = HTTPProblem(413, f"Request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge:
+        raise HTTPProblem(413, f"Request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE") from None
 
 
 def _bad_request(message: str) -> HTTPProblem:

@@ -94,4 +94,23 @@ def count_statements() -> Iterator[list[str]]:
         logger.setLevel(previous)
 
 
+def barrier_at(name: str, parties: int = 2):  # type: ignore[no-untyped-def]
+    """Hold the first `parties` arrivals at the named pause point until all have arrived, so
+    their reads happen before any write (a retry that passes the point again goes straight on)."""
+    import asyncio
+
+    from gateway.services import faults
+
+    barrier = asyncio.Barrier(parties)
+    arrivals = 0
+
+    async def hook() -> None:
+        nonlocal arrivals
+        arrivals += 1
+        if arrivals <= parties:
+            await asyncio.wait_for(barrier.wait(), timeout=10)
+
+    return faults.hooked(name, hook)
+
+
 __all__ = ["Portal", "timedelta"]

@@ -10,10 +10,9 @@ import pytest
 
 from gateway.models import AppConnection, AppLogEntry, ConnectedApp, GrantedScope
 from gateway.models.enums import InstallLevel, SubscriptionTier
-from gateway.services import faults
 
 from tests import factories as f
-from tests.helpers import data, gid, gql, token_for
+from tests.helpers import barrier_at, data, gid, gql, token_for
 
 P, S, E, F = (SubscriptionTier.PROFESSIONAL, SubscriptionTier.STARTER, SubscriptionTier.ENTERPRISE,
               SubscriptionTier.FREE)
@@ -362,21 +361,6 @@ async def test_a_mutation_over_get_is_refused(client, world):
 
 
 # --- races (PostgreSQL: SQLite serializes writers) -------------------------------------------
-
-def barrier_at(name: str, parties: int = 2):
-    """Hold the first `parties` arrivals at the named pause point until all have read (a
-    retry that passes the point again goes straight on)."""
-    barrier = asyncio.Barrier(parties)
-    arrivals = 0
-
-    async def hook() -> None:
-        nonlocal arrivals
-        arrivals += 1
-        if arrivals <= parties:
-            await asyncio.wait_for(barrier.wait(), timeout=10)
-
-    return faults.hooked(name, hook)
-
 
 @pytest.mark.postgres
 async def test_two_admins_installing_at_once_make_one_app(client, world):

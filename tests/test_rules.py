@@ -19,11 +19,10 @@ from gateway.models import (
     TeamMembership,
 )
 from gateway.models.enums import NotificationType
-from gateway.services import faults
 from gateway.services import rules as rule_service
 
 from tests import factories as f
-from tests.helpers import data, gid, token_for
+from tests.helpers import barrier_at, data, gid, token_for
 
 RULE_FIELDS = """id name type frequency allApps apps { id name } audience users { id name }
   teams { id name } channels createdBy { name } createdAt updatedAt viewerCanEdit"""
@@ -488,19 +487,6 @@ async def test_only_super_admins_write_rules(client, world):
 
 
 # --- races (PostgreSQL: SQLite serializes writers) -------------------------------------------
-
-def barrier_at(name: str, parties: int = 2):
-    barrier = asyncio.Barrier(parties)
-    arrivals = 0
-
-    async def hook() -> None:
-        nonlocal arrivals
-        arrivals += 1
-        if arrivals <= parties:
-            await asyncio.wait_for(barrier.wait(), timeout=10)
-
-    return faults.hooked(name, hook)
-
 
 @pytest.mark.postgres
 async def test_two_admins_creating_the_same_name_at_once_make_one_rule(client, world, settings):
