@@ -678,3 +678,19 @@ async def test_page_size_and_node_ids_limits_are_settings(make_client, token) ->
 
     assert field_error(page, BAD_USER_INPUT) == "`first` must be between 0 and 5, got 6"
     assert field_error(ids, BAD_USER_INPUT) == "`ids` takes at most 2 ids, got 3"
+
+
+def test_long_plain_lists_multiply_what_is_below_them():
+    # A digest's entries (up to 100 each) under 4 notifications, each with a page of 100
+    # connections of its app: 4·100 entries, then 4·100·100 connections, not 4 + 400.
+    from gateway.schema.limits import count_nodes
+    from gateway.schema.schema import build_schema
+    from gateway.settings import Settings
+    from graphql import parse
+
+    schema = build_schema(Settings(debug=True))._schema
+    document = parse(
+        "{ viewer { notifications(first: 4) { nodes { entries { app { connections(first: 100) "
+        "{ nodes { id } } } } } } } }"
+    )
+    assert count_nodes(schema, document, None, None) == 4 + 4 * 100 + 4 * 100 * 100

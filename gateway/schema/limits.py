@@ -146,6 +146,16 @@ def _number(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# Plain lists that can be long count like pages of their largest size, so nesting pages under
+# them is bounded too (short lists such as scopes or alerts count as one level).
+BOUNDED_LISTS = {
+    ("Notification", "entries"): 100,
+    ("NotificationRule", "apps"): 1000,
+    ("NotificationRule", "users"): 1000,
+    ("NotificationRule", "teams"): 1000,
+}
+
+
 def count_nodes(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -232,8 +242,10 @@ def count_nodes(
             add(selection_set)
         return fields
 
-    def page(field: GraphQLField, node: FieldNode, named: GraphQLNamedType) -> int | None:
+    def page(parent: str, field: GraphQLField, node: FieldNode, named: GraphQLNamedType) -> int | None:
         """How many items the field returns per parent; None: not a list this counts."""
+        if (parent, node.name.value) in BOUNDED_LISTS:
+            return BOUNDED_LISTS[(parent, node.name.value)]
         args = {a.name.value: value_from_ast_untyped(a.value, values) for a in node.arguments or ()}
         if "ids" in field.args and isinstance(args.get("ids"), list):
             return len(args["ids"])
@@ -262,7 +274,7 @@ def count_nodes(
             if field is None:  # __typename and introspection
                 continue
             named = get_named_type(field.type)
-            size = page(field, nodes[0], named)
+            size = page(runtime.name, field, nodes[0], named)
             below = [n.selection_set for n in nodes if n.selection_set is not None]
             inner = unit(below, named) if below else 0
             total += (size or 0) + (1 if size is None else size) * inner
