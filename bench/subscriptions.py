@@ -1,0 +1,961 @@
+"""Benchmark of live updates: N WebSocket subscribers, status events posted to /events.
+
+For each subscriber count N (1,000 then 5,000 by default) it starts `gateway serve`, opens N
+graphql-transport-ws sockets with one `appStatusChanged` subscription each, then posts app status
+changes to `/events` at each rate (1 then 10 events/s by default) for a fixed duration. It prints
+the connect time, the server memory per open subscription (RSS delta / N), the delivery latency
+(p50/p99, from just before the POST to the client's receipt) and how many deliveries arrived of
+those expected. Then the same with two gateway processes joined by Redis, the subscribers spread
+over both and the events posted to the first one only. It asserts nothing: it prints figures.
+
+See bench/README.md. Run with `make bench-subscriptions` (or .venv/bin/python
+bench/subscriptions.py --help); a quick smoke run: `--counts 200 --duration 5`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/gateway_bench_subs"
+# The test suite drops `test`'s schema; this bench drops its own: never share one.
+FORBIDDEN_DATABASES = {"test", "postgres", "template0", "template1", "gateway_bench"}
+JWT_SECRET = "bench-subs-jwt-secret-0123456789abcdef012345"
+EVENTS_SECRET = "bench-subs-events-secret-0123456789abcdef01"
+
+PORTAL_NAME = "Bench live portal"
+N_USERS = 50
+N_APPS = 20
+# Subscribers per user are far above the default cap of 20: the servers get this cap instead.
+SOCKET_CAP = 100_000
+PROTOCOL = "graphql-transport-ws"
+# occurredAt is asked for so each delivery names its event (and so its ingestion time).
+SUBSCRIPTION = "subscription { appStatusChanged { app { id status } status occurredAt } }"
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Live updates: N WebSocket subscribers under events")
+    parser.add_argument("--counts", type=_ints, default=[1000, 5000], help="subscriber counts (1000,5000)")
+    parser.add_argument("--rates", type=_floats, default=[1.0, 10.0], help="events per second (1,10)")
+    parser.add_argument("--duration", type=int, default=30, help="seconds of events per rate (30)")
+    parser.add_argument("--skip-redis", action="store_true", help="only the one-process runs")
+    parser.add_argument(
+        "--db-url",
+        default=os.environ.get("GATEWAY_BENCH_SUBS_DATABASE_URL", DEFAULT_DB_URL),
+        help="PostgreSQL URL of the bench's own database (env GATEWAY_BENCH_SUBS_DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        help="an existing Redis for the two-process runs (default: a private redis-server on a "
+        "free port, so the bench's envelopes never reach other gateways, test runs included)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="client processes (2)")
+    parser.add_argument("--batch", type=int, default=200, help="socket handshakes in flight at once (200)")
+    parser.add_argument(
+        "--drain", type=float, default=10.0,
+        help="after the last POST, wait until every delivery arrived or none arrived for this "
+        "many seconds (10)",
+    )
+    parser.add_argument("--drain-max", type=float, default=180.0, help="longest wait after the last POST (180)")
+    parser.add_argument(
+        "--no-deflate", action="store_true",
+        help="clients don't offer permessage-deflate (browsers do, and the server accepts it)",
+    )
+    return parser.parse_args()
+
+
+# ---------------------------------------------------------------------------------------------
+# The database: create, reset, migrate, seed
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parts = urlsplit(url.replace("asyncpg://", "postgres://", 1))
+    path = f"/{database}" if database is not None else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+async def create_database(url: str) -> None:
+    import asyncpg
+
+    name = database_name(url)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        sys.exit(f"unexpected database name {name!r} in {url}")
+    conn = await asyncpg.connect(asyncpg_dsn(url, "postgres"))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            print(f"creating database {name}", flush=True)
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def reset_schema(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@dataclass
+class BenchData:
+    portal_gid: str
+    app_ids: list[int]
+    app_gids: list[str]
+    tokens: list[str]
+
+
+async def prepare_database(url: str) -> BenchData:
+    """Reset, migrate and seed through the models: one portal, N_APPS PORTAL apps, N_USERS
+    users, and a token per user (12 h) signed with the servers' secret."""
+    from gateway import db
+    from gateway import models as m
+    from gateway.auth import mint_token
+    from gateway.ids import to_global_id
+    from gateway.models.enums import InstallLevel, SubscriptionTier
+    from gateway.settings import Settings
+
+    await create_database(url)
+    await reset_schema(url)
+    await db.migrate(url)
+    await db.open_db(url)
+    try:
+        portal = await m.Portal.create(name=PORTAL_NAME, tier=SubscriptionTier.PROFESSIONAL, timezone="UTC")
+        await m.User.bulk_create(
+            m.User(
+                portal=portal, name=f"Bench User {i:02d}", sort_name=f"bench user {i:02d}",
+                email=f"user{i:02d}@bench-live.test", is_super_admin=i == 0, can_manage_apps=i < 5,
+            )
+            for i in range(N_USERS)
+        )
+        users = list(await m.User.filter(portal=portal).order_by("id"))
+        await m.MarketplaceListing.bulk_create(
+            m.MarketplaceListing(
+                slug=f"bench-live-{i:02d}", name=f"Live App {i:02d}", sort_name=f"live app {i:02d}",
+                vendor="Bench Labs", category="Bench", description="An app whose status flips",
+                install_level=InstallLevel.PORTAL,
+            )
+            for i in range(N_APPS)
+        )
+        listings = list(await m.MarketplaceListing.filter(slug__startswith="bench-live-").order_by("slug"))
+        installed = datetime.now(UTC) - timedelta(days=1)
+        await m.ConnectedApp.bulk_create(
+            m.ConnectedApp(
+                portal=portal, listing=listing, name=listing.name, sort_name=listing.sort_name,
+                install_level=listing.install_level, installed_at=installed, installed_by=users[0],
+            )
+            for listing in listings
+        )
+        apps = list(await m.ConnectedApp.filter(portal=portal).order_by("id"))
+        settings = Settings(database_url=url, jwt_secret=JWT_SECRET, events_secret=EVENTS_SECRET)
+        return BenchData(
+            portal_gid=to_global_id("Portal", portal.id),
+            app_ids=[a.id for a in apps],
+            app_gids=[to_global_id("ConnectedApp", a.id) for a in apps],
+            tokens=[mint_token(u, settings, ttl=timedelta(hours=12)) for u in users],
+        )
+    finally:
+        await db.close_db()
+
+
+async def disconnected_marks(url: str, app_ids: list[int]) -> dict[int, bool]:
+    """Each app's disconnected mark as committed: the next event flips it."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch("SELECT id, disconnected FROM connected_app WHERE id = ANY($1)", app_ids)
+    finally:
+        await conn.close()
+    return {r["id"]: r["disconnected"] for r in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: limits, RSS and CPU from /proc
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise this process's open-file limit to the hard limit; children inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        print(f"WARNING: open-file limit {target} is below the ~{needed} this run needs", flush=True)
+    return target
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process, in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields_ = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return (int(fields_[11]) + int(fields_[12])) / _TICKS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def log_summary(self) -> str | None:
+        """Log lines at warning or above (JSON lines, or plain text from uvicorn), by message."""
+        counts: Counter[str] = Counter()
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                if line.strip():
+                    counts[f"(text) {line.strip()[:140]}"] += 1
+                continue
+            if isinstance(entry, dict) and entry.get("level") in ("warning", "error", "critical"):
+                counts[f"{entry['level']} {entry.get('logger')}: {str(entry.get('message'))[:120]}"] += 1
+        if not counts:
+            return None
+        return "\n".join(f"  {n} x {message}" for message, n in counts.most_common(12))
+
+
+def gateway_command() -> list[str]:
+    script = Path(sys.executable).parent / "gateway"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"]
+
+
+def start_gateway(name: str, db_url: str, redis_url: str | None, folder: Path) -> Server:
+    port = free_port()
+    # Only this bench's settings: a GATEWAY_* variable of the shell (DEBUG, REDIS_URL…) would
+    # change what is measured.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_DATABASE_URL=db_url, GATEWAY_JWT_SECRET=JWT_SECRET, GATEWAY_EVENTS_SECRET=EVENTS_SECRET,
+        GATEWAY_WS_MAX_SOCKETS_PER_USER=str(SOCKET_CAP), GATEWAY_HOST="127.0.0.1",
+    )
+    if redis_url:
+        env["GATEWAY_REDIS_URL"] = redis_url
+    log_path = folder / f"{name}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [*gateway_command(), "serve", "--port", str(port)],
+            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    server = Server(name, process, port, log_path)
+    wait_ready(server, need_broker=redis_url is not None)
+    return server
+
+
+def wait_ready(server: Server, *, need_broker: bool, timeout: float = 60.0) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    url = f"{server.base}/readyz"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited at start:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body = json.loads(response.read())
+                if response.status == 200 and (not need_broker or body.get("broker") == "ok"):
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.name} was not ready ({url}) within {timeout:.0f} s:\n{server.log_tail()}")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def start_private_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of the bench's own, in memory only, on a free port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not on PATH: pass --redis-url or --skip-redis")
+    port = free_port()
+    log = (folder / "redis.log").open("wb")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited: {(folder / 'redis.log').read_text()[-500:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            pass
+        time.sleep(0.1)
+    stop_process(process)
+    raise RuntimeError("redis-server did not answer PING within 10 s")
+
+
+# ---------------------------------------------------------------------------------------------
+# Client worker processes: each holds a share of the sockets and records delivery latencies.
+# Commands arrive on a Pipe as tuples; every command gets one reply.
+
+
+@dataclass(eq=False)
+class _Sub:
+    ws: Any
+    received: int = 0
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _ClientState:
+    subs: set[_Sub] = field(default_factory=set)
+    latencies: array = field(default_factory=lambda: array("d"))  # seconds
+    received: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    closes: Counter[str] = field(default_factory=Counter)
+    closing: bool = False
+    cpu_mark: float = field(default_factory=time.process_time)
+    extensions: str | None = None
+
+
+def worker_main(conn: Any, deflate: bool) -> None:
+    import uvloop
+
+    uvloop.run(_worker(conn, deflate))
+
+
+async def _worker(conn: Any, deflate: bool) -> None:
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    # A thread does the blocking reads: the loop's add_reader would make the pipe non-blocking,
+    # and a large command would then be cut short.
+    def read_commands() -> None:
+        while True:
+            try:
+                command = conn.recv()
+            except (EOFError, OSError):
+                command = ("exit",)
+            loop.call_soon_threadsafe(commands.put_nowait, command)
+            if command[0] == "exit":
+                return
+
+    threading.Thread(target=read_commands, daemon=True).start()
+    state = _ClientState()
+    while True:
+        command, *args = await commands.get()
+        if command == "exit":
+            await _close_all(state)
+            return
+        if command == "connect":
+            conn.send(await _open(state, *args, deflate=deflate))
+        elif command == "stats":
+            primed = sum(1 for s in state.subs if s.received > 0)
+            conn.send({"received": state.received, "open": len(state.subs), "primed": primed})
+        elif command == "report":
+            conn.send(_report(state, *args))
+        elif command == "close":
+            conn.send({"closed": await _close_all(state)})
+
+
+def _describe(exc: BaseException) -> str:
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    if isinstance(exc, InvalidStatus):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, ConnectionClosed):
+        close = exc.rcvd
+        return f"closed {close.code} {close.reason}" if close else "closed 1006 (no close frame)"
+    return f"{type(exc).__name__} {str(exc)[:80]}".strip()
+
+
+async def _open(state: _ClientState, targets: list[tuple[str, str]], concurrency: int, *, deflate: bool) -> dict[str, Any]:
+    """Open, init and subscribe one socket per (ws url, token), `concurrency` at a time."""
+    from websockets.asyncio.client import connect
+
+    semaphore = asyncio.Semaphore(max(concurrency, 1))
+    failures: Counter[str] = Counter()
+    opened = 0
+    started = time.monotonic()
+
+    async def one(url: str, token: str) -> None:
+        nonlocal opened
+        async with semaphore:
+            try:
+                ws = await connect(
+                    url, subprotocols=[PROTOCOL], compression="deflate" if deflate else None,
+                    ping_interval=None, max_size=None, open_timeout=60, close_timeout=10, proxy=None,
+                )
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                failures[_describe(exc)] += 1
+                return
+            try:
+                init = {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+                await ws.send(json.dumps(init))
+                ack = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if ack.get("type") != "connection_ack":
+                    raise RuntimeError(f"expected connection_ack, got {ack.get('type')}")
+                subscribe = {"id": "s1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}
+                await ws.send(json.dumps(subscribe))
+            except Exception as exc:  # noqa: BLE001
+                failures[_describe(exc)] += 1
+                await _quiet_close(ws)
+                return
+            if state.extensions is None:
+                state.extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            sub = _Sub(ws)
+            state.subs.add(sub)
+            sub.task = asyncio.create_task(_read(state, sub))
+            opened += 1
+
+    await asyncio.gather(*(one(url, token) for url, token in targets))
+    return {
+        "opened": opened, "failures": dict(failures), "seconds": time.monotonic() - started,
+        "extensions": state.extensions,
+    }
+
+
+async def _read(state: _ClientState, sub: _Sub) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    ws = sub.ws
+    try:
+        async for raw in ws:
+            now = time.time()
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "next":
+                payload = message.get("payload") or {}
+                change = (payload.get("data") or {}).get("appStatusChanged")
+                if payload.get("errors") or not change:
+                    state.errors[f"next with errors: {str(payload.get('errors'))[:100]}"] += 1
+                    continue
+                state.latencies.append(now - datetime.fromisoformat(change["occurredAt"]).timestamp())
+                state.received += 1
+                sub.received += 1
+            elif kind == "ping":
+                await ws.send('{"type": "pong"}')
+            elif kind != "pong":
+                state.errors[f"{kind}: {str(message.get('payload'))[:100]}"] += 1
+    except ConnectionClosed:
+        pass
+    except Exception as exc:  # noqa: BLE001 - a broken reader is reported, not fatal
+        state.errors[f"reader: {_describe(exc)}"] += 1
+    finally:
+        state.subs.discard(sub)
+        if not state.closing:
+            code = ws.close_code if ws.close_code is not None else 1006
+            state.closes[f"{code} {ws.close_reason or ''}".strip()] += 1
+
+
+def _report(state: _ClientState, expected_each: int) -> dict[str, Any]:
+    """Everything since the last report, then reset."""
+    now_cpu = time.process_time()
+    report = {
+        "latencies": state.latencies.tobytes(),
+        "received": state.received,
+        "open": len(state.subs),
+        "short": sum(1 for s in state.subs if s.received < expected_each),
+        "errors": dict(state.errors),
+        "closes": dict(state.closes),
+        "cpu": now_cpu - state.cpu_mark,
+    }
+    state.latencies, state.received, state.cpu_mark = array("d"), 0, now_cpu
+    state.errors.clear()
+    state.closes.clear()
+    for sub in state.subs:
+        sub.received = 0
+    return report
+
+
+async def _quiet_close(ws: Any) -> None:
+    try:
+        await asyncio.wait_for(ws.close(), 15)
+    except Exception:  # noqa: BLE001, S110 - the peer may be gone already
+        pass
+
+
+async def _close_all(state: _ClientState) -> int:
+    state.closing = True
+    subs = list(state.subs)
+    await asyncio.gather(*(_quiet_close(s.ws) for s in subs))
+    for sub in subs:
+        if sub.task is not None:
+            sub.task.cancel()
+    await asyncio.gather(*(s.task for s in subs if s.task is not None), return_exceptions=True)
+    state.subs.clear()
+    state.closing = False
+    return len(subs)
+
+
+class Clients:
+    """The worker processes, driven from the main process."""
+
+    def __init__(self, count: int, deflate: bool) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conns: list[Any] = []
+        self.processes: list[Any] = []
+        for _ in range(count):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=worker_main, args=(theirs, deflate), daemon=True)
+            process.start()
+            theirs.close()
+            self.conns.append(mine)
+            self.processes.append(process)
+
+    def ask(self, *command: Any) -> list[Any]:
+        return self.ask_each([command] * len(self.conns))
+
+    def ask_each(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        try:
+            for conn, command in zip(self.conns, commands):
+                conn.send(command)
+            return [conn.recv() for conn in self.conns]
+        except (EOFError, OSError) as exc:
+            time.sleep(0.5)
+            codes = [p.exitcode for p in self.processes]
+            raise RuntimeError(f"a client worker is gone (exit codes {codes}): {exc!r}") from None
+
+    def stats(self) -> dict[str, int]:
+        replies = self.ask("stats")
+        return {k: sum(r[k] for r in replies) for k in ("received", "open", "primed")}
+
+    def stop(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(("exit",))
+            except OSError:
+                pass
+        for process in self.processes:
+            process.join(timeout=20)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events
+
+
+@dataclass
+class PostStats:
+    sent: int = 0
+    applied: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    post_ms: list[float] = field(default_factory=list)
+    late: int = 0  # sent more than 100 ms after its slot (its app's previous POST was pending)
+    seconds: float = 0.0
+
+
+async def post_events(base: str, data: BenchData, db_url: str, rate: float, count: int) -> PostStats:
+    """`count` events at `rate` per second, round-robin over the apps, each flipping its app's
+    disconnected mark (so each is one status change). An app's next event waits for its
+    previous POST: out of order, the older one would be ignored and change nothing."""
+    import httpx
+
+    from gateway.events_http import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+    marks = await disconnected_marks(db_url, data.app_ids)
+    locks = {app_id: asyncio.Lock() for app_id in data.app_ids}
+    stats = PostStats()
+
+    async def one(client: httpx.AsyncClient, i: int, slot: float) -> None:
+        k = i % len(data.app_ids)
+        app_id = data.app_ids[k]
+        async with locks[app_id]:
+            sent_at = time.time()  # ingestion start: the latency's origin
+            if time.monotonic() - slot > 0.1:
+                stats.late += 1
+            body = json.dumps({
+                "id": uuid.uuid4().hex,
+                "type": "app.reconnected" if marks[app_id] else "app.disconnected",
+                "occurredAt": datetime.fromtimestamp(sent_at, UTC).isoformat(),
+                "portalId": data.portal_gid,
+                "appId": data.app_gids[k],
+            }).encode()
+            timestamp = str(int(sent_at))
+            headers = {
+                "Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+                SIGNATURE_HEADER: sign(EVENTS_SECRET, timestamp, body),
+            }
+            stats.sent += 1
+            try:
+                response = await client.post(f"{base}/events", content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                stats.statuses[type(exc).__name__] += 1
+                return
+            stats.post_ms.append((time.time() - sent_at) * 1000)
+            stats.statuses[str(response.status_code)] += 1
+            if response.status_code == 202:
+                stats.applied += 1
+                marks[app_id] = not marks[app_id]
+
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=120, limits=limits, trust_env=False) as client:
+        started = time.monotonic()
+        tasks = []
+        for i in range(count):
+            slot = started + i / rate
+            delay = slot - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(client, i, slot)))
+        await asyncio.gather(*tasks)
+        stats.seconds = time.monotonic() - started
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases
+
+
+@dataclass
+class Row:
+    processes: int
+    n: int
+    rate: float
+    connect_s: float
+    connects_per_s: float
+    kib_per_sub: float
+    p50_ms: float | None
+    p99_ms: float | None
+    delivered: int
+    expected: int
+    cpu_us_per_msg: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def targets_for(n: int, servers: list[Server], data: BenchData, workers: int) -> list[list[tuple[str, str]]]:
+    """Socket i goes to server i % S with token i % users, held by worker i % W."""
+    shares: list[list[tuple[str, str]]] = [[] for _ in range(workers)]
+    for i in range(n):
+        url = servers[i % len(servers)].base.replace("http://", "ws://") + "/graphql"
+        shares[i % workers].append((url, data.tokens[i % len(data.tokens)]))
+    return shares
+
+
+def wait_for(clients: Clients, done: Any, *, quiet: float, limit: float) -> tuple[dict[str, int], float, float]:
+    """Poll the workers until done(stats), or nothing arrived for `quiet` s, or `limit` s.
+    Returns the last stats, the seconds waited and the seconds until the last delivery seen."""
+    started = last_delivery = last_change = time.monotonic()
+    stats = clients.stats()
+    while not done(stats) and time.monotonic() - started < limit:
+        time.sleep(0.25)
+        fresh = clients.stats()
+        if fresh["received"] != stats["received"]:
+            last_delivery = last_change = time.monotonic()
+        elif fresh["open"] != stats["open"]:
+            last_change = time.monotonic()
+        stats = fresh
+        if time.monotonic() - last_change > quiet:
+            break
+    ended = time.monotonic()
+    if done(stats):
+        last_delivery = ended
+    return stats, ended - started, last_delivery - started
+
+
+def prime(clients: Clients, server: Server, data: BenchData, db_url: str) -> dict[str, int]:
+    """Post single events until every open socket received one: every subscription is then
+    registered on its server. Then let the deliveries of the last one finish."""
+    stats = clients.stats()
+    for _ in range(5):
+        asyncio.run(post_events(server.base, data, db_url, 1.0, 1))
+        stats, _, _ = wait_for(clients, lambda s: s["primed"] >= s["open"], quiet=15, limit=120)
+        if stats["primed"] >= stats["open"]:
+            break
+    wait_for(clients, lambda s: False, quiet=2, limit=60)
+    clients.ask("report", 0)  # discard the priming deliveries
+    return stats
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    closes: Counter[str] = Counter()
+    for r in reports:
+        values = array("d")
+        values.frombytes(r["latencies"])
+        latencies.extend(values)
+        errors.update(r["errors"])
+        closes.update(r["closes"])
+    latencies.sort()
+    return {
+        "latencies": latencies, "received": sum(r["received"] for r in reports),
+        "open": sum(r["open"] for r in reports), "short": sum(r["short"] for r in reports),
+        "errors": errors, "closes": closes, "cpu": [r["cpu"] for r in reports],
+    }
+
+
+def run_n(processes: int, n: int, args: argparse.Namespace, data: BenchData, clients: Clients,
+          folder: Path, redis_url: str | None) -> list[Row]:
+    print(f"\n== {processes} process{'es' if processes > 1 else ''}"
+          f"{' + Redis' if redis_url else ''}, {n} subscribers", flush=True)
+    servers: list[Server] = []
+    rows: list[Row] = []
+    try:
+        for k in range(processes):
+            servers.append(start_gateway(f"gateway-{processes}p-{n}-{'AB'[k]}", args.db_url, redis_url, folder))
+        poster = servers[0]  # events go to process A only
+        # Warm-up: one socket per server through the whole path, so first-use allocations
+        # (schema caches, imports) are not counted as per-subscription memory.
+        warm = [[] for _ in clients.conns]
+        warm[0] = [t for share in targets_for(len(servers), servers, data, 1) for t in share]
+        clients.ask_each([("connect", share, 1) for share in warm])
+        prime(clients, poster, data, args.db_url)
+        clients.ask("close")
+        time.sleep(1.0)
+
+        rss_before = [rss_kib(s.pid) for s in servers]
+        shares = targets_for(n, servers, data, len(clients.conns))
+        per_worker = max(1, args.batch // len(clients.conns))
+        started = time.monotonic()
+        replies = clients.ask_each([("connect", share, per_worker) for share in shares])
+        connect_s = time.monotonic() - started
+        opened = sum(r["opened"] for r in replies)
+        failures: Counter[str] = Counter()
+        for r in replies:
+            failures.update(r["failures"])
+        print(f"connected {opened}/{n} in {connect_s:.1f} s ({opened / connect_s:.0f}/s); "
+              f"extensions negotiated: {replies[0]['extensions'] or 'none'}"
+              + (f"; failures: {dict(failures)}" if failures else ""), flush=True)
+        primed = prime(clients, poster, data, args.db_url)
+        if primed["primed"] < primed["open"]:
+            print(f"WARNING: only {primed['primed']} of {primed['open']} open sockets received the "
+                  f"priming events", flush=True)
+        time.sleep(1.0)
+        rss_after = [rss_kib(s.pid) for s in servers]
+        open_now = clients.stats()["open"]
+        kib_per_sub = (sum(rss_after) - sum(rss_before)) / max(open_now, 1)
+        print("server RSS MiB before -> after: " + ", ".join(
+            f"{b / 1024:.0f} -> {a / 1024:.0f}" for b, a in zip(rss_before, rss_after)
+        ) + f"; {kib_per_sub:.1f} KiB per open subscription ({open_now} open)", flush=True)
+
+        for rate in args.rates:
+            rows.append(event_phase(processes, n, rate, args, data, clients, servers, poster,
+                                    connect_s, opened / connect_s, kib_per_sub))
+        started = time.monotonic()
+        closed = sum(r["closed"] for r in clients.ask("close"))
+        print(f"closed {closed} sockets in {time.monotonic() - started:.1f} s; "
+              f"server RSS MiB at the end: {', '.join(f'{rss_kib(s.pid) / 1024:.0f}' for s in servers)}",
+              flush=True)
+    finally:
+        try:
+            clients.ask("close")
+        except RuntimeError as exc:  # a dead worker must not keep the servers running
+            print(f"closing the sockets failed: {exc}", flush=True)
+        for server in servers:
+            stop_process(server.process)
+            summary = server.log_summary()
+            if summary:
+                print(f"{server.name} logged (warning and above):\n{summary}", flush=True)
+    return rows
+
+
+def event_phase(processes: int, n: int, rate: float, args: argparse.Namespace, data: BenchData,
+                clients: Clients, servers: list[Server], poster: Server, connect_s: float,
+                connects_per_s: float, kib_per_sub: float) -> Row:
+    count = max(1, round(rate * args.duration))
+    open_at_start = clients.stats()["open"]
+    clients.ask("report", 0)  # reset
+    cpu_before = [cpu_seconds(s.pid) for s in servers]
+    load_before = os.getloadavg()[0]
+    print(f"-- {rate:g} ev/s for {args.duration} s: {count} events to {open_at_start} open "
+          f"subscriptions (load average {load_before:.2f})", flush=True)
+    posts = asyncio.run(post_events(poster.base, data, args.db_url, rate, count))
+    expected = open_at_start * posts.applied
+    stats, drain_s, last_s = wait_for(
+        clients, lambda s: s["received"] >= expected, quiet=args.drain, limit=args.drain_max
+    )
+    cpu_used = [cpu_seconds(s.pid) - b for s, b in zip(servers, cpu_before)]
+    merged = merge_reports(clients.ask("report", posts.applied))
+    wall = posts.seconds + drain_s
+    delivered = merged["received"]
+    lat = merged["latencies"]
+    p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
+    post_ms = sorted(posts.post_ms)
+    notes = []
+    print(f"   POSTs: {posts.sent} sent in {posts.seconds:.1f} s, statuses {dict(posts.statuses)}, "
+          f"{posts.late} sent >100 ms late; POST ms p50 {_fmt(percentile(post_ms, 0.5))} "
+          f"p99 {_fmt(percentile(post_ms, 0.99))}", flush=True)
+    print(f"   deliveries: {delivered}/{expected} "
+          f"({'all' if delivered >= expected else f'{expected - delivered} missing'}); "
+          f"the last one {last_s:.1f} s after the last POST returned"
+          f"{f' (then nothing for {drain_s - last_s:.0f} s)' if delivered < expected else ''}; "
+          f"latency ms p50 {_fmt(_ms(p50))} p90 {_fmt(_ms(percentile(lat, 0.9)))} "
+          f"p99 {_fmt(_ms(p99))} max {_fmt(_ms(lat[-1] if lat else None))}", flush=True)
+    print("   CPU busy over the phase: servers " + ", ".join(
+        f"{c / wall * 100:.0f}%" for c in cpu_used
+    ) + ", client workers " + ", ".join(f"{c / wall * 100:.0f}%" for c in merged["cpu"])
+        + f"; load average {os.getloadavg()[0]:.2f}", flush=True)
+    if merged["closes"]:
+        notes.append(f"closed by server: {dict(merged['closes'])}")
+    if merged["short"]:
+        notes.append(f"{merged['short']} open sockets missed some events")
+    if merged["errors"]:
+        notes.append(f"client errors: {dict(merged['errors'])}")
+    for note in notes:
+        print(f"   NOTE {note}", flush=True)
+    return Row(
+        processes=processes, n=n, rate=rate, connect_s=connect_s, connects_per_s=connects_per_s,
+        kib_per_sub=kib_per_sub, p50_ms=_ms(p50), p99_ms=_ms(p99), delivered=delivered,
+        expected=expected,
+        cpu_us_per_msg=sum(cpu_used) / delivered * 1e6 if delivered else None, notes=notes,
+    )
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _fmt(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}"
+
+
+def print_table(rows: list[Row]) -> None:
+    print()
+    print(f"{'procs':>5} {'N':>6} {'ev/s':>5} {'connect s':>9} {'conn/s':>7} {'KiB/sub':>8} "
+          f"{'p50 ms':>8} {'p99 ms':>8} {'delivered/expected':>20} {'CPU us/msg':>10}")
+    for r in rows:
+        cpu = f"{r.cpu_us_per_msg:.0f}" if r.cpu_us_per_msg is not None else "-"
+        print(f"{r.processes:>5} {r.n:>6} {r.rate:>5g} {r.connect_s:>9.1f} {r.connects_per_s:>7.0f} "
+              f"{r.kib_per_sub:>8.1f} {_fmt(r.p50_ms):>8} {_fmt(r.p99_ms):>8} "
+              f"{f'{r.delivered}/{r.expected}':>20} {cpu:>10}")
+    print("CPU us/msg: server CPU (all processes, ingestion included) per delivered message.")
+
+
+def main() -> int:
+    args = parse_args()
+    if database_name(args.db_url) in FORBIDDEN_DATABASES:
+        sys.exit(f"refusing to use database {database_name(args.db_url)!r}: the bench resets it")
+    if args.workers < 1 or not args.counts or not args.rates:
+        sys.exit("--workers, --counts and --rates need at least one")
+    limit = raise_fd_limit(max(args.counts) * 2 + 1000)
+    print(
+        f"live updates: counts {args.counts}, rates {args.rates} ev/s, {args.duration} s each; "
+        f"{args.workers} client processes, {args.batch} handshakes in flight, "
+        f"permessage-deflate {'off' if args.no_deflate else 'offered'}; open-file limit {limit}; "
+        f"{os.cpu_count()} CPUs shared by clients, servers, PostgreSQL and Redis; "
+        f"load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    started = time.monotonic()
+    data = asyncio.run(prepare_database(args.db_url))
+    print(f"seeded {database_name(args.db_url)} in {time.monotonic() - started:.1f} s: "
+          f"1 portal, {N_APPS} apps, {N_USERS} users", flush=True)
+
+    rows: list[Row] = []
+    redis_process: subprocess.Popen[bytes] | None = None
+    clients: Clients | None = None
+    with tempfile.TemporaryDirectory(prefix="bench-subs-") as tmp:
+        folder = Path(tmp)
+        try:
+            clients = Clients(args.workers, deflate=not args.no_deflate)
+            for n in args.counts:
+                rows += run_n(1, n, args, data, clients, folder, None)
+            if not args.skip_redis:
+                redis_url = args.redis_url
+                if redis_url is None:
+                    redis_process, redis_url = start_private_redis(folder)
+                    print(f"\nprivate redis-server at {redis_url}", flush=True)
+                for n in args.counts:
+                    rows += run_n(2, n, args, data, clients, folder, redis_url)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        finally:
+            if clients is not None:
+                clients.stop()
+            if redis_process is not None:
+                stop_process(redis_process)
+            if rows:
+                print_table(rows)
+                print(f"after the run: load average {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
