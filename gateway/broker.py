@@ -89,41 +89,56 @@ class RedisBroker(_FanOut):
 
     CHANNEL = "gateway:envelopes"
 
-    def __init__(self, url: str, *, publish_timeout: float = 1.0) -> None:
+    def __init__(self, url: str, *, outbox_size: int = 10_000) -> None:
         super().__init__()
         self._url = url
-        self._publish_timeout = publish_timeout
-        # Commands fail fast when Redis is away: a writer must never wait on it.
-        self._client = redis.from_url(url, socket_connect_timeout=1, socket_timeout=publish_timeout)
-        self._task: asyncio.Task[None] | None = None
+        self._client = redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+        # Writers hand envelopes to one sender task and return at once: a busy event loop or
+        # a slow Redis delays delivery, it never delays (or fails) the committed change.
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=outbox_size)
+        self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._markers: dict[str, asyncio.Event] = {}
         self.healthy = False
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen_forever(), name="redis-broker")
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(), name="redis-broker-listen"),
+            asyncio.create_task(self._send_forever(), name="redis-broker-send"),
+        ]
         # Start-up does not wait for Redis: without it the gateway serves all but live updates.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._subscribed.wait(), timeout=2)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         await self._client.aclose()
 
     async def publish(self, envelope: Envelope) -> None:
         if not self.healthy:
             log.warning("broker down: envelope for portal %s dropped", envelope.portal_id)
             return
-        await self._send(orjson.dumps({"envelope": envelope.to_json()}))
+        self._enqueue(orjson.dumps({"envelope": envelope.to_json()}))
 
-    async def _send(self, data: bytes) -> None:
+    def _enqueue(self, data: bytes) -> None:
         try:
-            await asyncio.wait_for(self._client.publish(self.CHANNEL, data), self._publish_timeout)
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("publishing to Redis failed: %s", exc)
+            self._outbox.put_nowait(data)
+        except asyncio.QueueFull:
+            # Redis has not taken anything for a long while: the broker is as good as lost.
+            log.error("broker outbox full: envelope dropped")
+            self._report_lost()
+
+    async def _send_forever(self) -> None:
+        while True:
+            data = await self._outbox.get()
+            try:
+                await self._client.publish(self.CHANNEL, data)
+            except (RedisError, OSError) as exc:
+                # Redis is failing; the listener notices the loss and closes subscriptions.
+                log.warning("publishing to Redis failed, envelope dropped: %s", exc)
 
     async def settled(self) -> None:
         """Everything this process published so far has come back from Redis: a marker sent
@@ -131,7 +146,7 @@ class RedisBroker(_FanOut):
         marker = f"{id(self)}-{len(self._markers)}"
         arrived = self._markers[marker] = asyncio.Event()
         try:
-            await self._send(orjson.dumps({"marker": marker}))
+            self._enqueue(orjson.dumps({"marker": marker}))
             await asyncio.wait_for(arrived.wait(), timeout=5)
         finally:
             self._markers.pop(marker, None)

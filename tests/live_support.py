@@ -36,7 +36,7 @@ async def uvicorn_serving(app: Any, *, ws_max_size: int = 64 * 1024) -> AsyncIte
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-        ws="websockets-sansio", ws_max_size=ws_max_size,
+        ws="websockets-sansio", ws_max_size=ws_max_size, ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

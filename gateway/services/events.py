@@ -8,7 +8,6 @@ itself, with fresh loaders, for its own subscribers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -127,6 +126,6 @@ async def unit_of_work(publisher: Publisher) -> AsyncIterator[Changes]:
         yield changes
     for envelope in changes.envelopes():
         try:
-            await asyncio.wait_for(publisher.publish(envelope), timeout=1.0)
+            await publisher.publish(envelope)  # hands it on; never waits on the network
         except Exception:  # the change is committed; a broker problem must not undo the answer
             log.exception("publishing envelope for portal %s failed", envelope.portal_id)
