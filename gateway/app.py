@@ -17,6 +17,7 @@ from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
 from gateway.live import Hub, LiveView
 from gateway.schema.schema import build_schema
+from gateway.services import mail
 from gateway.settings import Settings
 
 
@@ -42,6 +43,7 @@ def readyz(broker: Broker):  # type: ignore[no-untyped-def]
 
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
+    mail.check_smtp_url(settings)
     schema = build_schema(settings)
     broker = make_broker(settings.redis_url)
     hub = Hub(broker, settings)

@@ -174,14 +174,15 @@ async def test_a_required_scope_above_the_tier_refuses_the_install(client, setti
 
 
 async def test_reinstall_keeps_history_and_first_installer(client, world, envelopes):
-    listing = await f.make_listing("Quill", InstallLevel.PORTAL, SCOPES)
+    name = f.unique("Quill")
+    listing = await f.make_listing(name, InstallLevel.PORTAL, SCOPES)
     lid = gid("MarketplaceListing", listing.id)
     first = (await mutate(client, INSTALL, {"listingId": lid}, world.manager))["app"]
     gone = await mutate(client, UNINSTALL, {"appId": first["id"]}, world.admin)
     assert gone["app"]["status"] is None and gone["app"]["uninstalledAt"] is not None
     # it is offered in the marketplace again
-    market = await data(client, '{ viewer { portal { marketplace(search: "Quill") { nodes { name } } } } }', token=world.admin)
-    assert market["viewer"]["portal"]["marketplace"]["nodes"] == [{"name": "Quill"}]
+    market = await data(client, 'query($q: String) { viewer { portal { marketplace(search: $q) { nodes { name } } } } }', {"q": name}, token=world.admin)
+    assert market["viewer"]["portal"]["marketplace"]["nodes"] == [{"name": name}]
     again = await mutate(client, INSTALL, {"listingId": lid}, world.admin)
     assert again["userErrors"] == []
     app = again["app"]

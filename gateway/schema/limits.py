@@ -146,13 +146,14 @@ def _number(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-# Plain lists that can be long count like pages of their largest size, so nesting pages under
-# them is bounded too (short lists such as scopes or alerts count as one level).
+# Plain lists that can be long count like pages, so pages nested under them are bounded too
+# (short lists such as scopes or alerts count as one level): a digest shows at most 100 entries;
+# a rule's selections are counted as 100 (a cost estimate, as GitHub's is).
 BOUNDED_LISTS = {
     ("Notification", "entries"): 100,
-    ("NotificationRule", "apps"): 1000,
-    ("NotificationRule", "users"): 1000,
-    ("NotificationRule", "teams"): 1000,
+    ("NotificationRule", "apps"): 100,
+    ("NotificationRule", "users"): 100,
+    ("NotificationRule", "teams"): 100,
 }
 
 
