@@ -3,6 +3,8 @@ and the broker."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,6 +43,23 @@ def readyz(broker: Broker):  # type: ignore[no-untyped-def]
     return endpoint
 
 
+def _start_worker(settings: Settings, broker: Broker) -> tuple[asyncio.Task[None], asyncio.Event]:
+    from gateway.worker import run_forever
+
+    stop = asyncio.Event()
+    return asyncio.create_task(run_forever(settings, broker, stop), name="digest-worker"), stop
+
+
+async def _stop_worker(task: asyncio.Task[None], stop: asyncio.Event, grace: float = 10.0) -> None:
+    """Let the current pass finish (each digest is one transaction, so cutting it short loses
+    nothing either; a pass stuck on an unreachable database is cancelled after `grace`)."""
+    stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=grace)
+    except TimeoutError:
+        logging.getLogger("gateway.worker").warning("digest worker did not stop within %ss: cancelled", grace)
+
+
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
@@ -55,9 +74,13 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.open_db(settings.database_url)
         await broker.start()
+        # Embedded mode: the digest worker runs in this process (scale-out: `gateway worker`).
+        worker = _start_worker(settings, broker) if settings.worker_in_process else None
         try:
             yield
         finally:
+            if worker is not None:
+                await _stop_worker(*worker)
             await broker.stop()
             await db.close_db()
 

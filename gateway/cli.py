@@ -1,4 +1,4 @@
-"""`gateway` command line: serve | migrate | seed | token | emit | export-schema."""
+"""`gateway` command line: serve | migrate | seed | worker | token | emit | export-schema."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import gc
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.settings import Settings, SettingsError
@@ -265,6 +265,121 @@ def cmd_emit(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if 200 <= status < 300 else 1
 
 
+class _WorkerError(Exception):
+    """A problem with `gateway worker`'s arguments, reported before any work is done."""
+
+
+def _parse_now(raw: str) -> datetime:
+    try:
+        now = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _WorkerError(f"--now {raw!r} is not an ISO 8601 date-time (e.g. 2026-11-02T10:05:00Z)") from None
+    if now.tzinfo is None:
+        raise _WorkerError(f"--now {raw!r} has no time zone: add Z or an offset such as +01:00")
+    return now
+
+
+async def _worker_portals(values: list[str] | None) -> list[int] | None:
+    """`--portal` values (global ids or names) as primary keys."""
+    from gateway.ids import decode_id
+    from gateway.models import Portal
+
+    if not values:
+        return None
+    out = []
+    for value in values:
+        pk = decode_id(value, "Portal")
+        if pk is not None and pk < 2**31 and await Portal.exists(id=pk):
+            out.append(pk)
+            continue
+        found = await Portal.filter(name=value).order_by("id").limit(2).values_list("id", flat=True)
+        if len(found) != 1:
+            many = "several portals are" if found else "no portal is"
+            raise _WorkerError(f"{many} named {value!r}; pass the portal's global id")
+        out.append(found[0])
+    return out
+
+
+async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetime | None) -> int:
+    import contextlib
+    import os
+    import signal
+    from datetime import UTC
+
+    from gateway import db
+    from gateway.broker import make_broker
+    from gateway.services import faults
+    from gateway.worker import run_forever, run_pass, worker_owner
+
+    await db.open_db(settings.database_url)
+    # With Redis, in-app digests reach subscribers connected to any server process.
+    broker = make_broker(settings.redis_url)
+    await broker.start()
+    try:
+        with contextlib.ExitStack() as stack:
+            # Test-only: hold the worker at a named fault point, so a test can kill it there
+            # (or, with GATEWAY_TEST_PAUSE_SECONDS, slow it down there to force overlaps).
+            pause_at = os.environ.get("GATEWAY_TEST_PAUSE_AT")
+            if pause_at:
+                seconds = os.environ.get("GATEWAY_TEST_PAUSE_SECONDS")
+                stack.enter_context(faults.hooked(pause_at, _pause(pause_at, float(seconds) if seconds else None)))
+            try:
+                portal_ids = await _worker_portals(args.portal)
+            except _WorkerError as exc:
+                return _fail(f"worker: {exc}")
+            if args.once:
+                when = now or datetime.now(UTC)
+                # An explicit --now is taken literally: no settle delay (see digests.py).
+                result = await run_pass(
+                    when, settings, broker, worker_owner(), portal_ids=portal_ids,
+                    settle=timedelta(0) if now is not None else None,
+                )
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(broker.settled(), timeout=5)  # published before exit
+                print(f"worker pass as of {when.isoformat()}: {result.summary()}", flush=True)
+                return 1 if result.errors else 0
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            print(f"digest worker running, a pass every {settings.worker_interval:g}s (Ctrl-C stops)", flush=True)
+            await run_forever(settings, broker, stop)
+            return 0
+    finally:
+        await broker.stop()
+        await db.close_db()
+
+
+def _pause(point: str, seconds: float | None):  # type: ignore[no-untyped-def]
+    async def hook() -> None:
+        print(f"PAUSED {point}", flush=True)
+        if seconds is None:
+            await asyncio.Event().wait()  # until killed
+        else:
+            await asyncio.sleep(seconds)
+
+    return hook
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Make due digests and send the email outbox: forever, or one pass with --once."""
+    from gateway.logs import configure_logging
+    from gateway.services.mail import check_smtp_url
+
+    try:
+        now = _parse_now(args.now) if args.now is not None else None
+        if now is not None and not args.once:
+            raise _WorkerError("--now needs --once")
+    except _WorkerError as exc:
+        return _fail(f"worker: {exc}")
+    try:
+        check_smtp_url(settings)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    configure_logging(settings)
+    return asyncio.run(_run_worker(settings, args, now))
+
+
 def cmd_export_schema(args: argparse.Namespace, _settings: Settings) -> int:
     from gateway.schema.schema import export_sdl
 
@@ -313,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("--id", help="event id (default a new UUID; repeat one to test idempotency)")
     emit.add_argument("--url", help="default http://GATEWAY_HOST:GATEWAY_PORT/events")
     emit.set_defaults(func=cmd_emit)
+
+    worker = sub.add_parser("worker", help="make due digests and send emails (the scale-out worker)")
+    worker.add_argument("--once", action="store_true", help="run one pass and exit")
+    worker.add_argument("--now", help="with --once: run the pass as of this ISO 8601 instant (with a time zone)")
+    worker.add_argument("--portal", action="append",
+                        help="only this portal's digests (global id or name; repeatable; emails are all sent)")
+    worker.set_defaults(func=cmd_worker)
 
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="schema.graphql", help="file, or - for stdout")

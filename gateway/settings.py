@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 # Accepted only with GATEWAY_DEBUG, so a forgotten variable never ships a guessable secret.
@@ -70,6 +70,15 @@ class Settings:
     mail_give_up_seconds: float = 4 * 24 * 3600.0
     # Messages claimed at once by one sender (each is leased until it is sent).
     mail_batch_size: int = 20
+    # Digest worker (gateway/worker.py): seconds between passes; how long a worker holds a
+    # rule while it makes its digest (then another may take over); how long after a period
+    # ends its digest waits, so entries recorded just before the boundary but committed just
+    # after it are not skipped; and whether the server runs the worker itself (None: when
+    # there is no Redis, i.e. the embedded single-process setup).
+    worker_interval: float = 30.0
+    digest_lease_seconds: float = 60.0
+    digest_settle_seconds: float = 60.0
+    run_worker_in_process: bool | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,7 +141,15 @@ class Settings:
                 if not 0 < value < float("inf"):
                     raise SettingsError(f"GATEWAY_{name} must be a positive number, got {raw!r}")
                 values[attr] = value
+        values.update(_worker_values(get))
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def worker_in_process(self) -> bool:
+        """Whether `create_app`'s lifespan runs the digest worker (embedded mode)."""
+        if self.run_worker_in_process is not None:
+            return self.run_worker_in_process
+        return self.redis_url is None
 
     def with_(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -161,3 +178,30 @@ class Settings:
                 "GATEWAY_EVENTS_SECRET is not set; set it, "
                 "or set GATEWAY_DEBUG=1 to use the development secret"
             )
+
+
+def _worker_values(get: Callable[[str], str | None]) -> dict[str, object]:
+    """The digest worker's settings from the environment."""
+    values: dict[str, object] = {}
+    for name, attr, minimum in [
+        ("WORKER_INTERVAL", "worker_interval", 0.0),
+        ("DIGEST_LEASE_SECONDS", "digest_lease_seconds", 0.0),
+        ("DIGEST_SETTLE_SECONDS", "digest_settle_seconds", -1.0),
+    ]:
+        raw = get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise SettingsError(f"GATEWAY_{name} must be a number, got {raw!r}") from exc
+        if not minimum < value < float("inf"):
+            kind = "zero or more" if minimum < 0 else "a positive number"
+            raise SettingsError(f"GATEWAY_{name} must be {kind}, got {raw!r}")
+        values[attr] = value
+    raw = get("WORKER_IN_PROCESS")
+    if raw is not None:
+        if raw.strip().lower() not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
+            raise SettingsError(f"GATEWAY_WORKER_IN_PROCESS must be 0 or 1, got {raw!r}")
+        values["run_worker_in_process"] = _flag(raw)
+    return values

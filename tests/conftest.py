@@ -69,6 +69,7 @@ def settings(database_url: str) -> Settings:
         jwt_secret=JWT_SECRET,
         events_secret=EVENTS_SECRET,
         debug=False,
+        run_worker_in_process=False,  # tests run worker passes themselves, with their own clock
     )
 
 

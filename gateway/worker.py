@@ -1,0 +1,115 @@
+"""The digest worker: makes due digests, then sends the email outbox (DESIGN §3 "Digest worker").
+
+The same loop runs as `gateway worker` (scale-out: any number of them, next to the servers) and
+inside the server in embedded mode (`create_app`'s lifespan). Every pass is safe to run
+concurrently with others: digests are claimed with leases and made exactly once by unique keys
+(gateway/services/digests.py); emails are leased one by one (gateway/services/mail.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from gateway.services import digests
+from gateway.services.events import Publisher
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.worker")
+
+
+@dataclass
+class PassResult:
+    """What one pass did: digests made (and notifications in them), and emails sent."""
+
+    digests: int = 0
+    notifications: int = 0
+    empty: int = 0
+    skipped: int = 0
+    errors: int = 0
+    emails_sent: int = 0
+    emails_retrying: int = 0
+    emails_failed: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.digests} digests, {self.notifications} notifications "
+            f"({self.empty} rules with nothing new, {self.skipped} done by another worker, "
+            f"{self.errors} failed); emails: {self.emails_sent} sent, "
+            f"{self.emails_retrying} retrying, {self.emails_failed} failed"
+        )
+
+
+def worker_owner() -> str:
+    """This worker's name in leases: unique per process (and per worker in a process)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+async def run_pass(
+    now: datetime,
+    settings: Settings,
+    publisher: Publisher,
+    owner: str,
+    *,
+    portal_ids: Collection[int] | None = None,
+    settle: timedelta | None = None,
+    send_mail: bool = True,
+) -> PassResult:
+    """One pass as of `now`: every due digest, then every due email.
+
+    `portal_ids` limits the digests to those portals (the outbox is sent whole). `settle`
+    defaults to `settings.digest_settle_seconds` (see gateway/services/digests.py).
+    """
+    if settle is None:
+        settle = timedelta(seconds=settings.digest_settle_seconds)
+    made = await digests.make_due_digests(
+        now, publisher, owner, lease=timedelta(seconds=settings.digest_lease_seconds),
+        settle=settle, portal_ids=portal_ids,
+    )
+    result = PassResult(
+        digests=made.digests, notifications=made.notifications, empty=made.empty,
+        skipped=made.skipped, errors=made.errors,
+    )
+    if send_mail:
+        from gateway.services import mail
+
+        sent = await mail.send_due(now, settings, owner)
+        result.emails_sent, result.emails_retrying, result.emails_failed = sent.sent, sent.retrying, sent.failed
+    return result
+
+
+async def run_forever(
+    settings: Settings,
+    publisher: Publisher,
+    stop_event: asyncio.Event,
+    interval: float | None = None,
+    *,
+    owner: str | None = None,
+) -> None:
+    """Run a pass every `interval` seconds (default `settings.worker_interval`) until
+    `stop_event` is set. A failing pass is logged and the next one runs as planned."""
+    interval = settings.worker_interval if interval is None else interval
+    owner = owner or worker_owner()
+    log.info("digest worker %s started (a pass every %ss)", owner, interval)
+    while not stop_event.is_set():
+        started = time.monotonic()
+        try:
+            result = await run_pass(datetime.now(UTC), settings, publisher, owner)
+        except Exception:  # noqa: BLE001 - the database may be away; try again next time
+            log.exception("digest worker pass failed")
+        else:
+            if result.digests or result.errors or result.emails_sent or result.emails_retrying or result.emails_failed:
+                log.info("digest worker pass: %s", result.summary())
+        wait = max(interval - (time.monotonic() - started), 0.0)
+        try:
+            await asyncio.wait_for(stop_event.wait(), timeout=wait)
+        except TimeoutError:
+            pass
+    log.info("digest worker %s stopped", owner)
