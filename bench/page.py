@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,9 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema  # noqa: E402 - bench/ is on sys.path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -188,37 +188,12 @@ def run_wrk(wrk: str, url: str, script: Path, args: argparse.Namespace, seconds:
 # The database: create, reset, migrate, seed
 
 
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
 
 
-def asyncpg_dsn(url: str, database: str | None = None) -> str:
-    """The URL in asyncpg's scheme, optionally pointing at another database."""
-    parts = urlsplit(url.replace("asyncpg://", "postgres://", 1))
-    path = f"/{database}" if database is not None else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-async def create_database(url: str) -> None:
-    name = database_name(url)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        sys.exit(f"unexpected database name {name!r} in {url}")
-    conn = await asyncpg.connect(asyncpg_dsn(url, "postgres"))
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            print(f"creating database {name}", flush=True)
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
-async def reset_schema(url: str) -> None:
-    """Start from empty, as the migrations expect."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 # Scope tiers per listing, in three patterns so apps differ: two, none or one scope above the
@@ -524,10 +499,6 @@ async def count_statements(url: str, token: str, body: bytes) -> tuple[int, int]
 # The two servers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

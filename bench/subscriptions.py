@@ -19,7 +19,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import re
 import resource
 import shutil
 import socket
@@ -35,7 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema  # noqa: E402 - bench/ is on sys.path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -102,39 +102,12 @@ def parse_args() -> argparse.Namespace:
 # The database: create, reset, migrate, seed
 
 
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
 
 
-def asyncpg_dsn(url: str, database: str | None = None) -> str:
-    parts = urlsplit(url.replace("asyncpg://", "postgres://", 1))
-    path = f"/{database}" if database is not None else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-async def create_database(url: str) -> None:
-    import asyncpg
-
-    name = database_name(url)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        sys.exit(f"unexpected database name {name!r} in {url}")
-    conn = await asyncpg.connect(asyncpg_dsn(url, "postgres"))
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            print(f"creating database {name}", flush=True)
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
-async def reset_schema(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 @dataclass
@@ -242,10 +215,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields_[11]) + int(fields_[12])) / _TICKS
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

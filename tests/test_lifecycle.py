@@ -12,7 +12,7 @@ from gateway.models import AppConnection, AppLogEntry, ConnectedApp, GrantedScop
 from gateway.models.enums import InstallLevel, SubscriptionTier
 
 from tests import factories as f
-from tests.helpers import barrier_at, data, gid, gql, token_for
+from tests.helpers import barrier_at, data, gid, token_for
 
 P, S, E, F = (SubscriptionTier.PROFESSIONAL, SubscriptionTier.STARTER, SubscriptionTier.ENTERPRISE,
               SubscriptionTier.FREE)

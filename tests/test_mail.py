@@ -626,7 +626,7 @@ async def test_data_is_html_escaped(outbox, smtp, settings):
 
 
 async def test_newest_hundred_entries_and_how_many_more(outbox, smtp, settings):
-    given = await outbox.digest(extra_entries=102)  # 105 entries; the digest keeps the newest 100
+    await outbox.digest(extra_entries=102)  # 105 entries; the digest keeps the newest 100
 
     assert await send_due(NOW, with_smtp(settings, smtp.url), "worker-a") == OK
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from gateway.context import Info
-from gateway.ids import decode_id, to_global_id as global_id
+from gateway.ids import decode_id
 from gateway.resolvers.loaders import Loaders
 from gateway.services import lifecycle
 from gateway.services.problems import Problem, Refused, invalid
@@ -20,9 +20,9 @@ def actor(info: Info) -> lifecycle.Actor:
     return lifecycle.Actor(ctx.viewer, ctx.portal, datetime.now(UTC), ctx.publisher)
 
 
-def decode(problems: list[Problem], global_id: str, type_name: str, *field: str) -> int:
+def decode(problems: list[Problem], raw_id: str, type_name: str, *field: str) -> int:
     """The key of a `type_name` id; an undecodable one is an INVALID userError on `field`."""
-    pk = decode_id(global_id, type_name)
+    pk = decode_id(raw_id, type_name)
     if pk is None:
         problems.append(invalid(f"Not a valid {type_name} id", *field))
         return 0

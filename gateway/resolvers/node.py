@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway import models as m
 from gateway.context import Context, Info
 from gateway.errors import BadUserInput
 from gateway.ids import from_global_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from gateway.context import Info
+from gateway.ids import to_global_id
 from gateway.resolvers import mutations as r
 from gateway.resolvers import rules as rr
 from gateway.schema.apps import ConnectedApp
@@ -210,7 +211,7 @@ class Mutation:
         app, removed = result if result else (None, None)
         return RemoveAppConnectionPayload(
             app=app,  # type: ignore[arg-type]
-            removed_connection_id=strawberry.ID(r.global_id("AppConnection", removed)) if removed else None,
+            removed_connection_id=strawberry.ID(to_global_id("AppConnection", removed)) if removed else None,
             user_errors=user_errors(problems),
         )
 
@@ -233,7 +234,7 @@ class Mutation:
     async def delete_notification_rule(self, info: Info, input: DeleteNotificationRuleInput) -> DeleteNotificationRulePayload:  # noqa: A002
         deleted, problems = await rr.delete_notification_rule(info, input.id)
         return DeleteNotificationRulePayload(
-            deleted_rule_id=strawberry.ID(r.global_id("NotificationRule", deleted)) if deleted else None,
+            deleted_rule_id=strawberry.ID(to_global_id("NotificationRule", deleted)) if deleted else None,
             user_errors=user_errors(problems),
         )
 

@@ -9,10 +9,8 @@ written, or rolls back what was.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from tortoise.exceptions import IntegrityError
 
@@ -30,9 +28,8 @@ from gateway.services.problems import (
     needs_upgrade,
     not_found,
     refuse_if,
+    retry_once_on_clash,
 )
-
-T = TypeVar("T")
 
 MAX_ACCOUNT_NAME = 200
 
@@ -45,18 +42,6 @@ class Actor:
     portal: m.Portal
     now: datetime
     publisher: Publisher
-
-
-async def _retrying(work: Callable[[], Awaitable[T]], clash: Problem) -> T:
-    """Run a unit of work; if a unique key refuses a concurrent insert, run it once more (it
-    now sees the winner's row and decides again), and answer `clash` if that fails too."""
-    for attempt in (1, 2):
-        try:
-            return await work()
-        except IntegrityError:
-            if attempt == 2:
-                raise Refused([clash]) from None
-    raise AssertionError("unreachable")
 
 
 async def _status(app: m.ConnectedApp) -> m.enums.AppStatus | None:
@@ -159,7 +144,7 @@ async def install_app(
 
     what = "This account is already connected" if account_name else "You are already connected to this app"
     clash = conflict(what if key else "The app is already installed", "input", "listingId")
-    return await _retrying(work, clash)
+    return await retry_once_on_clash(work, clash)
 
 
 async def _install(
@@ -265,7 +250,7 @@ async def reauthorize_app(actor: Actor, app_id: int, scopes: list[str] | None) -
             await _log(changes, actor, locked, AppActivity.REAUTHORIZED)
             return locked
 
-    return await _retrying(work, conflict("The scopes were granted meanwhile", "input", "scopes"))
+    return await retry_once_on_clash(work, conflict("The scopes were granted meanwhile", "input", "scopes"))
 
 
 def _reauthorizable(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from tortoise.exceptions import IntegrityError
 
 from gateway.models.enums import UserErrorCode
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,3 +52,17 @@ def needs_upgrade(message: str, *field: str) -> Problem:
 def refuse_if(problems: list[Problem]) -> None:
     if problems:
         raise Refused(problems)
+
+
+async def retry_once_on_clash(work: Callable[[], Awaitable[T]], clash: Problem) -> T:
+    """Run a unit of work; if a unique key refuses a concurrent write, run it once more (it now
+    sees the winner's row and decides again), and answer `clash` if the key refuses it again.
+    The database settles the race, never a check made before the write."""
+    try:
+        return await work()
+    except IntegrityError:
+        pass
+    try:
+        return await work()
+    except IntegrityError:
+        raise Refused([clash]) from None

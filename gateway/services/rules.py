@@ -19,11 +19,10 @@ Decisions the API documents in its input descriptions:
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -44,6 +43,7 @@ from gateway.services.problems import (
     invalid,
     not_found,
     refuse_if,
+    retry_once_on_clash,
 )
 
 T = TypeVar("T")
@@ -219,19 +219,6 @@ def _clash(name: str) -> Problem:
     return conflict(f"A rule named {name!r} already exists (names ignore case)", "input", "name")
 
 
-async def _settled_by_unique_key(work: Callable[[], Awaitable[T]], clash: Problem) -> T:
-    """Run a unit of work; when the unique name key refuses it (another request took the name
-    between our check and our write), run it once more: it now sees the winner and answers
-    CONFLICT through the check; should the key refuse again, answer `clash`."""
-    for attempt in (1, 2):
-        try:
-            return await work()
-        except IntegrityError:
-            if attempt == 2:
-                raise Refused([clash]) from None
-    raise AssertionError("unreachable")
-
-
 async def _current(rule: m.NotificationRule) -> _Rule:
     return _Rule(
         name=rule.name, type=rule.type, frequency=rule.frequency, all_apps=rule.all_apps,
@@ -282,7 +269,7 @@ async def create_rule(actor: Actor, given: RuleInput) -> m.NotificationRule:
             await _link(row.id, None, rule)
             return row
 
-    return await _settled_by_unique_key(work, _clash(rule.name))
+    return await retry_once_on_clash(work, _clash(rule.name))
 
 
 async def update_rule(actor: Actor, rule_id: int | None, given: RuleInput) -> m.NotificationRule:
@@ -324,7 +311,7 @@ async def update_rule(actor: Actor, rule_id: int | None, given: RuleInput) -> m.
             await _link(locked.id, current, rule)
             return await m.NotificationRule.get(id=locked.id)
 
-    return await _settled_by_unique_key(work, _clash(name or existing.name))
+    return await retry_once_on_clash(work, _clash(name or existing.name))
 
 
 async def delete_rule(actor: Actor, rule_id: int) -> int:

@@ -1,0 +1,49 @@
+"""What the benchmarks share: their own PostgreSQL database, and free ports."""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
+    """The URL in asyncpg's scheme, optionally pointing at another database."""
+    parts = urlsplit(url.replace("asyncpg://", "postgres://", 1))
+    path = f"/{database}" if database is not None else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+async def create_database(url: str) -> None:
+    name = database_name(url)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        sys.exit(f"unexpected database name {name!r} in {url}")
+    conn = await asyncpg.connect(asyncpg_dsn(url, "postgres"))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            print(f"creating database {name}", flush=True)
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def reset_schema(url: str) -> None:
+    """Start from empty, as the migrations expect."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
