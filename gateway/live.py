@@ -39,6 +39,9 @@ CLOSE_TRY_AGAIN = 1013  # fell behind, or the broker is lost: reconnect and refe
 CLOSE_FORBIDDEN = 4403
 
 
+_closing: set[asyncio.Task[None]] = set()
+
+
 class SubscriberClosed(Exception):
     pass
 
@@ -57,7 +60,10 @@ class Socket:
         if self.closed:
             return
         self.closed = True
-        asyncio.get_running_loop().create_task(self._close(code, reason))
+        # Called from synchronous fan-out; the loop keeps only weak references to tasks.
+        task = asyncio.get_running_loop().create_task(self._close(code, reason))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):  # the peer may be gone already
