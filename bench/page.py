@@ -188,14 +188,6 @@ def run_wrk(wrk: str, url: str, script: Path, args: argparse.Namespace, seconds:
 # The database: create, reset, migrate, seed
 
 
-
-
-
-
-
-
-
-
 # Scope tiers per listing, in three patterns so apps differ: two, none or one scope above the
 # bench portal's PROFESSIONAL tier.
 SCOPE_NAMES = [
@@ -497,8 +489,6 @@ async def count_statements(url: str, token: str, body: bytes) -> tuple[int, int]
 
 # ---------------------------------------------------------------------------------------------
 # The two servers
-
-
 
 
 @dataclass

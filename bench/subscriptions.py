@@ -102,14 +102,6 @@ def parse_args() -> argparse.Namespace:
 # The database: create, reset, migrate, seed
 
 
-
-
-
-
-
-
-
-
 @dataclass
 class BenchData:
     portal_gid: str
@@ -213,8 +205,6 @@ def cpu_seconds(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields_ = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
     return (int(fields_[11]) + int(fields_[12])) / _TICKS
-
-
 
 
 @dataclass
