@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncpg
 
+import common  # noqa: E402
 from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema  # noqa: E402 - bench/ is on sys.path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -491,20 +492,10 @@ async def count_statements(url: str, token: str, body: bytes) -> tuple[int, int]
 # The two servers
 
 
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
+class Server(common.Server):
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/graphql"
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return f"{self.base}/graphql"
 
     def log_summary(self) -> str | None:
         """What the server logged (log level warning): the exceptions of its tracebacks by
