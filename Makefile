@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install schema migrations lock bench-page bench-subscriptions audit
+.PHONY: run test check install schema migrations lock bench-page bench-subscriptions audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# Static checks, as CI runs them: lint, formatting, types.
+check: install
+	$(BIN)/ruff check gateway tests bench
+	$(BIN)/ruff format --check gateway tests bench
+	$(BIN)/mypy
 
 schema: install
 	$(BIN)/gateway export-schema --output schema.graphql

@@ -236,7 +236,10 @@ def app_node(
     states = {s["state"] for s in scopes}
     installed_by = None
     if app["installed_by_id"] is not None:
-        installed_by = {"id": global_id("User", app["installed_by_id"]), "name": app["installer_name"]}
+        installed_by = {
+            "id": global_id("User", app["installed_by_id"]),
+            "name": app["installer_name"],
+        }
     return {
         "id": global_id("ConnectedApp", app["id"]),
         "name": app["name"],
@@ -283,7 +286,10 @@ async def page_json(conn: Any, authorization: str | None, body: bytes, secret: s
         {
             "cursor": name_cursor(a["sort_name"], a["id"]),
             "node": app_node(
-                a, statuses[a["id"]], scopes.get(a["id"], []), alerts.get(a["id"], []),
+                a,
+                statuses[a["id"]],
+                scopes.get(a["id"], []),
+                alerts.get(a["id"], []),
                 logs.get(a["id"], []),
             ),
         }

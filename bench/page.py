@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-
-import common  # noqa: E402
-from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema  # noqa: E402 - bench/ is on sys.path
+import common
+from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -176,8 +175,16 @@ def parse_wrk(output: str) -> WrkResult:
 def run_wrk(wrk: str, url: str, script: Path, args: argparse.Namespace, seconds: int) -> WrkResult:
     # A generous timeout: a slow response must count in the latency, not vanish as an error.
     command = [
-        wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "30s",
-        "--latency", "-s", str(script), url,
+        wrk,
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -192,21 +199,72 @@ def run_wrk(wrk: str, url: str, script: Path, args: argparse.Namespace, seconds:
 # Scope tiers per listing, in three patterns so apps differ: two, none or one scope above the
 # bench portal's PROFESSIONAL tier.
 SCOPE_NAMES = [
-    "contacts.read", "contacts.write", "deals.read", "deals.write",
-    "reports.read", "automation", "files.read", "audit.read",
+    "contacts.read",
+    "contacts.write",
+    "deals.read",
+    "deals.write",
+    "reports.read",
+    "automation",
+    "files.read",
+    "audit.read",
 ]
 TIER_PATTERNS = [
-    ["FREE", "FREE", "STARTER", "STARTER", "PROFESSIONAL", "ENTERPRISE", "PROFESSIONAL", "ENTERPRISE"],
-    ["FREE", "STARTER", "STARTER", "PROFESSIONAL", "PROFESSIONAL", "PROFESSIONAL", "FREE", "STARTER"],
+    [
+        "FREE",
+        "FREE",
+        "STARTER",
+        "STARTER",
+        "PROFESSIONAL",
+        "ENTERPRISE",
+        "PROFESSIONAL",
+        "ENTERPRISE",
+    ],
+    [
+        "FREE",
+        "STARTER",
+        "STARTER",
+        "PROFESSIONAL",
+        "PROFESSIONAL",
+        "PROFESSIONAL",
+        "FREE",
+        "STARTER",
+    ],
     ["FREE", "FREE", "FREE", "STARTER", "PROFESSIONAL", "PROFESSIONAL", "ENTERPRISE", "STARTER"],
 ]
-APP_PREFIXES = ["Atlas", "Beacon", "Cobalt", "Delta", "Ember", "Fjord", "Glacier", "Harbor", "Indigo", "Juniper"]
+APP_PREFIXES = [
+    "Atlas",
+    "Beacon",
+    "Cobalt",
+    "Delta",
+    "Ember",
+    "Fjord",
+    "Glacier",
+    "Harbor",
+    "Indigo",
+    "Juniper",
+]
 APP_SUFFIXES = ["Sync", "Mail", "Chat", "Books", "Forms"]
 USER_NAMES = [
-    "Ada Admin", "Bruno Silva", "Chloe Martin", "Dev Patel", "Elena Rossi", "Farid Haddad",
-    "Grace Kim", "Hugo Lefebvre", "Ines Costa", "Jonas Berg", "Kenji Sato", "Lena Vogel",
-    "Mateo Garcia", "Nora Larsen", "Omar Aziz", "Priya Nair", "Quinn Walsh", "Rosa Mendes",
-    "Sven Olsen", "Tara Singh",
+    "Ada Admin",
+    "Bruno Silva",
+    "Chloe Martin",
+    "Dev Patel",
+    "Elena Rossi",
+    "Farid Haddad",
+    "Grace Kim",
+    "Hugo Lefebvre",
+    "Ines Costa",
+    "Jonas Berg",
+    "Kenji Sato",
+    "Lena Vogel",
+    "Mateo Garcia",
+    "Nora Larsen",
+    "Omar Aziz",
+    "Priya Nair",
+    "Quinn Walsh",
+    "Rosa Mendes",
+    "Sven Olsen",
+    "Tara Singh",
 ]
 
 
@@ -214,8 +272,13 @@ def install_level(i: int) -> Any:
     from gateway.models.enums import InstallLevel
 
     # 20 PORTAL, 20 USER, 10 MULTI_ACCOUNT.
-    return [InstallLevel.PORTAL, InstallLevel.PORTAL, InstallLevel.USER, InstallLevel.USER,
-            InstallLevel.MULTI_ACCOUNT][i % 5]
+    return [
+        InstallLevel.PORTAL,
+        InstallLevel.PORTAL,
+        InstallLevel.USER,
+        InstallLevel.USER,
+        InstallLevel.MULTI_ACCOUNT,
+    ][i % 5]
 
 
 def app_name(i: int) -> str:
@@ -228,7 +291,9 @@ async def seed() -> None:
     from gateway import models as m
     from gateway.models.enums import SubscriptionTier
 
-    portal = await m.Portal.create(name=PORTAL_NAME, tier=SubscriptionTier.PROFESSIONAL, timezone="UTC")
+    portal = await m.Portal.create(
+        name=PORTAL_NAME, tier=SubscriptionTier.PROFESSIONAL, timezone="UTC"
+    )
     users = await seed_users(portal)
     apps = await seed_apps(portal, users)
     await seed_grants(apps)
@@ -242,9 +307,12 @@ async def seed_users(portal: Any) -> list[Any]:
 
     await m.User.bulk_create(
         m.User(
-            portal=portal, name=name, sort_name=name.lower(),
+            portal=portal,
+            name=name,
+            sort_name=name.lower(),
             email=f"{name.lower().replace(' ', '.')}@bench.test",
-            is_super_admin=i == 0, can_manage_apps=i < 5,
+            is_super_admin=i == 0,
+            can_manage_apps=i < 5,
         )
         for i, name in enumerate(USER_NAMES)
     )
@@ -258,26 +326,40 @@ async def seed_apps(portal: Any, users: list[Any]) -> list[Any]:
 
     await m.MarketplaceListing.bulk_create(
         m.MarketplaceListing(
-            slug=f"bench-app-{i:02d}", name=app_name(i), sort_name=app_name(i).lower(),
-            vendor="Bench Labs", category="Bench", description=f"{app_name(i)} for the bench",
+            slug=f"bench-app-{i:02d}",
+            name=app_name(i),
+            sort_name=app_name(i).lower(),
+            vendor="Bench Labs",
+            category="Bench",
+            description=f"{app_name(i)} for the bench",
             install_level=install_level(i),
             manage_connections_url="https://example.test/manage" if i % 5 == 4 else None,
         )
         for i in range(N_APPS)
     )
-    listings = list(await m.MarketplaceListing.filter(slug__startswith="bench-app-").order_by("slug"))
+    listings = list(
+        await m.MarketplaceListing.filter(slug__startswith="bench-app-").order_by("slug")
+    )
     await m.ListingScope.bulk_create(
         m.ListingScope(
-            listing=listing, name=name, description=f"{name} access",
-            required_tier=SubscriptionTier(TIER_PATTERNS[i % 3][k]), required=k == 0, position=k,
+            listing=listing,
+            name=name,
+            description=f"{name} access",
+            required_tier=SubscriptionTier(TIER_PATTERNS[i % 3][k]),
+            required=k == 0,
+            position=k,
         )
         for i, listing in enumerate(listings)
         for k, name in enumerate(SCOPE_NAMES)
     )
     await m.ConnectedApp.bulk_create(
         m.ConnectedApp(
-            portal=portal, listing=listing, name=listing.name, sort_name=listing.sort_name,
-            install_level=listing.install_level, installed_at=T0 + timedelta(hours=i),
+            portal=portal,
+            listing=listing,
+            name=listing.name,
+            sort_name=listing.sort_name,
+            install_level=listing.install_level,
+            installed_at=T0 + timedelta(hours=i),
             # Some apps were installed by someone since deleted (installedBy null).
             installed_by=None if i % 9 == 4 else users[(i * 3) % N_USERS],
             disconnected=i % 5 != 4 and i % 7 == 3,
@@ -296,11 +378,11 @@ async def seed_grants(apps: list[Any]) -> None:
     grants = []
     for i, app in enumerate(apps):
         tiers = TIER_PATTERNS[i % 3]
-        names = [n for n, t in zip(SCOPE_NAMES, tiers) if t != "ENTERPRISE"]
+        names = [n for n, t in zip(SCOPE_NAMES, tiers, strict=False) if t != "ENTERPRISE"]
         if i % 4 == 1:
             names = names[:-1]
         if i % 8 == 0:
-            names += [n for n, t in zip(SCOPE_NAMES, tiers) if t == "ENTERPRISE"]
+            names += [n for n, t in zip(SCOPE_NAMES, tiers, strict=False) if t == "ENTERPRISE"]
         grants += [m.GrantedScope(app=app, name=n, granted_at=app.installed_at) for n in names]
     await m.GrantedScope.bulk_create(grants)
 
@@ -324,8 +406,13 @@ async def seed_alerts(apps: list[Any]) -> None:
             plan.append(("WARNING", "slow_sync", at + timedelta(minutes=1), None))
         alerts += [
             m.AppAlert(
-                app=app, severity=AlertSeverity(severity), code=code, message=f"{code} on {app.name}",
-                raised_at=raised, resolved_at=resolved, changed_at=resolved or raised,
+                app=app,
+                severity=AlertSeverity(severity),
+                code=code,
+                message=f"{code} on {app.name}",
+                raised_at=raised,
+                resolved_at=resolved,
+                changed_at=resolved or raised,
             )
             for severity, code, raised, resolved in plan
         ]
@@ -348,7 +435,9 @@ async def seed_connections(apps: list[Any], users: list[Any]) -> None:
             account = f"account-{k + 1}" if multi else None
             connections.append(
                 m.AppConnection(
-                    app=app, user=user, account_name=account,
+                    app=app,
+                    user=user,
+                    account_name=account,
                     connected_at=app.installed_at + timedelta(minutes=k),
                     key=m.AppConnection.key_for(user.id, account),  # unique per app
                 )
@@ -369,10 +458,12 @@ async def seed_log(apps: list[Any], users: list[Any]) -> None:
             at = app.installed_at + timedelta(minutes=15 * (k // 2))
             entries.append(
                 m.AppLogEntry(
-                    portal_id=app.portal_id, app=app,
+                    portal_id=app.portal_id,
+                    app=app,
                     user=None if k % 10 == 9 else users[(i + k) % N_USERS],
                     activity=AppActivity.INSTALLED if k == 0 else cycle[k % 3],
-                    occurred_at=at, recorded_at=at,
+                    occurred_at=at,
+                    recorded_at=at,
                 )
             )
     await m.AppLogEntry.bulk_create(entries, batch_size=1000)
@@ -432,7 +523,12 @@ class _StatementLog(logging.Handler):
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
+        if (
+            record.getMessage()
+            .lstrip()
+            .upper()
+            .startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"))
+        ):
             self.count += 1
 
 
@@ -466,9 +562,9 @@ class _CountingConnection:
 
 async def count_statements(url: str, token: str, body: bytes) -> tuple[int, int]:
     """(gateway, hand-written) statements for one page request."""
+    import handwritten
     import httpx
 
-    import handwritten
     from gateway.app import create_app
 
     app = create_app(bench_settings(url))
@@ -516,10 +612,14 @@ class Server(common.Server):
                     first = lines[: lines.index(line) + 1]
         counts = [f"  {n} x {exc}" for exc, n in exceptions.most_common()] or ["  (no traceback)"]
         shown = "\n".join((first or lines)[-12:])  # its innermost frames
-        return f"{len(lines)} log lines; tracebacks:\n" + "\n".join(counts) + f"\nfirst one:\n{shown}"
+        return (
+            f"{len(lines)} log lines; tracebacks:\n" + "\n".join(counts) + f"\nfirst one:\n{shown}"
+        )
 
 
-def start_server(name: str, command: list[str], env: dict[str, str], port: int, folder: Path) -> Server:
+def start_server(
+    name: str, command: list[str], env: dict[str, str], port: int, folder: Path
+) -> Server:
     log_path = folder / f"{name}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -533,8 +633,10 @@ def start_server(name: str, command: list[str], env: dict[str, str], port: int, 
 def start_gateway(url: str, folder: Path) -> Server:
     port = free_port()
     env = {
-        "BENCH_DATABASE_URL": url, "BENCH_JWT_SECRET": JWT_SECRET,
-        "BENCH_EVENTS_SECRET": EVENTS_SECRET, "BENCH_PORT": str(port),
+        "BENCH_DATABASE_URL": url,
+        "BENCH_JWT_SECRET": JWT_SECRET,
+        "BENCH_EVENTS_SECRET": EVENTS_SECRET,
+        "BENCH_PORT": str(port),
     }
     return start_server("gateway", [sys.executable, "-c", GATEWAY_LAUNCHER], env, port, folder)
 
@@ -542,8 +644,14 @@ def start_gateway(url: str, folder: Path) -> Server:
 def start_handwritten(url: str, folder: Path) -> Server:
     port = free_port()
     command = [
-        sys.executable, str(BENCH_DIR / "handwritten.py"), "--port", str(port),
-        "--dsn", asyncpg_dsn(url), "--jwt-secret", JWT_SECRET,
+        sys.executable,
+        str(BENCH_DIR / "handwritten.py"),
+        "--port",
+        str(port),
+        "--dsn",
+        asyncpg_dsn(url),
+        "--jwt-secret",
+        JWT_SECRET,
     ]
     return start_server("handwritten", command, {}, port, folder)
 
@@ -610,7 +718,7 @@ def differences(a: Any, b: Any, path: str = "$") -> Iterator[str]:
     elif isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             yield f"{path}: {len(a)} items (gateway) vs {len(b)} (handwritten)"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             yield from differences(x, y, f"{path}[{i}]")
     elif a != b or type(a) is not type(b):
         yield f"{path}: gateway {json.dumps(a)[:120]} vs handwritten {json.dumps(b)[:120]}"
@@ -618,7 +726,10 @@ def differences(a: Any, b: Any, path: str = "$") -> Iterator[str]:
 
 def compare_responses(gateway: Server, handwritten: Server, body: bytes, token: str) -> bool:
     """Whether both answer 200 with equal JSON; prints what differs and any gateway errors."""
-    (g_status, g_raw), (h_status, h_raw) = fetch(gateway, body, token), fetch(handwritten, body, token)
+    (g_status, g_raw), (h_status, h_raw) = (
+        fetch(gateway, body, token),
+        fetch(handwritten, body, token),
+    )
     try:
         g_json, h_json = json.loads(g_raw), json.loads(h_raw)
     except json.JSONDecodeError:
@@ -659,7 +770,9 @@ def _latency(ms: float) -> str:
 
 def print_table(results: dict[str, WrkResult], statements: tuple[int, int] | None) -> None:
     print()
-    print(f"{'server':<12} {'requests/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'requests':>9}  SQL/request")
+    print(
+        f"{'server':<12} {'requests/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'requests':>9}  SQL/request"
+    )
     for i, (name, r) in enumerate(results.items()):
         sql = str(statements[i]) if statements else "-"
         print(
@@ -674,7 +787,9 @@ def print_table(results: dict[str, WrkResult], statements: tuple[int, int] | Non
         print("ratio: the gateway completed no request (a longer --duration is needed)")
     for name, r in results.items():
         if r.non_2xx or r.socket_errors:
-            print(f"WARNING {name}: {r.non_2xx} non-2xx responses; socket errors: {r.socket_errors}")
+            print(
+                f"WARNING {name}: {r.non_2xx} non-2xx responses; socket errors: {r.socket_errors}"
+            )
 
 
 def load_query() -> str:
@@ -720,7 +835,10 @@ def main() -> int:
             servers.append(gateway)
             handwritten = start_handwritten(args.db_url, folder)
             servers.append(handwritten)
-            if not compare_responses(gateway, handwritten, body, token) and not args.ignore_mismatch:
+            if (
+                not compare_responses(gateway, handwritten, body, token)
+                and not args.ignore_mismatch
+            ):
                 print("not load-testing different answers (--ignore-mismatch to do it anyway)")
                 return 1
             script = wrk_script(body, token, folder)

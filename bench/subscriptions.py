@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -35,8 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import common  # noqa: E402
-from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema  # noqa: E402 - bench/ is on sys.path
+import common
+from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -69,9 +70,15 @@ def _floats(text: str) -> list[float]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Live updates: N WebSocket subscribers under events")
-    parser.add_argument("--counts", type=_ints, default=[1000, 5000], help="subscriber counts (1000,5000)")
-    parser.add_argument("--rates", type=_floats, default=[1.0, 10.0], help="events per second (1,10)")
+    parser = argparse.ArgumentParser(
+        description="Live updates: N WebSocket subscribers under events"
+    )
+    parser.add_argument(
+        "--counts", type=_ints, default=[1000, 5000], help="subscriber counts (1000,5000)"
+    )
+    parser.add_argument(
+        "--rates", type=_floats, default=[1.0, 10.0], help="events per second (1,10)"
+    )
     parser.add_argument("--duration", type=int, default=30, help="seconds of events per rate (30)")
     parser.add_argument("--skip-redis", action="store_true", help="only the one-process runs")
     parser.add_argument(
@@ -85,15 +92,22 @@ def parse_args() -> argparse.Namespace:
         "free port, so the bench's envelopes never reach other gateways, test runs included)",
     )
     parser.add_argument("--workers", type=int, default=2, help="client processes (2)")
-    parser.add_argument("--batch", type=int, default=200, help="socket handshakes in flight at once (200)")
     parser.add_argument(
-        "--drain", type=float, default=10.0,
+        "--batch", type=int, default=200, help="socket handshakes in flight at once (200)"
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=10.0,
         help="after the last POST, wait until every delivery arrived or none arrived for this "
         "many seconds (10)",
     )
-    parser.add_argument("--drain-max", type=float, default=180.0, help="longest wait after the last POST (180)")
     parser.add_argument(
-        "--no-deflate", action="store_true",
+        "--drain-max", type=float, default=180.0, help="longest wait after the last POST (180)"
+    )
+    parser.add_argument(
+        "--no-deflate",
+        action="store_true",
         help="clients don't offer permessage-deflate (browsers do, and the server accepts it)",
     )
     return parser.parse_args()
@@ -126,29 +140,46 @@ async def prepare_database(url: str) -> BenchData:
     await db.migrate(url)
     await db.open_db(url)
     try:
-        portal = await m.Portal.create(name=PORTAL_NAME, tier=SubscriptionTier.PROFESSIONAL, timezone="UTC")
+        portal = await m.Portal.create(
+            name=PORTAL_NAME, tier=SubscriptionTier.PROFESSIONAL, timezone="UTC"
+        )
         await m.User.bulk_create(
             m.User(
-                portal=portal, name=f"Bench User {i:02d}", sort_name=f"bench user {i:02d}",
-                email=f"user{i:02d}@bench-live.test", is_super_admin=i == 0, can_manage_apps=i < 5,
+                portal=portal,
+                name=f"Bench User {i:02d}",
+                sort_name=f"bench user {i:02d}",
+                email=f"user{i:02d}@bench-live.test",
+                is_super_admin=i == 0,
+                can_manage_apps=i < 5,
             )
             for i in range(N_USERS)
         )
         users = list(await m.User.filter(portal=portal).order_by("id"))
         await m.MarketplaceListing.bulk_create(
             m.MarketplaceListing(
-                slug=f"bench-live-{i:02d}", name=f"Live App {i:02d}", sort_name=f"live app {i:02d}",
-                vendor="Bench Labs", category="Bench", description="An app whose status flips",
+                slug=f"bench-live-{i:02d}",
+                name=f"Live App {i:02d}",
+                sort_name=f"live app {i:02d}",
+                vendor="Bench Labs",
+                category="Bench",
+                description="An app whose status flips",
                 install_level=InstallLevel.PORTAL,
             )
             for i in range(N_APPS)
         )
-        listings = list(await m.MarketplaceListing.filter(slug__startswith="bench-live-").order_by("slug"))
+        listings = list(
+            await m.MarketplaceListing.filter(slug__startswith="bench-live-").order_by("slug")
+        )
         installed = datetime.now(UTC) - timedelta(days=1)
         await m.ConnectedApp.bulk_create(
             m.ConnectedApp(
-                portal=portal, listing=listing, name=listing.name, sort_name=listing.sort_name,
-                install_level=listing.install_level, installed_at=installed, installed_by=users[0],
+                portal=portal,
+                listing=listing,
+                name=listing.name,
+                sort_name=listing.sort_name,
+                install_level=listing.install_level,
+                installed_at=installed,
+                installed_by=users[0],
             )
             for listing in listings
         )
@@ -170,7 +201,9 @@ async def disconnected_marks(url: str, app_ids: list[int]) -> dict[int, bool]:
 
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        rows = await conn.fetch("SELECT id, disconnected FROM connected_app WHERE id = ANY($1)", app_ids)
+        rows = await conn.fetch(
+            "SELECT id, disconnected FROM connected_app WHERE id = ANY($1)", app_ids
+        )
     finally:
         await conn.close()
     return {r["id"]: r["disconnected"] for r in rows}
@@ -187,7 +220,9 @@ def raise_fd_limit(needed: int) -> int:
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     if target < needed:
-        print(f"WARNING: open-file limit {target} is below the ~{needed} this run needs", flush=True)
+        print(
+            f"WARNING: open-file limit {target} is below the ~{needed} this run needs", flush=True
+        )
     return target
 
 
@@ -224,7 +259,9 @@ class Server(common.Server):
                     counts[f"(text) {line.strip()[:140]}"] += 1
                 continue
             if isinstance(entry, dict) and entry.get("level") in ("warning", "error", "critical"):
-                counts[f"{entry['level']} {entry.get('logger')}: {str(entry.get('message'))[:120]}"] += 1
+                counts[
+                    f"{entry['level']} {entry.get('logger')}: {str(entry.get('message'))[:120]}"
+                ] += 1
         if not counts:
             return None
         return "\n".join(f"  {n} x {message}" for message, n in counts.most_common(12))
@@ -241,8 +278,11 @@ def start_gateway(name: str, db_url: str, redis_url: str | None, folder: Path) -
     # change what is measured.
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(
-        GATEWAY_DATABASE_URL=db_url, GATEWAY_JWT_SECRET=JWT_SECRET, GATEWAY_EVENTS_SECRET=EVENTS_SECRET,
-        GATEWAY_WS_MAX_SOCKETS_PER_USER=str(SOCKET_CAP), GATEWAY_HOST="127.0.0.1",
+        GATEWAY_DATABASE_URL=db_url,
+        GATEWAY_JWT_SECRET=JWT_SECRET,
+        GATEWAY_EVENTS_SECRET=EVENTS_SECRET,
+        GATEWAY_WS_MAX_SOCKETS_PER_USER=str(SOCKET_CAP),
+        GATEWAY_HOST="127.0.0.1",
     )
     if redis_url:
         env["GATEWAY_REDIS_URL"] = redis_url
@@ -250,7 +290,10 @@ def start_gateway(name: str, db_url: str, redis_url: str | None, folder: Path) -
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [*gateway_command(), "serve", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     server = Server(name, process, port, log_path)
     wait_ready(server, need_broker=redis_url is not None)
@@ -274,7 +317,9 @@ def wait_ready(server: Server, *, need_broker: bool, timeout: float = 60.0) -> N
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{server.name} was not ready ({url}) within {timeout:.0f} s:\n{server.log_tail()}")
+    raise RuntimeError(
+        f"{server.name} was not ready ({url}) within {timeout:.0f} s:\n{server.log_tail()}"
+    )
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -295,9 +340,21 @@ def start_private_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log = (folder / "redis.log").open("wb")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder)],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -390,7 +447,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__} {str(exc)[:80]}".strip()
 
 
-async def _open(state: _ClientState, targets: list[tuple[str, str]], concurrency: int, *, deflate: bool) -> dict[str, Any]:
+async def _open(
+    state: _ClientState, targets: list[tuple[str, str]], concurrency: int, *, deflate: bool
+) -> dict[str, Any]:
     """Open, init and subscribe one socket per (ws url, token), `concurrency` at a time."""
     from websockets.asyncio.client import connect
 
@@ -404,10 +463,16 @@ async def _open(state: _ClientState, targets: list[tuple[str, str]], concurrency
         async with semaphore:
             try:
                 ws = await connect(
-                    url, subprotocols=[PROTOCOL], compression="deflate" if deflate else None,
-                    ping_interval=None, max_size=None, open_timeout=60, close_timeout=10, proxy=None,
+                    url,
+                    subprotocols=[PROTOCOL],
+                    compression="deflate" if deflate else None,
+                    ping_interval=None,
+                    max_size=None,
+                    open_timeout=60,
+                    close_timeout=10,
+                    proxy=None,
                 )
-            except Exception as exc:  # noqa: BLE001 - counted and reported
+            except Exception as exc:
                 failures[_describe(exc)] += 1
                 return
             try:
@@ -418,7 +483,7 @@ async def _open(state: _ClientState, targets: list[tuple[str, str]], concurrency
                     raise RuntimeError(f"expected connection_ack, got {ack.get('type')}")
                 subscribe = {"id": "s1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}
                 await ws.send(json.dumps(subscribe))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 failures[_describe(exc)] += 1
                 await _quiet_close(ws)
                 return
@@ -431,7 +496,9 @@ async def _open(state: _ClientState, targets: list[tuple[str, str]], concurrency
 
     await asyncio.gather(*(one(url, token) for url, token in targets))
     return {
-        "opened": opened, "failures": dict(failures), "seconds": time.monotonic() - started,
+        "opened": opened,
+        "failures": dict(failures),
+        "seconds": time.monotonic() - started,
         "extensions": state.extensions,
     }
 
@@ -451,7 +518,9 @@ async def _read(state: _ClientState, sub: _Sub) -> None:
                 if payload.get("errors") or not change:
                     state.errors[f"next with errors: {str(payload.get('errors'))[:100]}"] += 1
                     continue
-                state.latencies.append(now - datetime.fromisoformat(change["occurredAt"]).timestamp())
+                state.latencies.append(
+                    now - datetime.fromisoformat(change["occurredAt"]).timestamp()
+                )
                 state.received += 1
                 sub.received += 1
             elif kind == "ping":
@@ -460,7 +529,7 @@ async def _read(state: _ClientState, sub: _Sub) -> None:
                 state.errors[f"{kind}: {str(message.get('payload'))[:100]}"] += 1
     except ConnectionClosed:
         pass
-    except Exception as exc:  # noqa: BLE001 - a broken reader is reported, not fatal
+    except Exception as exc:
         state.errors[f"reader: {_describe(exc)}"] += 1
     finally:
         state.subs.discard(sub)
@@ -490,10 +559,8 @@ def _report(state: _ClientState, expected_each: int) -> dict[str, Any]:
 
 
 async def _quiet_close(ws: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         await asyncio.wait_for(ws.close(), 15)
-    except Exception:  # noqa: BLE001, S110 - the peer may be gone already
-        pass
 
 
 async def _close_all(state: _ClientState) -> int:
@@ -529,7 +596,7 @@ class Clients:
 
     def ask_each(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         try:
-            for conn, command in zip(self.conns, commands):
+            for conn, command in zip(self.conns, commands, strict=False):
                 conn.send(command)
             return [conn.recv() for conn in self.conns]
         except (EOFError, OSError) as exc:
@@ -543,10 +610,8 @@ class Clients:
 
     def stop(self) -> None:
         for conn in self.conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.send(("exit",))
-            except OSError:
-                pass
         for process in self.processes:
             process.join(timeout=20)
             if process.is_alive():
@@ -568,7 +633,9 @@ class PostStats:
     seconds: float = 0.0
 
 
-async def post_events(base: str, data: BenchData, db_url: str, rate: float, count: int) -> PostStats:
+async def post_events(
+    base: str, data: BenchData, db_url: str, rate: float, count: int
+) -> PostStats:
     """`count` events at `rate` per second, round-robin over the apps, each flipping its app's
     disconnected mark (so each is one status change). An app's next event waits for its
     previous POST: out of order, the older one would be ignored and change nothing."""
@@ -587,16 +654,19 @@ async def post_events(base: str, data: BenchData, db_url: str, rate: float, coun
             sent_at = time.time()  # ingestion start: the latency's origin
             if time.monotonic() - slot > 0.1:
                 stats.late += 1
-            body = json.dumps({
-                "id": uuid.uuid4().hex,
-                "type": "app.reconnected" if marks[app_id] else "app.disconnected",
-                "occurredAt": datetime.fromtimestamp(sent_at, UTC).isoformat(),
-                "portalId": data.portal_gid,
-                "appId": data.app_gids[k],
-            }).encode()
+            body = json.dumps(
+                {
+                    "id": uuid.uuid4().hex,
+                    "type": "app.reconnected" if marks[app_id] else "app.disconnected",
+                    "occurredAt": datetime.fromtimestamp(sent_at, UTC).isoformat(),
+                    "portalId": data.portal_gid,
+                    "appId": data.app_gids[k],
+                }
+            ).encode()
             timestamp = str(int(sent_at))
             headers = {
-                "Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+                "Content-Type": "application/json",
+                TIMESTAMP_HEADER: timestamp,
                 SIGNATURE_HEADER: sign(EVENTS_SECRET, timestamp, body),
             }
             stats.sent += 1
@@ -653,7 +723,9 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[index]
 
 
-def targets_for(n: int, servers: list[Server], data: BenchData, workers: int) -> list[list[tuple[str, str]]]:
+def targets_for(
+    n: int, servers: list[Server], data: BenchData, workers: int
+) -> list[list[tuple[str, str]]]:
     """Socket i goes to server i % S with token i % users, held by worker i % W."""
     shares: list[list[tuple[str, str]]] = [[] for _ in range(workers)]
     for i in range(n):
@@ -662,7 +734,9 @@ def targets_for(n: int, servers: list[Server], data: BenchData, workers: int) ->
     return shares
 
 
-def wait_for(clients: Clients, done: Any, *, quiet: float, limit: float) -> tuple[dict[str, int], float, float]:
+def wait_for(
+    clients: Clients, done: Any, *, quiet: float, limit: float
+) -> tuple[dict[str, int], float, float]:
     """Poll the workers until done(stats), or nothing arrived for `quiet` s, or `limit` s.
     Returns the last stats, the seconds waited and the seconds until the last delivery seen."""
     started = last_delivery = last_change = time.monotonic()
@@ -709,21 +783,37 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         closes.update(r["closes"])
     latencies.sort()
     return {
-        "latencies": latencies, "received": sum(r["received"] for r in reports),
-        "open": sum(r["open"] for r in reports), "short": sum(r["short"] for r in reports),
-        "errors": errors, "closes": closes, "cpu": [r["cpu"] for r in reports],
+        "latencies": latencies,
+        "received": sum(r["received"] for r in reports),
+        "open": sum(r["open"] for r in reports),
+        "short": sum(r["short"] for r in reports),
+        "errors": errors,
+        "closes": closes,
+        "cpu": [r["cpu"] for r in reports],
     }
 
 
-def run_n(processes: int, n: int, args: argparse.Namespace, data: BenchData, clients: Clients,
-          folder: Path, redis_url: str | None) -> list[Row]:
-    print(f"\n== {processes} process{'es' if processes > 1 else ''}"
-          f"{' + Redis' if redis_url else ''}, {n} subscribers", flush=True)
+def run_n(
+    processes: int,
+    n: int,
+    args: argparse.Namespace,
+    data: BenchData,
+    clients: Clients,
+    folder: Path,
+    redis_url: str | None,
+) -> list[Row]:
+    print(
+        f"\n== {processes} process{'es' if processes > 1 else ''}"
+        f"{' + Redis' if redis_url else ''}, {n} subscribers",
+        flush=True,
+    )
     servers: list[Server] = []
     rows: list[Row] = []
     try:
         for k in range(processes):
-            servers.append(start_gateway(f"gateway-{processes}p-{n}-{'AB'[k]}", args.db_url, redis_url, folder))
+            servers.append(
+                start_gateway(f"gateway-{processes}p-{n}-{'AB'[k]}", args.db_url, redis_url, folder)
+            )
         poster = servers[0]  # events go to process A only
         # Warm-up: one socket per server through the whole path, so first-use allocations
         # (schema caches, imports) are not counted as per-subscription memory.
@@ -744,29 +834,56 @@ def run_n(processes: int, n: int, args: argparse.Namespace, data: BenchData, cli
         failures: Counter[str] = Counter()
         for r in replies:
             failures.update(r["failures"])
-        print(f"connected {opened}/{n} in {connect_s:.1f} s ({opened / connect_s:.0f}/s); "
-              f"extensions negotiated: {replies[0]['extensions'] or 'none'}"
-              + (f"; failures: {dict(failures)}" if failures else ""), flush=True)
+        print(
+            f"connected {opened}/{n} in {connect_s:.1f} s ({opened / connect_s:.0f}/s); "
+            f"extensions negotiated: {replies[0]['extensions'] or 'none'}"
+            + (f"; failures: {dict(failures)}" if failures else ""),
+            flush=True,
+        )
         primed = prime(clients, poster, data, args.db_url)
         if primed["primed"] < primed["open"]:
-            print(f"WARNING: only {primed['primed']} of {primed['open']} open sockets received the "
-                  f"priming events", flush=True)
+            print(
+                f"WARNING: only {primed['primed']} of {primed['open']} open sockets received the "
+                f"priming events",
+                flush=True,
+            )
         time.sleep(1.0)
         rss_after = [rss_kib(s.pid) for s in servers]
         open_now = clients.stats()["open"]
         kib_per_sub = (sum(rss_after) - sum(rss_before)) / max(open_now, 1)
-        print("server RSS MiB before -> after: " + ", ".join(
-            f"{b / 1024:.0f} -> {a / 1024:.0f}" for b, a in zip(rss_before, rss_after)
-        ) + f"; {kib_per_sub:.1f} KiB per open subscription ({open_now} open)", flush=True)
+        print(
+            "server RSS MiB before -> after: "
+            + ", ".join(
+                f"{b / 1024:.0f} -> {a / 1024:.0f}"
+                for b, a in zip(rss_before, rss_after, strict=False)
+            )
+            + f"; {kib_per_sub:.1f} KiB per open subscription ({open_now} open)",
+            flush=True,
+        )
 
         for rate in args.rates:
-            rows.append(event_phase(processes, n, rate, args, data, clients, servers, poster,
-                                    connect_s, opened / connect_s, kib_per_sub))
+            rows.append(
+                event_phase(
+                    processes,
+                    n,
+                    rate,
+                    args,
+                    data,
+                    clients,
+                    servers,
+                    poster,
+                    connect_s,
+                    opened / connect_s,
+                    kib_per_sub,
+                )
+            )
         started = time.monotonic()
         closed = sum(r["closed"] for r in clients.ask("close"))
-        print(f"closed {closed} sockets in {time.monotonic() - started:.1f} s; "
-              f"server RSS MiB at the end: {', '.join(f'{rss_kib(s.pid) / 1024:.0f}' for s in servers)}",
-              flush=True)
+        print(
+            f"closed {closed} sockets in {time.monotonic() - started:.1f} s; "
+            f"server RSS MiB at the end: {', '.join(f'{rss_kib(s.pid) / 1024:.0f}' for s in servers)}",
+            flush=True,
+        )
     finally:
         try:
             clients.ask("close")
@@ -780,22 +897,35 @@ def run_n(processes: int, n: int, args: argparse.Namespace, data: BenchData, cli
     return rows
 
 
-def event_phase(processes: int, n: int, rate: float, args: argparse.Namespace, data: BenchData,
-                clients: Clients, servers: list[Server], poster: Server, connect_s: float,
-                connects_per_s: float, kib_per_sub: float) -> Row:
+def event_phase(
+    processes: int,
+    n: int,
+    rate: float,
+    args: argparse.Namespace,
+    data: BenchData,
+    clients: Clients,
+    servers: list[Server],
+    poster: Server,
+    connect_s: float,
+    connects_per_s: float,
+    kib_per_sub: float,
+) -> Row:
     count = max(1, round(rate * args.duration))
     open_at_start = clients.stats()["open"]
     clients.ask("report", 0)  # reset
     cpu_before = [cpu_seconds(s.pid) for s in servers]
     load_before = os.getloadavg()[0]
-    print(f"-- {rate:g} ev/s for {args.duration} s: {count} events to {open_at_start} open "
-          f"subscriptions (load average {load_before:.2f})", flush=True)
+    print(
+        f"-- {rate:g} ev/s for {args.duration} s: {count} events to {open_at_start} open "
+        f"subscriptions (load average {load_before:.2f})",
+        flush=True,
+    )
     posts = asyncio.run(post_events(poster.base, data, args.db_url, rate, count))
     expected = open_at_start * posts.applied
-    stats, drain_s, last_s = wait_for(
+    _stats, drain_s, last_s = wait_for(
         clients, lambda s: s["received"] >= expected, quiet=args.drain, limit=args.drain_max
     )
-    cpu_used = [cpu_seconds(s.pid) - b for s, b in zip(servers, cpu_before)]
+    cpu_used = [cpu_seconds(s.pid) - b for s, b in zip(servers, cpu_before, strict=False)]
     merged = merge_reports(clients.ask("report", posts.applied))
     wall = posts.seconds + drain_s
     delivered = merged["received"]
@@ -803,19 +933,29 @@ def event_phase(processes: int, n: int, rate: float, args: argparse.Namespace, d
     p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
     post_ms = sorted(posts.post_ms)
     notes = []
-    print(f"   POSTs: {posts.sent} sent in {posts.seconds:.1f} s, statuses {dict(posts.statuses)}, "
-          f"{posts.late} sent >100 ms late; POST ms p50 {_fmt(percentile(post_ms, 0.5))} "
-          f"p99 {_fmt(percentile(post_ms, 0.99))}", flush=True)
-    print(f"   deliveries: {delivered}/{expected} "
-          f"({'all' if delivered >= expected else f'{expected - delivered} missing'}); "
-          f"the last one {last_s:.1f} s after the last POST returned"
-          f"{f' (then nothing for {drain_s - last_s:.0f} s)' if delivered < expected else ''}; "
-          f"latency ms p50 {_fmt(_ms(p50))} p90 {_fmt(_ms(percentile(lat, 0.9)))} "
-          f"p99 {_fmt(_ms(p99))} max {_fmt(_ms(lat[-1] if lat else None))}", flush=True)
-    print("   CPU busy over the phase: servers " + ", ".join(
-        f"{c / wall * 100:.0f}%" for c in cpu_used
-    ) + ", client workers " + ", ".join(f"{c / wall * 100:.0f}%" for c in merged["cpu"])
-        + f"; load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"   POSTs: {posts.sent} sent in {posts.seconds:.1f} s, statuses {dict(posts.statuses)}, "
+        f"{posts.late} sent >100 ms late; POST ms p50 {_fmt(percentile(post_ms, 0.5))} "
+        f"p99 {_fmt(percentile(post_ms, 0.99))}",
+        flush=True,
+    )
+    print(
+        f"   deliveries: {delivered}/{expected} "
+        f"({'all' if delivered >= expected else f'{expected - delivered} missing'}); "
+        f"the last one {last_s:.1f} s after the last POST returned"
+        f"{f' (then nothing for {drain_s - last_s:.0f} s)' if delivered < expected else ''}; "
+        f"latency ms p50 {_fmt(_ms(p50))} p90 {_fmt(_ms(percentile(lat, 0.9)))} "
+        f"p99 {_fmt(_ms(p99))} max {_fmt(_ms(lat[-1] if lat else None))}",
+        flush=True,
+    )
+    print(
+        "   CPU busy over the phase: servers "
+        + ", ".join(f"{c / wall * 100:.0f}%" for c in cpu_used)
+        + ", client workers "
+        + ", ".join(f"{c / wall * 100:.0f}%" for c in merged["cpu"])
+        + f"; load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     if merged["closes"]:
         notes.append(f"closed by server: {dict(merged['closes'])}")
     if merged["short"]:
@@ -825,10 +965,18 @@ def event_phase(processes: int, n: int, rate: float, args: argparse.Namespace, d
     for note in notes:
         print(f"   NOTE {note}", flush=True)
     return Row(
-        processes=processes, n=n, rate=rate, connect_s=connect_s, connects_per_s=connects_per_s,
-        kib_per_sub=kib_per_sub, p50_ms=_ms(p50), p99_ms=_ms(p99), delivered=delivered,
+        processes=processes,
+        n=n,
+        rate=rate,
+        connect_s=connect_s,
+        connects_per_s=connects_per_s,
+        kib_per_sub=kib_per_sub,
+        p50_ms=_ms(p50),
+        p99_ms=_ms(p99),
+        delivered=delivered,
         expected=expected,
-        cpu_us_per_msg=sum(cpu_used) / delivered * 1e6 if delivered else None, notes=notes,
+        cpu_us_per_msg=sum(cpu_used) / delivered * 1e6 if delivered else None,
+        notes=notes,
     )
 
 
@@ -844,13 +992,17 @@ def _fmt(ms: float | None) -> str:
 
 def print_table(rows: list[Row]) -> None:
     print()
-    print(f"{'procs':>5} {'N':>6} {'ev/s':>5} {'connect s':>9} {'conn/s':>7} {'KiB/sub':>8} "
-          f"{'p50 ms':>8} {'p99 ms':>8} {'delivered/expected':>20} {'CPU us/msg':>10}")
+    print(
+        f"{'procs':>5} {'N':>6} {'ev/s':>5} {'connect s':>9} {'conn/s':>7} {'KiB/sub':>8} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'delivered/expected':>20} {'CPU us/msg':>10}"
+    )
     for r in rows:
         cpu = f"{r.cpu_us_per_msg:.0f}" if r.cpu_us_per_msg is not None else "-"
-        print(f"{r.processes:>5} {r.n:>6} {r.rate:>5g} {r.connect_s:>9.1f} {r.connects_per_s:>7.0f} "
-              f"{r.kib_per_sub:>8.1f} {_fmt(r.p50_ms):>8} {_fmt(r.p99_ms):>8} "
-              f"{f'{r.delivered}/{r.expected}':>20} {cpu:>10}")
+        print(
+            f"{r.processes:>5} {r.n:>6} {r.rate:>5g} {r.connect_s:>9.1f} {r.connects_per_s:>7.0f} "
+            f"{r.kib_per_sub:>8.1f} {_fmt(r.p50_ms):>8} {_fmt(r.p99_ms):>8} "
+            f"{f'{r.delivered}/{r.expected}':>20} {cpu:>10}"
+        )
     print("CPU us/msg: server CPU (all processes, ingestion included) per delivered message.")
 
 
@@ -871,8 +1023,11 @@ def main() -> int:
     )
     started = time.monotonic()
     data = asyncio.run(prepare_database(args.db_url))
-    print(f"seeded {database_name(args.db_url)} in {time.monotonic() - started:.1f} s: "
-          f"1 portal, {N_APPS} apps, {N_USERS} users", flush=True)
+    print(
+        f"seeded {database_name(args.db_url)} in {time.monotonic() - started:.1f} s: "
+        f"1 portal, {N_APPS} apps, {N_USERS} users",
+        flush=True,
+    )
 
     rows: list[Row] = []
     redis_process: subprocess.Popen[bytes] | None = None

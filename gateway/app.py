@@ -57,7 +57,9 @@ async def _stop_worker(task: asyncio.Task[None], stop: asyncio.Event, grace: flo
     try:
         await asyncio.wait_for(task, timeout=grace)
     except TimeoutError:
-        logging.getLogger("gateway.worker").warning("digest worker did not stop within %ss: cancelled", grace)
+        logging.getLogger("gateway.worker").warning(
+            "digest worker did not stop within %ss: cancelled", grace
+        )
 
 
 def create_app(settings: Settings) -> Starlette:

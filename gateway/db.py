@@ -55,6 +55,6 @@ async def ping(timeout: float = 2.0) -> bool:
 
     try:
         await asyncio.wait_for(get_connection("default").execute_query("SELECT 1"), timeout)
-    except Exception:  # noqa: BLE001 - any failure means "not ready"
+    except Exception:
         return False
     return True

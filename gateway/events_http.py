@@ -25,10 +25,9 @@ from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
-
-from gateway.bodies import BodyTooLarge, read_limited
 from starlette.responses import Response
 
+from gateway.bodies import BodyTooLarge, read_limited
 from gateway.ids import decode_id
 from gateway.models.enums import AlertSeverity, SubscriptionTier
 from gateway.services import ingestion
@@ -40,8 +39,8 @@ from gateway.services.ingestion import (
     Event,
     EventType,
     Outcome,
-    ScopeSpec,
     ScopesChanged,
+    ScopeSpec,
 )
 from gateway.settings import Settings, SettingsError
 
@@ -98,6 +97,7 @@ _OUTCOMES: dict[Outcome, Answer] = {
 
 # --- body and signature -------------------------------------------------------------------
 
+
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     try:
         return await read_limited(request, limit)
@@ -111,7 +111,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return SIGNATURE_PREFIX + digest
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float) -> None:
+def verify(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float
+) -> None:
     """401 unless the signature matches and the signed timestamp is close to `now`."""
     if timestamp is None or not _DIGITS.fullmatch(timestamp):
         raise Answer(401, "unauthorized", "X-Gateway-Timestamp must be unix seconds")
@@ -124,12 +126,14 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
     # Checked after the signature: the timestamp is only meaningful once we know it was signed.
     if abs(now - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
         raise Answer(
-            401, "unauthorized",
+            401,
+            "unauthorized",
             f"X-Gateway-Timestamp is more than {MAX_CLOCK_SKEW_SECONDS} s away from the server clock",
         )
 
 
 # --- shape --------------------------------------------------------------------------------
+
 
 class _Shape:
     """Reads fields out of the JSON, collecting every problem so one 400 names them all."""
@@ -205,7 +209,9 @@ class _Shape:
             self.problem("occurredAt must be an ISO 8601 date-time with a time zone")
             return None
         if value > now + MAX_FUTURE:
-            self.problem(f"occurredAt is more than {int(MAX_FUTURE.total_seconds() // 60)} minutes in the future")
+            self.problem(
+                f"occurredAt is more than {int(MAX_FUTURE.total_seconds() // 60)} minutes in the future"
+            )
             return None
         return value
 
@@ -224,7 +230,10 @@ def parse_event(body: bytes, now: datetime) -> Event:
     occurred_at = shape.occurred_at(raw, now)
     event: Event | None = None
     if event_type is EventType.LISTING_SCOPES_CHANGED:
-        listing_id, scopes = shape.global_id(raw, "listingId", "MarketplaceListing"), _scopes(shape, raw)
+        listing_id, scopes = (
+            shape.global_id(raw, "listingId", "MarketplaceListing"),
+            _scopes(shape, raw),
+        )
         if not shape.problems:
             event = ScopesChanged(event_id, occurred_at, listing_id, scopes)  # type: ignore[arg-type]
     elif event_type in APP_EVENT_TYPES:
@@ -268,19 +277,27 @@ def _scopes(shape: _Shape, raw: dict[str, Any]) -> tuple[ScopeSpec, ...]:
         if scope is None:
             continue
         name = shape.text(scope, "name", f"{path}.name", MAX_SCOPE_NAME)
-        description = shape.text(scope, "description", f"{path}.description", MAX_SCOPE_DESCRIPTION, empty=True)
+        description = shape.text(
+            scope, "description", f"{path}.description", MAX_SCOPE_DESCRIPTION, empty=True
+        )
         tier = shape.choice(scope, "requiredTier", f"{path}.requiredTier", SubscriptionTier)
         required = shape.flag(scope, "required", f"{path}.required")
         if name is not None and name in seen:
             shape.problem(f"{path}.name repeats the scope {name!r}")
         elif name is not None:
             seen.add(name)
-        if name is not None and description is not None and tier is not None and required is not None:
+        if (
+            name is not None
+            and description is not None
+            and tier is not None
+            and required is not None
+        ):
             out.append(ScopeSpec(name, description, tier, required))
     return tuple(out)
 
 
 # --- the endpoint -------------------------------------------------------------------------
+
 
 def _request_id(header: str | None) -> str:
     return header if header and _REQUEST_ID.fullmatch(header) else uuid.uuid4().hex
@@ -307,21 +324,35 @@ class EventsHTTP:
             log.exception("unexpected error handling /events", extra={"request_id": request_id})
             answer = Answer(500, "error", f"Internal error (request id {request_id})")
         if 400 <= answer.status_code < 500:
-            log.info("event refused: %s %s", answer.status_code, answer.message,
-                     extra={"request_id": request_id})
+            log.info(
+                "event refused: %s %s",
+                answer.status_code,
+                answer.message,
+                extra={"request_id": request_id},
+            )
         response = answer.response()
         response.headers["X-Request-ID"] = request_id
         return response
 
     async def _handle(self, request: Request, request_id: str) -> Answer:
         body = await read_body(request)
-        verify(self.secret, request.headers.get(TIMESTAMP_HEADER),
-               request.headers.get(SIGNATURE_HEADER), body, time.time())
+        verify(
+            self.secret,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            body,
+            time.time(),
+        )
         now = datetime.now(UTC)
         event = parse_event(body, now)
         outcome = await ingestion.apply(event, self.publisher, now)
-        log.info("event %s (%s): %s", event.id, event.type.value, outcome.value,
-                 extra={"request_id": request_id})
+        log.info(
+            "event %s (%s): %s",
+            event.id,
+            event.type.value,
+            outcome.value,
+            extra={"request_id": request_id},
+        )
         if outcome is Outcome.APPLIED:
             await self._purge(now)
         return _OUTCOMES[outcome]

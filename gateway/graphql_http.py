@@ -26,11 +26,11 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from gateway.bodies import BodyTooLarge, read_limited
 from gateway.auth import UNAUTHENTICATED_MESSAGE, AuthenticationFailed, authenticate
+from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
-from gateway.services.events import Publisher
 from gateway.schema.limits import present_errors
+from gateway.services.events import Publisher
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.http")
@@ -52,7 +52,9 @@ class HTTPProblem(Exception):
 
 
 def error_body(message: str, code: str, **extensions: Any) -> bytes:
-    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]})
+    return orjson.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    )
 
 
 def unauthenticated(media_type: str = JSON) -> Response:
@@ -126,7 +128,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     try:
         return await read_limited(request, limit)
     except BodyTooLarge:
-        raise HTTPProblem(413, f"Request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE") from None
+        raise HTTPProblem(
+            413, f"Request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE"
+        ) from None
 
 
 def _bad_request(message: str) -> HTTPProblem:
@@ -233,7 +237,9 @@ class GraphQLHTTP:
 
         # Authentication first: an anonymous caller learns nothing about its request.
         try:
-            viewer, _expires = await authenticate(request.headers.get("authorization"), self.settings)
+            viewer, _expires = await authenticate(
+                request.headers.get("authorization"), self.settings
+            )
         except AuthenticationFailed as exc:
             log.info("authentication failed: %s", exc, extra={"request_id": request_id})
             return unauthenticated(media_type or JSON)
@@ -262,7 +268,10 @@ class GraphQLHTTP:
             allowed = {OperationType.QUERY, OperationType.MUTATION}
 
         context = Context(
-            settings=self.settings, viewer=viewer.user, portal=viewer.portal, request_id=request_id,
+            settings=self.settings,
+            viewer=viewer.user,
+            portal=viewer.portal,
+            request_id=request_id,
             publisher=self.publisher,
         )
         try:

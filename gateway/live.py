@@ -184,10 +184,16 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             return
         socket = self.view.hub.open_socket(self.context.websocket, viewer.user.id, viewer.portal.id)
         if socket is None:
-            await self.websocket.close(code=CLOSE_POLICY, reason="Too many open sockets for this user")
+            await self.websocket.close(
+                code=CLOSE_POLICY, reason="Too many open sockets for this user"
+            )
             return
         self._socket = socket
-        self.context.viewer, self.context.portal, self.context.socket = viewer.user, viewer.portal, socket
+        self.context.viewer, self.context.portal, self.context.socket = (
+            viewer.user,
+            viewer.portal,
+            socket,
+        )
         delay = max((expires - datetime.now(UTC)).total_seconds(), 0)
         self._expiry = asyncio.get_running_loop().call_later(
             delay, socket.close, CLOSE_FORBIDDEN, "Token expired"

@@ -81,9 +81,7 @@ def page_size(first: int | None, max_size: int, arg: str = "first") -> int:
     if first is None:
         return DEFAULT_PAGE_SIZE
     if first < 0 or first > max_size:
-        raise BadUserInput(
-            f"`{arg}` must be between 0 and {max_size}, got {first}", argument=arg
-        )
+        raise BadUserInput(f"`{arg}` must be between 0 and {max_size}, got {first}", argument=arg)
     return first
 
 

@@ -9,6 +9,7 @@ concurrently with others: digests are claimed with leases and made exactly once 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -70,18 +71,29 @@ async def run_pass(
     if settle is None:
         settle = timedelta(seconds=settings.digest_settle_seconds)
     made = await digests.make_due_digests(
-        now, publisher, owner, lease=timedelta(seconds=settings.digest_lease_seconds),
-        settle=settle, portal_ids=portal_ids,
+        now,
+        publisher,
+        owner,
+        lease=timedelta(seconds=settings.digest_lease_seconds),
+        settle=settle,
+        portal_ids=portal_ids,
     )
     result = PassResult(
-        digests=made.digests, notifications=made.notifications, empty=made.empty,
-        skipped=made.skipped, errors=made.errors,
+        digests=made.digests,
+        notifications=made.notifications,
+        empty=made.empty,
+        skipped=made.skipped,
+        errors=made.errors,
     )
     if send_mail:
         from gateway.services import mail
 
         sent = await mail.send_due(now, settings, owner)
-        result.emails_sent, result.emails_retrying, result.emails_failed = sent.sent, sent.retrying, sent.failed
+        result.emails_sent, result.emails_retrying, result.emails_failed = (
+            sent.sent,
+            sent.retrying,
+            sent.failed,
+        )
     return result
 
 
@@ -102,14 +114,18 @@ async def run_forever(
         started = time.monotonic()
         try:
             result = await run_pass(datetime.now(UTC), settings, publisher, owner)
-        except Exception:  # noqa: BLE001 - the database may be away; try again next time
+        except Exception:
             log.exception("digest worker pass failed")
         else:
-            if result.digests or result.errors or result.emails_sent or result.emails_retrying or result.emails_failed:
+            if (
+                result.digests
+                or result.errors
+                or result.emails_sent
+                or result.emails_retrying
+                or result.emails_failed
+            ):
                 log.info("digest worker pass: %s", result.summary())
         wait = max(interval - (time.monotonic() - started), 0.0)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop_event.wait(), timeout=wait)
-        except TimeoutError:
-            pass
     log.info("digest worker %s stopped", owner)

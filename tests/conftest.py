@@ -27,7 +27,9 @@ REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     missing = {"postgres": not PG_URL, "redis": not REDIS_URL}
     deselected = [
-        item for item in items if any(item.get_closest_marker(m) and gone for m, gone in missing.items())
+        item
+        for item in items
+        if any(item.get_closest_marker(m) and gone for m, gone in missing.items())
     ]
     if deselected:
         items[:] = [item for item in items if item not in deselected]

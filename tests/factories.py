@@ -28,7 +28,9 @@ def unique(prefix: str) -> str:
 
 
 async def make_portal(
-    name: str | None = None, tier: SubscriptionTier = SubscriptionTier.PROFESSIONAL, timezone: str = "UTC"
+    name: str | None = None,
+    tier: SubscriptionTier = SubscriptionTier.PROFESSIONAL,
+    timezone: str = "UTC",
 ) -> Portal:
     return await Portal.create(name=name or unique("Portal"), tier=tier, timezone=timezone)
 
@@ -62,12 +64,20 @@ async def make_listing(
         category=category,
         description=f"{name} for tests",
         install_level=level,
-        manage_connections_url="https://social.example/manage" if level is InstallLevel.MULTI_ACCOUNT else None,
+        manage_connections_url="https://social.example/manage"
+        if level is InstallLevel.MULTI_ACCOUNT
+        else None,
     )
-    for position, (scope, tier, required) in enumerate(scopes or [("basic.read", SubscriptionTier.FREE, True)]):
+    for position, (scope, tier, required) in enumerate(
+        scopes or [("basic.read", SubscriptionTier.FREE, True)]
+    ):
         await ListingScope.create(
-            listing=listing, name=scope, description=f"{scope} access", required_tier=tier,
-            required=required, position=position,
+            listing=listing,
+            name=scope,
+            description=f"{scope} access",
+            required_tier=tier,
+            required=required,
+            position=position,
         )
     return listing
 
@@ -82,32 +92,62 @@ async def install(
 ) -> ConnectedApp:
     """An installed app with its INSTALLED entry; grants `grant`, or every scope within tier."""
     app = await ConnectedApp.create(
-        portal=portal, listing=listing, name=listing.name, sort_name=listing.sort_name,
-        install_level=listing.install_level, installed_at=at, installed_by=by,
+        portal=portal,
+        listing=listing,
+        name=listing.name,
+        sort_name=listing.sort_name,
+        install_level=listing.install_level,
+        installed_at=at,
+        installed_by=by,
     )
     scopes = await ListingScope.filter(listing=listing)
-    names = grant if grant is not None else [s.name for s in scopes if s.required_tier.rank <= portal.tier.rank]
+    names = (
+        grant
+        if grant is not None
+        else [s.name for s in scopes if s.required_tier.rank <= portal.tier.rank]
+    )
     await GrantedScope.bulk_create([GrantedScope(app=app, name=n, granted_at=at) for n in names])
     await log(app, AppActivity.INSTALLED, at, by)
     return app
 
 
-async def log(app: ConnectedApp, activity: AppActivity, at: datetime, user: User | None = None) -> AppLogEntry:
+async def log(
+    app: ConnectedApp, activity: AppActivity, at: datetime, user: User | None = None
+) -> AppLogEntry:
     return await AppLogEntry.create(
-        portal_id=app.portal_id, app=app, user=user, activity=activity, occurred_at=at, recorded_at=at
+        portal_id=app.portal_id,
+        app=app,
+        user=user,
+        activity=activity,
+        occurred_at=at,
+        recorded_at=at,
     )
 
 
-async def alert(app: ConnectedApp, code: str = "token_expired", at: datetime = T0, resolved: datetime | None = None) -> AppAlert:
+async def alert(
+    app: ConnectedApp,
+    code: str = "token_expired",
+    at: datetime = T0,
+    resolved: datetime | None = None,
+) -> AppAlert:
     return await AppAlert.create(
-        app=app, severity=AlertSeverity.ERROR, code=code, message=f"{code} happened",
-        raised_at=at, resolved_at=resolved, changed_at=resolved or at,
+        app=app,
+        severity=AlertSeverity.ERROR,
+        code=code,
+        message=f"{code} happened",
+        raised_at=at,
+        resolved_at=resolved,
+        changed_at=resolved or at,
     )
 
 
-async def connect(app: ConnectedApp, user: User | None, at: datetime, account: str | None = None) -> AppConnection:
+async def connect(
+    app: ConnectedApp, user: User | None, at: datetime, account: str | None = None
+) -> AppConnection:
     key = AppConnection.key_for(user.id if user else None, account)
-    return await AppConnection.create(app=app, user=user, account_name=account, connected_at=at, key=key)
+    return await AppConnection.create(
+        app=app, user=user, account_name=account, connected_at=at, key=key
+    )
 
 
 __all__ = ["timedelta"]

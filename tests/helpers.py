@@ -57,7 +57,9 @@ async def gql(
     return response.json()  # type: ignore[no-any-return]
 
 
-async def data(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, token: str) -> Any:
+async def data(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, token: str
+) -> Any:
     """The `data` of a request that must succeed without errors."""
     body = await gql(client, query, variables, token=token)
     assert "errors" not in body, body["errors"]

@@ -35,8 +35,14 @@ async def uvicorn_serving(app: Any, *, ws_max_size: int = 64 * 1024) -> AsyncIte
     so it shares the test's open database). Yields the base URL."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-        ws="websockets-sansio", ws_max_size=ws_max_size, ws_per_message_deflate=False,
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_max_size=ws_max_size,
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -60,10 +66,14 @@ class WSClient:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, base: str, token: str | None = None, *, init: bool = True, origin: str | None = None) -> AsyncIterator[WSClient]:
+    async def connect(
+        cls, base: str, token: str | None = None, *, init: bool = True, origin: str | None = None
+    ) -> AsyncIterator[WSClient]:
         url = base.replace("http://", "ws://") + "/graphql"
         headers = {"Origin": origin} if origin else None
-        async with websockets.connect(url, subprotocols=[PROTOCOL], additional_headers=headers, max_size=None) as ws:
+        async with websockets.connect(
+            url, subprotocols=[PROTOCOL], additional_headers=headers, max_size=None
+        ) as ws:
             client = cls(ws)
             if init:
                 await client.init(token)
@@ -83,7 +93,13 @@ class WSClient:
 
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
         op = uuid.uuid4().hex[:8]
-        await self.send({"id": op, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
+        await self.send(
+            {
+                "id": op,
+                "type": "subscribe",
+                "payload": {"query": query, "variables": variables or {}},
+            }
+        )
         return op
 
     async def next(self, op: str, timeout: float = 5) -> dict[str, Any]:
@@ -113,10 +129,14 @@ class WSClient:
         raise AssertionError("socket still open")
 
 
-def signed(body: dict[str, Any], secret: str, at: float | None = None) -> tuple[bytes, dict[str, str]]:
+def signed(
+    body: dict[str, Any], secret: str, at: float | None = None
+) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     timestamp = str(int(at if at is not None else time.time()))
-    signature = hmac.new(secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    signature = hmac.new(
+        secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256
+    ).hexdigest()
     return raw, {
         "Content-Type": "application/json",
         "X-Gateway-Timestamp": timestamp,
@@ -124,7 +144,9 @@ def signed(body: dict[str, Any], secret: str, at: float | None = None) -> tuple[
     }
 
 
-async def post_event(base: str, secret: str, type_: str, portal: str, app: str, **extra: Any) -> httpx.Response:
+async def post_event(
+    base: str, secret: str, type_: str, portal: str, app: str, **extra: Any
+) -> httpx.Response:
     body = {
         "id": uuid.uuid4().hex,
         "type": type_,

@@ -86,9 +86,11 @@ def _rsa_pair() -> tuple[str, str]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -135,7 +137,9 @@ async def test_valid_hs256_token_reads_the_viewer(client, settings, demo, email,
     response = await _post(client, f"Bearer {token}")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"data": {"viewer": {"user": {"email": email}, "portal": {"name": portal}}}}
+    assert response.json() == {
+        "data": {"viewer": {"user": {"email": email}, "portal": {"name": portal}}}
+    }
 
 
 async def test_scheme_is_case_insensitive_and_spaces_are_tolerated(client, settings, demo) -> None:
@@ -163,11 +167,15 @@ async def test_valid_token_over_get(client, settings, demo) -> None:
 
 async def _expired(settings: Settings, admin: User) -> str:
     # Past the 5 s leeway.
-    return mint_token(admin, settings, ttl=timedelta(minutes=5), now=datetime.now(UTC) - timedelta(minutes=6))
+    return mint_token(
+        admin, settings, ttl=timedelta(minutes=5), now=datetime.now(UTC) - timedelta(minutes=6)
+    )
 
 
 async def _forged(settings: Settings, admin: User) -> str:
-    return jwt.encode(_claims(settings, admin), "another-secret-0123456789abcdef0123456789", algorithm="HS256")
+    return jwt.encode(
+        _claims(settings, admin), "another-secret-0123456789abcdef0123456789", algorithm="HS256"
+    )
 
 
 async def _tampered(settings: Settings, admin: User) -> str:
@@ -182,7 +190,9 @@ async def _wrong_audience(settings: Settings, admin: User) -> str:
 
 
 async def _wrong_issuer(settings: Settings, admin: User) -> str:
-    return jwt.encode(_claims(settings, admin, iss="https://evil.example"), JWT_SECRET, algorithm="HS256")
+    return jwt.encode(
+        _claims(settings, admin, iss="https://evil.example"), JWT_SECRET, algorithm="HS256"
+    )
 
 
 async def _alg_none(settings: Settings, admin: User) -> str:
@@ -238,7 +248,9 @@ async def _user_of_another_portal(settings: Settings, admin: User) -> str:
     """Acme's admin claiming Globex: a user who is not in the token's portal."""
     globex = await Portal.get(name=GLOBEX)
     return jwt.encode(
-        _claims(settings, admin, portal=to_global_id("Portal", globex.id)), JWT_SECRET, algorithm="HS256"
+        _claims(settings, admin, portal=to_global_id("Portal", globex.id)),
+        JWT_SECRET,
+        algorithm="HS256",
     )
 
 
@@ -372,17 +384,23 @@ async def test_rs256_token_is_accepted_when_a_public_key_is_configured(
         response = await _post(rs_client, f"Bearer {token}")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"data": {"viewer": {"user": {"email": ADMIN}, "portal": {"name": ACME}}}}
+    assert response.json() == {
+        "data": {"viewer": {"user": {"email": ADMIN}, "portal": {"name": ACME}}}
+    }
 
 
-async def test_rs256_token_is_refused_without_a_public_key(client, settings, demo, rsa_keys) -> None:
+async def test_rs256_token_is_refused_without_a_public_key(
+    client, settings, demo, rsa_keys
+) -> None:
     reference = await _missing_token_body(client)
     token = mint_token(await _user(ADMIN), settings, private_key=rsa_keys[0])
 
     _assert_refused(await _post(client, f"Bearer {token}"), reference)
 
 
-async def test_rs256_only_with_public_key_and_no_hs256_secret(make_client, settings, demo, rsa_keys) -> None:
+async def test_rs256_only_with_public_key_and_no_hs256_secret(
+    make_client, settings, demo, rsa_keys
+) -> None:
     """A provider-only deployment: no HS256 secret at all, still starts and authenticates."""
     private, public = rsa_keys
     token = mint_token(await _user(GLOBEX_ADMIN), settings, private_key=private)
@@ -394,44 +412,64 @@ async def test_rs256_only_with_public_key_and_no_hs256_secret(make_client, setti
     assert response.json()["data"]["viewer"]["portal"]["name"] == GLOBEX
 
 
-async def _rs_hs256_with_secret(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
+async def _rs_hs256_with_secret(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
     # The HS256 secret is still configured: it must not be accepted once RS256 is.
     return mint_token(admin, settings)
 
 
-async def _rs_key_confusion(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
+async def _rs_key_confusion(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
     # The classic attack: HS256 "signed" with the public key (which everyone has) as secret.
     return _hs256({"alg": "HS256", "typ": "JWT"}, _claims(settings, admin), keys[1].encode())
 
 
-async def _rs_key_confusion_stripped(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
-    return _hs256({"alg": "HS256", "typ": "JWT"}, _claims(settings, admin), keys[1].strip().encode())
+async def _rs_key_confusion_stripped(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
+    return _hs256(
+        {"alg": "HS256", "typ": "JWT"}, _claims(settings, admin), keys[1].strip().encode()
+    )
 
 
-async def _rs_other_key(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
+async def _rs_other_key(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
     return mint_token(admin, settings, private_key=other[0])
 
 
-async def _rs_alg_none(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
+async def _rs_alg_none(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
     return await _alg_none(settings, admin)
 
 
-async def _rs_expired(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
+async def _rs_expired(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
     past = datetime.now(UTC) - timedelta(hours=2)
     return mint_token(admin, settings, private_key=keys[0], now=past, ttl=timedelta(hours=1))
 
 
-async def _rs_wrong_audience(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
+async def _rs_wrong_audience(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
     return jwt.encode(_claims(settings, admin, aud="someone-else"), keys[0], algorithm="RS256")
 
 
-async def _rs_user_of_another_portal(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
+async def _rs_user_of_another_portal(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
     globex = await Portal.get(name=GLOBEX)
     claims = _claims(settings, admin, portal=to_global_id("Portal", globex.id))
     return jwt.encode(claims, keys[0], algorithm="RS256")
 
 
-async def _rs_ps256(settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]) -> str:
+async def _rs_ps256(
+    settings: Settings, admin: User, keys: tuple[str, str], other: tuple[str, str]
+) -> str:
     # Same key, another algorithm: RS256 is the only one accepted.
     return jwt.encode(_claims(settings, admin), keys[0], algorithm="PS256")
 
@@ -482,7 +520,9 @@ def test_refuses_to_start_with_nothing_configured(database_url) -> None:
 
 
 def test_public_key_alone_is_enough_for_authentication(database_url, rsa_keys) -> None:
-    create_app(Settings(database_url=database_url, jwt_public_key=rsa_keys[1], events_secret=EVENTS_SECRET))
+    create_app(
+        Settings(database_url=database_url, jwt_public_key=rsa_keys[1], events_secret=EVENTS_SECRET)
+    )
 
 
 def test_from_env_refuses_without_secrets_unless_debug() -> None:
@@ -566,8 +606,11 @@ def test_gateway_token_prints_a_token_the_app_accepts(cli_database: Path) -> Non
     assert minted.returncode == 0, minted.stderr
     token = minted.stdout.strip()
     claims = jwt.decode(
-        token, JWT_SECRET, algorithms=["HS256"],
-        audience="connected-apps-gateway", issuer="connected-apps-gateway",
+        token,
+        JWT_SECRET,
+        algorithms=["HS256"],
+        audience="connected-apps-gateway",
+        issuer="connected-apps-gateway",
     )
     assert decode_id(claims["sub"], "User") is not None
     assert decode_id(claims["portal"], "Portal") is not None
@@ -575,7 +618,11 @@ def test_gateway_token_prints_a_token_the_app_accepts(cli_database: Path) -> Non
 
     asked = subprocess.run(
         [sys.executable, "-c", _ASK_APP, VIEWER, token],
-        env=env, cwd=cli_database, capture_output=True, text=True, timeout=120,
+        env=env,
+        cwd=cli_database,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout.strip().splitlines()[-1]) == {
@@ -587,19 +634,38 @@ def test_gateway_token_prints_a_token_the_app_accepts(cli_database: Path) -> Non
     other = {**env, "GATEWAY_JWT_SECRET": "another-secret-0123456789abcdef0123456789"}
     refused = subprocess.run(
         [sys.executable, "-c", _ASK_APP, VIEWER, token],
-        env=other, cwd=cli_database, capture_output=True, text=True, timeout=120,
+        env=other,
+        cwd=cli_database,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert refused.returncode == 0, refused.stderr
-    assert json.loads(refused.stdout.strip().splitlines()[-1]) == {"status": 401, "body": EXPECTED_401}
+    assert json.loads(refused.stdout.strip().splitlines()[-1]) == {
+        "status": 401,
+        "body": EXPECTED_401,
+    }
 
 
 def test_gateway_token_honours_ttl_and_portal(cli_database: Path) -> None:
     env = _cli_env(cli_database, GATEWAY_JWT_SECRET=JWT_SECRET, GATEWAY_EVENTS_SECRET=EVENTS_SECRET)
 
-    minted = _gateway("token", "--email", GLOBEX_ADMIN, "--portal", GLOBEX, "--ttl", "60", env=env, cwd=cli_database)
+    minted = _gateway(
+        "token",
+        "--email",
+        GLOBEX_ADMIN,
+        "--portal",
+        GLOBEX,
+        "--ttl",
+        "60",
+        env=env,
+        cwd=cli_database,
+    )
 
     assert minted.returncode == 0, minted.stderr
-    claims = jwt.decode(minted.stdout.strip(), JWT_SECRET, algorithms=["HS256"], audience="connected-apps-gateway")
+    claims = jwt.decode(
+        minted.stdout.strip(), JWT_SECRET, algorithms=["HS256"], audience="connected-apps-gateway"
+    )
     assert claims["exp"] - claims["iat"] == 60
 
 

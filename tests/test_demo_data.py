@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import sys
 import time
@@ -20,7 +21,6 @@ from tortoise import Tortoise
 
 from gateway import db
 from gateway.models import (
-    __models__,
     AppAlert,
     AppConnection,
     AppLogEntry,
@@ -40,6 +40,7 @@ from gateway.models import (
     Team,
     TeamMembership,
     User,
+    __models__,
 )
 from gateway.models.enums import (
     ACTIVITIES_BY_TYPE,
@@ -143,7 +144,9 @@ async def emails_by_id() -> dict[int, str]:
 async def test_acme_portal_users_and_teams(demo: DemoData) -> None:
     acme = await Portal.get(id=demo.acme_portal_id)
     assert (acme.name, acme.tier, acme.timezone) == (
-        "Acme Demo", SubscriptionTier.PROFESSIONAL, "America/New_York"
+        "Acme Demo",
+        SubscriptionTier.PROFESSIONAL,
+        "America/New_York",
     )
     users = {u.email: u for u in await User.filter(portal_id=acme.id)}
     flags = {e: (u.name, u.is_super_admin, u.can_manage_apps) for e, u in users.items()}
@@ -152,7 +155,10 @@ async def test_acme_portal_users_and_teams(demo: DemoData) -> None:
     assert flags["member@demo.example"] == ("Casey Member", False, False)
     assert flags["member2@demo.example"] == ("Riley Member", False, False)
     others = set(users) - {
-        "admin@demo.example", "manager@demo.example", "member@demo.example", "member2@demo.example"
+        "admin@demo.example",
+        "manager@demo.example",
+        "member@demo.example",
+        "member2@demo.example",
     }
     assert 2 <= len(others) <= 4
     assert all(not users[e].is_super_admin and not users[e].can_manage_apps for e in others)
@@ -180,8 +186,15 @@ async def test_catalogue(demo: DemoData) -> None:
     assert demo.listing_ids == {listing.slug: listing.id for listing in listings}
     assert all(listing.sort_name == listing.name.lower() for listing in listings)
     categories = Counter(listing.category for listing in listings)
-    assert {"CRM", "Marketing", "Sales", "Productivity", "Social Media", "Customer Service",
-            "Analytics"} <= set(categories)
+    assert {
+        "CRM",
+        "Marketing",
+        "Sales",
+        "Productivity",
+        "Social Media",
+        "Customer Service",
+        "Analytics",
+    } <= set(categories)
     assert all(count >= 2 for count in categories.values())
     assert {listing.install_level for listing in listings} == set(InstallLevel)
     for listing in listings:
@@ -206,20 +219,25 @@ async def test_catalogue(demo: DemoData) -> None:
     assert tiers == set(SubscriptionTier)
 
     resources = [
-        r for r in await LearningResource.all()
+        r
+        for r in await LearningResource.all()
         if r.listing_id is None or r.listing_id in demo.listing_ids.values()
     ]
     general = [r for r in resources if r.listing_id is None]
     specific = [r for r in resources if r.listing_id is not None]
     assert len(general) >= 3 and len({r.listing_id for r in specific}) >= 3
-    assert all(r.url.startswith("https://academy.example/") and r.title and r.topic
-               for r in resources)
+    assert all(
+        r.url.startswith("https://academy.example/") and r.title and r.topic for r in resources
+    )
     assert {r.duration_seconds is None for r in resources} == {True, False}  # articles and videos
 
 
 async def test_marketplace_has_listings_not_installed_in_acme(demo: DemoData) -> None:
-    installed = set(await ConnectedApp.filter(portal_id=demo.acme_portal_id)
-                    .values_list("listing_id", flat=True))
+    installed = set(
+        await ConnectedApp.filter(portal_id=demo.acme_portal_id).values_list(
+            "listing_id", flat=True
+        )
+    )
     never = set(demo.listing_ids.values()) - installed
     assert len(never) >= 5
     assert len(demo.listing_ids) >= 20
@@ -247,7 +265,9 @@ async def test_acme_apps_cover_every_status_and_level(demo: DemoData) -> None:
     for slug, app in view.apps.items():
         listing = app.listing
         assert (app.name, app.sort_name, app.install_level) == (
-            listing.name, listing.name.lower(), listing.install_level
+            listing.name,
+            listing.name.lower(),
+            listing.install_level,
         ), slug
 
 
@@ -278,10 +298,14 @@ async def test_acme_scope_states(demo: DemoData) -> None:
     upgrade = view.states(demo.needs_upgrade_slug)
     assert ScopeState.NEEDS_UPGRADE in upgrade.values()
     assert ScopeState.NEEDS_REAUTHORIZATION not in upgrade.values()
-    upgrade_scopes = [s for s in view.scopes[view.apps[demo.needs_upgrade_slug].listing_id]
-                      if upgrade[s.name] is ScopeState.NEEDS_UPGRADE]
-    assert all(s.required_tier is SubscriptionTier.ENTERPRISE and not s.required
-               for s in upgrade_scopes)
+    upgrade_scopes = [
+        s
+        for s in view.scopes[view.apps[demo.needs_upgrade_slug].listing_id]
+        if upgrade[s.name] is ScopeState.NEEDS_UPGRADE
+    ]
+    assert all(
+        s.required_tier is SubscriptionTier.ENTERPRISE and not s.required for s in upgrade_scopes
+    )
 
     # Every other installed app is plain: all its requested scopes granted.
     special = {demo.needs_reauth_slug, demo.needs_upgrade_slug}
@@ -323,7 +347,8 @@ async def test_user_level_app_connections(demo: DemoData) -> None:
             conns = view.connections[other.id]
             assert conns, slug
             assert (conns[0].connected_at, conns[0].user_id) == (
-                installs[-1].occurred_at, installs[-1].user_id
+                installs[-1].occurred_at,
+                installs[-1].user_id,
             ), slug
             assert other.installed_by_id == installs[0].user_id
 
@@ -339,10 +364,14 @@ async def test_multi_account_app(demo: DemoData) -> None:
     assert len({a.account_name for a in accounts}) == len(accounts)
     assert app.installed_by_id == accounts[0].user_id
     assert accounts[0].connected_at == app.installed_at
-    managers = set(await User.filter(portal_id=demo.acme_portal_id)
-                   .filter(is_super_admin=True).values_list("id", flat=True)) | set(
-        await User.filter(portal_id=demo.acme_portal_id, can_manage_apps=True)
+    managers = set(
+        await User.filter(portal_id=demo.acme_portal_id)
+        .filter(is_super_admin=True)
         .values_list("id", flat=True)
+    ) | set(
+        await User.filter(portal_id=demo.acme_portal_id, can_manage_apps=True).values_list(
+            "id", flat=True
+        )
     )
     assert {a.user_id for a in accounts} <= managers  # adding an account needs the permission
 
@@ -366,9 +395,7 @@ async def test_uninstalled_and_reinstalled_apps(demo: DemoData) -> None:
     assert AppActivity.REINSTALLED in activities
     first_reinstall = activities.index(AppActivity.REINSTALLED)
     assert activities[first_reinstall - 1] is AppActivity.UNINSTALLED
-    assert (back.installed_at, back.installed_by_id) == (
-        history[0].occurred_at, history[0].user_id
-    )
+    assert (back.installed_at, back.installed_by_id) == (history[0].occurred_at, history[0].user_id)
     assert history[first_reinstall].occurred_at > back.installed_at
 
 
@@ -415,7 +442,7 @@ async def test_histories_are_consistent_with_app_state(demo: DemoData) -> None:
             assert app.disconnected == disconnected, slug
             assert app.mark_changed_at == (marks[-1].occurred_at if marks else None), slug
             installed = True
-            for previous, entry in zip(history, history[1:]):
+            for previous, entry in itertools.pairwise(history):
                 if previous.activity is AppActivity.UNINSTALLED:
                     assert entry.activity is AppActivity.REINSTALLED, slug
                 if entry.activity is AppActivity.REINSTALLED:
@@ -515,7 +542,9 @@ async def test_notifications_in_the_inboxes(demo: DemoData) -> None:
 async def test_globex(demo: DemoData) -> None:
     globex = await Portal.get(id=demo.globex_portal_id)
     assert (globex.name, globex.tier, globex.timezone) == (
-        "Globex", SubscriptionTier.STARTER, "Europe/Berlin"
+        "Globex",
+        SubscriptionTier.STARTER,
+        "Europe/Berlin",
     )
     users = {u.email: u for u in await User.filter(portal_id=globex.id)}
     assert users["admin@globex.example"].is_super_admin
@@ -565,23 +594,39 @@ async def dump(with_ids: bool) -> dict[str, Any]:
         view = await PortalView.load(portal_id)
         slug_of = {app.id: slug for slug, app in view.apps.items()}
         out[f"{name}/apps"] = sorted(
-            (slug, app.installed_at.isoformat(), str(view.status(slug)),
-             emails.get(app.installed_by_id or 0), str(app.uninstalled_at),
-             sorted(view.grants[app.id]), [(emails.get(c.user_id or 0), c.account_name,
-                                             c.connected_at.isoformat())
-                                            for c in view.connections[app.id]])
+            (
+                slug,
+                app.installed_at.isoformat(),
+                str(view.status(slug)),
+                emails.get(app.installed_by_id or 0),
+                str(app.uninstalled_at),
+                sorted(view.grants[app.id]),
+                [
+                    (emails.get(c.user_id or 0), c.account_name, c.connected_at.isoformat())
+                    for c in view.connections[app.id]
+                ],
+            )
             + ((app.id,) if with_ids else ())
             for slug, app in view.apps.items()
         )
         out[f"{name}/log"] = [
-            (slug_of[e.app_id], e.activity.value, e.occurred_at.isoformat(),
-             emails.get(e.user_id or 0))
+            (
+                slug_of[e.app_id],
+                e.activity.value,
+                e.occurred_at.isoformat(),
+                emails.get(e.user_id or 0),
+            )
             + ((e.id,) if with_ids else ())
             for e in await AppLogEntry.filter(portal_id=portal_id).order_by("occurred_at", "id")
         ]
         out[f"{name}/inbox"] = sorted(
-            (emails[n.recipient_id], n.type.value, n.period_start.isoformat(), n.entry_count,
-             str(n.read_at))
+            (
+                emails[n.recipient_id],
+                n.type.value,
+                n.period_start.isoformat(),
+                n.entry_count,
+                str(n.read_at),
+            )
             for n in await Notification.filter(portal_id=portal_id)
         )
     return out

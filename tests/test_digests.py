@@ -38,19 +38,33 @@ from gateway.models.enums import (
 )
 from gateway.services import faults
 from gateway.worker import PassResult, run_forever, run_pass
-
 from tests import factories as f
 from tests.helpers import data, gid, token_for
 from tests.live_support import WSClient, uvicorn_serving
 
-INSTALL, DISCONNECT, UNINSTALL = NotificationType.APP_INSTALL, NotificationType.APP_DISCONNECT, NotificationType.APP_UNINSTALL
-HOURLY, DAILY, WEEKLY, MONTHLY = (NotificationFrequency.HOURLY, NotificationFrequency.DAILY,
-                                  NotificationFrequency.WEEKLY, NotificationFrequency.MONTHLY)
-SUPER_ADMINS, EVERYONE, SPECIFIC = (NotificationAudience.SUPER_ADMINS, NotificationAudience.EVERYONE,
-                                    NotificationAudience.SPECIFIC)
+INSTALL, DISCONNECT, UNINSTALL = (
+    NotificationType.APP_INSTALL,
+    NotificationType.APP_DISCONNECT,
+    NotificationType.APP_UNINSTALL,
+)
+HOURLY, DAILY, WEEKLY, MONTHLY = (
+    NotificationFrequency.HOURLY,
+    NotificationFrequency.DAILY,
+    NotificationFrequency.WEEKLY,
+    NotificationFrequency.MONTHLY,
+)
+SUPER_ADMINS, EVERYONE, SPECIFIC = (
+    NotificationAudience.SUPER_ADMINS,
+    NotificationAudience.EVERYONE,
+    NotificationAudience.SPECIFIC,
+)
 INSTALLED, REINSTALLED, UNINSTALLED, DISCONNECTED, RECONNECTED = (
-    AppActivity.INSTALLED, AppActivity.REINSTALLED, AppActivity.UNINSTALLED, AppActivity.DISCONNECTED,
-    AppActivity.RECONNECTED)
+    AppActivity.INSTALLED,
+    AppActivity.REINSTALLED,
+    AppActivity.UNINSTALLED,
+    AppActivity.DISCONNECTED,
+    AppActivity.RECONNECTED,
+)
 NY = "America/New_York"
 # After the worker's settle delay (60 s by default) past a boundary.
 LATER = timedelta(minutes=5)
@@ -79,7 +93,9 @@ class World:
     publisher: object
 
     async def run(self, at: datetime, owner: str = "test-worker", **kw: object) -> PassResult:
-        return await run_pass(at, self.settings, self.publisher, owner, portal_ids=[self.portal.id], **kw)  # type: ignore[arg-type]
+        return await run_pass(
+            at, self.settings, self.publisher, owner, portal_ids=[self.portal.id], **kw
+        )  # type: ignore[arg-type]
 
     async def rule(
         self,
@@ -97,9 +113,19 @@ class World:
         """A rule as the rules service makes it: its cut is its creation time."""
         name = f"Rule {next(_names)}"
         rule = await NotificationRule.create(
-            portal=self.portal, name=name, sort_name=name.lower(), type=type, frequency=frequency,
-            all_apps=apps is None, audience=audience, email=email, in_app=in_app,
-            created_by=self.admin, created_at=cut, updated_at=cut, cut_at=cut,
+            portal=self.portal,
+            name=name,
+            sort_name=name.lower(),
+            type=type,
+            frequency=frequency,
+            all_apps=apps is None,
+            audience=audience,
+            email=email,
+            in_app=in_app,
+            created_by=self.admin,
+            created_at=cut,
+            updated_at=cut,
+            cut_at=cut,
         )
         for app in apps or []:
             await RuleApp.create(rule=rule, app=self.apps[app])
@@ -120,8 +146,12 @@ class World:
         self, app: str, activity: AppActivity, recorded: datetime, occurred: datetime | None = None
     ) -> AppLogEntry:
         return await AppLogEntry.create(
-            portal=self.portal, app=self.apps[app], user=self.admin, activity=activity,
-            occurred_at=occurred or recorded, recorded_at=recorded,
+            portal=self.portal,
+            app=self.apps[app],
+            user=self.admin,
+            activity=activity,
+            occurred_at=occurred or recorded,
+            recorded_at=recorded,
         )
 
 
@@ -142,7 +172,9 @@ class Worlds:
         for name in ("Ledger", "Mailer", "Dialer"):
             apps[name] = await f.install(portal, await f.make_listing(name), admin, LONG_AGO)
         settings = self.settings.with_(smtp_url=None, mail_dir=str(self.mail_dir))  # type: ignore[attr-defined]
-        world = World(portal, admin, admin2, member, member2, apps, settings, self.app.state.publisher)  # type: ignore[attr-defined]
+        world = World(
+            portal, admin, admin2, member, member2, apps, settings, self.app.state.publisher
+        )  # type: ignore[attr-defined]
         self.made.append(world)
         return world
 
@@ -162,8 +194,11 @@ async def world(worlds) -> World:
 
 async def digests(rule: NotificationRule) -> list[tuple[int, datetime, datetime, int]]:
     """(recipient, period start, period end, entry count) of the rule's notifications."""
-    rows = await Notification.filter(rule_id=rule.id).order_by("period_start", "recipient_id").values_list(
-        "recipient_id", "period_start", "period_end", "entry_count")
+    rows = (
+        await Notification.filter(rule_id=rule.id)
+        .order_by("period_start", "recipient_id")
+        .values_list("recipient_id", "period_start", "period_end", "entry_count")
+    )
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
@@ -174,8 +209,11 @@ async def periods(rule: NotificationRule) -> list[tuple[datetime, datetime, int]
 
 async def linked(notification_id: int) -> list[int]:
     """Entry ids a notification links, newest first."""
-    return list(await AppLogEntry.filter(notification_entries__notification_id=notification_id)
-                .order_by("-occurred_at", "-id").values_list("id", flat=True))
+    return list(
+        await AppLogEntry.filter(notification_entries__notification_id=notification_id)
+        .order_by("-occurred_at", "-id")
+        .values_list("id", flat=True)
+    )
 
 
 async def cut_of(rule: NotificationRule) -> datetime:
@@ -183,6 +221,7 @@ async def cut_of(rule: NotificationRule) -> datetime:
 
 
 # --- periods in the portal's timezone -------------------------------------------------------
+
 
 async def test_daily_digest_covers_the_local_day_once_on_each_channel(worlds):
     # Given a New York portal's daily install rule created on 15 June at 10:00 UTC (06:00 EDT)
@@ -203,14 +242,26 @@ async def test_daily_digest_covers_the_local_day_once_on_each_channel(worlds):
     notifications = await Notification.filter(rule_id=rule.id).order_by("recipient_id")
     for n in notifications:
         assert (n.type, n.in_app, n.read_at, n.cut_at, n.created_at) == (
-            INSTALL, True, None, utc(2026, 6, 15, 10), utc(2026, 6, 16, 4, 5))
+            INSTALL,
+            True,
+            None,
+            utc(2026, 6, 15, 10),
+            utc(2026, 6, 16, 4, 5),
+        )
         assert await linked(n.id) == [b.id, a.id]
     # in the inbox at once, and an email queued then sent (the file outbox here)
-    deliveries = await Delivery.filter(notification__rule_id=rule.id).order_by("recipient_id", "channel").values_list(
-        "recipient_id", "channel", "status", "attempts")
-    assert sorted(deliveries) == sorted([
-        (u.id, ch, DeliveryStatus.SENT, 1) for u in (w.admin, w.admin2)
-        for ch in (NotificationChannel.EMAIL, NotificationChannel.IN_APP)])
+    deliveries = (
+        await Delivery.filter(notification__rule_id=rule.id)
+        .order_by("recipient_id", "channel")
+        .values_list("recipient_id", "channel", "status", "attempts")
+    )
+    assert sorted(deliveries) == sorted(
+        [
+            (u.id, ch, DeliveryStatus.SENT, 1)
+            for u in (w.admin, w.admin2)
+            for ch in (NotificationChannel.EMAIL, NotificationChannel.IN_APP)
+        ]
+    )
     assert result.emails_sent == 2
     assert len(list(Path(w.settings.mail_dir).glob("*.eml"))) == 2
     assert await cut_of(rule) == utc(2026, 6, 16, 4)
@@ -250,13 +301,17 @@ async def test_hourly_digests_around_the_dst_changes(worlds):
     await w.entry("Ledger", DISCONNECTED, utc(2026, 11, 1, 6, 20))  # 01:20 EST, the hour again
     for hour in (7, 8):
         await w.run(utc(2026, 3, 8, hour) + LATER)
-    assert await periods(spring) == [(utc(2026, 3, 8, 6), utc(2026, 3, 8, 7), 1),
-                                     (utc(2026, 3, 8, 7), utc(2026, 3, 8, 8), 1)]
+    assert await periods(spring) == [
+        (utc(2026, 3, 8, 6), utc(2026, 3, 8, 7), 1),
+        (utc(2026, 3, 8, 7), utc(2026, 3, 8, 8), 1),
+    ]
     for hour in (6, 7):
         await w.run(utc(2026, 11, 1, hour) + LATER)
     # the repeated 01:00 hour makes two digests of one hour each
-    assert await periods(fall) == [(utc(2026, 11, 1, 5), utc(2026, 11, 1, 6), 1),
-                                   (utc(2026, 11, 1, 6), utc(2026, 11, 1, 7), 1)]
+    assert await periods(fall) == [
+        (utc(2026, 11, 1, 5), utc(2026, 11, 1, 6), 1),
+        (utc(2026, 11, 1, 6), utc(2026, 11, 1, 7), 1),
+    ]
 
 
 async def test_hourly_digest_in_a_half_hour_zone(worlds):
@@ -288,8 +343,10 @@ async def test_monthly_digests_at_month_ends_and_in_a_leap_february(worlds):
     assert (await w.run(utc(2026, 1, 31, 15) + LATER)).digests == 1
     assert (await w.run(utc(2026, 2, 27, 15) + LATER)).digests == 0  # 28 days are not February
     assert (await w.run(utc(2026, 2, 28, 15) + LATER)).digests == 1
-    assert await periods(rule) == [(utc(2025, 12, 31, 15), utc(2026, 1, 31, 15), 1),
-                                   (utc(2026, 1, 31, 15), utc(2026, 2, 28, 15), 1)]
+    assert await periods(rule) == [
+        (utc(2025, 12, 31, 15), utc(2026, 1, 31, 15), 1),
+        (utc(2026, 1, 31, 15), utc(2026, 2, 28, 15), 1),
+    ]
     leap = await w.rule(utc(2028, 1, 31, 15), frequency=MONTHLY, type=UNINSTALL)
     await w.entry("Mailer", UNINSTALLED, utc(2028, 2, 29, 14))  # 29 February 23:00 JST
     assert (await w.run(utc(2028, 2, 28, 15) + LATER)).digests == 0
@@ -308,6 +365,7 @@ async def test_a_digest_waits_for_the_settle_delay_after_the_boundary(world):
 
 # --- the cut ----------------------------------------------------------------------------------
 
+
 async def test_first_digest_covers_only_entries_recorded_after_the_rule_was_made(world):
     early = await world.entry("Ledger", INSTALLED, utc(2026, 6, 15, 8))
     await world.entry("Mailer", INSTALLED, utc(2026, 6, 15, 10, 30))  # at the very moment
@@ -315,7 +373,11 @@ async def test_first_digest_covers_only_entries_recorded_after_the_rule_was_made
     late = await world.entry("Dialer", INSTALLED, utc(2026, 6, 15, 11))
     await world.run(utc(2026, 6, 16) + LATER)
     n = await Notification.filter(rule_id=rule.id).first()
-    assert (n.period_start, n.period_end, n.entry_count) == (utc(2026, 6, 15, 10, 30), utc(2026, 6, 16), 1)
+    assert (n.period_start, n.period_end, n.entry_count) == (
+        utc(2026, 6, 15, 10, 30),
+        utc(2026, 6, 16),
+        1,
+    )
     assert await linked(n.id) == [late.id]
     assert early.id not in await linked(n.id)
 
@@ -323,7 +385,9 @@ async def test_first_digest_covers_only_entries_recorded_after_the_rule_was_made
 async def test_a_worker_that_was_down_sends_one_digest_for_the_whole_gap(world):
     rule = await world.rule(utc(2026, 6, 10), frequency=HOURLY)
     for hours in (1, 5, 26, 50, 71):
-        await world.entry("Ledger", INSTALLED, utc(2026, 6, 10) + timedelta(hours=hours, minutes=10))
+        await world.entry(
+            "Ledger", INSTALLED, utc(2026, 6, 10) + timedelta(hours=hours, minutes=10)
+        )
     # the worker comes back three days later, in the middle of an hour
     result = await world.run(utc(2026, 6, 13, 0, 30))
     assert (result.digests, result.notifications) == (1, 2)
@@ -340,7 +404,9 @@ async def test_an_edit_changes_only_later_digests(world):
     first = await Notification.filter(rule_id=rule.id).first()
     assert (first.type, await linked(first.id)) == (INSTALL, [installed.id])
     # When the admin turns it into an uninstall rule for the Mailer only (the cut stays)
-    await NotificationRule.filter(id=rule.id).update(type=UNINSTALL, all_apps=False, updated_at=utc(2026, 6, 16, 9))
+    await NotificationRule.filter(id=rule.id).update(
+        type=UNINSTALL, all_apps=False, updated_at=utc(2026, 6, 16, 9)
+    )
     await RuleApp.create(rule=rule, app=world.apps["Mailer"])
     await world.entry("Ledger", INSTALLED, utc(2026, 6, 16, 10))
     await world.entry("Ledger", UNINSTALLED, utc(2026, 6, 16, 11))
@@ -349,7 +415,11 @@ async def test_an_edit_changes_only_later_digests(world):
     # Then the next digest reports the Mailer's uninstall of that day, and never the one of
     # the day before (covered already)
     second = await Notification.filter(rule_id=rule.id, cut_at=utc(2026, 6, 16)).first()
-    assert (second.type, second.entry_count, await linked(second.id)) == (UNINSTALL, 1, [mailer_gone.id])
+    assert (second.type, second.entry_count, await linked(second.id)) == (
+        UNINSTALL,
+        1,
+        [mailer_gone.id],
+    )
     assert await Notification.filter(rule_id=rule.id).count() == 4  # two admins, two digests
     # and the first digest is as it was
     assert (await Notification.get(id=first.id)).type == INSTALL
@@ -364,7 +434,9 @@ async def test_a_deleted_rule_sends_nothing_more(world):
     await NotificationRule.filter(id=rule.id).delete()
     assert await world.run(utc(2026, 6, 17) + LATER) == PassResult()
     # its past digests stay, without a rule
-    assert sorted(await Notification.filter(id__in=past, rule_id=None).values_list("id", flat=True)) == sorted(past)
+    assert sorted(
+        await Notification.filter(id__in=past, rule_id=None).values_list("id", flat=True)
+    ) == sorted(past)
     assert await Notification.filter(portal_id=world.portal.id).count() == 2
 
 
@@ -386,11 +458,15 @@ async def test_back_dated_entries_land_in_the_period_they_were_recorded_in(world
     # reported today, but it happened a month ago
     old = await world.entry("Ledger", INSTALLED, utc(2026, 6, 15, 12), occurred=utc(2026, 5, 10))
     # happened today, but only reported tomorrow
-    late = await world.entry("Mailer", INSTALLED, utc(2026, 6, 16, 2), occurred=utc(2026, 6, 15, 20))
+    late = await world.entry(
+        "Mailer", INSTALLED, utc(2026, 6, 16, 2), occurred=utc(2026, 6, 15, 20)
+    )
     await world.run(utc(2026, 6, 16) + LATER)
     await world.run(utc(2026, 6, 17) + LATER)
-    first, second = [await Notification.filter(rule_id=rule.id, recipient_id=world.admin.id, cut_at=c).first()
-                     for c in (utc(2026, 6, 15), utc(2026, 6, 16))]
+    first, second = [
+        await Notification.filter(rule_id=rule.id, recipient_id=world.admin.id, cut_at=c).first()
+        for c in (utc(2026, 6, 15), utc(2026, 6, 16))
+    ]
     assert await linked(first.id) == [old.id]
     assert await linked(second.id) == [late.id]
 
@@ -411,6 +487,7 @@ async def test_no_matching_entries_no_digest_but_the_cut_moves(world):
 
 # --- recipients and entries -------------------------------------------------------------------
 
+
 async def test_recipients_for_each_audience_each_person_once(world):
     outsider_portal = await f.make_portal()
     await f.make_user(outsider_portal, super_admin=True)
@@ -422,7 +499,9 @@ async def test_recipients_for_each_audience_each_person_once(world):
         cut = utc(2026, 6, 15)
         admins = await world.rule(cut, audience=SUPER_ADMINS)
         everyone = await world.rule(cut, audience=EVERYONE)
-        specific = await world.rule(cut, audience=SPECIFIC, users=[m1, a2], teams=[team_one, team_two])
+        specific = await world.rule(
+            cut, audience=SPECIFIC, users=[m1, a2], teams=[team_one, team_two]
+        )
         empty_team = await world.rule(cut, audience=SPECIFIC, teams=[await world.team()])
         await world.entry("Ledger", INSTALLED, utc(2026, 6, 15, 9))
         result = await world.run(utc(2026, 6, 16) + LATER)
@@ -443,29 +522,43 @@ async def test_recipients_for_each_audience_each_person_once(world):
 async def test_entry_count_and_the_newest_hundred(world):
     rule = await world.rule(utc(2026, 6, 15), audience=SPECIFIC, users=[world.member])
     start = utc(2026, 6, 15, 1)
-    await AppLogEntry.bulk_create([
-        AppLogEntry(portal=world.portal, app=world.apps["Ledger"], activity=INSTALLED,
-                    # occurred in reverse order of recording: "newest" follows occurredAt
-                    occurred_at=start + timedelta(minutes=120 - i), recorded_at=start + timedelta(minutes=i))
-        for i in range(120)
-    ])
+    await AppLogEntry.bulk_create(
+        [
+            AppLogEntry(
+                portal=world.portal,
+                app=world.apps["Ledger"],
+                activity=INSTALLED,
+                # occurred in reverse order of recording: "newest" follows occurredAt
+                occurred_at=start + timedelta(minutes=120 - i),
+                recorded_at=start + timedelta(minutes=i),
+            )
+            for i in range(120)
+        ]
+    )
     await world.run(utc(2026, 6, 16) + LATER)
     n = await Notification.get(rule_id=rule.id)
     assert n.entry_count == 120
-    newest = list(await AppLogEntry.filter(portal_id=world.portal.id, recorded_at__gte=start)
-                  .order_by("-occurred_at", "-id").limit(100).values_list("id", flat=True))
+    newest = list(
+        await AppLogEntry.filter(portal_id=world.portal.id, recorded_at__gte=start)
+        .order_by("-occurred_at", "-id")
+        .limit(100)
+        .values_list("id", flat=True)
+    )
     assert await linked(n.id) == newest
     assert await NotificationEntry.filter(notification_id=n.id).count() == 100
 
 
 async def test_email_only_digest_is_queued_and_not_in_the_inbox(world, envelopes):
-    rule = await world.rule(utc(2026, 6, 15), email=True, in_app=False, audience=SPECIFIC, users=[world.member])
+    rule = await world.rule(
+        utc(2026, 6, 15), email=True, in_app=False, audience=SPECIFIC, users=[world.member]
+    )
     await world.entry("Ledger", INSTALLED, utc(2026, 6, 15, 9))
     result = await world.run(utc(2026, 6, 16) + LATER, send_mail=False)
     n = await Notification.get(rule_id=rule.id)
     assert (result.digests, n.in_app) == (1, False)
-    assert await Delivery.filter(notification_id=n.id).values_list("channel", "status", "attempts", "next_attempt_at") == [
-        (NotificationChannel.EMAIL, DeliveryStatus.PENDING, 0, utc(2026, 6, 16) + LATER)]
+    assert await Delivery.filter(notification_id=n.id).values_list(
+        "channel", "status", "attempts", "next_attempt_at"
+    ) == [(NotificationChannel.EMAIL, DeliveryStatus.PENDING, 0, utc(2026, 6, 16) + LATER)]
     # nothing is pushed live for an email-only digest
     assert [e for e in await envelopes.settled() if e.portal_id == world.portal.id] == []
 
@@ -480,21 +573,41 @@ async def test_in_app_digests_are_in_the_inbox_and_published(client, settings, w
     await world.entry("Mailer", REINSTALLED, utc(2026, 6, 15, 10))
     await world.run(utc(2026, 6, 16) + LATER)
     n = await Notification.get(rule_id=rule.id)
-    inbox = (await data(client, INBOX, token=await token_for(settings, world.member.email)))["viewer"]["notifications"]
+    inbox = (await data(client, INBOX, token=await token_for(settings, world.member.email)))[
+        "viewer"
+    ]["notifications"]
     assert inbox["totalCount"] == 1
     node = inbox["nodes"][0]
     assert node["id"] == gid("Notification", n.id)
-    assert (node["type"], node["entryCount"], node["readAt"], node["rule"]) == ("APP_INSTALL", 2, None, {"name": rule.name})
-    assert (datetime.fromisoformat(node["periodStart"]), datetime.fromisoformat(node["periodEnd"])) == (
-        utc(2026, 6, 15), utc(2026, 6, 16))
-    assert node["entries"] == [{"activity": "REINSTALLED", "app": {"name": "Mailer"}},
-                               {"activity": "INSTALLED", "app": {"name": "Ledger"}}]
+    assert (node["type"], node["entryCount"], node["readAt"], node["rule"]) == (
+        "APP_INSTALL",
+        2,
+        None,
+        {"name": rule.name},
+    )
+    assert (
+        datetime.fromisoformat(node["periodStart"]),
+        datetime.fromisoformat(node["periodEnd"]),
+    ) == (utc(2026, 6, 15), utc(2026, 6, 16))
+    assert node["entries"] == [
+        {"activity": "REINSTALLED", "app": {"name": "Mailer"}},
+        {"activity": "INSTALLED", "app": {"name": "Ledger"}},
+    ]
     # the admins are not recipients: their inboxes are empty
-    other = (await data(client, INBOX, token=await token_for(settings, world.admin.email)))["viewer"]["notifications"]
+    other = (await data(client, INBOX, token=await token_for(settings, world.admin.email)))[
+        "viewer"
+    ]["notifications"]
     assert other["totalCount"] == 0
     # one envelope for the portal, after commit, naming the new notification
     mine = [e.to_json() for e in await envelopes.settled() if e.portal_id == world.portal.id]
-    assert mine == [{"portalId": world.portal.id, "logEntries": [], "statusChanges": [], "notifications": [n.id]}]
+    assert mine == [
+        {
+            "portalId": world.portal.id,
+            "logEntries": [],
+            "statusChanges": [],
+            "notifications": [n.id],
+        }
+    ]
 
 
 RECEIVED = "subscription { notificationReceived { id entryCount rule { name } } }"
@@ -504,20 +617,30 @@ async def test_recipients_subscribed_receive_the_digest_live(app, settings, worl
     rule = await world.rule(utc(2026, 6, 15), audience=SPECIFIC, users=[world.member])
     await world.entry("Ledger", INSTALLED, utc(2026, 6, 15, 9))
     async with uvicorn_serving(app) as base:
-        async with WSClient.connect(base, await token_for(settings, world.member.email)) as member, \
-                WSClient.connect(base, await token_for(settings, world.admin.email)) as admin:
+        async with (
+            WSClient.connect(base, await token_for(settings, world.member.email)) as member,
+            WSClient.connect(base, await token_for(settings, world.admin.email)) as admin,
+        ):
             op = await member.subscribe(RECEIVED)
             await admin.subscribe(RECEIVED)
             await asyncio.sleep(0.2)  # the subscriptions are registered
             await world.run(utc(2026, 6, 16) + LATER)
             n = await Notification.get(rule_id=rule.id)
             pushed = await member.next(op)
-            assert pushed == {"data": {"notificationReceived": {
-                "id": gid("Notification", n.id), "entryCount": 1, "rule": {"name": rule.name}}}}
+            assert pushed == {
+                "data": {
+                    "notificationReceived": {
+                        "id": gid("Notification", n.id),
+                        "entryCount": 1,
+                        "rule": {"name": rule.name},
+                    }
+                }
+            }
             await admin.nothing()
 
 
 # --- failures and races -----------------------------------------------------------------------
+
 
 async def test_a_failing_rule_does_not_stop_the_others_and_is_retried(world):
     bad = await world.rule(utc(2026, 6, 15))
@@ -545,18 +668,18 @@ async def test_a_failing_rule_does_not_stop_the_others_and_is_retried(world):
 async def two_workers_one_held_after_claiming(world, first_at: datetime, second_at: datetime):
     """Worker A claims the job and is held right after; worker B runs meanwhile (its pass
     finishes); then A goes on. Returns both results."""
-    release = asyncio.Event()
+    release, held = asyncio.Event(), asyncio.Event()
     arrivals: list[str] = []
 
     async def hold() -> None:
         arrivals.append("held")
         if len(arrivals) == 1:
+            held.set()
             await asyncio.wait_for(release.wait(), timeout=20)
 
     with faults.hooked("digest:after-claim", hold):
         a = asyncio.create_task(world.run(first_at, owner="worker-a"))
-        while not arrivals:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(held.wait(), timeout=20)
         b = await world.run(second_at, owner="worker-b")
         release.set()
         return await a, b, arrivals
@@ -580,7 +703,9 @@ async def test_an_expired_lease_is_taken_over_and_the_slow_worker_writes_nothing
     at = utc(2026, 6, 16) + LATER
     # A claims and stalls past its 60 s lease; B takes the job over and makes the digest;
     # then A wakes up and tries to make it too
-    a, b, arrivals = await two_workers_one_held_after_claiming(world, at, at + timedelta(seconds=61))
+    a, b, arrivals = await two_workers_one_held_after_claiming(
+        world, at, at + timedelta(seconds=61)
+    )
     assert arrivals == ["held", "held"]
     assert (b.digests, b.notifications) == (1, 2)
     assert (a.digests, a.skipped, a.errors) == (0, 1, 0)
@@ -591,12 +716,16 @@ async def test_an_expired_lease_is_taken_over_and_the_slow_worker_writes_nothing
 
 async def test_concurrent_passes_make_one_set_of_notifications(world):
     # Many passes at once on several due rules (on PostgreSQL: really concurrent)
-    rules = [await world.rule(utc(2026, 6, 15), type=t, audience=EVERYONE, email=True, in_app=True)
-             for t in (INSTALL, DISCONNECT, UNINSTALL)]
+    rules = [
+        await world.rule(utc(2026, 6, 15), type=t, audience=EVERYONE, email=True, in_app=True)
+        for t in (INSTALL, DISCONNECT, UNINSTALL)
+    ]
     for activity in (INSTALLED, DISCONNECTED, UNINSTALLED):
         await world.entry("Ledger", activity, utc(2026, 6, 15, 9))
     at = utc(2026, 6, 16) + LATER
-    results = await asyncio.gather(*(world.run(at, owner=f"worker-{i}", send_mail=False) for i in range(6)))
+    results = await asyncio.gather(
+        *(world.run(at, owner=f"worker-{i}", send_mail=False) for i in range(6))
+    )
     assert sum(r.digests for r in results) == 3
     assert sum(r.errors for r in results) == 0
     for rule in rules:
@@ -620,7 +749,9 @@ async def test_two_workers_writing_the_same_digest_at_once_make_one(world):
     with faults.hooked("digest:after-claim", hold):
         a = asyncio.create_task(world.run(at, owner="worker-a", send_mail=False))
         await asyncio.sleep(0.2)
-        b = asyncio.create_task(world.run(at + timedelta(seconds=61), owner="worker-b", send_mail=False))
+        b = asyncio.create_task(
+            world.run(at + timedelta(seconds=61), owner="worker-b", send_mail=False)
+        )
         a, b = await asyncio.gather(a, b)
     assert sorted([(a.digests, a.skipped), (b.digests, b.skipped)]) == [(0, 1), (1, 0)]
     assert a.errors == b.errors == 0
@@ -629,6 +760,7 @@ async def test_two_workers_writing_the_same_digest_at_once_make_one(world):
 
 
 # --- the loop ---------------------------------------------------------------------------------
+
 
 async def test_run_forever_survives_a_failing_pass_and_stops_when_asked(monkeypatch, settings):
     import gateway.worker as worker

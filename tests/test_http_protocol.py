@@ -267,7 +267,9 @@ async def test_a_mutation_over_get_is_405_allow_post(
     for params in cases:
         for accept in (GRAPHQL_RESPONSE, JSON):
             # when it is sent as GET
-            response = await client.get("/graphql", params=params, headers={**auth, "Accept": accept})
+            response = await client.get(
+                "/graphql", params=params, headers={**auth, "Accept": accept}
+            )
             # then 405 with Allow: POST, whatever the schema would say of the document: the
             # spec decides on the operation type alone (this schema has no Mutation type yet)
             assert response.status_code == 405, (params, accept)
@@ -300,7 +302,10 @@ async def test_other_methods_are_405_allow_get_post(
     # given a valid JSON body
     # when it is sent with a method other than GET or POST
     response = await client.request(
-        method, "/graphql", content=json.dumps({"query": VIEWER}), headers={**auth, "Content-Type": JSON}
+        method,
+        "/graphql",
+        content=json.dumps({"query": VIEWER}),
+        headers={**auth, "Content-Type": JSON},
     )
     # then 405 naming the methods that work, with a code
     assert response.status_code == 405
@@ -326,7 +331,8 @@ async def test_accepting_only_other_media_types_is_406(
 
 
 @pytest.mark.parametrize(
-    "content", [b'{ "not a JSON', b"query { viewer { user { email } } }", b"\xff\xfe{}"],
+    "content",
+    [b'{ "not a JSON', b"query { viewer { user { email } } }", b"\xff\xfe{}"],
     ids=["truncated", "bare-document", "not-utf8"],
 )
 @pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
@@ -350,7 +356,9 @@ async def test_an_empty_body_is_400(
 ) -> None:
     # given a JSON POST without a body
     # when it is sent
-    response = await client.post("/graphql", content=content, headers={**auth, "Content-Type": JSON})
+    response = await client.post(
+        "/graphql", content=content, headers={**auth, "Content-Type": JSON}
+    )
     # then 400 with a code
     assert response.status_code == 400
     assert response.json() == {
@@ -416,7 +424,7 @@ async def test_a_utf8_charset_parameter_is_fine(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
     # given a JSON body with non-ASCII text, declared with charset=utf-8
-    body = json.dumps({"query": '{ viewer { user { email } } } # Run🏃Swim🏊'}, ensure_ascii=False)
+    body = json.dumps({"query": "{ viewer { user { email } } } # Run🏃Swim🏊"}, ensure_ascii=False)
     # when it is POSTed
     response = await client.post(
         "/graphql",
@@ -438,7 +446,9 @@ async def test_a_body_of_exactly_1_mib_is_accepted(
 ) -> None:
     # given a valid body of exactly 1 MiB
     # when it is POSTed
-    response = await client.post("/graphql", content=padded(MIB), headers={**auth, "Content-Type": JSON})
+    response = await client.post(
+        "/graphql", content=padded(MIB), headers={**auth, "Content-Type": JSON}
+    )
     # then it runs
     assert (response.status_code, response.json()) == (200, {"data": {"__typename": "Query"}})
 

@@ -10,7 +10,6 @@ import pytest
 
 from gateway.models import Notification
 from gateway.models.enums import NotificationType
-
 from tests import factories as f
 from tests.helpers import data, gid, token_for
 
@@ -25,8 +24,14 @@ READ_BEFORE = datetime(2026, 6, 20, 8, 30, tzinfo=UTC)
 async def digest(portal, recipient, day: int, *, read_at=None, in_app=True) -> Notification:
     start = f.T0 + timedelta(days=day)
     return await Notification.create(
-        portal=portal, recipient=recipient, type=NotificationType.APP_INSTALL, period_start=start,
-        period_end=start + timedelta(days=1), entry_count=2, in_app=in_app, read_at=read_at,
+        portal=portal,
+        recipient=recipient,
+        type=NotificationType.APP_INSTALL,
+        period_start=start,
+        period_end=start + timedelta(days=1),
+        entry_count=2,
+        in_app=in_app,
+        read_at=read_at,
         created_at=start + timedelta(days=1),
     )
 
@@ -55,8 +60,13 @@ async def inbox(app, settings) -> Inbox:
     email_only = await digest(portal, mia, 5, in_app=False)
     colleagues = await digest(portal, colleague, 2)
     return Inbox(
-        portal, await token_for(settings, mia.email), await token_for(settings, colleague.email),
-        mine, read, email_only, colleagues,
+        portal,
+        await token_for(settings, mia.email),
+        await token_for(settings, colleague.email),
+        mine,
+        read,
+        email_only,
+        colleagues,
     )
 
 
@@ -124,12 +134,26 @@ async def test_all_answers_with_the_newest_hundred_and_marks_every_one(client, s
     portal = await f.make_portal()
     reader = await f.make_user(portal)
     start = f.T0
-    await Notification.bulk_create([
-        Notification(portal=portal, recipient=reader, type=NotificationType.APP_DISCONNECT, period_start=start,
-                     period_end=start, entry_count=1, created_at=start + timedelta(hours=i))
-        for i in range(105)
-    ])
-    newest = await Notification.filter(recipient=reader).order_by("-created_at", "-id").limit(100).values_list("id", flat=True)
+    await Notification.bulk_create(
+        [
+            Notification(
+                portal=portal,
+                recipient=reader,
+                type=NotificationType.APP_DISCONNECT,
+                period_start=start,
+                period_end=start,
+                entry_count=1,
+                created_at=start + timedelta(hours=i),
+            )
+            for i in range(105)
+        ]
+    )
+    newest = (
+        await Notification.filter(recipient=reader)
+        .order_by("-created_at", "-id")
+        .limit(100)
+        .values_list("id", flat=True)
+    )
     token = await token_for(settings, reader.email)
     payload = await mark(client, {"all": True}, token)
     assert [n["id"] for n in payload["notifications"]] == [gid("Notification", pk) for pk in newest]
@@ -137,7 +161,9 @@ async def test_all_answers_with_the_newest_hundred_and_marks_every_one(client, s
 
 
 async def test_an_email_only_digest_of_ones_own_may_be_marked_by_id(client, inbox):
-    payload = await mark(client, {"ids": [nid(inbox.email_only), nid(inbox.email_only)]}, inbox.token)
+    payload = await mark(
+        client, {"ids": [nid(inbox.email_only), nid(inbox.email_only)]}, inbox.token
+    )
     assert payload["userErrors"] == []
     assert [n["id"] for n in payload["notifications"]] == [nid(inbox.email_only)] * 2
     assert (await Notification.get(id=inbox.email_only.id)).read_at is not None
@@ -152,8 +178,12 @@ async def test_ids_that_are_not_the_viewers_are_not_found_and_nothing_changes(cl
     for other in (nid(inbox.colleagues), gid("Notification", acme.id), gid("Notification", 10**9)):
         answers.append(await mark(client, {"ids": [nid(inbox.mine[0]), other]}, inbox.token))
     assert all(a == answers[0] for a in answers)
-    assert answers[0] == {"notifications": [], "userErrors": [
-        {"field": ["input", "ids", "1"], "message": "No such notification", "code": "NOT_FOUND"}]}
+    assert answers[0] == {
+        "notifications": [],
+        "userErrors": [
+            {"field": ["input", "ids", "1"], "message": "No such notification", "code": "NOT_FOUND"}
+        ],
+    }
     assert await state(inbox.portal.id) == before
     assert (await Notification.get(id=acme.id)).read_at == acme_read_at
     assert await unread(client, inbox.token) == (3, [nid(n) for n in reversed(inbox.mine)])
@@ -161,21 +191,29 @@ async def test_ids_that_are_not_the_viewers_are_not_found_and_nothing_changes(cl
 
 async def test_undecodable_ids_and_every_problem_at_once(client, inbox):
     before = await state(inbox.portal.id)
-    payload = await mark(client, {"ids": ["nope", nid(inbox.mine[0]), gid("NotificationRule", 1), nid(inbox.colleagues)]},
-                         inbox.token)
+    payload = await mark(
+        client,
+        {"ids": ["nope", nid(inbox.mine[0]), gid("NotificationRule", 1), nid(inbox.colleagues)]},
+        inbox.token,
+    )
     assert codes(payload) == [
-        ("INVALID", ["input", "ids", "0"]), ("INVALID", ["input", "ids", "2"]), ("NOT_FOUND", ["input", "ids", "3"]),
+        ("INVALID", ["input", "ids", "0"]),
+        ("INVALID", ["input", "ids", "2"]),
+        ("NOT_FOUND", ["input", "ids", "3"]),
     ]
     assert payload["notifications"] == []
     assert await state(inbox.portal.id) == before
 
 
-@pytest.mark.parametrize("input_, field", [
-    ({"ids": [], "all": True}, ["input", "all"]),
-    ({}, ["input", "ids"]),
-    ({"all": False}, ["input", "ids"]),
-    ({"ids": None, "all": None}, ["input", "ids"]),
-])
+@pytest.mark.parametrize(
+    "input_, field",
+    [
+        ({"ids": [], "all": True}, ["input", "all"]),
+        ({}, ["input", "ids"]),
+        ({"all": False}, ["input", "ids"]),
+        ({"ids": None, "all": None}, ["input", "ids"]),
+    ],
+)
 async def test_ids_or_all_exactly_one(client, inbox, input_, field):
     before = await state(inbox.portal.id)
     payload = await mark(client, input_, inbox.token)

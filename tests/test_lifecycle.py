@@ -10,12 +10,15 @@ import pytest
 
 from gateway.models import AppConnection, AppLogEntry, ConnectedApp, GrantedScope
 from gateway.models.enums import InstallLevel, SubscriptionTier
-
 from tests import factories as f
 from tests.helpers import barrier_at, data, gid, token_for
 
-P, S, E, F = (SubscriptionTier.PROFESSIONAL, SubscriptionTier.STARTER, SubscriptionTier.ENTERPRISE,
-              SubscriptionTier.FREE)
+P, S, E, F = (
+    SubscriptionTier.PROFESSIONAL,
+    SubscriptionTier.STARTER,
+    SubscriptionTier.ENTERPRISE,
+    SubscriptionTier.FREE,
+)
 SCOPES = [("oauth", F, True), ("contacts.read", S, False), ("reports", P, False), ("ai", E, False)]
 
 APP_FIELDS = """id name status installLevel installedAt installedBy { name } uninstalledAt
@@ -55,7 +58,11 @@ async def world(app, settings) -> World:
     member = await f.make_user(portal, "Mia Member")
     member2 = await f.make_user(portal, "Moe Member")
     tokens = [await token_for(settings, u.email) for u in (admin, manager, member, member2)]
-    return World(portal, *tokens, users={"admin": admin, "manager": manager, "member": member, "member2": member2})
+    return World(
+        portal,
+        *tokens,
+        users={"admin": admin, "manager": manager, "member": member, "member2": member2},
+    )
 
 
 async def mutate(client, document, input_, token):
@@ -83,39 +90,73 @@ def codes(payload):
 
 # --- PORTAL apps -------------------------------------------------------------------------
 
+
 async def test_manager_installs_a_portal_app(client, world, envelopes):
     listing = await f.make_listing("Ledger", InstallLevel.PORTAL, SCOPES)
-    payload = await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.manager)
+    payload = await mutate(
+        client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.manager
+    )
     assert payload["userErrors"] == []
     app = payload["app"]
-    assert (app["name"], app["status"], app["installLevel"], app["installedBy"], app["uninstalledAt"]) == (
-        "Ledger", "CONNECTED", "PORTAL", {"name": "Max Manager"}, None,
+    assert (
+        app["name"],
+        app["status"],
+        app["installLevel"],
+        app["installedBy"],
+        app["uninstalledAt"],
+    ) == (
+        "Ledger",
+        "CONNECTED",
+        "PORTAL",
+        {"name": "Max Manager"},
+        None,
     )
     # every scope the tier allows is granted; the ENTERPRISE one needs an upgrade
     assert app["scopes"] == [
-        {"name": "oauth", "state": "GRANTED"}, {"name": "contacts.read", "state": "GRANTED"},
-        {"name": "reports", "state": "GRANTED"}, {"name": "ai", "state": "NEEDS_UPGRADE"},
+        {"name": "oauth", "state": "GRANTED"},
+        {"name": "contacts.read", "state": "GRANTED"},
+        {"name": "reports", "state": "GRANTED"},
+        {"name": "ai", "state": "NEEDS_UPGRADE"},
     ]
     after = await state(client, world.member)
-    assert after["appSummary"] == {"total": 1, "connected": 1, "disconnected": 0, "errored": 0,
-                                   "updateAvailable": 0, "upgradeAvailable": 1}
-    assert after["appLog"]["nodes"] == [{"activity": "INSTALLED", "user": {"name": "Max Manager"}, "app": {"name": "Ledger"}}]
+    assert after["appSummary"] == {
+        "total": 1,
+        "connected": 1,
+        "disconnected": 0,
+        "errored": 0,
+        "updateAvailable": 0,
+        "upgradeAvailable": 1,
+    }
+    assert after["appLog"]["nodes"] == [
+        {"activity": "INSTALLED", "user": {"name": "Max Manager"}, "app": {"name": "Ledger"}}
+    ]
     # one envelope, after commit: the log entry and the status change from nothing to CONNECTED
     entry = await AppLogEntry.get(portal_id=world.portal.id)
     app_pk = (await ConnectedApp.get(portal_id=world.portal.id)).id
-    assert [e.to_json() for e in await envelopes.settled()] == [{
-        "portalId": world.portal.id,
-        "logEntries": [entry.id],
-        "statusChanges": [{"appId": app_pk, "previousStatus": None, "status": "CONNECTED",
-                           "occurredAt": entry.occurred_at.isoformat(), "alertId": None}],
-        "notifications": [],
-    }]
+    assert [e.to_json() for e in await envelopes.settled()] == [
+        {
+            "portalId": world.portal.id,
+            "logEntries": [entry.id],
+            "statusChanges": [
+                {
+                    "appId": app_pk,
+                    "previousStatus": None,
+                    "status": "CONNECTED",
+                    "occurredAt": entry.occurred_at.isoformat(),
+                    "alertId": None,
+                }
+            ],
+            "notifications": [],
+        }
+    ]
 
 
 async def test_member_may_not_install_a_portal_app_and_nothing_changes(client, world, envelopes):
     listing = await f.make_listing(level=InstallLevel.PORTAL)
     before = await snapshot(world.portal.id)
-    payload = await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.member)
+    payload = await mutate(
+        client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.member
+    )
     assert payload["app"] is None
     assert codes(payload) == [("FORBIDDEN", ["input", "listingId"])]
     assert await snapshot(world.portal.id) == before
@@ -127,7 +168,9 @@ async def test_installing_twice_is_a_conflict(client, world, envelopes):
     await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.admin)
     (await envelopes.settled()).clear()
     before = await snapshot(world.portal.id)
-    again = await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.manager)
+    again = await mutate(
+        client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, world.manager
+    )
     assert codes(again) == [("CONFLICT", ["input", "listingId"])]
     assert await snapshot(world.portal.id) == before
     assert await envelopes.settled() == []
@@ -136,17 +179,24 @@ async def test_installing_twice_is_a_conflict(client, world, envelopes):
 async def test_scope_choices_are_checked_and_every_problem_is_reported(client, world, envelopes):
     listing = await f.make_listing(level=InstallLevel.PORTAL, scopes=SCOPES)
     before = await snapshot(world.portal.id)
-    payload = await mutate(client, INSTALL, {
-        "listingId": gid("MarketplaceListing", listing.id),
-        "scopes": ["contacts.read", "nope", "ai"],
-        "accountName": "@acme",
-    }, world.admin)
-    assert sorted(codes(payload)) == sorted([
-        ("INVALID", ["input", "accountName"]),
-        ("INVALID", ["input", "scopes", "1"]),
-        ("NEEDS_UPGRADE", ["input", "scopes", "2"]),
-        ("INVALID", ["input", "scopes"]),  # the required oauth was left out
-    ])
+    payload = await mutate(
+        client,
+        INSTALL,
+        {
+            "listingId": gid("MarketplaceListing", listing.id),
+            "scopes": ["contacts.read", "nope", "ai"],
+            "accountName": "@acme",
+        },
+        world.admin,
+    )
+    assert sorted(codes(payload)) == sorted(
+        [
+            ("INVALID", ["input", "accountName"]),
+            ("INVALID", ["input", "scopes", "1"]),
+            ("NEEDS_UPGRADE", ["input", "scopes", "2"]),
+            ("INVALID", ["input", "scopes"]),  # the required oauth was left out
+        ]
+    )
     upgrade = next(e for e in payload["userErrors"] if e["code"] == "NEEDS_UPGRADE")
     assert "ENTERPRISE" in upgrade["message"]
     assert await snapshot(world.portal.id) == before
@@ -155,18 +205,32 @@ async def test_scope_choices_are_checked_and_every_problem_is_reported(client, w
 
 async def test_a_subset_of_scopes_leaves_the_rest_to_reauthorize(client, world):
     listing = await f.make_listing(level=InstallLevel.PORTAL, scopes=SCOPES)
-    payload = await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id), "scopes": ["oauth"]}, world.admin)
+    payload = await mutate(
+        client,
+        INSTALL,
+        {"listingId": gid("MarketplaceListing", listing.id), "scopes": ["oauth"]},
+        world.admin,
+    )
     assert [(s["name"], s["state"]) for s in payload["app"]["scopes"]] == [
-        ("oauth", "GRANTED"), ("contacts.read", "NEEDS_REAUTHORIZATION"),
-        ("reports", "NEEDS_REAUTHORIZATION"), ("ai", "NEEDS_UPGRADE"),
+        ("oauth", "GRANTED"),
+        ("contacts.read", "NEEDS_REAUTHORIZATION"),
+        ("reports", "NEEDS_REAUTHORIZATION"),
+        ("ai", "NEEDS_UPGRADE"),
     ]
 
 
 async def test_a_required_scope_above_the_tier_refuses_the_install(client, settings, envelopes):
     portal = await f.make_portal(tier=S)
     admin = await f.make_user(portal, super_admin=True)
-    listing = await f.make_listing(level=InstallLevel.PORTAL, scopes=[("oauth", F, True), ("bi", P, True)])
-    payload = await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id)}, await token_for(settings, admin.email))
+    listing = await f.make_listing(
+        level=InstallLevel.PORTAL, scopes=[("oauth", F, True), ("bi", P, True)]
+    )
+    payload = await mutate(
+        client,
+        INSTALL,
+        {"listingId": gid("MarketplaceListing", listing.id)},
+        await token_for(settings, admin.email),
+    )
     assert codes(payload) == [("NEEDS_UPGRADE", ["input", "listingId"])]
     assert "PROFESSIONAL" in payload["userErrors"][0]["message"]
     assert await ConnectedApp.filter(portal_id=portal.id).count() == 0
@@ -181,24 +245,43 @@ async def test_reinstall_keeps_history_and_first_installer(client, world, envelo
     gone = await mutate(client, UNINSTALL, {"appId": first["id"]}, world.admin)
     assert gone["app"]["status"] is None and gone["app"]["uninstalledAt"] is not None
     # it is offered in the marketplace again
-    market = await data(client, 'query($q: String) { viewer { portal { marketplace(search: $q) { nodes { name } } } } }', {"q": name}, token=world.admin)
+    market = await data(
+        client,
+        "query($q: String) { viewer { portal { marketplace(search: $q) { nodes { name } } } } }",
+        {"q": name},
+        token=world.admin,
+    )
     assert market["viewer"]["portal"]["marketplace"]["nodes"] == [{"name": name}]
     again = await mutate(client, INSTALL, {"listingId": lid}, world.admin)
     assert again["userErrors"] == []
     app = again["app"]
     assert app["id"] == first["id"]
-    assert (app["installedAt"], app["installedBy"]) == (first["installedAt"], {"name": "Max Manager"})
+    assert (app["installedAt"], app["installedBy"]) == (
+        first["installedAt"],
+        {"name": "Max Manager"},
+    )
     assert app["status"] == "CONNECTED" and app["uninstalledAt"] is None
     log = (await state(client, world.admin))["appLog"]["nodes"]
     assert [(n["activity"], n["user"]["name"]) for n in log] == [
-        ("REINSTALLED", "Ada Admin"), ("UNINSTALLED", "Ada Admin"), ("INSTALLED", "Max Manager"),
+        ("REINSTALLED", "Ada Admin"),
+        ("UNINSTALLED", "Ada Admin"),
+        ("INSTALLED", "Max Manager"),
     ]
-    assert [[(c.previous_status and c.previous_status.value, c.status and c.status.value) for c in e.status_changes] for e in await envelopes.settled()] == [
-        [(None, "CONNECTED")], [("CONNECTED", None)], [(None, "CONNECTED")],
+    assert [
+        [
+            (c.previous_status and c.previous_status.value, c.status and c.status.value)
+            for c in e.status_changes
+        ]
+        for e in await envelopes.settled()
+    ] == [
+        [(None, "CONNECTED")],
+        [("CONNECTED", None)],
+        [(None, "CONNECTED")],
     ]
 
 
 # --- uninstall ---------------------------------------------------------------------------
+
 
 async def test_uninstall_removes_connections_and_grants_and_keeps_history(client, world, envelopes):
     listing = await f.make_listing("Meet", InstallLevel.USER, SCOPES)
@@ -227,6 +310,7 @@ async def test_uninstall_removes_connections_and_grants_and_keeps_history(client
 
 # --- USER apps ---------------------------------------------------------------------------
 
+
 async def test_user_app_connections(client, world, envelopes):
     listing = await f.make_listing("Calendar", InstallLevel.USER, SCOPES)
     lid = gid("MarketplaceListing", listing.id)
@@ -236,7 +320,10 @@ async def test_user_app_connections(client, world, envelopes):
     assert first["app"]["installedBy"] == {"name": "Mia Member"}
     # a second user only adds a connection, without a log entry
     second = await mutate(client, INSTALL, {"listingId": lid}, world.member2)
-    assert [c["user"]["name"] for c in second["app"]["connections"]["nodes"]] == ["Mia Member", "Moe Member"]
+    assert [c["user"]["name"] for c in second["app"]["connections"]["nodes"]] == [
+        "Mia Member",
+        "Moe Member",
+    ]
     assert second["app"]["installedBy"] == {"name": "Mia Member"}
     # connecting twice is a conflict
     again = await mutate(client, INSTALL, {"listingId": lid}, world.member)
@@ -257,7 +344,8 @@ async def test_user_app_connections(client, world, envelopes):
     assert last["app"]["uninstalledAt"] is not None and last["app"]["status"] is None
     log = (await state(client, world.admin))["appLog"]["nodes"]
     assert [(n["activity"], n["user"]["name"]) for n in log] == [
-        ("UNINSTALLED", "Moe Member"), ("INSTALLED", "Mia Member"),
+        ("UNINSTALLED", "Moe Member"),
+        ("INSTALLED", "Mia Member"),
     ]
     assert [len(e.log_entries) for e in await envelopes.settled()] == [1, 1]
 
@@ -275,6 +363,7 @@ async def test_manager_may_remove_anyones_connection(client, world):
 
 # --- MULTI_ACCOUNT apps -------------------------------------------------------------------
 
+
 async def test_multi_account_apps(client, world, envelopes):
     listing = await f.make_listing("Social", InstallLevel.MULTI_ACCOUNT, SCOPES)
     lid = gid("MarketplaceListing", listing.id)
@@ -285,9 +374,14 @@ async def test_multi_account_apps(client, world, envelopes):
     assert await ConnectedApp.filter(portal_id=world.portal.id).count() == 0
     first = await mutate(client, INSTALL, {"listingId": lid, "accountName": "@acme"}, world.manager)
     assert first["app"]["status"] is None
-    second = await mutate(client, INSTALL, {"listingId": lid, "accountName": "@acme_jobs"}, world.admin)
-    assert [(c["user"]["name"], c["accountName"]) for c in second["app"]["connections"]["nodes"]] == [
-        ("Max Manager", "@acme"), ("Ada Admin", "@acme_jobs"),
+    second = await mutate(
+        client, INSTALL, {"listingId": lid, "accountName": "@acme_jobs"}, world.admin
+    )
+    assert [
+        (c["user"]["name"], c["accountName"]) for c in second["app"]["connections"]["nodes"]
+    ] == [
+        ("Max Manager", "@acme"),
+        ("Ada Admin", "@acme_jobs"),
     ]
     same = await mutate(client, INSTALL, {"listingId": lid, "accountName": "@ACME"}, world.admin)
     assert codes(same) == [("CONFLICT", ["input", "listingId"])]
@@ -300,12 +394,22 @@ async def test_multi_account_apps(client, world, envelopes):
 
 # --- reauthorize ---------------------------------------------------------------------------
 
+
 async def test_reauthorize(client, world, envelopes):
     listing = await f.make_listing("Pipes", InstallLevel.PORTAL, SCOPES)
-    app = (await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", listing.id), "scopes": ["oauth"]}, world.admin))["app"]
+    app = (
+        await mutate(
+            client,
+            INSTALL,
+            {"listingId": gid("MarketplaceListing", listing.id), "scopes": ["oauth"]},
+            world.admin,
+        )
+    )["app"]
     (await envelopes.settled()).clear()
     before = await snapshot(world.portal.id)
-    refused = await mutate(client, REAUTHORIZE, {"appId": app["id"], "scopes": ["oauth", "ai", "nope"]}, world.manager)
+    refused = await mutate(
+        client, REAUTHORIZE, {"appId": app["id"], "scopes": ["oauth", "ai", "nope"]}, world.manager
+    )
     assert codes(refused) == [
         ("INVALID", ["input", "scopes", "0"]),
         ("NEEDS_UPGRADE", ["input", "scopes", "1"]),
@@ -316,10 +420,14 @@ async def test_reauthorize(client, world, envelopes):
     assert codes(member) == [("FORBIDDEN", ["input", "appId"])]
     assert await snapshot(world.portal.id) == before and await envelopes.settled() == []
     # one named scope, then the rest
-    one = await mutate(client, REAUTHORIZE, {"appId": app["id"], "scopes": ["reports"]}, world.manager)
+    one = await mutate(
+        client, REAUTHORIZE, {"appId": app["id"], "scopes": ["reports"]}, world.manager
+    )
     assert [(s["name"], s["state"]) for s in one["app"]["scopes"]] == [
-        ("oauth", "GRANTED"), ("contacts.read", "NEEDS_REAUTHORIZATION"),
-        ("reports", "GRANTED"), ("ai", "NEEDS_UPGRADE"),
+        ("oauth", "GRANTED"),
+        ("contacts.read", "NEEDS_REAUTHORIZATION"),
+        ("reports", "GRANTED"),
+        ("ai", "NEEDS_UPGRADE"),
     ]
     assert one["app"]["updateAvailable"] is True
     rest = await mutate(client, REAUTHORIZE, {"appId": app["id"]}, world.manager)
@@ -328,10 +436,14 @@ async def test_reauthorize(client, world, envelopes):
     assert codes(nothing) == [("INVALID", ["input", "appId"])]
     log = (await state(client, world.admin))["appLog"]["nodes"]
     assert [n["activity"] for n in log] == ["REAUTHORIZED", "REAUTHORIZED", "INSTALLED"]
-    assert [(len(e.log_entries), e.status_changes) for e in await envelopes.settled()] == [(1, ()), (1, ())]
+    assert [(len(e.log_entries), e.status_changes) for e in await envelopes.settled()] == [
+        (1, ()),
+        (1, ()),
+    ]
 
 
 # --- ids -----------------------------------------------------------------------------------
+
 
 async def test_foreign_and_missing_ids_are_the_same_not_found(client, world, demo):
     foreign = gid("ConnectedApp", demo.app_ids["contactsync"])  # an Acme app
@@ -347,21 +459,29 @@ async def test_foreign_and_missing_ids_are_the_same_not_found(client, world, dem
     assert codes(garbage) == [("INVALID", ["input", "appId"])]
     wrong_type = await mutate(client, INSTALL, {"listingId": foreign}, world.admin)
     assert codes(wrong_type) == [("INVALID", ["input", "listingId"])]
-    no_listing = await mutate(client, INSTALL, {"listingId": gid("MarketplaceListing", 10**9)}, world.admin)
+    no_listing = await mutate(
+        client, INSTALL, {"listingId": gid("MarketplaceListing", 10**9)}, world.admin
+    )
     assert codes(no_listing) == [("NOT_FOUND", ["input", "listingId"])]
     foreign_conn = await AppConnection.filter(app_id=demo.app_ids["chirp"]).first()
-    removal = await mutate(client, REMOVE, {"connectionId": gid("AppConnection", foreign_conn.id)}, world.admin)
+    removal = await mutate(
+        client, REMOVE, {"connectionId": gid("AppConnection", foreign_conn.id)}, world.admin
+    )
     assert codes(removal) == [("NOT_FOUND", ["input", "connectionId"])]
     assert await AppConnection.filter(id=foreign_conn.id).exists()
 
 
 async def test_a_mutation_over_get_is_refused(client, world):
-    response = await client.get("/graphql", params={"query": "mutation { uninstallApp(input: {appId: \"x\"}) { userErrors { code } } }"},
-                                headers={"Authorization": f"Bearer {world.admin}"})
+    response = await client.get(
+        "/graphql",
+        params={"query": 'mutation { uninstallApp(input: {appId: "x"}) { userErrors { code } } }'},
+        headers={"Authorization": f"Bearer {world.admin}"},
+    )
     assert response.status_code == 405
 
 
 # --- races (PostgreSQL: SQLite serializes writers) -------------------------------------------
+
 
 @pytest.mark.postgres
 async def test_two_admins_installing_at_once_make_one_app(client, world):
@@ -390,4 +510,6 @@ async def test_two_users_connecting_at_once_make_one_app_two_connections(client,
     apps = await ConnectedApp.filter(portal_id=world.portal.id)
     assert len(apps) == 1
     assert await AppConnection.filter(app_id=apps[0].id).count() == 2
-    assert await AppLogEntry.filter(portal_id=world.portal.id).values_list("activity", flat=True) == ["INSTALLED"]
+    assert await AppLogEntry.filter(portal_id=world.portal.id).values_list(
+        "activity", flat=True
+    ) == ["INSTALLED"]

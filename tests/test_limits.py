@@ -122,7 +122,9 @@ async def test_enum_suggestions_are_removed_without_debug(client, token) -> None
 async def test_suggestions_are_kept_in_debug(make_client, token) -> None:
     async with make_client(debug=True) as debug_client:
         _, field = await ask(debug_client, MISSPELT_FIELD, token=token)
-        _, enum = await ask(debug_client, MISSPELT_ENUM_VARIABLE, {"statuses": ["EROR"]}, token=token)
+        _, enum = await ask(
+            debug_client, MISSPELT_ENUM_VARIABLE, {"statuses": ["EROR"]}, token=token
+        )
 
     assert "Did you mean 'name'?" in refused(field, VALIDATION_FAILED)
     assert "Did you mean" in refused(enum, BAD_USER_INPUT)
@@ -242,10 +244,14 @@ async def test_16_aliases_are_refused(client, token) -> None:
 
 
 async def test_aliases_in_a_fragment_count_once_per_spread(client, token) -> None:
-    fragment = "fragment Eight on Viewer { " + " ".join(f"a{i}: user {{ email }}" for i in range(8)) + " }"
+    fragment = (
+        "fragment Eight on Viewer { " + " ".join(f"a{i}: user {{ email }}" for i in range(8)) + " }"
+    )
 
     _, once = await ask(client, "{ viewer { ...Eight } } " + fragment, token=token)
-    _, twice = await ask(client, "{ viewer { ...Eight } again: viewer { ...Eight } } " + fragment, token=token)
+    _, twice = await ask(
+        client, "{ viewer { ...Eight } again: viewer { ...Eight } } " + fragment, token=token
+    )
 
     assert "errors" not in once, once
     assert "17 aliases" in refused(twice, VALIDATION_FAILED)
@@ -278,7 +284,10 @@ def with_tokens(count: int) -> str:
     """A query of exactly `count` tokens: a long list literal, which validation checks in linear
     time (many repeated fields would hit graphql-core's own field-comparison budget first)."""
     activities = " ".join(["INSTALLED"] * (count - 25))
-    query = "{ viewer { portal { appLog(first: 1, filter: {activities: [%s]}) { totalCount } } } }" % activities
+    query = (
+        "{ viewer { portal { appLog(first: 1, filter: {activities: [%s]}) { totalCount } } } }"
+        % activities
+    )
     assert _tokens(query) == count
     return query
 
@@ -303,7 +312,9 @@ async def test_over_2000_tokens_is_a_validation_failure_not_a_parse_failure(clie
     assert "more than 2000 tokens" in refused(body, VALIDATION_FAILED)
 
 
-async def test_a_document_nested_past_the_parser_limit_is_a_validation_failure(client, token) -> None:
+async def test_a_document_nested_past_the_parser_limit_is_a_validation_failure(
+    client, token
+) -> None:
     query = "{ " + "viewer { " * 250 + "id" + " }" * 251
 
     _, body = await ask(client, query, token=token)
@@ -361,16 +372,20 @@ async def test_under_the_node_limit_runs(client, token) -> None:
 async def test_node_limit_boundary_and_default_page_size(make_client, token) -> None:
     async with make_client(max_nodes=110) as small:
         _, at_limit = await ask(
-            small, "{ viewer { portal { connectedApps(first: 10) { nodes { log(first: 10) { totalCount } } } } } }",
+            small,
+            "{ viewer { portal { connectedApps(first: 10) { nodes { log(first: 10) { totalCount } } } } } }",
             token=token,
         )
         _, over = await ask(
-            small, "{ viewer { portal { connectedApps(first: 10) { nodes { log(first: 11) { totalCount } } } } } }",
+            small,
+            "{ viewer { portal { connectedApps(first: 10) { nodes { log(first: 11) { totalCount } } } } } }",
             token=token,
         )
         # `first` omitted: the default page of 20 counts.
         _, defaults = await ask(
-            small, "{ viewer { portal { connectedApps { nodes { log { totalCount } } } } } }", token=token
+            small,
+            "{ viewer { portal { connectedApps { nodes { log { totalCount } } } } } }",
+            token=token,
         )
 
     assert "errors" not in at_limit, at_limit  # 10 + 10·10 = 110
@@ -383,7 +398,9 @@ def graphql_schema():  # type: ignore[no-untyped-def]
     return build_schema(Settings(jwt_secret="x" * 40, events_secret="y" * 40))._schema
 
 
-def nodes_of(schema: Any, query: str, variables: dict[str, Any] | None = None, name: str | None = None) -> int:
+def nodes_of(
+    schema: Any, query: str, variables: dict[str, Any] | None = None, name: str | None = None
+) -> int:
     return count_nodes(schema, parse(query), variables, name)
 
 
@@ -397,8 +414,14 @@ def test_count_nodes_defaults_to_20_per_page(graphql_schema) -> None:
     query = "{ viewer { portal { connectedApps { edges { node { log { nodes { id } } } } } } } }"
     assert nodes_of(graphql_schema, query) == 20 + 20 * 20
     # An explicit null, or a value that cannot be a size, is the default too.
-    assert nodes_of(graphql_schema, "{ viewer { portal { users(first: null) { nodes { id } } } } }") == 20
-    assert nodes_of(graphql_schema, "{ viewer { portal { users(first: -1) { nodes { id } } } } }") == 20
+    assert (
+        nodes_of(graphql_schema, "{ viewer { portal { users(first: null) { nodes { id } } } } }")
+        == 20
+    )
+    assert (
+        nodes_of(graphql_schema, "{ viewer { portal { users(first: -1) { nodes { id } } } } }")
+        == 20
+    )
 
 
 def test_count_nodes_sums_sibling_connections(graphql_schema) -> None:
@@ -448,7 +471,13 @@ def test_count_nodes_under_an_interface_takes_the_largest_type(graphql_schema) -
         ... on Team { members(first: 30) { nodes { id } } }
     } }"""
     assert nodes_of(graphql_schema, query, {"ids": ["a", "b", "c"]}) == 3 + 3 * 30
-    assert nodes_of(graphql_schema, 'query { node(id: "x") { ... on ConnectedApp { log(first: 7) { totalCount } } } }') == 7
+    assert (
+        nodes_of(
+            graphql_schema,
+            'query { node(id: "x") { ... on ConnectedApp { log(first: 7) { totalCount } } } }',
+        )
+        == 7
+    )
 
 
 def test_count_nodes_honours_skip_and_include(graphql_schema) -> None:
@@ -503,9 +532,18 @@ PAGED_FIELDS = [
     ("deliveries", "{ viewer { portal { deliveries(first: %s) { totalCount } } } }"),
     ("learningResources", "{ viewer { portal { learningResources(first: %s) { id } } } }"),
     ("notifications", "{ viewer { notifications(first: %s) { totalCount } } }"),
-    ("app log", "{ viewer { portal { connectedApps(first: 1) { nodes { log(first: %s) { totalCount } } } } } }"),
-    ("connections", "{ viewer { portal { connectedApps(first: 1) { nodes { connections(first: %s) { totalCount } } } } } }"),
-    ("members", "{ viewer { portal { teams(first: 1) { nodes { members(first: %s) { totalCount } } } } } }"),
+    (
+        "app log",
+        "{ viewer { portal { connectedApps(first: 1) { nodes { log(first: %s) { totalCount } } } } } }",
+    ),
+    (
+        "connections",
+        "{ viewer { portal { connectedApps(first: 1) { nodes { connections(first: %s) { totalCount } } } } } }",
+    ),
+    (
+        "members",
+        "{ viewer { portal { teams(first: 1) { nodes { members(first: %s) { totalCount } } } } } }",
+    ),
 ]
 
 
@@ -536,11 +574,15 @@ async def test_first_out_of_range_from_a_variable(client, token, value) -> None:
 
 async def test_first_zero_is_an_empty_page(client, token) -> None:
     _, body = await ask(
-        client, "{ viewer { portal { connectedApps(first: 0) { nodes { id } pageInfo { hasNextPage } } } } }",
+        client,
+        "{ viewer { portal { connectedApps(first: 0) { nodes { id } pageInfo { hasNextPage } } } } }",
         token=token,
     )
 
-    assert body["data"]["viewer"]["portal"]["connectedApps"] == {"nodes": [], "pageInfo": {"hasNextPage": True}}
+    assert body["data"]["viewer"]["portal"]["connectedApps"] == {
+        "nodes": [],
+        "pageInfo": {"hasNextPage": True},
+    }
 
 
 NODES_BY_IDS = "query ($ids: [ID!]!) { nodes(ids: $ids) { id } }"
@@ -557,9 +599,12 @@ async def test_nodes_takes_at_most_100_ids(client, token) -> None:
 @pytest.mark.parametrize("cursor", ["garbage", "", "e30=", "WzEsMl0=", "!!!", "W251bGwsbnVsbF0="])
 async def test_invalid_cursor_is_bad_user_input(client, token, cursor) -> None:
     for field in ("connectedApps", "appLog", "users"):
-        query = 'query ($c: String) { viewer { portal { %s(after: $c) { totalCount } } } }' % field
+        query = "query ($c: String) { viewer { portal { %s(after: $c) { totalCount } } } }" % field
         _, body = await ask(client, query, {"c": cursor}, token=token)
-        assert field_error(body, BAD_USER_INPUT) == "`after` is not a cursor of this list", (field, body)
+        assert field_error(body, BAD_USER_INPUT) == "`after` is not a cursor of this list", (
+            field,
+            body,
+        )
 
 
 @pytest.mark.parametrize(
@@ -571,7 +616,9 @@ async def test_invalid_cursor_is_bad_user_input(client, token, cursor) -> None:
     ],
 )
 async def test_undecodable_ids_in_a_filter_are_bad_user_input(client, token, flt, message) -> None:
-    _, body = await ask(client, "{ viewer { portal { appLog(filter: %s) { totalCount } } } }" % flt, token=token)
+    _, body = await ask(
+        client, "{ viewer { portal { appLog(filter: %s) { totalCount } } } }" % flt, token=token
+    )
 
     assert field_error(body, BAD_USER_INPUT) == message
 
@@ -586,7 +633,9 @@ async def test_undecodable_ids_in_a_filter_variable_are_bad_user_input(client, t
 
 async def test_unknown_enum_value_literal_is_a_validation_failure(client, token) -> None:
     _, body = await ask(
-        client, "{ viewer { portal { connectedApps(filter: {statuses: [BROKEN]}) { totalCount } } } }", token=token
+        client,
+        "{ viewer { portal { connectedApps(filter: {statuses: [BROKEN]}) { totalCount } } } }",
+        token=token,
     )
 
     assert "BROKEN" in refused(body, VALIDATION_FAILED)
@@ -626,13 +675,41 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any] | None, str]] = [
     ("{ viewer { portal { name }", None, "GRAPHQL_PARSE_FAILED"),
     ("query { ...Missing }", None, VALIDATION_FAILED),
     ("{ viewer { nope } }", None, VALIDATION_FAILED),
-    ("{ viewer { portal { connectedApps(first: \"ten\") { totalCount } } } }", None, VALIDATION_FAILED),
-    ("{ viewer { portal { connectedApps(first: 99999999999) { totalCount } } } }", None, VALIDATION_FAILED),
-    ('{ viewer { portal { appLog(filter: {since: "yesterday"}) { totalCount } } } }', None, VALIDATION_FAILED),
-    ("{ viewer { portal { appLog(filter: {since: $s}) { totalCount } } } }", None, VALIDATION_FAILED),
-    ("query ($n: Int) { viewer { portal { users(first: $n) { totalCount } } } }", {"n": "ten"}, BAD_USER_INPUT),
-    ("query ($n: Int) { viewer { portal { users(first: $n) { totalCount } } } }", {"n": 2**40}, BAD_USER_INPUT),
-    ("query ($n: Int!) { viewer { portal { users(first: $n) { totalCount } } } }", {}, BAD_USER_INPUT),
+    (
+        '{ viewer { portal { connectedApps(first: "ten") { totalCount } } } }',
+        None,
+        VALIDATION_FAILED,
+    ),
+    (
+        "{ viewer { portal { connectedApps(first: 99999999999) { totalCount } } } }",
+        None,
+        VALIDATION_FAILED,
+    ),
+    (
+        '{ viewer { portal { appLog(filter: {since: "yesterday"}) { totalCount } } } }',
+        None,
+        VALIDATION_FAILED,
+    ),
+    (
+        "{ viewer { portal { appLog(filter: {since: $s}) { totalCount } } } }",
+        None,
+        VALIDATION_FAILED,
+    ),
+    (
+        "query ($n: Int) { viewer { portal { users(first: $n) { totalCount } } } }",
+        {"n": "ten"},
+        BAD_USER_INPUT,
+    ),
+    (
+        "query ($n: Int) { viewer { portal { users(first: $n) { totalCount } } } }",
+        {"n": 2**40},
+        BAD_USER_INPUT,
+    ),
+    (
+        "query ($n: Int!) { viewer { portal { users(first: $n) { totalCount } } } }",
+        {},
+        BAD_USER_INPUT,
+    ),
     (
         "query ($f: AppLogFilter) { viewer { portal { appLog(filter: $f) { totalCount } } } }",
         {"f": {"since": "yesterday"}},
@@ -644,7 +721,11 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any] | None, str]] = [
         BAD_USER_INPUT,
     ),
     ("query ($id: ID!) { node(id: $id) { id } }", {"id": {"nested": "object"}}, BAD_USER_INPUT),
-    ("{ viewer { portal { connectedApps(after: \"\\u0000\") { totalCount } } } }", None, BAD_USER_INPUT),
+    (
+        '{ viewer { portal { connectedApps(after: "\\u0000") { totalCount } } } }',
+        None,
+        BAD_USER_INPUT,
+    ),
 ]
 
 
@@ -673,7 +754,9 @@ async def test_limits_are_settings(make_client, token, changes, query) -> None:
 
 async def test_page_size_and_node_ids_limits_are_settings(make_client, token) -> None:
     async with make_client(max_page_size=5, max_node_ids=2) as limited:
-        _, page = await ask(limited, "{ viewer { portal { users(first: 6) { totalCount } } } }", token=token)
+        _, page = await ask(
+            limited, "{ viewer { portal { users(first: 6) { totalCount } } } }", token=token
+        )
         _, ids = await ask(limited, NODES_BY_IDS, {"ids": ["a", "b", "c"]}, token=token)
 
     assert field_error(page, BAD_USER_INPUT) == "`first` must be between 0 and 5, got 6"
@@ -683,10 +766,11 @@ async def test_page_size_and_node_ids_limits_are_settings(make_client, token) ->
 def test_long_plain_lists_multiply_what_is_below_them():
     # A digest's entries (up to 100 each) under 4 notifications, each with a page of 100
     # connections of its app: 4·100 entries, then 4·100·100 connections, not 4 + 400.
+    from graphql import parse
+
     from gateway.schema.limits import count_nodes
     from gateway.schema.schema import build_schema
     from gateway.settings import Settings
-    from graphql import parse
 
     schema = build_schema(Settings(debug=True))._schema
     document = parse(

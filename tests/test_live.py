@@ -17,7 +17,6 @@ from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.models.enums import InstallLevel
 from gateway.services import faults
-
 from tests import factories as f
 from tests.conftest import EVENTS_SECRET, JWT_SECRET, PG_URL, REDIS_URL
 from tests.helpers import gid, gql, token_for
@@ -46,8 +45,12 @@ async def tenant(settings, *names: str) -> Tenant:
         listing = await f.make_listing(name, InstallLevel.PORTAL)
         app = await f.install(portal, listing, admin)
         apps[name] = gid("ConnectedApp", app.id)
-    return Tenant(gid("Portal", portal.id), await token_for(settings, admin.email),
-                  await token_for(settings, member.email), apps)
+    return Tenant(
+        gid("Portal", portal.id),
+        await token_for(settings, admin.email),
+        await token_for(settings, member.email),
+        apps,
+    )
 
 
 @pytest.fixture
@@ -60,7 +63,10 @@ async def live(app):
 async def limited(app, settings):
     """An app with small limits, on the in-process broker, sharing the session database."""
     limited_settings = settings.with_(
-        redis_url=None, ws_init_timeout=0.5, ws_max_sockets_per_user=2, ws_queue_size=2,
+        redis_url=None,
+        ws_init_timeout=0.5,
+        ws_max_sockets_per_user=2,
+        ws_queue_size=2,
         allowed_origins=("https://console.example",),
     )
     async with uvicorn_serving(create_app(limited_settings)) as base:
@@ -79,13 +85,30 @@ async def test_status_changes_reach_their_portal_only(live, settings):
         await b.subscribe(STATUS, {"apps": [acme.apps["Alpha"]]})  # names a foreign app
         await asyncio.sleep(0.2)
         await event(live, acme, "app.disconnected", "Alpha")
-        assert await a.next(status_a) == {"data": {"appStatusChanged": {
-            "app": {"id": acme.apps["Alpha"], "name": "Alpha", "status": "DISCONNECTED", "alerts": []},
-            "previousStatus": "CONNECTED", "status": "DISCONNECTED", "alert": None,
-        }}}
-        assert await a.next(log_a) == {"data": {"appLogAppended": {
-            "activity": "DISCONNECTED", "app": {"name": "Alpha"}, "user": None,
-        }}}
+        assert await a.next(status_a) == {
+            "data": {
+                "appStatusChanged": {
+                    "app": {
+                        "id": acme.apps["Alpha"],
+                        "name": "Alpha",
+                        "status": "DISCONNECTED",
+                        "alerts": [],
+                    },
+                    "previousStatus": "CONNECTED",
+                    "status": "DISCONNECTED",
+                    "alert": None,
+                }
+            }
+        }
+        assert await a.next(log_a) == {
+            "data": {
+                "appLogAppended": {
+                    "activity": "DISCONNECTED",
+                    "app": {"name": "Alpha"},
+                    "user": None,
+                }
+            }
+        }
         await b.nothing()
 
 
@@ -101,7 +124,11 @@ async def test_filters(live, settings):
         first = await ws.next(only_two)
         assert first["data"]["appStatusChanged"]["app"]["name"] == "Two"
         entry = await ws.next(reconnects)
-        assert entry["data"]["appLogAppended"] == {"activity": "RECONNECTED", "app": {"name": "One"}, "user": None}
+        assert entry["data"]["appLogAppended"] == {
+            "activity": "RECONNECTED",
+            "app": {"name": "One"},
+            "user": None,
+        }
         await ws.nothing()
 
 
@@ -113,19 +140,24 @@ async def test_each_event_reads_fresh_data(live, settings):
         alert = {"severity": "ERROR", "code": "sync_failed", "message": "Sync failed"}
         await event(live, t, "app.error", "Fresh", alert=alert)
         failing = (await ws.next(op))["data"]["appStatusChanged"]
-        assert failing["app"]["status"] == "ERROR" and failing["app"]["alerts"] == [{"code": "sync_failed"}]
+        assert failing["app"]["status"] == "ERROR" and failing["app"]["alerts"] == [
+            {"code": "sync_failed"}
+        ]
         assert failing["alert"] == {"code": "sync_failed", "resolvedAt": None}
         await event(live, t, "app.recovered", "Fresh", alert={"code": "sync_failed"})
         recovered = (await ws.next(op))["data"]["appStatusChanged"]
         # a cache kept from the first event would still say ERROR here
         assert recovered["app"]["status"] == "CONNECTED" and recovered["app"]["alerts"] == []
         assert (recovered["previousStatus"], recovered["status"]) == ("ERROR", "CONNECTED")
-        assert recovered["alert"]["code"] == "sync_failed" and recovered["alert"]["resolvedAt"] is not None
+        assert (
+            recovered["alert"]["code"] == "sync_failed"
+            and recovered["alert"]["resolvedAt"] is not None
+        )
 
 
 async def test_refused_changes_publish_nothing(live, settings):
     t = await tenant(settings, "Keep")
-    uninstall = 'mutation($id: ID!) { uninstallApp(input: {appId: $id}) { userErrors { code } } }'
+    uninstall = "mutation($id: ID!) { uninstallApp(input: {appId: $id}) { userErrors { code } } }"
     async with WSClient.connect(live, t.admin) as ws, httpx.AsyncClient(base_url=live) as http:
         op = await ws.subscribe(LOG)
         await asyncio.sleep(0.2)
@@ -139,10 +171,16 @@ async def test_refused_changes_publish_nothing(live, settings):
 
 # --- authentication and limits -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("token", ["not-a-jwt", None])
 async def test_a_bad_token_is_refused_with_4403(live, token):
     async with WSClient.connect(live, init=False) as ws:
-        await ws.send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"} if token else {}})
+        await ws.send(
+            {
+                "type": "connection_init",
+                "payload": {"authorization": f"Bearer {token}"} if token else {},
+            }
+        )
         assert await ws.closed_with() == 4403
 
 
@@ -175,7 +213,9 @@ async def test_protocol_errors(live, settings):
 
 
 async def test_the_legacy_protocol_is_not_spoken(live):
-    async with websockets.connect(live.replace("http", "ws") + "/graphql", subprotocols=["graphql-ws"]) as ws:
+    async with websockets.connect(
+        live.replace("http", "ws") + "/graphql", subprotocols=["graphql-ws"]
+    ) as ws:
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd.code == 4406
@@ -196,7 +236,9 @@ async def test_too_many_sockets_for_one_user_closes_with_1008(limited, settings)
     t = await tenant(settings)
     async with WSClient.connect(limited, t.admin), WSClient.connect(limited, t.admin):
         async with WSClient.connect(limited, init=False) as third:
-            await third.send({"type": "connection_init", "payload": {"authorization": f"Bearer {t.admin}"}})
+            await third.send(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {t.admin}"}}
+            )
             assert await third.closed_with() == 1008
     # closed sockets no longer count: this one is acknowledged (connect checks the ack)
     async with WSClient.connect(limited, t.admin) as again:
@@ -207,7 +249,13 @@ async def test_too_many_sockets_for_one_user_closes_with_1008(limited, settings)
 async def test_a_frame_over_64_kib_closes_with_1009(live, settings):
     t = await tenant(settings)
     async with WSClient.connect(live, t.admin) as ws:
-        await ws.send({"id": "big", "type": "subscribe", "payload": {"query": "#" + "x" * 70_000 + "\n" + STATUS}})
+        await ws.send(
+            {
+                "id": "big",
+                "type": "subscribe",
+                "payload": {"query": "#" + "x" * 70_000 + "\n" + STATUS},
+            }
+        )
         assert await ws.closed_with() == 1009
 
 
@@ -230,12 +278,20 @@ async def test_a_subscriber_too_far_behind_is_closed_with_1013(limited, settings
     async def stuck() -> None:
         await release.wait()
 
-    async with WSClient.connect(limited, t.admin) as slow, WSClient.connect(limited, t.member) as other:
+    async with (
+        WSClient.connect(limited, t.admin) as slow,
+        WSClient.connect(limited, t.member) as other,
+    ):
         await slow.subscribe(LOG)
         await asyncio.sleep(0.2)
         with faults.hooked("live:before-push", stuck):
             # the first event is held at the push; two more fill its queue; a fourth overflows
-            for kind in ("app.disconnected", "app.reconnected", "app.disconnected", "app.reconnected"):
+            for kind in (
+                "app.disconnected",
+                "app.reconnected",
+                "app.disconnected",
+                "app.reconnected",
+            ):
                 await event(limited, t, kind, "Busy")
             assert await slow.closed_with() == 1013
             release.set()
@@ -248,15 +304,32 @@ async def test_a_subscriber_too_far_behind_is_closed_with_1013(limited, settings
 
 # --- Redis ---------------------------------------------------------------------------------
 
+
 @contextlib.asynccontextmanager
 async def redis_server(port: int):
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(100):
-            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG":
+            if (
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "ping"], capture_output=True
+                ).stdout.strip()
+                == b"PONG"
+            ):
                 break
             await asyncio.sleep(0.05)
         yield proc
@@ -297,13 +370,23 @@ async def test_redis_outage_closes_subscriptions_and_spares_everything_else(app,
             async with httpx.AsyncClient(base_url=base) as http:
                 # readiness stays 200 and reports the broker down
                 ready = await http.get("/readyz")
-                assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "ok", "broker": "down"}
+                assert ready.status_code == 200 and ready.json() == {
+                    "status": "ok",
+                    "database": "ok",
+                    "broker": "down",
+                }
                 # queries, mutations and ingestion keep working
-                body = await gql(http, "{ viewer { portal { appSummary { total } } } }", token=t.admin)
+                body = await gql(
+                    http, "{ viewer { portal { appSummary { total } } } }", token=t.admin
+                )
                 assert body == {"data": {"viewer": {"portal": {"appSummary": {"total": 1}}}}}
                 await event(base, t, "app.disconnected", "Steady")
-                status = await gql(http, "query($id: ID!) { node(id: $id) { ... on ConnectedApp { status } } }",
-                                   {"id": t.apps["Steady"]}, token=t.admin)
+                status = await gql(
+                    http,
+                    "query($id: ID!) { node(id: $id) { ... on ConnectedApp { status } } }",
+                    {"id": t.apps["Steady"]},
+                    token=t.admin,
+                )
                 assert status["data"]["node"]["status"] == "DISCONNECTED"
             # new subscriptions are refused the same way
             async with WSClient.connect(base, t.admin) as ws:
@@ -328,17 +411,26 @@ async def test_an_event_on_one_process_reaches_subscribers_on_another(settings):
 
     acme, other = await tenant(settings, "Shared"), await tenant(settings)
     env = clean_env(
-        GATEWAY_DATABASE_URL=PG_URL, GATEWAY_REDIS_URL=REDIS_URL,
-        GATEWAY_JWT_SECRET=JWT_SECRET, GATEWAY_EVENTS_SECRET=EVENTS_SECRET,
+        GATEWAY_DATABASE_URL=PG_URL,
+        GATEWAY_REDIS_URL=REDIS_URL,
+        GATEWAY_JWT_SECRET=JWT_SECRET,
+        GATEWAY_EVENTS_SECRET=EVENTS_SECRET,
     )
     async with serving(env) as (process_a, _), serving(env) as (process_b, _):
         await wait_for_broker(process_b, "ok")
-        async with WSClient.connect(process_b, acme.member) as mine, WSClient.connect(process_b, other.admin) as theirs:
+        async with (
+            WSClient.connect(process_b, acme.member) as mine,
+            WSClient.connect(process_b, other.admin) as theirs,
+        ):
             status, log = await mine.subscribe(STATUS), await mine.subscribe(LOG)
             await theirs.subscribe(LOG)
             await asyncio.sleep(0.3)
             await event(process_a, acme, "app.disconnected", "Shared")
             change = (await mine.next(status))["data"]["appStatusChanged"]
-            assert (change["app"]["name"], change["previousStatus"], change["status"]) == ("Shared", "CONNECTED", "DISCONNECTED")
+            assert (change["app"]["name"], change["previousStatus"], change["status"]) == (
+                "Shared",
+                "CONNECTED",
+                "DISCONNECTED",
+            )
             assert (await mine.next(log))["data"]["appLogAppended"]["activity"] == "DISCONNECTED"
             await theirs.nothing()

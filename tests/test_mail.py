@@ -47,7 +47,6 @@ from gateway.services import mail
 from gateway.services.faults import hooked
 from gateway.services.mail import MailResult, SmtpConfig, send_due
 from gateway.settings import Settings, SettingsError
-
 from tests import factories as f
 
 NY = "America/New_York"
@@ -90,13 +89,13 @@ class Handler:
         self.rcpt_answer = None
         self.logins.clear()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_answer:
             return self.rcpt_answer
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.data_attempts += 1
         if self.data_answers:
             answer = self.data_answers.pop(0)
@@ -159,7 +158,11 @@ def closed_port() -> int:
 
 def with_smtp(settings: Settings, url: str | None, **changes: object) -> Settings:
     return settings.with_(
-        smtp_url=url, mail_from=MAIL_FROM, console_url="https://console.acme.example/", smtp_timeout=5.0, **changes
+        smtp_url=url,
+        mail_from=MAIL_FROM,
+        console_url="https://console.acme.example/",
+        smtp_timeout=5.0,
+        **changes,
     )
 
 
@@ -192,7 +195,10 @@ class Outbox:
     ) -> Digest:
         portal = await f.make_portal(timezone=NY)
         self.portals.append(portal)
-        users = {name: await f.make_user(portal, name, super_admin=True) for name in ("Ann Admin", "Max Manager")}
+        users = {
+            name: await f.make_user(portal, name, super_admin=True)
+            for name in ("Ann Admin", "Max Manager")
+        }
         for name in recipients:
             if name not in users:
                 users[name] = await f.make_user(portal, name, super_admin=True)
@@ -201,37 +207,84 @@ class Outbox:
         apps = [await f.install(portal, listing, users["Ann Admin"], f.T0) for listing in listings]
         # Entries of the day, oldest first: 09:05, 11:30, 15:45 EST (then any extra ones from 00:00).
         specs = [
-            (apps[0], AppActivity.INSTALLED, DAY_START + timedelta(hours=9, minutes=5), users["Ann Admin"]),
-            (apps[1 % len(apps)], AppActivity.REINSTALLED, DAY_START + timedelta(hours=11, minutes=30), None),
-            (apps[2 % len(apps)], AppActivity.INSTALLED, DAY_START + timedelta(hours=15, minutes=45), users["Max Manager"]),
+            (
+                apps[0],
+                AppActivity.INSTALLED,
+                DAY_START + timedelta(hours=9, minutes=5),
+                users["Ann Admin"],
+            ),
+            (
+                apps[1 % len(apps)],
+                AppActivity.REINSTALLED,
+                DAY_START + timedelta(hours=11, minutes=30),
+                None,
+            ),
+            (
+                apps[2 % len(apps)],
+                AppActivity.INSTALLED,
+                DAY_START + timedelta(hours=15, minutes=45),
+                users["Max Manager"],
+            ),
         ]
         specs += [
-            (apps[0], AppActivity.INSTALLED, DAY_START + timedelta(minutes=n), None) for n in range(extra_entries)
+            (apps[0], AppActivity.INSTALLED, DAY_START + timedelta(minutes=n), None)
+            for n in range(extra_entries)
         ]
         entries = [
-            await AppLogEntry.create(portal=portal, app=app, user=user, activity=activity, occurred_at=at, recorded_at=at)
+            await AppLogEntry.create(
+                portal=portal, app=app, user=user, activity=activity, occurred_at=at, recorded_at=at
+            )
             for app, activity, at, user in specs
         ]
         rule = await NotificationRule.create(
-            portal=portal, name="Install digest", sort_name="install digest", type=NotificationType.APP_INSTALL,
-            frequency=NotificationFrequency.DAILY, all_apps=True, audience=NotificationAudience.SUPER_ADMINS,
-            email=True, in_app=True, created_by=users["Ann Admin"], created_at=f.T0, updated_at=f.T0, cut_at=DAY_END,
+            portal=portal,
+            name="Install digest",
+            sort_name="install digest",
+            type=NotificationType.APP_INSTALL,
+            frequency=NotificationFrequency.DAILY,
+            all_apps=True,
+            audience=NotificationAudience.SUPER_ADMINS,
+            email=True,
+            in_app=True,
+            created_by=users["Ann Admin"],
+            created_at=f.T0,
+            updated_at=f.T0,
+            cut_at=DAY_END,
         )
         notifications, deliveries = [], []
         for name in recipients:
             user = users[name]
             notification = await Notification.create(
-                portal=portal, recipient=user, rule=rule, type=NotificationType.APP_INSTALL,
-                period_start=DAY_START, period_end=DAY_END, entry_count=len(entries), in_app=True,
-                created_at=MADE, cut_at=DAY_START,
+                portal=portal,
+                recipient=user,
+                rule=rule,
+                type=NotificationType.APP_INSTALL,
+                period_start=DAY_START,
+                period_end=DAY_END,
+                entry_count=len(entries),
+                in_app=True,
+                created_at=MADE,
+                cut_at=DAY_START,
             )
-            newest = sorted(entries, key=lambda e: (e.occurred_at, e.id))[-100:]  # as a digest keeps them
-            await NotificationEntry.bulk_create([NotificationEntry(notification=notification, entry=e) for e in newest])
+            newest = sorted(entries, key=lambda e: (e.occurred_at, e.id))[
+                -100:
+            ]  # as a digest keeps them
+            await NotificationEntry.bulk_create(
+                [NotificationEntry(notification=notification, entry=e) for e in newest]
+            )
             notifications.append(notification)
-            deliveries.append(await Delivery.create(
-                portal=portal, notification=notification, recipient=user, channel=NotificationChannel.EMAIL,
-                status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=next_attempt_at, created_at=MADE,
-            ))
+            deliveries.append(
+                await Delivery.create(
+                    portal=portal,
+                    notification=notification,
+                    recipient=user,
+                    channel=NotificationChannel.EMAIL,
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=next_attempt_at,
+                    created_at=MADE,
+                )
+            )
         return Digest(portal, rule, users, notifications, deliveries)
 
     async def many(self, count: int) -> list[Delivery]:
@@ -248,11 +301,15 @@ class Outbox:
 
 
 @pytest.fixture
-async def outbox(app: object, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outbox]:
+async def outbox(
+    app: object, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Outbox]:
     # An empty outbox to start from: whatever earlier tests left open goes to a scratch folder.
     scratch = settings.with_(smtp_url=None, mail_dir=str(tmp_path_factory.mktemp("drained")))
     await send_due(datetime(2100, 1, 1, tzinfo=UTC), scratch, "test-drain")
-    assert not await Delivery.filter(channel=NotificationChannel.EMAIL, status__in=mail._OPEN).exists()
+    assert not await Delivery.filter(
+        channel=NotificationChannel.EMAIL, status__in=mail._OPEN
+    ).exists()
     box = Outbox()
     yield box
     await box.close()
@@ -301,8 +358,20 @@ async def test_accepted_message_is_sent_once_with_headers_and_both_parts(outbox,
 
     assert result == OK
     row = await fresh(given.deliveries[0])
-    assert (row.status, row.attempts, row.sent_at, row.last_error, row.next_attempt_at, row.lease_owner) == (
-        DeliveryStatus.SENT, 1, NOW, None, None, None,
+    assert (
+        row.status,
+        row.attempts,
+        row.sent_at,
+        row.last_error,
+        row.next_attempt_at,
+        row.lease_owner,
+    ) == (
+        DeliveryStatus.SENT,
+        1,
+        NOW,
+        None,
+        None,
+        None,
     )
     assert len(smtp.handler.delivered) == 1 and smtp.handler.data_attempts == 1
     received = smtp.handler.delivered[0]
@@ -316,7 +385,10 @@ async def test_accepted_message_is_sent_once_with_headers_and_both_parts(outbox,
         "- Quotely: Installed by Ann Admin, Mon 2 Nov 2026, 09:05 EST",
     ]
     assert plain.splitlines()[:7] == [
-        "Install digest", "", f"3 app installs in {given.portal.name}, Mon 2 Nov 2026 (America/New_York). Newest first:", "",
+        "Install digest",
+        "",
+        f"3 app installs in {given.portal.name}, Mon 2 Nov 2026 (America/New_York). Newest first:",
+        "",
         *expected_lines,
     ]
     assert f"Notification rules and the app log: {LINK}" in plain
@@ -327,7 +399,7 @@ async def test_accepted_message_is_sent_once_with_headers_and_both_parts(outbox,
         ("AdBeacon", "Reinstalled", "the integration platform", "Mon 2 Nov 2026, 11:30 EST"),
         ("Quotely", "Installed", "Ann Admin", "Mon 2 Nov 2026, 09:05 EST"),
     ]:
-        assert f"<td style=\"padding:4px 12px 4px 0\">{app}</td>" in rich
+        assert f'<td style="padding:4px 12px 4px 0">{app}</td>' in rich
         assert f">{activity}</td>" in rich and f">{who}</td>" in rich and f">{when}</td>" in rich
     assert rich.index("Zendo") < rich.index("AdBeacon") < rich.index("Quotely")
     assert "<h1" in rich and ">Install digest</h1>" in rich
@@ -335,7 +407,10 @@ async def test_accepted_message_is_sent_once_with_headers_and_both_parts(outbox,
     assert f'<a href="{LINK}">' in rich
 
     # Nothing is due any more.
-    assert await send_due(NOW + timedelta(days=1), with_smtp(settings, smtp.url), "worker-a") == MailResult()
+    assert (
+        await send_due(NOW + timedelta(days=1), with_smtp(settings, smtp.url), "worker-a")
+        == MailResult()
+    )
     assert len(smtp.handler.delivered) == 1
 
 
@@ -364,8 +439,20 @@ async def test_4xx_is_retried_after_a_minute_and_delivered_once(outbox, smtp, se
 
     assert await send_due(NOW, conf, "worker-a") == MailResult(retrying=1)
     row = await fresh(given.deliveries[0])
-    assert (row.status, row.attempts, row.next_attempt_at, row.last_error, row.sent_at, row.lease_owner) == (
-        DeliveryStatus.RETRYING, 1, NOW + timedelta(minutes=1), "451 4.3.0 Try again later", None, None,
+    assert (
+        row.status,
+        row.attempts,
+        row.next_attempt_at,
+        row.last_error,
+        row.sent_at,
+        row.lease_owner,
+    ) == (
+        DeliveryStatus.RETRYING,
+        1,
+        NOW + timedelta(minutes=1),
+        "451 4.3.0 Try again later",
+        None,
+        None,
     )
 
     # Before the next attempt time: nothing is sent.
@@ -376,7 +463,11 @@ async def test_4xx_is_retried_after_a_minute_and_delivered_once(outbox, smtp, se
     assert await send_due(later, conf, "worker-b") == OK
     row = await fresh(given.deliveries[0])
     assert (row.status, row.attempts, row.sent_at, row.last_error, row.next_attempt_at) == (
-        DeliveryStatus.SENT, 2, later, None, None,
+        DeliveryStatus.SENT,
+        2,
+        later,
+        None,
+        None,
     )
     assert smtp.handler.data_attempts == 2
     assert len(smtp.handler.delivered) == 1
@@ -399,7 +490,11 @@ async def test_5xx_fails_permanently_and_is_never_retried(outbox, smtp, settings
     row = await fresh(given.deliveries[0])
     expected = "550 5.1.1 No such user" if where == "RCPT" else "554 5.6.0 Message rejected"
     assert (row.status, row.attempts, row.last_error, row.next_attempt_at, row.sent_at) == (
-        DeliveryStatus.FAILED, 1, expected, None, None,
+        DeliveryStatus.FAILED,
+        1,
+        expected,
+        None,
+        None,
     )
     smtp.handler.reset()
     assert await send_due(NOW + timedelta(days=10), conf, "worker-a") == MailResult()
@@ -410,7 +505,9 @@ async def test_5xx_fails_permanently_and_is_never_retried(outbox, smtp, settings
 # --- no server -------------------------------------------------------------------------------
 
 
-async def test_refused_connection_backs_off_doubling_then_fails_after_four_days(outbox, settings, closed_port):
+async def test_refused_connection_backs_off_doubling_then_fails_after_four_days(
+    outbox, settings, closed_port
+):
     given = await outbox.digest()
     conf = with_smtp(settings, f"smtp://127.0.0.1:{closed_port}")
     deadline = MADE + timedelta(days=4)
@@ -421,14 +518,19 @@ async def test_refused_connection_backs_off_doubling_then_fails_after_four_days(
         attempts += 1
         row = await fresh(given.deliveries[0])
         assert row.attempts == attempts and row.lease_owner is None
-        assert row.last_error is not None and row.last_error.startswith(f"Error connecting to 127.0.0.1 on port {closed_port}")
+        assert row.last_error is not None and row.last_error.startswith(
+            f"Error connecting to 127.0.0.1 on port {closed_port}"
+        )
         if row.status is DeliveryStatus.FAILED:
             assert result == MailResult(failed=1)
             break
         assert result == MailResult(retrying=1) and row.status is DeliveryStatus.RETRYING
         waits.append(row.next_attempt_at - now)
         # A pass just before the next attempt time sends nothing.
-        assert await send_due(row.next_attempt_at - timedelta(seconds=1), conf, "worker-a") == MailResult()
+        assert (
+            await send_due(row.next_attempt_at - timedelta(seconds=1), conf, "worker-a")
+            == MailResult()
+        )
         now = row.next_attempt_at
 
     minutes = [int(w.total_seconds() // 60) for w in waits]
@@ -441,12 +543,16 @@ async def test_refused_connection_backs_off_doubling_then_fails_after_four_days(
 
 
 async def test_backoff_is_configurable():
-    conf = Settings(mail_retry_initial_seconds=30, mail_retry_max_seconds=10**6, mail_give_up_seconds=3600)
+    conf = Settings(
+        mail_retry_initial_seconds=30, mail_retry_max_seconds=10**6, mail_give_up_seconds=3600
+    )
     created = datetime(2026, 1, 1, tzinfo=UTC)
     assert mail.retry_at(created, 1, created, conf) == created + timedelta(seconds=30)
     assert mail.retry_at(created, 3, created, conf) == created + timedelta(seconds=120)
     # Never past the give-up time; at it, give up.
-    assert mail.retry_at(created, 9, created + timedelta(minutes=50), conf) == created + timedelta(hours=1)
+    assert mail.retry_at(created, 9, created + timedelta(minutes=50), conf) == created + timedelta(
+        hours=1
+    )
     assert mail.retry_at(created, 10, created + timedelta(hours=1), conf) is None
     assert mail.retry_at(created, 10_000, created, conf) == created + timedelta(hours=1)
 
@@ -459,21 +565,29 @@ async def test_unreachable_server_marks_every_due_message_retrying(outbox, setti
     assert result == MailResult(retrying=3)
     for d in deliveries:
         row = await fresh(d)
-        assert (row.status, row.attempts, row.next_attempt_at) == (DeliveryStatus.RETRYING, 1, NOW + timedelta(minutes=1))
+        assert (row.status, row.attempts, row.next_attempt_at) == (
+            DeliveryStatus.RETRYING,
+            1,
+            NOW + timedelta(minutes=1),
+        )
         assert "Connect call failed" in (row.last_error or "")
 
 
 # --- the file outbox -------------------------------------------------------------------------
 
 
-async def test_without_smtp_each_email_is_an_eml_file_named_by_message_id(outbox, settings, tmp_path):
+async def test_without_smtp_each_email_is_an_eml_file_named_by_message_id(
+    outbox, settings, tmp_path
+):
     given = await outbox.digest(recipients=("Ann Admin", "Max Manager"))
     conf = with_smtp(settings, None, mail_dir=str(tmp_path / "mail"))
 
     assert await send_due(NOW, conf, "embedded") == MailResult(sent=2)
 
     files = sorted(p.name for p in (tmp_path / "mail").iterdir())
-    assert files == sorted(mail.eml_name(message_id_of(given, u)) for u in ("Ann Admin", "Max Manager"))
+    assert files == sorted(
+        mail.eml_name(message_id_of(given, u)) for u in ("Ann Admin", "Max Manager")
+    )
     for user in ("Ann Admin", "Max Manager"):
         raw = (tmp_path / "mail" / mail.eml_name(message_id_of(given, user))).read_bytes()
         message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -501,14 +615,31 @@ async def test_file_outbox_resend_overwrites(outbox, settings, tmp_path):
 def test_mail_dir_default_and_environment():
     assert Settings().mail_dir == "var/mail"
     env = {
-        "GATEWAY_MAIL_DIR": "/srv/outbox", "GATEWAY_SMTP_TIMEOUT": "5", "GATEWAY_MAIL_LEASE_SECONDS": "30",
-        "GATEWAY_MAIL_RETRY_INITIAL_SECONDS": "10", "GATEWAY_MAIL_RETRY_MAX_SECONDS": "600",
-        "GATEWAY_MAIL_GIVE_UP_SECONDS": "86400", "GATEWAY_MAIL_BATCH_SIZE": "7",
+        "GATEWAY_MAIL_DIR": "/srv/outbox",
+        "GATEWAY_SMTP_TIMEOUT": "5",
+        "GATEWAY_MAIL_LEASE_SECONDS": "30",
+        "GATEWAY_MAIL_RETRY_INITIAL_SECONDS": "10",
+        "GATEWAY_MAIL_RETRY_MAX_SECONDS": "600",
+        "GATEWAY_MAIL_GIVE_UP_SECONDS": "86400",
+        "GATEWAY_MAIL_BATCH_SIZE": "7",
     }
     s = Settings.from_env(env)
-    assert (s.mail_dir, s.smtp_timeout, s.mail_lease_seconds, s.mail_retry_initial_seconds,
-            s.mail_retry_max_seconds, s.mail_give_up_seconds, s.mail_batch_size) == (
-        "/srv/outbox", 5.0, 30.0, 10.0, 600.0, 86400.0, 7,
+    assert (
+        s.mail_dir,
+        s.smtp_timeout,
+        s.mail_lease_seconds,
+        s.mail_retry_initial_seconds,
+        s.mail_retry_max_seconds,
+        s.mail_give_up_seconds,
+        s.mail_batch_size,
+    ) == (
+        "/srv/outbox",
+        5.0,
+        30.0,
+        10.0,
+        600.0,
+        86400.0,
+        7,
     )
     for bad in ("soon", "0", "-1", "nan", "inf"):
         with pytest.raises(SettingsError, match="GATEWAY_MAIL_LEASE_SECONDS"):
@@ -554,9 +685,13 @@ async def test_racing_senders_on_postgresql_send_each_message_once(outbox, smtp,
     assert {(r.status, r.attempts, r.lease_owner) for r in rows} == {(DeliveryStatus.SENT, 1, None)}
 
 
-async def test_message_leased_by_another_sender_is_skipped_until_the_lease_expires(outbox, smtp, settings):
+async def test_message_leased_by_another_sender_is_skipped_until_the_lease_expires(
+    outbox, smtp, settings
+):
     given = await outbox.digest()
-    await Delivery.filter(id=given.deliveries[0].id).update(lease_owner="other", lease_until=NOW + timedelta(seconds=60))
+    await Delivery.filter(id=given.deliveries[0].id).update(
+        lease_owner="other", lease_until=NOW + timedelta(seconds=60)
+    )
     conf = with_smtp(settings, smtp.url)
 
     assert await send_due(NOW, conf, "worker-a") == MailResult()
@@ -564,7 +699,9 @@ async def test_message_leased_by_another_sender_is_skipped_until_the_lease_expir
     assert (row.status, row.attempts, row.lease_owner) == (DeliveryStatus.PENDING, 0, "other")
     assert smtp.handler.data_attempts == 0
 
-    assert await send_due(NOW + timedelta(seconds=60), conf, "worker-a") == OK  # expired: taken over
+    assert (
+        await send_due(NOW + timedelta(seconds=60), conf, "worker-a") == OK
+    )  # expired: taken over
     assert len(smtp.handler.delivered) == 1
 
 
@@ -596,12 +733,19 @@ async def test_outcome_is_not_recorded_once_the_lease_is_lost(outbox, smtp, sett
 
     async def steal() -> None:
         # The lease ran out mid-send and another sender took the message over.
-        await Delivery.filter(id=delivery_id).update(lease_owner="thief", lease_until=NOW + timedelta(hours=1))
+        await Delivery.filter(id=delivery_id).update(
+            lease_owner="thief", lease_until=NOW + timedelta(hours=1)
+        )
 
     with hooked("mail:after-send", steal):
         assert await send_due(NOW, with_smtp(settings, smtp.url), "worker-a") == MailResult()
     row = await fresh(given.deliveries[0])
-    assert (row.status, row.attempts, row.lease_owner, row.sent_at) == (DeliveryStatus.PENDING, 0, "thief", None)
+    assert (row.status, row.attempts, row.lease_owner, row.sent_at) == (
+        DeliveryStatus.PENDING,
+        0,
+        "thief",
+        None,
+    )
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -611,7 +755,9 @@ async def test_data_is_html_escaped(outbox, smtp, settings):
     hostile = '<script>alert("x")</script> & <b>Co</b>'
     given = await outbox.digest(app_names=(hostile, "AdBeacon", "Zendo"))
     await NotificationRule.filter(id=given.rule.id).update(name="Installs <i>&</i> more")
-    await User.filter(id=given.users["Max Manager"].id).update(name="Max <img src=x onerror=alert(1)>")
+    await User.filter(id=given.users["Max Manager"].id).update(
+        name="Max <img src=x onerror=alert(1)>"
+    )
 
     assert await send_due(NOW, with_smtp(settings, smtp.url), "worker-a") == OK
 
@@ -634,19 +780,29 @@ async def test_newest_hundred_entries_and_how_many_more(outbox, smtp, settings):
     items = [line for line in plain.splitlines() if line.startswith("- ")]
     assert len(items) == 101 and items[-1] == "- and 5 more"
     assert items[0] == "- Zendo: Installed by Max Manager, Mon 2 Nov 2026, 15:45 EST"
-    assert items[-2] == "- Quotely: Installed by the integration platform, Mon 2 Nov 2026, 00:05 EST"
+    assert (
+        items[-2] == "- Quotely: Installed by the integration platform, Mon 2 Nov 2026, 00:05 EST"
+    )
     assert rich.count("<tr><td") == 100 and "<p>and 5 more</p>" in rich
-    assert subject(smtp.handler.delivered[0].message) == "Install digest: 105 app installs, Mon 2 Nov 2026 (America/New_York)"
+    assert (
+        subject(smtp.handler.delivered[0].message)
+        == "Install digest: 105 app installs, Mon 2 Nov 2026 (America/New_York)"
+    )
 
 
-async def test_digest_of_a_deleted_rule_is_still_sent_with_its_own_message_id(outbox, smtp, settings):
+async def test_digest_of_a_deleted_rule_is_still_sent_with_its_own_message_id(
+    outbox, smtp, settings
+):
     given = await outbox.digest()
     await NotificationRule.filter(id=given.rule.id).delete()
 
     assert await send_due(NOW, with_smtp(settings, smtp.url), "worker-a") == OK
     message = smtp.handler.delivered[0].message
     assert message["Message-ID"] == f"<digest.n{given.notifications[0].id}@acme.example>"
-    assert subject(message) == "Connected apps digest: 3 app installs, Mon 2 Nov 2026 (America/New_York)"
+    assert (
+        subject(message)
+        == "Connected apps digest: 3 app installs, Mon 2 Nov 2026 (America/New_York)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -654,16 +810,66 @@ async def test_digest_of_a_deleted_rule_is_still_sent_with_its_own_message_id(ou
     [
         # A day, a DST day (25 hours), an ISO week across a year end, a month, an hour, the
         # hour a DST change repeats, a period that starts at a rule's creation.
-        (datetime(2026, 11, 2, 5, tzinfo=UTC), datetime(2026, 11, 3, 5, tzinfo=UTC), NY, "Mon 2 Nov 2026"),
-        (datetime(2026, 11, 1, 4, tzinfo=UTC), datetime(2026, 11, 2, 5, tzinfo=UTC), NY, "Sun 1 Nov 2026"),
-        (datetime(2026, 12, 28, 5, tzinfo=UTC), datetime(2027, 1, 4, 5, tzinfo=UTC), NY, "Mon 28 Dec 2026 – Sun 3 Jan 2027"),
-        (datetime(2026, 11, 2, 5, tzinfo=UTC), datetime(2026, 11, 9, 5, tzinfo=UTC), NY, "Mon 2 Nov – Sun 8 Nov 2026"),
-        (datetime(2026, 11, 1, 4, tzinfo=UTC), datetime(2026, 12, 1, 5, tzinfo=UTC), NY, "November 2026"),
-        (datetime(2026, 11, 2, 14, tzinfo=UTC), datetime(2026, 11, 2, 15, tzinfo=UTC), NY, "Mon 2 Nov 2026, 09:00–10:00"),
-        (datetime(2026, 11, 1, 5, tzinfo=UTC), datetime(2026, 11, 1, 6, tzinfo=UTC), NY, "Sun 1 Nov 2026, 01:00 EDT–01:00 EST"),
-        (datetime(2026, 11, 2, 23, tzinfo=UTC), datetime(2026, 11, 3, 0, tzinfo=UTC), "Asia/Tokyo", "Tue 3 Nov 2026, 08:00–09:00"),
-        (datetime(2026, 11, 2, 22, 30, tzinfo=UTC), datetime(2026, 11, 3, 5, tzinfo=UTC), NY, "Mon 2 Nov 2026, 17:30–24:00"),
-        (datetime(2026, 11, 1, 22, 30, tzinfo=UTC), datetime(2026, 11, 3, 5, tzinfo=UTC), NY, "Sun 1 Nov 2026 17:30 – Tue 3 Nov 2026 00:00"),
+        (
+            datetime(2026, 11, 2, 5, tzinfo=UTC),
+            datetime(2026, 11, 3, 5, tzinfo=UTC),
+            NY,
+            "Mon 2 Nov 2026",
+        ),
+        (
+            datetime(2026, 11, 1, 4, tzinfo=UTC),
+            datetime(2026, 11, 2, 5, tzinfo=UTC),
+            NY,
+            "Sun 1 Nov 2026",
+        ),
+        (
+            datetime(2026, 12, 28, 5, tzinfo=UTC),
+            datetime(2027, 1, 4, 5, tzinfo=UTC),
+            NY,
+            "Mon 28 Dec 2026 – Sun 3 Jan 2027",
+        ),
+        (
+            datetime(2026, 11, 2, 5, tzinfo=UTC),
+            datetime(2026, 11, 9, 5, tzinfo=UTC),
+            NY,
+            "Mon 2 Nov – Sun 8 Nov 2026",
+        ),
+        (
+            datetime(2026, 11, 1, 4, tzinfo=UTC),
+            datetime(2026, 12, 1, 5, tzinfo=UTC),
+            NY,
+            "November 2026",
+        ),
+        (
+            datetime(2026, 11, 2, 14, tzinfo=UTC),
+            datetime(2026, 11, 2, 15, tzinfo=UTC),
+            NY,
+            "Mon 2 Nov 2026, 09:00–10:00",
+        ),
+        (
+            datetime(2026, 11, 1, 5, tzinfo=UTC),
+            datetime(2026, 11, 1, 6, tzinfo=UTC),
+            NY,
+            "Sun 1 Nov 2026, 01:00 EDT–01:00 EST",
+        ),
+        (
+            datetime(2026, 11, 2, 23, tzinfo=UTC),
+            datetime(2026, 11, 3, 0, tzinfo=UTC),
+            "Asia/Tokyo",
+            "Tue 3 Nov 2026, 08:00–09:00",
+        ),
+        (
+            datetime(2026, 11, 2, 22, 30, tzinfo=UTC),
+            datetime(2026, 11, 3, 5, tzinfo=UTC),
+            NY,
+            "Mon 2 Nov 2026, 17:30–24:00",
+        ),
+        (
+            datetime(2026, 11, 1, 22, 30, tzinfo=UTC),
+            datetime(2026, 11, 3, 5, tzinfo=UTC),
+            NY,
+            "Sun 1 Nov 2026 17:30 – Tue 3 Nov 2026 00:00",
+        ),
     ],
 )
 def test_period_in_the_portal_timezone(start, end, tz, expected):
@@ -678,9 +884,15 @@ def test_period_in_the_portal_timezone(start, end, tz, expected):
     [
         ("smtp://mail.example", SmtpConfig("mail.example", 25, False, False)),
         ("smtp://mail.example:2525/", SmtpConfig("mail.example", 2525, False, False)),
-        ("smtp://u%40x:p%3Ass%20w@mail.example:587?starttls=1", SmtpConfig("mail.example", 587, False, True, "u@x", "p:ss w")),
+        (
+            "smtp://u%40x:p%3Ass%20w@mail.example:587?starttls=1",
+            SmtpConfig("mail.example", 587, False, True, "u@x", "p:ss w"),
+        ),
         ("smtp://mail.example?starttls=0", SmtpConfig("mail.example", 25, False, False)),
-        ("smtps://user:secret@mail.example", SmtpConfig("mail.example", 465, True, False, "user", "secret")),
+        (
+            "smtps://user:secret@mail.example",
+            SmtpConfig("mail.example", 465, True, False, "user", "secret"),
+        ),
         ("SMTPS://mail.example:1465", SmtpConfig("mail.example", 1465, True, False)),
         ("smtp://apikey@[::1]:25", SmtpConfig("::1", 25, False, False, "apikey", None)),
     ],
@@ -717,7 +929,9 @@ def test_no_smtp_url_means_the_file_outbox():
     assert mail.check_smtp_url(Settings(mail_from=MAIL_FROM)) is None
 
 
-@pytest.mark.parametrize("mail_from", ["notifications", "", "Acme <>", "@acme.example", "notifications@"])
+@pytest.mark.parametrize(
+    "mail_from", ["notifications", "", "Acme <>", "@acme.example", "notifications@"]
+)
 def test_sender_address_is_checked_at_start_up(mail_from):
     with pytest.raises(SettingsError, match="GATEWAY_MAIL_FROM"):
         mail.check_smtp_url(Settings(mail_from=mail_from))

@@ -14,7 +14,9 @@ async def columns_and_indexes(table: str) -> tuple[set[str], set[tuple[str, ...]
     """The table's columns, and the column lists of its indexes, read from the database."""
     conn = get_connection("default")
     if conn.capabilities.dialect == "sqlite":
-        columns = {r["name"] for r in await conn.execute_query_dict(f'PRAGMA table_info("{table}")')}
+        columns = {
+            r["name"] for r in await conn.execute_query_dict(f'PRAGMA table_info("{table}")')
+        }
         indexes = set()
         for index in await conn.execute_query_dict(f'PRAGMA index_list("{table}")'):
             info = await conn.execute_query_dict(f'PRAGMA index_info("{index["name"]}")')

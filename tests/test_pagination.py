@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.models.enums import AppActivity
-
 from tests import factories as f
 from tests.helpers import data, error_codes, gql, token_for
 
@@ -36,7 +35,9 @@ async def test_log_pages_are_stable_when_newer_entries_arrive(client, settings):
     # When 5 newer entries arrive before the next page is asked for
     for i in range(5):
         await f.log(app, AppActivity.RECONNECTED, f.T0 + timedelta(days=1, minutes=i), admin)
-    second = page_of(await data(client, LOG, {"first": 10, "after": first["pageInfo"]["endCursor"]}, token=token))
+    second = page_of(
+        await data(client, LOG, {"first": 10, "after": first["pageInfo"]["endCursor"]}, token=token)
+    )
     # Then the second page continues exactly where the first ended: no repeats, no gaps
     got = [e["node"]["occurredAt"] for e in second["edges"]]
     expected = [t.isoformat() for t in reversed(times)][10:20]
@@ -48,10 +49,17 @@ async def test_log_pages_are_stable_when_newer_entries_arrive(client, settings):
 
 async def test_entries_with_the_same_time_are_ordered_by_id_and_never_skipped(client, settings):
     same = [f.T0] * 7
-    _app, _admin, entries, token = await portal_with_log(settings, same)
+    _app, _admin, _entries, token = await portal_with_log(settings, same)
     seen, after = [], None
     while True:
-        page = page_of(await data(client, LOG, {"first": 3, "after": after, "filter": {"activities": ["REAUTHORIZED"]}}, token=token))
+        page = page_of(
+            await data(
+                client,
+                LOG,
+                {"first": 3, "after": after, "filter": {"activities": ["REAUTHORIZED"]}},
+                token=token,
+            )
+        )
         seen += [e["cursor"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
@@ -62,8 +70,11 @@ async def test_entries_with_the_same_time_are_ordered_by_id_and_never_skipped(cl
 async def test_since_is_inclusive_and_until_exclusive(client, settings):
     times = [f.T0 + timedelta(hours=h) for h in range(5)]  # 09:00 … 13:00
     _app, _admin, _entries, token = await portal_with_log(settings, times)
-    flt = {"since": (f.T0 + timedelta(hours=1)).isoformat(), "until": (f.T0 + timedelta(hours=3)).isoformat(),
-           "activities": ["REAUTHORIZED"]}
+    flt = {
+        "since": (f.T0 + timedelta(hours=1)).isoformat(),
+        "until": (f.T0 + timedelta(hours=3)).isoformat(),
+        "activities": ["REAUTHORIZED"],
+    }
     page = page_of(await data(client, LOG, {"filter": flt}, token=token))
     assert [e["node"]["occurredAt"] for e in page["edges"]] == [
         (f.T0 + timedelta(hours=2)).isoformat(),
@@ -76,7 +87,12 @@ async def test_first_zero_gives_an_empty_page_with_the_count(client, settings):
     page = page_of(await data(client, LOG, {"first": 0}, token=token))
     assert page == {
         "totalCount": 2,
-        "pageInfo": {"hasNextPage": True, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
+        "pageInfo": {
+            "hasNextPage": True,
+            "hasPreviousPage": False,
+            "startCursor": None,
+            "endCursor": None,
+        },
         "edges": [],
     }
 
@@ -92,7 +108,9 @@ async def test_page_size_out_of_range_is_a_clear_error_and_runs_nothing(client, 
 
 async def test_a_cursor_from_another_list_is_refused(client, settings):
     _app, _admin, _entries, token = await portal_with_log(settings, [f.T0])
-    apps = await data(client, "{ viewer { portal { connectedApps { pageInfo { endCursor } } } } }", token=token)
+    apps = await data(
+        client, "{ viewer { portal { connectedApps { pageInfo { endCursor } } } } }", token=token
+    )
     name_cursor = apps["viewer"]["portal"]["connectedApps"]["pageInfo"]["endCursor"]
     body = await gql(client, LOG, {"after": name_cursor}, token=token)
     assert error_codes(body) == ["BAD_USER_INPUT"]

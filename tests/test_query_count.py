@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.models.enums import AppActivity, InstallLevel, SubscriptionTier
-
 from tests import factories as f
 from tests.helpers import count_statements, data, load_query, token_for
 
@@ -42,7 +41,9 @@ async def portal_with_apps(settings, n: int) -> str:
             await f.alert(app, at=at)
         if listing.install_level is not InstallLevel.PORTAL:
             await f.connect(app, users[0], at, "acct-1" if i % 3 == 2 else None)
-            await f.connect(app, users[1], at + timedelta(minutes=1), "acct-2" if i % 3 == 2 else None)
+            await f.connect(
+                app, users[1], at + timedelta(minutes=1), "acct-2" if i % 3 == 2 else None
+            )
         for k in range(8):
             activity = AppActivity.DISCONNECTED if k % 2 else AppActivity.RECONNECTED
             await f.log(app, activity, at + timedelta(minutes=10 + k), users[k % 3])

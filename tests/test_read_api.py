@@ -8,7 +8,6 @@ import pytest
 
 from gateway.models import AppLogEntry, ListingScope, MarketplaceListing, Notification
 from gateway.services import demo as d
-
 from tests.helpers import data, gid, token_for
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -140,15 +139,28 @@ async def test_connected_apps_pages_follow_each_other(client, admin):
     ("flt", "expected"),
     [
         ({"statuses": ["ERROR", "DISCONNECTED"]}, ["AdBeacon Ads", "HelpDesk Hero"]),
-        ({"statuses": ["CONNECTED"], "installLevels": ["USER"]},
-         ["CallBridge Dialer", "DocsVault Drive", "MeetSlot Scheduler"]),
+        (
+            {"statuses": ["CONNECTED"], "installLevels": ["USER"]},
+            ["CallBridge Dialer", "DocsVault Drive", "MeetSlot Scheduler"],
+        ),
         ({"installLevels": ["MULTI_ACCOUNT"]}, ["Chirp", "LinkedUp Pages"]),
         ({"search": "PAGES"}, ["LandingCraft Pages", "LinkedUp Pages"]),
-        ({"needsAttention": True},
-         ["AdBeacon Ads", "HelpDesk Hero", "Metricly Dashboards", "TeamChat"]),
-        ({"needsAttention": False, "search": "c"},
-         ["CallBridge Dialer", "Chirp", "ContactSync", "DocsVault Drive", "LandingCraft Pages",
-          "MeetSlot Scheduler", "Quotely CPQ"]),
+        (
+            {"needsAttention": True},
+            ["AdBeacon Ads", "HelpDesk Hero", "Metricly Dashboards", "TeamChat"],
+        ),
+        (
+            {"needsAttention": False, "search": "c"},
+            [
+                "CallBridge Dialer",
+                "Chirp",
+                "ContactSync",
+                "DocsVault Drive",
+                "LandingCraft Pages",
+                "MeetSlot Scheduler",
+                "Quotely CPQ",
+            ],
+        ),
         ({"statuses": []}, []),
         ({"search": "no such app"}, []),
     ],
@@ -173,7 +185,9 @@ APP_DETAIL = """query($id: ID!) { node(id: $id) { __typename ... on ConnectedApp
 
 async def test_user_app_keeps_its_first_installer(client, admin, demo):
     # DocsVault was installed first by Taylor, who has no connection any more
-    result = await data(client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["docsvault"])}, token=admin)
+    result = await data(
+        client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["docsvault"])}, token=admin
+    )
     app = result["node"]
     assert app["installedBy"] == {"name": "Taylor Brooks"}
     assert app["status"] == "CONNECTED"
@@ -190,7 +204,9 @@ async def test_user_app_keeps_its_first_installer(client, admin, demo):
 
 
 async def test_multi_account_app_has_accounts_and_a_manage_link_but_no_status(client, member, demo):
-    result = await data(client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["chirp"])}, token=member)
+    result = await data(
+        client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["chirp"])}, token=member
+    )
     app = result["node"]
     assert app["status"] is None
     assert app["installLevel"] == "MULTI_ACCOUNT"
@@ -204,7 +220,9 @@ async def test_multi_account_app_has_accounts_and_a_manage_link_but_no_status(cl
 
 
 async def test_errored_app_shows_its_open_alert_only(client, admin, demo):
-    result = await data(client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["helpdesk-hero"])}, token=admin)
+    result = await data(
+        client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["helpdesk-hero"])}, token=admin
+    )
     app = result["node"]
     assert app["status"] == "ERROR"
     assert app["alerts"] == [
@@ -218,8 +236,14 @@ async def test_errored_app_shows_its_open_alert_only(client, admin, demo):
 
 
 async def test_scope_states(client, admin, demo):
-    teamchat = (await data(client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["teamchat"])}, token=admin))["node"]
-    assert [(s["name"], s["state"], s["requiredTier"], s["required"]) for s in teamchat["scopes"]] == [
+    teamchat = (
+        await data(
+            client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["teamchat"])}, token=admin
+        )
+    )["node"]
+    assert [
+        (s["name"], s["state"], s["requiredTier"], s["required"]) for s in teamchat["scopes"]
+    ] == [
         ("oauth", "GRANTED", "FREE", True),
         ("crm.objects.contacts.read", "GRANTED", "FREE", True),
         ("crm.objects.deals.read", "GRANTED", "FREE", False),
@@ -227,7 +251,11 @@ async def test_scope_states(client, admin, demo):
         ("conversations.write", "NEEDS_REAUTHORIZATION", "PROFESSIONAL", False),
         ("timeline", "GRANTED", "FREE", False),
     ]
-    metricly = (await data(client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["metricly"])}, token=admin))["node"]
+    metricly = (
+        await data(
+            client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids["metricly"])}, token=admin
+        )
+    )["node"]
     assert [(s["name"], s["state"]) for s in metricly["scopes"]] == [
         ("oauth", "GRANTED"),
         ("business-intelligence", "GRANTED"),
@@ -239,7 +267,12 @@ async def test_scope_states(client, admin, demo):
 
 
 async def test_uninstalled_app_is_reachable_by_id_with_its_history(client, admin, demo):
-    result = await data(client, APP_DETAIL, {"id": gid("ConnectedApp", demo.app_ids[d.UNINSTALLED_SLUG])}, token=admin)
+    result = await data(
+        client,
+        APP_DETAIL,
+        {"id": gid("ConnectedApp", demo.app_ids[d.UNINSTALLED_SLUG])},
+        token=admin,
+    )
     app = result["node"]
     assert app["name"] == "LeadGenius Enrichment"
     assert app["uninstalledAt"] is not None
@@ -260,7 +293,9 @@ LOG = """query($first: Int, $after: String, $filter: AppLogFilter) {
 async def test_app_log_is_newest_first_and_pages_through_everything(client, admin, demo):
     seen, after = [], None
     while True:
-        page = (await data(client, LOG, {"first": 100, "after": after}, token=admin))["viewer"]["portal"]["appLog"]
+        page = (await data(client, LOG, {"first": 100, "after": after}, token=admin))["viewer"][
+            "portal"
+        ]["appLog"]
         seen += page["nodes"]
         if not page["pageInfo"]["hasNextPage"]:
             break
@@ -270,7 +305,12 @@ async def test_app_log_is_newest_first_and_pages_through_everything(client, admi
     times = [n["occurredAt"] for n in seen]
     assert times == sorted(times, reverse=True)
     assert {n["activity"] for n in seen} == {
-        "INSTALLED", "UNINSTALLED", "REINSTALLED", "DISCONNECTED", "RECONNECTED", "REAUTHORIZED",
+        "INSTALLED",
+        "UNINSTALLED",
+        "REINSTALLED",
+        "DISCONNECTED",
+        "RECONNECTED",
+        "REAUTHORIZED",
     }
 
 
@@ -283,7 +323,9 @@ async def test_app_log_is_newest_first_and_pages_through_everything(client, admi
     ],
 )
 async def test_app_log_activity_filter(client, admin, flt, count):
-    page = (await data(client, LOG, {"first": 100, "filter": flt}, token=admin))["viewer"]["portal"]["appLog"]
+    page = (await data(client, LOG, {"first": 100, "filter": flt}, token=admin))["viewer"][
+        "portal"
+    ]["appLog"]
     assert page["totalCount"] == count
     assert all(n["activity"] in flt["activities"] for n in page["nodes"])
 
@@ -298,12 +340,20 @@ async def test_app_log_user_app_and_window_filters(client, admin, demo):
         "since": since,
         "until": until,
     }
-    page = (await data(client, LOG, {"first": 100, "filter": flt}, token=admin))["viewer"]["portal"]["appLog"]
+    page = (await data(client, LOG, {"first": 100, "filter": flt}, token=admin))["viewer"][
+        "portal"
+    ]["appLog"]
     # Then exactly the matching entries come back (counted independently in the database)
-    expected = await AppLogEntry.filter(
-        user_id=demo.user_ids[d.MANAGER_EMAIL], app_id__in=apps,
-        occurred_at__gte=datetime.fromisoformat(since), occurred_at__lt=datetime.fromisoformat(until),
-    ).order_by("-occurred_at", "-id").values_list("id", flat=True)
+    expected = (
+        await AppLogEntry.filter(
+            user_id=demo.user_ids[d.MANAGER_EMAIL],
+            app_id__in=apps,
+            occurred_at__gte=datetime.fromisoformat(since),
+            occurred_at__lt=datetime.fromisoformat(until),
+        )
+        .order_by("-occurred_at", "-id")
+        .values_list("id", flat=True)
+    )
     assert expected, "the demo should have such entries"
     assert [n["id"] for n in page["nodes"]] == [gid("AppLogEntry", i) for i in expected]
     assert {n["user"]["email"] for n in page["nodes"]} == {d.MANAGER_EMAIL}
@@ -326,7 +376,9 @@ async def test_marketplace_lists_listings_not_installed_here(client, admin, demo
     # Other tests add listings to the global catalogue: page through all of it
     nodes, after = [], None
     while True:
-        page = (await data(client, MARKETPLACE_PAGE, {"after": after}, token=admin))["viewer"]["portal"]["marketplace"]
+        page = (await data(client, MARKETPLACE_PAGE, {"after": after}, token=admin))["viewer"][
+            "portal"
+        ]["marketplace"]
         nodes += page["nodes"]
         if not page["pageInfo"]["hasNextPage"]:
             break
@@ -344,23 +396,44 @@ async def test_marketplace_lists_listings_not_installed_here(client, admin, demo
 
 
 async def test_marketplace_search_and_category(client, admin):
-    finance = (await data(client, MARKETPLACE, {"category": "Finance"}, token=admin))["viewer"]["portal"]["marketplace"]
+    finance = (await data(client, MARKETPLACE, {"category": "Finance"}, token=admin))["viewer"][
+        "portal"
+    ]["marketplace"]
     assert [n["slug"] for n in finance["nodes"]] == ["ledgerlink", "payport"]
     assert finance["nodes"][1]["requestedScopes"] == [
         {"name": "oauth", "state": "GRANTED", "requiredTier": "FREE", "required": True},
-        {"name": "crm.objects.deals.write", "state": "GRANTED", "requiredTier": "FREE", "required": True},
-        {"name": "e-commerce", "state": "GRANTED", "requiredTier": "PROFESSIONAL", "required": True},
-        {"name": "crm.objects.invoices.read", "state": "GRANTED", "requiredTier": "STARTER", "required": False},
+        {
+            "name": "crm.objects.deals.write",
+            "state": "GRANTED",
+            "requiredTier": "FREE",
+            "required": True,
+        },
+        {
+            "name": "e-commerce",
+            "state": "GRANTED",
+            "requiredTier": "PROFESSIONAL",
+            "required": True,
+        },
+        {
+            "name": "crm.objects.invoices.read",
+            "state": "GRANTED",
+            "requiredTier": "STARTER",
+            "required": False,
+        },
     ]
     # search matches the description too, ignoring case
-    story = (await data(client, MARKETPLACE, {"search": "STORY POSTS"}, token=admin))["viewer"]["portal"]["marketplace"]
+    story = (await data(client, MARKETPLACE, {"search": "STORY POSTS"}, token=admin))["viewer"][
+        "portal"
+    ]["marketplace"]
     assert [(n["slug"], n["category"]) for n in story["nodes"]] == [("photogram", "Social Media")]
 
 
 async def test_marketplace_shows_what_an_install_needs_to_upgrade(client, admin):
     # A listing whose scope needs ENTERPRISE, seen from a PROFESSIONAL portal
     page = (await data(client, MARKETPLACE, token=admin))["viewer"]["portal"]["marketplace"]
-    enterprise = await ListingScope.filter(required_tier="ENTERPRISE").values_list("listing__slug", "name")
+    enterprise = await ListingScope.filter(required_tier="ENTERPRISE").values_list(
+        "listing__slug", "name"
+    )
     by_slug = {n["slug"]: n for n in page["nodes"]}
     shown = [(slug, name) for slug, name in enterprise if slug in by_slug]
     assert shown
@@ -379,18 +452,41 @@ PEOPLE = """query($search: String) { viewer { portal {
 async def test_users_teams_and_learning(client, member):
     portal = (await data(client, PEOPLE, token=member))["viewer"]["portal"]
     assert [u["name"] for u in portal["users"]["nodes"]] == [
-        "Avery Admin", "Casey Member", "Jordan Lee", "Morgan Manager", "Riley Member",
-        "sam Rivera", "Taylor Brooks",
+        "Avery Admin",
+        "Casey Member",
+        "Jordan Lee",
+        "Morgan Manager",
+        "Riley Member",
+        "sam Rivera",
+        "Taylor Brooks",
     ]
     casey = portal["users"]["nodes"][1]
     assert casey["teams"] == [{"name": "Marketing Ops"}, {"name": "Sales"}]
     assert portal["teams"] == {
         "totalCount": 2,
         "nodes": [
-            {"name": "Marketing Ops", "members": {"totalCount": 3, "nodes": [
-                {"name": "Casey Member"}, {"name": "Riley Member"}, {"name": "Taylor Brooks"}]}},
-            {"name": "Sales", "members": {"totalCount": 3, "nodes": [
-                {"name": "Casey Member"}, {"name": "Jordan Lee"}, {"name": "Morgan Manager"}]}},
+            {
+                "name": "Marketing Ops",
+                "members": {
+                    "totalCount": 3,
+                    "nodes": [
+                        {"name": "Casey Member"},
+                        {"name": "Riley Member"},
+                        {"name": "Taylor Brooks"},
+                    ],
+                },
+            },
+            {
+                "name": "Sales",
+                "members": {
+                    "totalCount": 3,
+                    "nodes": [
+                        {"name": "Casey Member"},
+                        {"name": "Jordan Lee"},
+                        {"name": "Morgan Manager"},
+                    ],
+                },
+            },
         ],
     }
     assert [r["title"] for r in portal["learningResources"]] == [
@@ -398,7 +494,9 @@ async def test_users_teams_and_learning(client, member):
         "Installing your first app",
         "What app permissions (scopes) mean",
     ]
-    searched = (await data(client, PEOPLE, {"search": "MEMBER"}, token=member))["viewer"]["portal"]["users"]
+    searched = (await data(client, PEOPLE, {"search": "MEMBER"}, token=member))["viewer"]["portal"][
+        "users"
+    ]
     assert [u["email"] for u in searched["nodes"]] == [d.MEMBER_EMAIL, d.MEMBER2_EMAIL]
     assert searched["totalCount"] == 2
 
@@ -408,26 +506,59 @@ RULES = """{ viewer { portal { notificationRules { totalCount nodes {
   channels createdBy { name } viewerCanEdit } } } } }"""
 
 
-async def test_notification_rules_are_readable_by_everyone_editable_by_super_admins(client, admin, member):
+async def test_notification_rules_are_readable_by_everyone_editable_by_super_admins(
+    client, admin, member
+):
     rules = (await data(client, RULES, token=admin))["viewer"]["portal"]["notificationRules"]
     assert rules["totalCount"] == 3
     assert rules["nodes"] == [
         {
-            "name": "Disconnect alerts", "type": "APP_DISCONNECT", "frequency": "HOURLY",
-            "audience": "SPECIFIC", "allApps": False,
-            "apps": [{"name": n} for n in ["AdBeacon Ads", "ContactSync", "HelpDesk Hero", "MeetSlot Scheduler", "TeamChat"]],
-            "users": [{"name": "Casey Member"}], "teams": [{"name": "Sales"}],
-            "channels": ["IN_APP"], "createdBy": {"name": "Avery Admin"}, "viewerCanEdit": True,
+            "name": "Disconnect alerts",
+            "type": "APP_DISCONNECT",
+            "frequency": "HOURLY",
+            "audience": "SPECIFIC",
+            "allApps": False,
+            "apps": [
+                {"name": n}
+                for n in [
+                    "AdBeacon Ads",
+                    "ContactSync",
+                    "HelpDesk Hero",
+                    "MeetSlot Scheduler",
+                    "TeamChat",
+                ]
+            ],
+            "users": [{"name": "Casey Member"}],
+            "teams": [{"name": "Sales"}],
+            "channels": ["IN_APP"],
+            "createdBy": {"name": "Avery Admin"},
+            "viewerCanEdit": True,
         },
         {
-            "name": "Install digest", "type": "APP_INSTALL", "frequency": "DAILY",
-            "audience": "SUPER_ADMINS", "allApps": True, "apps": [], "users": [], "teams": [],
-            "channels": ["EMAIL", "IN_APP"], "createdBy": {"name": "Avery Admin"}, "viewerCanEdit": True,
+            "name": "Install digest",
+            "type": "APP_INSTALL",
+            "frequency": "DAILY",
+            "audience": "SUPER_ADMINS",
+            "allApps": True,
+            "apps": [],
+            "users": [],
+            "teams": [],
+            "channels": ["EMAIL", "IN_APP"],
+            "createdBy": {"name": "Avery Admin"},
+            "viewerCanEdit": True,
         },
         {
-            "name": "Monthly uninstall report", "type": "APP_UNINSTALL", "frequency": "MONTHLY",
-            "audience": "EVERYONE", "allApps": True, "apps": [], "users": [], "teams": [],
-            "channels": ["EMAIL"], "createdBy": {"name": "Avery Admin"}, "viewerCanEdit": True,
+            "name": "Monthly uninstall report",
+            "type": "APP_UNINSTALL",
+            "frequency": "MONTHLY",
+            "audience": "EVERYONE",
+            "allApps": True,
+            "apps": [],
+            "users": [],
+            "teams": [],
+            "channels": ["EMAIL"],
+            "createdBy": {"name": "Avery Admin"},
+            "viewerCanEdit": True,
         },
     ]
     as_member = (await data(client, RULES, token=member))["viewer"]["portal"]["notificationRules"]
@@ -464,7 +595,9 @@ async def test_a_colleagues_notification_is_null(client, member, admin, demo):
     admins = await Notification.filter(recipient_id=demo.user_ids[d.ADMIN_EMAIL]).first()
     nid = gid("Notification", admins.id)
     assert (await data(client, NODE, {"id": nid}, token=member)) == {"node": None}
-    assert (await data(client, NODE, {"id": nid}, token=admin)) == {"node": {"__typename": "Notification", "id": nid}}
+    assert (await data(client, NODE, {"id": nid}, token=admin)) == {
+        "node": {"__typename": "Notification", "id": nid}
+    }
 
 
 DELIVERIES = """{ viewer { portal { deliveries { totalCount nodes { channel status recipient { email } } } } } }"""
@@ -485,7 +618,14 @@ NODES = """query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"""
 
 async def test_node_resolves_every_visible_type(client, admin, demo):
     entry = await AppLogEntry.filter(portal_id=demo.acme_portal_id).first()
-    from gateway.models import AppAlert, AppConnection, Delivery, LearningResource, NotificationRule, Team
+    from gateway.models import (
+        AppAlert,
+        AppConnection,
+        Delivery,
+        LearningResource,
+        NotificationRule,
+        Team,
+    )
 
     alert = await AppAlert.filter(app_id=demo.app_ids["helpdesk-hero"]).first()
     connection = await AppConnection.filter(app_id=demo.app_ids["chirp"]).first()
@@ -508,8 +648,17 @@ async def test_node_resolves_every_visible_type(client, admin, demo):
     ]
     result = await data(client, NODES, {"ids": ids}, token=admin)
     assert [n["__typename"] for n in result["nodes"]] == [
-        "Portal", "User", "Team", "ConnectedApp", "AppConnection", "AppAlert", "AppLogEntry",
-        "NotificationRule", "Delivery", "MarketplaceListing", "LearningResource",
+        "Portal",
+        "User",
+        "Team",
+        "ConnectedApp",
+        "AppConnection",
+        "AppAlert",
+        "AppLogEntry",
+        "NotificationRule",
+        "Delivery",
+        "MarketplaceListing",
+        "LearningResource",
     ]
     assert [n["id"] for n in result["nodes"]] == ids
 

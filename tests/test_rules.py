@@ -20,7 +20,6 @@ from gateway.models import (
 )
 from gateway.models.enums import NotificationType
 from gateway.services import rules as rule_service
-
 from tests import factories as f
 from tests.helpers import barrier_at, data, gid, token_for
 
@@ -60,7 +59,10 @@ class World:
 
     def ref(self, kind: str, name: str) -> dict:
         row = {"app": self.apps, "user": self.people, "team": self.teams}[kind][name]
-        return {"id": gid({"app": "ConnectedApp", "user": "User", "team": "Team"}[kind], row.id), "name": name}
+        return {
+            "id": gid({"app": "ConnectedApp", "user": "User", "team": "Team"}[kind], row.id),
+            "name": name,
+        }
 
 
 @pytest.fixture
@@ -71,11 +73,16 @@ async def world(app, settings) -> World:
     member = await f.make_user(portal, "Mia Member")
     bea = await f.make_user(portal, "Bea Buyer")
     cal = await f.make_user(portal, "Cal Closer")
-    teams = {"Sales": await make_team(portal, "Sales", [bea, cal]), "Ops": await make_team(portal, "Ops", [member])}
+    teams = {
+        "Sales": await make_team(portal, "Sales", [bea, cal]),
+        "Ops": await make_team(portal, "Ops", [member]),
+    }
     apps = {}
     for name in ("Zeta Books", "Atlas CRM", "Gone Mail"):
         # A category of their own: the catalogue is shared, and other tests list "Test fixtures".
-        apps[name] = await f.install(portal, await f.make_listing(name, category="Rule fixtures"), admin)
+        apps[name] = await f.install(
+            portal, await f.make_listing(name, category="Rule fixtures"), admin
+        )
     apps["Gone Mail"].uninstalled_at = f.T0 + timedelta(days=1)
     await apps["Gone Mail"].save()
     tokens = [await token_for(settings, u.email) for u in (admin, manager, member)]
@@ -136,16 +143,21 @@ def without_times(rule):
 
 
 async def read_back(client, token, rule_id):
-    listed = (await data(client, RULES, token=token))["viewer"]["portal"]["notificationRules"]["nodes"]
+    listed = (await data(client, RULES, token=token))["viewer"]["portal"]["notificationRules"][
+        "nodes"
+    ]
     by_node = (await data(client, NODE, {"id": rule_id}, token=token))["node"]
     return next((r for r in listed if r["id"] == rule_id), None), by_node
 
 
 # --- create -------------------------------------------------------------------------------
 
+
 async def test_a_super_admin_creates_a_rule_with_every_field(client, world):
     before = datetime.now(UTC)
-    payload = await mutate(client, CREATE, full_input(world, name="  Weekly installs  "), world.admin)
+    payload = await mutate(
+        client, CREATE, full_input(world, name="  Weekly installs  "), world.admin
+    )
     after = datetime.now(UTC)
     assert payload["userErrors"] == []
     rule = payload["rule"]
@@ -179,19 +191,44 @@ async def test_a_super_admin_creates_a_rule_with_every_field(client, world):
 
 
 async def test_a_rule_for_all_apps_and_everyone(client, world):
-    rule = await create(client, world, name="Everything", allApps=True, appIds=None, audience="EVERYONE",
-                        userIds=None, teamIds=[], channels=["EMAIL"], type="APP_UNINSTALL", frequency="HOURLY")
+    rule = await create(
+        client,
+        world,
+        name="Everything",
+        allApps=True,
+        appIds=None,
+        audience="EVERYONE",
+        userIds=None,
+        teamIds=[],
+        channels=["EMAIL"],
+        type="APP_UNINSTALL",
+        frequency="HOURLY",
+    )
     assert without_times(rule) | {"id": None} == {
-        "id": None, "name": "Everything", "type": "APP_UNINSTALL", "frequency": "HOURLY", "allApps": True,
-        "apps": [], "audience": "EVERYONE", "users": [], "teams": [], "channels": ["EMAIL"],
+        "id": None,
+        "name": "Everything",
+        "type": "APP_UNINSTALL",
+        "frequency": "HOURLY",
+        "allApps": True,
+        "apps": [],
+        "audience": "EVERYONE",
+        "users": [],
+        "teams": [],
+        "channels": ["EMAIL"],
         "createdBy": {"name": "Ada Admin"},
     }
 
 
 async def test_an_uninstalled_app_may_be_selected_and_repeated_ids_count_once(client, world):
     gone = world.ref("app", "Gone Mail")
-    rule = await create(client, world, appIds=[gone["id"], gone["id"]], audience="SUPER_ADMINS",
-                        userIds=None, teamIds=None)
+    rule = await create(
+        client,
+        world,
+        appIds=[gone["id"], gone["id"]],
+        audience="SUPER_ADMINS",
+        userIds=None,
+        teamIds=None,
+    )
     assert rule["apps"] == [gone]
     assert await RuleApp.filter(app_id=world.apps["Gone Mail"].id).count() == 1
 
@@ -199,12 +236,15 @@ async def test_an_uninstalled_app_may_be_selected_and_repeated_ids_count_once(cl
 async def test_rules_are_listed_by_lower_cased_name(client, world):
     for name in ("beta", "Alpha", "gamma"):
         await create(client, world, name=name)
-    listed = (await data(client, RULES, token=world.member))["viewer"]["portal"]["notificationRules"]
+    listed = (await data(client, RULES, token=world.member))["viewer"]["portal"][
+        "notificationRules"
+    ]
     assert [r["name"] for r in listed["nodes"]] == ["Alpha", "beta", "gamma"]
     assert listed["totalCount"] == 3
 
 
 # --- update -------------------------------------------------------------------------------
+
 
 async def test_an_update_of_one_field_leaves_the_others(client, world):
     rule = await create(client, world)
@@ -223,10 +263,17 @@ async def test_an_update_of_one_field_leaves_the_others(client, world):
 
 async def test_an_update_that_changes_nothing_keeps_updated_at(client, world):
     rule = await create(client, world)
-    same = await mutate(client, UPDATE, {
-        "id": rule["id"], "name": "Weekly installs", "channels": ["EMAIL", "IN_APP", "EMAIL"],
-        "teamIds": [world.ref("team", "Sales")["id"]],
-    }, world.admin)
+    same = await mutate(
+        client,
+        UPDATE,
+        {
+            "id": rule["id"],
+            "name": "Weekly installs",
+            "channels": ["EMAIL", "IN_APP", "EMAIL"],
+            "teamIds": [world.ref("team", "Sales")["id"]],
+        },
+        world.admin,
+    )
     assert same["userErrors"] == [] and same["rule"] == rule
     nothing = await mutate(client, UPDATE, {"id": rule["id"]}, world.admin)
     assert nothing["userErrors"] == [] and nothing["rule"] == rule
@@ -236,32 +283,72 @@ async def test_an_update_changes_audience_channels_and_apps(client, world):
     rule = await create(client, world)
     row = await NotificationRule.get(portal_id=world.portal.id)
     # leaving SPECIFIC and selected apps clears the users, teams and apps
-    payload = await mutate(client, UPDATE, {
-        "id": rule["id"], "audience": "EVERYONE", "allApps": True, "channels": ["IN_APP"],
-        "type": "APP_DISCONNECT",
-    }, world.admin)
+    payload = await mutate(
+        client,
+        UPDATE,
+        {
+            "id": rule["id"],
+            "audience": "EVERYONE",
+            "allApps": True,
+            "channels": ["IN_APP"],
+            "type": "APP_DISCONNECT",
+        },
+        world.admin,
+    )
     assert payload["userErrors"] == []
     assert without_times(payload["rule"]) == {
-        **without_times(rule), "audience": "EVERYONE", "users": [], "teams": [], "allApps": True,
-        "apps": [], "channels": ["IN_APP"], "type": "APP_DISCONNECT",
+        **without_times(rule),
+        "audience": "EVERYONE",
+        "users": [],
+        "teams": [],
+        "allApps": True,
+        "apps": [],
+        "channels": ["IN_APP"],
+        "type": "APP_DISCONNECT",
     }
     assert await RuleApp.filter(rule_id=row.id).count() == 0
     assert await RuleUser.filter(rule_id=row.id).count() == 0
     assert await RuleTeam.filter(rule_id=row.id).count() == 0
     # and back: SPECIFIC with a team only, selected apps
-    back = await mutate(client, UPDATE, {
-        "id": rule["id"], "audience": "SPECIFIC", "teamIds": [world.ref("team", "Ops")["id"]],
-        "allApps": False, "appIds": [world.ref("app", "Gone Mail")["id"]],
-    }, world.admin)
+    back = await mutate(
+        client,
+        UPDATE,
+        {
+            "id": rule["id"],
+            "audience": "SPECIFIC",
+            "teamIds": [world.ref("team", "Ops")["id"]],
+            "allApps": False,
+            "appIds": [world.ref("app", "Gone Mail")["id"]],
+        },
+        world.admin,
+    )
     assert back["userErrors"] == []
-    assert (back["rule"]["audience"], back["rule"]["users"], back["rule"]["teams"], back["rule"]["apps"]) == (
-        "SPECIFIC", [], [world.ref("team", "Ops")], [world.ref("app", "Gone Mail")],
+    assert (
+        back["rule"]["audience"],
+        back["rule"]["users"],
+        back["rule"]["teams"],
+        back["rule"]["apps"],
+    ) == (
+        "SPECIFIC",
+        [],
+        [world.ref("team", "Ops")],
+        [world.ref("app", "Gone Mail")],
     )
     # replacing one list keeps the other: users added, the team stays
-    users = await mutate(client, UPDATE, {"id": rule["id"], "userIds": [world.ref("user", "Mia Member")["id"]]}, world.admin)
-    assert (users["rule"]["users"], users["rule"]["teams"]) == ([world.ref("user", "Mia Member")], [world.ref("team", "Ops")])
+    users = await mutate(
+        client,
+        UPDATE,
+        {"id": rule["id"], "userIds": [world.ref("user", "Mia Member")["id"]]},
+        world.admin,
+    )
+    assert (users["rule"]["users"], users["rule"]["teams"]) == (
+        [world.ref("user", "Mia Member")],
+        [world.ref("team", "Ops")],
+    )
     # renaming, including only the case of the name itself
-    renamed = await mutate(client, UPDATE, {"id": rule["id"], "name": "WEEKLY INSTALLS"}, world.admin)
+    renamed = await mutate(
+        client, UPDATE, {"id": rule["id"], "name": "WEEKLY INSTALLS"}, world.admin
+    )
     assert renamed["userErrors"] == [] and renamed["rule"]["name"] == "WEEKLY INSTALLS"
     assert (await NotificationRule.get(id=row.id)).sort_name == "weekly installs"
     assert (await NotificationRule.get(id=row.id)).cut_at == row.cut_at
@@ -270,128 +357,234 @@ async def test_an_update_changes_audience_channels_and_apps(client, world):
 async def test_update_validates_the_merged_rule(client, world):
     rule = await create(client, world)  # SPECIFIC, two apps
     before = await snapshot(world.portal.id)
-    payload = await mutate(client, UPDATE, {
-        "id": rule["id"],
-        "audience": "SUPER_ADMINS",
-        "userIds": [world.ref("user", "Bea Buyer")["id"]],  # named for an audience that takes none
-        "allApps": True,
-        "appIds": [world.ref("app", "Atlas CRM")["id"]],
-        "channels": [],
-        "name": "",
-    }, world.admin)
-    assert sorted(codes(payload)) == sorted([
-        ("INVALID", ["input", "name"]),
-        ("INVALID", ["input", "channels"]),
-        ("INVALID", ["input", "appIds"]),
-        ("INVALID", ["input", "userIds"]),
-    ])
+    payload = await mutate(
+        client,
+        UPDATE,
+        {
+            "id": rule["id"],
+            "audience": "SUPER_ADMINS",
+            "userIds": [
+                world.ref("user", "Bea Buyer")["id"]
+            ],  # named for an audience that takes none
+            "allApps": True,
+            "appIds": [world.ref("app", "Atlas CRM")["id"]],
+            "channels": [],
+            "name": "",
+        },
+        world.admin,
+    )
+    assert sorted(codes(payload)) == sorted(
+        [
+            ("INVALID", ["input", "name"]),
+            ("INVALID", ["input", "channels"]),
+            ("INVALID", ["input", "appIds"]),
+            ("INVALID", ["input", "userIds"]),
+        ]
+    )
     assert payload["rule"] is None
     # emptying what the rule needs
-    emptied = await mutate(client, UPDATE, {"id": rule["id"], "userIds": [], "teamIds": [], "appIds": []}, world.admin)
-    assert sorted(codes(emptied)) == sorted([("INVALID", ["input", "audience"]), ("INVALID", ["input", "appIds"])])
+    emptied = await mutate(
+        client, UPDATE, {"id": rule["id"], "userIds": [], "teamIds": [], "appIds": []}, world.admin
+    )
+    assert sorted(codes(emptied)) == sorted(
+        [("INVALID", ["input", "audience"]), ("INVALID", ["input", "appIds"])]
+    )
     assert await snapshot(world.portal.id) == before
     # a rule for every app and everyone cannot become SPECIFIC or selective without names
-    broad = await create(client, world, name="Broad", allApps=True, appIds=None, audience="EVERYONE",
-                         userIds=None, teamIds=None)
-    narrowed = await mutate(client, UPDATE, {"id": broad["id"], "audience": "SPECIFIC", "allApps": False}, world.admin)
-    assert sorted(codes(narrowed)) == sorted([("INVALID", ["input", "audience"]), ("INVALID", ["input", "appIds"])])
+    broad = await create(
+        client,
+        world,
+        name="Broad",
+        allApps=True,
+        appIds=None,
+        audience="EVERYONE",
+        userIds=None,
+        teamIds=None,
+    )
+    narrowed = await mutate(
+        client, UPDATE, {"id": broad["id"], "audience": "SPECIFIC", "allApps": False}, world.admin
+    )
+    assert sorted(codes(narrowed)) == sorted(
+        [("INVALID", ["input", "audience"]), ("INVALID", ["input", "appIds"])]
+    )
 
 
 async def test_updating_a_missing_rule_reports_it_with_the_input_problems(client, world, demo):
     before = await snapshot(world.portal.id)
     foreign = gid("NotificationRule", demo.rule_ids["Install digest"])  # an Acme rule
     missing = gid("NotificationRule", 10**9)
-    answers = [await mutate(client, UPDATE, {"id": i, "frequency": "DAILY"}, world.admin) for i in (foreign, missing)]
+    answers = [
+        await mutate(client, UPDATE, {"id": i, "frequency": "DAILY"}, world.admin)
+        for i in (foreign, missing)
+    ]
     assert answers[0] == answers[1]
     assert codes(answers[0]) == [("NOT_FOUND", ["input", "id"])]
-    garbage = await mutate(client, UPDATE, {"id": "nope", "name": " ", "appIds": ["nope"]}, world.admin)
-    assert sorted(codes(garbage)) == sorted([
-        ("INVALID", ["input", "id"]), ("INVALID", ["input", "name"]), ("INVALID", ["input", "appIds", "0"]),
-    ])
-    wrong_type = await mutate(client, UPDATE, {"id": world.ref("app", "Atlas CRM")["id"]}, world.admin)
+    garbage = await mutate(
+        client, UPDATE, {"id": "nope", "name": " ", "appIds": ["nope"]}, world.admin
+    )
+    assert sorted(codes(garbage)) == sorted(
+        [
+            ("INVALID", ["input", "id"]),
+            ("INVALID", ["input", "name"]),
+            ("INVALID", ["input", "appIds", "0"]),
+        ]
+    )
+    wrong_type = await mutate(
+        client, UPDATE, {"id": world.ref("app", "Atlas CRM")["id"]}, world.admin
+    )
     assert codes(wrong_type) == [("INVALID", ["input", "id"])]
     assert await snapshot(world.portal.id) == before
-    assert (await NotificationRule.get(id=demo.rule_ids["Install digest"])).frequency.value == "DAILY"  # as seeded
+    assert (
+        await NotificationRule.get(id=demo.rule_ids["Install digest"])
+    ).frequency.value == "DAILY"  # as seeded
 
 
 # --- delete -------------------------------------------------------------------------------
+
 
 async def test_delete_removes_the_rule_and_past_digests_keep_no_rule(client, world, settings):
     rule = await create(client, world)
     pk = (await NotificationRule.get(portal_id=world.portal.id)).id
     bea = world.people["Bea Buyer"]
     digest = await Notification.create(
-        portal=world.portal, recipient=bea, rule_id=pk, type=NotificationType.APP_INSTALL,
-        period_start=f.T0, period_end=f.T0 + timedelta(days=7), entry_count=1, created_at=f.T0 + timedelta(days=7),
+        portal=world.portal,
+        recipient=bea,
+        rule_id=pk,
+        type=NotificationType.APP_INSTALL,
+        period_start=f.T0,
+        period_end=f.T0 + timedelta(days=7),
+        entry_count=1,
+        created_at=f.T0 + timedelta(days=7),
     )
     bea_token = await token_for(settings, bea.email)
-    seen = (await data(client, NODE, {"id": gid("Notification", digest.id)}, token=bea_token))["node"]
-    assert seen == {"__typename": "Notification", "id": gid("Notification", digest.id), "rule": {"id": rule["id"]}}
+    seen = (await data(client, NODE, {"id": gid("Notification", digest.id)}, token=bea_token))[
+        "node"
+    ]
+    assert seen == {
+        "__typename": "Notification",
+        "id": gid("Notification", digest.id),
+        "rule": {"id": rule["id"]},
+    }
 
     payload = await mutate(client, DELETE, {"id": rule["id"]}, world.admin)
     assert payload == {"deletedRuleId": rule["id"], "userErrors": []}
     assert (await data(client, NODE, {"id": rule["id"]}, token=world.admin))["node"] is None
-    assert (await data(client, RULES, token=world.admin))["viewer"]["portal"]["notificationRules"]["totalCount"] == 0
+    assert (await data(client, RULES, token=world.admin))["viewer"]["portal"]["notificationRules"][
+        "totalCount"
+    ] == 0
     assert await snapshot(world.portal.id) == ([], [], [], [])
-    assert await RuleApp.filter(rule_id=pk).count() + await RuleUser.filter(rule_id=pk).count() + \
-        await RuleTeam.filter(rule_id=pk).count() == 0
+    assert (
+        await RuleApp.filter(rule_id=pk).count()
+        + await RuleUser.filter(rule_id=pk).count()
+        + await RuleTeam.filter(rule_id=pk).count()
+        == 0
+    )
     # the past digest stays, without its rule
     assert (await Notification.get(id=digest.id)).rule_id is None
-    seen = (await data(client, NODE, {"id": gid("Notification", digest.id)}, token=bea_token))["node"]
-    assert seen == {"__typename": "Notification", "id": gid("Notification", digest.id), "rule": None}
+    seen = (await data(client, NODE, {"id": gid("Notification", digest.id)}, token=bea_token))[
+        "node"
+    ]
+    assert seen == {
+        "__typename": "Notification",
+        "id": gid("Notification", digest.id),
+        "rule": None,
+    }
     # deleting again finds nothing
     again = await mutate(client, DELETE, {"id": rule["id"]}, world.admin)
-    assert again == {"deletedRuleId": None, "userErrors": [
-        {"field": ["input", "id"], "message": "No such notification rule", "code": "NOT_FOUND"}]}
+    assert again == {
+        "deletedRuleId": None,
+        "userErrors": [
+            {"field": ["input", "id"], "message": "No such notification rule", "code": "NOT_FOUND"}
+        ],
+    }
 
 
 async def test_delete_of_foreign_missing_or_undecodable_ids(client, world, demo):
     foreign = gid("NotificationRule", demo.rule_ids["Install digest"])
-    answers = [await mutate(client, DELETE, {"id": i}, world.admin) for i in (foreign, gid("NotificationRule", 10**9))]
-    assert answers[0] == answers[1] == {"deletedRuleId": None, "userErrors": [
-        {"field": ["input", "id"], "message": "No such notification rule", "code": "NOT_FOUND"}]}
+    answers = [
+        await mutate(client, DELETE, {"id": i}, world.admin)
+        for i in (foreign, gid("NotificationRule", 10**9))
+    ]
+    assert (
+        answers[0]
+        == answers[1]
+        == {
+            "deletedRuleId": None,
+            "userErrors": [
+                {
+                    "field": ["input", "id"],
+                    "message": "No such notification rule",
+                    "code": "NOT_FOUND",
+                }
+            ],
+        }
+    )
     assert await NotificationRule.filter(id=demo.rule_ids["Install digest"]).exists()
     # garbage, another type's id, a key no 32-bit column holds
     for garbage in ("nope", gid("ConnectedApp", 1), gid("NotificationRule", 2**40)):
-        assert codes(await mutate(client, DELETE, {"id": garbage}, world.admin)) == [("INVALID", ["input", "id"])]
+        assert codes(await mutate(client, DELETE, {"id": garbage}, world.admin)) == [
+            ("INVALID", ["input", "id"])
+        ]
 
 
 # --- validation ---------------------------------------------------------------------------
 
+
 async def test_every_create_problem_is_reported_on_its_path(client, world):
     before = await snapshot(world.portal.id)
-    payload = await mutate(client, CREATE, {
-        "name": "   ", "type": "APP_INSTALL", "frequency": "DAILY",
-        "allApps": False, "audience": "SPECIFIC", "channels": [],
-    }, world.admin)
+    payload = await mutate(
+        client,
+        CREATE,
+        {
+            "name": "   ",
+            "type": "APP_INSTALL",
+            "frequency": "DAILY",
+            "allApps": False,
+            "audience": "SPECIFIC",
+            "channels": [],
+        },
+        world.admin,
+    )
     assert payload["rule"] is None
-    assert sorted(codes(payload)) == sorted([
-        ("INVALID", ["input", "name"]),
-        ("INVALID", ["input", "appIds"]),
-        ("INVALID", ["input", "audience"]),
-        ("INVALID", ["input", "channels"]),
-    ])
+    assert sorted(codes(payload)) == sorted(
+        [
+            ("INVALID", ["input", "name"]),
+            ("INVALID", ["input", "appIds"]),
+            ("INVALID", ["input", "audience"]),
+            ("INVALID", ["input", "channels"]),
+        ]
+    )
     assert await snapshot(world.portal.id) == before
 
 
 async def test_wrong_lists_for_the_choices_and_bad_ids(client, world):
     before = await snapshot(world.portal.id)
-    payload = await mutate(client, CREATE, full_input(
-        world, name="x" * 121, allApps=True, audience="EVERYONE",
-        appIds=[world.ref("app", "Atlas CRM")["id"], "not-an-id", gid("ConnectedApp", 10**9)],
-        userIds=[world.ref("user", "Bea Buyer")["id"], gid("Team", world.teams["Sales"].id)],
-        teamIds=[gid("Team", 10**9)],
-    ), world.admin)
-    assert sorted(codes(payload)) == sorted([
-        ("INVALID", ["input", "name"]),
-        ("INVALID", ["input", "appIds"]),  # allApps takes no apps
-        ("INVALID", ["input", "appIds", "1"]),
-        ("NOT_FOUND", ["input", "appIds", "2"]),
-        ("INVALID", ["input", "userIds"]),  # EVERYONE takes no users
-        ("INVALID", ["input", "userIds", "1"]),  # a Team id where a User id belongs
-        ("INVALID", ["input", "teamIds"]),
-        ("NOT_FOUND", ["input", "teamIds", "0"]),
-    ])
+    payload = await mutate(
+        client,
+        CREATE,
+        full_input(
+            world,
+            name="x" * 121,
+            allApps=True,
+            audience="EVERYONE",
+            appIds=[world.ref("app", "Atlas CRM")["id"], "not-an-id", gid("ConnectedApp", 10**9)],
+            userIds=[world.ref("user", "Bea Buyer")["id"], gid("Team", world.teams["Sales"].id)],
+            teamIds=[gid("Team", 10**9)],
+        ),
+        world.admin,
+    )
+    assert sorted(codes(payload)) == sorted(
+        [
+            ("INVALID", ["input", "name"]),
+            ("INVALID", ["input", "appIds"]),  # allApps takes no apps
+            ("INVALID", ["input", "appIds", "1"]),
+            ("NOT_FOUND", ["input", "appIds", "2"]),
+            ("INVALID", ["input", "userIds"]),  # EVERYONE takes no users
+            ("INVALID", ["input", "userIds", "1"]),  # a Team id where a User id belongs
+            ("INVALID", ["input", "teamIds"]),
+            ("NOT_FOUND", ["input", "teamIds", "0"]),
+        ]
+    )
     assert await snapshot(world.portal.id) == before
 
 
@@ -405,7 +598,10 @@ async def test_name_length_and_control_characters(client, world):
 
 async def test_ids_of_another_portal_are_not_found_like_missing_ones(client, world, demo):
     foreign = {
-        "appIds": [world.ref("app", "Atlas CRM")["id"], gid("ConnectedApp", demo.app_ids["contactsync"])],
+        "appIds": [
+            world.ref("app", "Atlas CRM")["id"],
+            gid("ConnectedApp", demo.app_ids["contactsync"]),
+        ],
         "userIds": [gid("User", demo.user_ids[next(iter(demo.user_ids))])],
         "teamIds": [gid("Team", demo.team_ids["Sales"])],
     }
@@ -415,17 +611,30 @@ async def test_ids_of_another_portal_are_not_found_like_missing_ones(client, wor
         "teamIds": [gid("Team", 10**9 + 1)],
     }
     before = await snapshot(world.portal.id)
-    answers = [await mutate(client, CREATE, full_input(world, **ids), world.admin) for ids in (foreign, missing)]
+    answers = [
+        await mutate(client, CREATE, full_input(world, **ids), world.admin)
+        for ids in (foreign, missing)
+    ]
     assert answers[0] == answers[1]
-    assert sorted(codes(answers[0])) == sorted([
-        ("NOT_FOUND", ["input", "appIds", "1"]), ("NOT_FOUND", ["input", "userIds", "0"]),
-        ("NOT_FOUND", ["input", "teamIds", "0"]),
-    ])
-    assert {e["message"] for e in answers[0]["userErrors"]} == {"No such app", "No such user", "No such team"}
+    assert sorted(codes(answers[0])) == sorted(
+        [
+            ("NOT_FOUND", ["input", "appIds", "1"]),
+            ("NOT_FOUND", ["input", "userIds", "0"]),
+            ("NOT_FOUND", ["input", "teamIds", "0"]),
+        ]
+    )
+    assert {e["message"] for e in answers[0]["userErrors"]} == {
+        "No such app",
+        "No such user",
+        "No such team",
+    }
     # the same on update
     rule = await create(client, world)
     before = await snapshot(world.portal.id)
-    answers = [await mutate(client, UPDATE, {"id": rule["id"], **ids}, world.admin) for ids in (foreign, missing)]
+    answers = [
+        await mutate(client, UPDATE, {"id": rule["id"], **ids}, world.admin)
+        for ids in (foreign, missing)
+    ]
     assert answers[0] == answers[1] and len(answers[0]["userErrors"]) == 3
     assert await snapshot(world.portal.id) == before
 
@@ -441,8 +650,12 @@ async def test_duplicate_names_conflict_whatever_their_case(client, world, demo)
     renamed = await mutate(client, UPDATE, {"id": other["id"], "name": "installs"}, world.admin)
     assert codes(renamed) == [("CONFLICT", ["input", "name"])]
     # a conflict comes with the other problems of the request
-    both = await mutate(client, UPDATE, {"id": other["id"], "name": "installs", "channels": []}, world.admin)
-    assert sorted(codes(both)) == sorted([("CONFLICT", ["input", "name"]), ("INVALID", ["input", "channels"])])
+    both = await mutate(
+        client, UPDATE, {"id": other["id"], "name": "installs", "channels": []}, world.admin
+    )
+    assert sorted(codes(both)) == sorted(
+        [("CONFLICT", ["input", "name"]), ("INVALID", ["input", "channels"])]
+    )
     assert await snapshot(world.portal.id) == before
     assert first["name"] == "Installs"
     # names are unique per portal only: an Acme rule's name is free here
@@ -467,6 +680,7 @@ async def test_the_unique_key_settles_a_name_race(client, world, monkeypatch):
 
 # --- who may write ------------------------------------------------------------------------
 
+
 async def test_only_super_admins_write_rules(client, world):
     rule = await create(client, world)
     before = await snapshot(world.portal.id)
@@ -476,7 +690,9 @@ async def test_only_super_admins_write_rules(client, world):
         updated = await mutate(client, UPDATE, {"id": rule["id"], "name": "Mine"}, token)
         assert updated["rule"] is None and codes(updated) == [("FORBIDDEN", ["input", "id"])]
         deleted = await mutate(client, DELETE, {"id": rule["id"]}, token)
-        assert deleted["deletedRuleId"] is None and codes(deleted) == [("FORBIDDEN", ["input", "id"])]
+        assert deleted["deletedRuleId"] is None and codes(deleted) == [
+            ("FORBIDDEN", ["input", "id"])
+        ]
         # an invalid request from them is still only forbidden
         invalid = await mutate(client, CREATE, full_input(world, name="", channels=[]), token)
         assert codes(invalid) == [("FORBIDDEN", None)]
@@ -487,6 +703,7 @@ async def test_only_super_admins_write_rules(client, world):
 
 
 # --- races (PostgreSQL: SQLite serializes writers) -------------------------------------------
+
 
 @pytest.mark.postgres
 async def test_two_admins_creating_the_same_name_at_once_make_one_rule(client, world, settings):
@@ -511,9 +728,17 @@ async def test_concurrent_edits_merge_into_the_rule_as_it_is(client, world, sett
     token = await token_for(settings, other_admin.email)
     a, b = await asyncio.gather(
         mutate(client, UPDATE, {"id": rule["id"], "audience": "EVERYONE"}, world.admin),
-        mutate(client, UPDATE, {"id": rule["id"], "userIds": [world.ref("user", "Mia Member")["id"]]}, token),
+        mutate(
+            client,
+            UPDATE,
+            {"id": rule["id"], "userIds": [world.ref("user", "Mia Member")["id"]]},
+            token,
+        ),
     )
     assert codes(a) == [] and codes(b) in ([], [("INVALID", ["input", "userIds"])])
     row = await NotificationRule.get(portal_id=world.portal.id)
-    assert (row.audience.value, await RuleUser.filter(rule_id=row.id).count(),
-            await RuleTeam.filter(rule_id=row.id).count()) == ("EVERYONE", 0, 0)
+    assert (
+        row.audience.value,
+        await RuleUser.filter(rule_id=row.id).count(),
+        await RuleTeam.filter(rule_id=row.id).count(),
+    ) == ("EVERYONE", 0, 0)

@@ -38,8 +38,14 @@ async def serving(env: dict[str, str], *args: str) -> AsyncIterator[tuple[str, l
     """Run `gateway serve`, wait until /healthz answers, yield (base URL, output lines)."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        GATEWAY, "serve", "--port", str(port), *args,
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        GATEWAY,
+        "serve",
+        "--port",
+        str(port),
+        *args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     lines: list[str] = []
 
@@ -81,13 +87,19 @@ async def test_serve_demo_prints_a_working_header_and_answers_queries(tmp_path):
             # and the header works over real HTTP
             response = await client.post(
                 "/graphql",
-                json={"query": "{ viewer { user { email } portal { name appSummary { total } } } }"},
+                json={
+                    "query": "{ viewer { user { email } portal { name appSummary { total } } } }"
+                },
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert response.status_code == 200
             assert response.json() == {
-                "data": {"viewer": {"user": {"email": "admin@demo.example"},
-                                    "portal": {"name": "Acme Demo", "appSummary": {"total": 12}}}}
+                "data": {
+                    "viewer": {
+                        "user": {"email": "admin@demo.example"},
+                        "portal": {"name": "Acme Demo", "appSummary": {"total": 12}},
+                    }
+                }
             }
             # GraphiQL is served in debug mode
             page = await client.get("/graphql", headers={"Accept": "text/html"})
@@ -103,10 +115,14 @@ async def test_a_second_start_keeps_the_data_and_seeds_nothing_new(tmp_path):
         pass
     import sqlite3
 
-    count = sqlite3.connect(tmp_path / "demo.sqlite3").execute("SELECT COUNT(*) FROM portal").fetchone()
+    count = (
+        sqlite3.connect(tmp_path / "demo.sqlite3").execute("SELECT COUNT(*) FROM portal").fetchone()
+    )
     async with serving(env, "--demo"):
         pass
-    again = sqlite3.connect(tmp_path / "demo.sqlite3").execute("SELECT COUNT(*) FROM portal").fetchone()
+    again = (
+        sqlite3.connect(tmp_path / "demo.sqlite3").execute("SELECT COUNT(*) FROM portal").fetchone()
+    )
     assert count == again == (2,)
 
 
@@ -114,8 +130,13 @@ async def test_a_second_start_keeps_the_data_and_seeds_nothing_new(tmp_path):
 def test_refuses_to_start_without_real_secrets(tmp_path, missing):
     env = clean_env(GATEWAY_DATABASE_URL=f"sqlite://{tmp_path / 'x.sqlite3'}", **SECRETS)
     del env[missing]
-    done = subprocess.run([GATEWAY, "serve", "--port", str(free_port())], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [GATEWAY, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert missing in done.stderr
     assert not (tmp_path / "x.sqlite3").exists()  # refused before touching anything
@@ -138,7 +159,8 @@ async def test_readyz_reports_the_database_down_and_back(tmp_path):
                 # When the database stops taking connections and drops the gateway's
                 await admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
                 await admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    name,
                 )
                 down = await client.get("/readyz")
                 # Then readiness fails with 503 while liveness stays up

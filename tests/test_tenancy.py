@@ -7,7 +7,6 @@ import pytest
 
 from gateway.models import AppLogEntry, Notification, NotificationRule, Team
 from gateway.services import demo as d
-
 from tests.helpers import data, gid, token_for
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -47,28 +46,48 @@ async def test_globex_sees_only_globex(client, globex):
     portal = result["viewer"]["portal"]
     assert portal["name"] == "Globex" and portal["tier"] == "STARTER"
     assert [n["name"] for n in portal["connectedApps"]["nodes"]] == [
-        "Chirp", "ContactSync", "LiveChat Widget", "TeamChat",
+        "Chirp",
+        "ContactSync",
+        "LiveChat Widget",
+        "TeamChat",
     ]
-    assert {u["email"] for u in portal["users"]["nodes"]} == {d.GLOBEX_ADMIN_EMAIL, "hans@globex.example"}
-    assert [r["name"] for r in portal["notificationRules"]["nodes"]] == ["Weekly disconnect summary"]
+    assert {u["email"] for u in portal["users"]["nodes"]} == {
+        d.GLOBEX_ADMIN_EMAIL,
+        "hans@globex.example",
+    }
+    assert [r["name"] for r in portal["notificationRules"]["nodes"]] == [
+        "Weekly disconnect summary"
+    ]
     assert portal["appLog"]["totalCount"] == 31
     assert {n["app"]["name"] for n in portal["appLog"]["nodes"]} <= {
-        "Chirp", "ContactSync", "LiveChat Widget", "TeamChat",
+        "Chirp",
+        "ContactSync",
+        "LiveChat Widget",
+        "TeamChat",
     }
 
 
 async def test_foreign_ids_resolve_like_missing_ones(client, globex, demo):
     ids = await acme_ids(demo)
-    result = await data(client, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}, token=globex)
+    result = await data(
+        client, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}, token=globex
+    )
     assert result == {"nodes": [None] * len(ids)}
     for one in ids:
-        assert await data(client, "query($id: ID!) { node(id: $id) { id } }", {"id": one}, token=globex) == {"node": None}
+        assert await data(
+            client, "query($id: ID!) { node(id: $id) { id } }", {"id": one}, token=globex
+        ) == {"node": None}
 
 
 async def test_shared_listing_is_visible_to_both(client, globex, demo):
     # The catalogue is global: a listing id resolves for anyone
     listing = gid("MarketplaceListing", demo.listing_ids["contactsync"])
-    result = await data(client, "query($id: ID!) { node(id: $id) { ... on MarketplaceListing { slug } } }", {"id": listing}, token=globex)
+    result = await data(
+        client,
+        "query($id: ID!) { node(id: $id) { ... on MarketplaceListing { slug } } }",
+        {"id": listing},
+        token=globex,
+    )
     assert result == {"node": {"slug": "contactsync"}}
 
 
@@ -82,7 +101,11 @@ async def test_filters_naming_foreign_ids_match_nothing_like_missing_ids(client,
     missing_user = gid("User", 10**9)
     with_foreign = await data(client, LOG_BY_APP, {"apps": [foreign_app]}, token=globex)
     with_missing = await data(client, LOG_BY_APP, {"apps": [MISSING_APP]}, token=globex)
-    assert with_foreign == with_missing == {"viewer": {"portal": {"appLog": {"totalCount": 0, "nodes": []}}}}
+    assert (
+        with_foreign
+        == with_missing
+        == {"viewer": {"portal": {"appLog": {"totalCount": 0, "nodes": []}}}}
+    )
     by_foreign_user = await data(client, LOG_BY_APP, {"users": [foreign_user]}, token=globex)
     by_missing_user = await data(client, LOG_BY_APP, {"users": [missing_user]}, token=globex)
     assert by_foreign_user == by_missing_user
@@ -110,7 +133,9 @@ async def test_marketplace_is_per_portal(client, globex):
     # Globex has ContactSync installed, so its marketplace does not offer it; Acme's uninstalled
     # LeadGenius is offered to Globex as a plain listing
     result = await data(
-        client, '{ viewer { portal { marketplace(first: 100, category: "CRM") { nodes { slug } } } } }', token=globex
+        client,
+        '{ viewer { portal { marketplace(first: 100, category: "CRM") { nodes { slug } } } } }',
+        token=globex,
     )
     slugs = [n["slug"] for n in result["viewer"]["portal"]["marketplace"]["nodes"]]
     assert "contactsync" not in slugs

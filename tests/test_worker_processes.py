@@ -25,23 +25,36 @@ import pytest
 
 from gateway.ids import to_global_id
 from gateway.models import AppLogEntry, Delivery, Notification, NotificationRule, Portal, User
-from gateway.models.enums import AppActivity, NotificationAudience, NotificationFrequency, NotificationType
-
+from gateway.models.enums import (
+    AppActivity,
+    NotificationAudience,
+    NotificationFrequency,
+    NotificationType,
+)
 from tests import factories as f
 from tests.conftest import PG_URL, REDIS_URL
 
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 ROOT = Path(__file__).resolve().parents[1]
-SECRETS = {"GATEWAY_JWT_SECRET": "worker-test-secret-" + "x" * 32, "GATEWAY_EVENTS_SECRET": "e" * 40}
+SECRETS = {
+    "GATEWAY_JWT_SECRET": "worker-test-secret-" + "x" * 32,
+    "GATEWAY_EVENTS_SECRET": "e" * 40,
+}
 
 # Rules made at CUT (a day in UTC); their first digest is due at DUE and the pass runs at NOW.
 CUT = datetime(2026, 6, 15, tzinfo=UTC)
 DUE = CUT + timedelta(days=1)
 NOW = DUE + timedelta(minutes=5)
-TYPES = [NotificationType.APP_INSTALL, NotificationType.APP_DISCONNECT, NotificationType.APP_UNINSTALL]
-ACTIVITY = {NotificationType.APP_INSTALL: AppActivity.INSTALLED,
-            NotificationType.APP_DISCONNECT: AppActivity.DISCONNECTED,
-            NotificationType.APP_UNINSTALL: AppActivity.UNINSTALLED}
+TYPES = [
+    NotificationType.APP_INSTALL,
+    NotificationType.APP_DISCONNECT,
+    NotificationType.APP_UNINSTALL,
+]
+ACTIVITY = {
+    NotificationType.APP_INSTALL: AppActivity.INSTALLED,
+    NotificationType.APP_DISCONNECT: AppActivity.DISCONNECTED,
+    NotificationType.APP_UNINSTALL: AppActivity.UNINSTALLED,
+}
 
 
 def iso(at: datetime) -> str:
@@ -49,6 +62,7 @@ def iso(at: datetime) -> str:
 
 
 # --- the data, made in whichever process holds the database ------------------------------------
+
 
 async def scenario(rules: int = 1, audience: str = "SUPER_ADMINS") -> dict[str, Any]:
     """A portal with two super admins and a member, an app, and `rules` daily rules (email and
@@ -61,25 +75,49 @@ async def scenario(rules: int = 1, audience: str = "SUPER_ADMINS") -> dict[str, 
     for i in range(rules):
         type_ = TYPES[i % len(TYPES)]
         rule = await NotificationRule.create(
-            portal=portal, name=f"Rule {i}", sort_name=f"rule {i}", type=type_,
-            frequency=NotificationFrequency.DAILY, all_apps=True, audience=NotificationAudience(audience),
-            email=True, in_app=True, created_at=CUT, updated_at=CUT, cut_at=CUT,
+            portal=portal,
+            name=f"Rule {i}",
+            sort_name=f"rule {i}",
+            type=type_,
+            frequency=NotificationFrequency.DAILY,
+            all_apps=True,
+            audience=NotificationAudience(audience),
+            email=True,
+            in_app=True,
+            created_at=CUT,
+            updated_at=CUT,
+            cut_at=CUT,
         )
         ids.append(rule.id)
     for type_ in TYPES[: min(rules, len(TYPES))]:
         for hour in (9, 10):
-            await AppLogEntry.create(portal=portal, app=app, activity=ACTIVITY[type_],
-                                     occurred_at=CUT + timedelta(hours=hour), recorded_at=CUT + timedelta(hours=hour))
-    return {"portal": to_global_id("Portal", portal.id), "portal_id": portal.id, "rules": ids,
-            "users": await User.filter(portal_id=portal.id).count()}
+            await AppLogEntry.create(
+                portal=portal,
+                app=app,
+                activity=ACTIVITY[type_],
+                occurred_at=CUT + timedelta(hours=hour),
+                recorded_at=CUT + timedelta(hours=hour),
+            )
+    return {
+        "portal": to_global_id("Portal", portal.id),
+        "portal_id": portal.id,
+        "rules": ids,
+        "users": await User.filter(portal_id=portal.id).count(),
+    }
 
 
 async def outcome(portal_id: int) -> dict[str, Any]:
     """What the workers left: notifications by (rule, recipient), deliveries by channel and
     status, and each rule's cut and lease."""
-    notifications = await Notification.filter(portal_id=portal_id).values_list("rule_id", "recipient_id")
+    notifications = await Notification.filter(portal_id=portal_id).values_list(
+        "rule_id", "recipient_id"
+    )
     deliveries = await Delivery.filter(portal_id=portal_id).values_list("channel", "status")
-    rules = await NotificationRule.filter(portal_id=portal_id).order_by("id").values_list("cut_at", "lease_owner")
+    rules = (
+        await NotificationRule.filter(portal_id=portal_id)
+        .order_by("id")
+        .values_list("cut_at", "lease_owner")
+    )
     return {
         "notifications": sorted([r, u] for r, u in notifications),
         "deliveries": sorted(f"{c.value}:{s.value}" for c, s in deliveries),
@@ -119,8 +157,13 @@ class Database:
         if self.in_process:
             return json.loads(json.dumps(await globals()[name](*args)))
         done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-c", _SCRIPT, self.url, name, json.dumps(args)],
-            env=self.env(), capture_output=True, text=True, timeout=120, cwd=self.tmp,
+            subprocess.run,
+            [sys.executable, "-c", _SCRIPT, self.url, name, json.dumps(args)],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=self.tmp,
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -135,7 +178,11 @@ class Database:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env.update(GATEWAY_DATABASE_URL=self.url, GATEWAY_MAIL_DIR=str(self.tmp / "mail"), PYTHONPATH=str(ROOT))
+        env.update(
+            GATEWAY_DATABASE_URL=self.url,
+            GATEWAY_MAIL_DIR=str(self.tmp / "mail"),
+            PYTHONPATH=str(ROOT),
+        )
         if self.in_process and REDIS_URL:
             env["GATEWAY_REDIS_URL"] = REDIS_URL  # in-app digests published through Redis
         env.update(extra)
@@ -150,8 +197,14 @@ async def database(request, app, tmp_path) -> AsyncIterator[Database]:
     # (`app`: on PostgreSQL, the session's database is open and migrated.)
     if request.param == "sqlite":
         target = Database(f"sqlite://{tmp_path / 'worker.sqlite3'}", False, tmp_path, [])
-        done = subprocess.run([GATEWAY, "migrate"], env=target.env(), capture_output=True, text=True,
-                              timeout=120, cwd=tmp_path)
+        done = subprocess.run(
+            [GATEWAY, "migrate"],
+            env=target.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert done.returncode == 0, done.stderr
         yield target
         return
@@ -162,10 +215,16 @@ async def database(request, app, tmp_path) -> AsyncIterator[Database]:
 
 # --- running workers ----------------------------------------------------------------------------
 
+
 async def worker(database: Database, *args: str, **env: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        GATEWAY, "worker", *args, env=database.env(**env), cwd=database.tmp,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        GATEWAY,
+        "worker",
+        *args,
+        env=database.env(**env),
+        cwd=database.tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     return proc.returncode, out.decode(), err.decode()  # type: ignore[return-value]
@@ -186,18 +245,30 @@ def counts(summary: str) -> tuple[int, int, int]:
 
 
 @asynccontextmanager
-async def killed_at(database: Database, point: str, made: dict[str, Any], now: datetime) -> AsyncIterator[None]:
+async def killed_at(
+    database: Database, point: str, made: dict[str, Any], now: datetime
+) -> AsyncIterator[None]:
     """A worker held at the fault point `point`, then killed with SIGKILL there."""
     log = open(database.tmp / "paused-worker.log", "wb")  # noqa: SIM115 - closed below
     proc = await asyncio.create_subprocess_exec(
-        GATEWAY, "worker", "--once", "--now", iso(now), "--portal", made["portal"],
-        env=database.env(GATEWAY_TEST_PAUSE_AT=point), cwd=database.tmp,
-        stdout=subprocess.PIPE, stderr=log,
+        GATEWAY,
+        "worker",
+        "--once",
+        "--now",
+        iso(now),
+        "--portal",
+        made["portal"],
+        env=database.env(GATEWAY_TEST_PAUSE_AT=point),
+        cwd=database.tmp,
+        stdout=subprocess.PIPE,
+        stderr=log,
     )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-        assert line.decode().strip() == f"PAUSED {point}", (database.tmp / "paused-worker.log").read_text()
+        assert line.decode().strip() == f"PAUSED {point}", (
+            database.tmp / "paused-worker.log"
+        ).read_text()
         proc.send_signal(signal.SIGKILL)
         assert await asyncio.wait_for(proc.wait(), timeout=10) == -signal.SIGKILL
         yield
@@ -213,6 +284,7 @@ def expected(made: dict[str, Any], recipients: list[int]) -> list[list[int]]:
 
 
 # --- tests ----------------------------------------------------------------------------------
+
 
 async def test_once_as_of_an_instant_makes_the_digest_and_sends_its_emails(database):
     made = await database.scenario()
@@ -233,15 +305,20 @@ async def test_once_as_of_an_instant_makes_the_digest_and_sends_its_emails(datab
     assert await database.outcome(made["portal_id"]) == after
 
 
-@pytest.mark.parametrize(("args", "why"), [
-    (["--once", "--now", "2026-06-16T00:05:00"], "has no time zone"),
-    (["--once", "--now", "yesterday"], "is not an ISO 8601 date-time"),
-    (["--now", "2026-06-16T00:05:00Z"], "--now needs --once"),
-])
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--once", "--now", "2026-06-16T00:05:00"], "has no time zone"),
+        (["--once", "--now", "yesterday"], "is not an ISO 8601 date-time"),
+        (["--now", "2026-06-16T00:05:00Z"], "--now needs --once"),
+    ],
+)
 def test_a_bad_now_is_refused_with_exit_2_before_touching_the_database(tmp_path, args, why):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_DATABASE_URL"] = f"sqlite://{tmp_path / 'none.sqlite3'}"
-    done = subprocess.run([GATEWAY, "worker", *args], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [GATEWAY, "worker", *args], env=env, capture_output=True, text=True, timeout=60
+    )
     assert (done.returncode, done.stdout) == (2, "")
     assert why in done.stderr
     assert not (tmp_path / "none.sqlite3").exists()
@@ -289,8 +366,12 @@ async def test_several_worker_processes_at_once_make_each_digest_once(app, tmp_p
         # Each worker lingers 0.3 s after each claim, so the four overlap on the same jobs
         # (they all see them due in the same order) instead of one doing everything
         slow = {"GATEWAY_TEST_PAUSE_AT": "digest:after-claim", "GATEWAY_TEST_PAUSE_SECONDS": "0.3"}
-        runs = await asyncio.gather(*(worker(database, "--once", "--now", iso(NOW), "--portal", made["portal"], **slow)
-                                      for _ in range(4)))
+        runs = await asyncio.gather(
+            *(
+                worker(database, "--once", "--now", iso(NOW), "--portal", made["portal"], **slow)
+                for _ in range(4)
+            )
+        )
         assert all(code == 0 for code, _out, _err in runs), [err for _c, _o, err in runs]
         made_by = [counts(out.strip().splitlines()[-1]) for _code, out, _err in runs]
         assert sum(d for d, _n, _e in made_by) == 12
@@ -315,20 +396,30 @@ def free_port() -> int:
 async def test_serve_runs_the_worker_in_process_without_redis(tmp_path):
     # Given an embedded-mode database with a rule whose first day ended long ago
     database = Database(f"sqlite://{tmp_path / 'serve.sqlite3'}", False, tmp_path, [])
-    subprocess.run([GATEWAY, "migrate"], env=database.env(), check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [GATEWAY, "migrate"], env=database.env(), check=True, capture_output=True, cwd=tmp_path
+    )
     made = await database.scenario()
     env = database.env(GATEWAY_WORKER_INTERVAL="0.2", **SECRETS)
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
     proc = await asyncio.create_subprocess_exec(
-        GATEWAY, "serve", "--port", str(free_port()), env=env, cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=log,
+        GATEWAY,
+        "serve",
+        "--port",
+        str(free_port()),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
     )
     try:
         # When the server is up: its worker makes the digest and writes the emails
         path = str(tmp_path / "serve.sqlite3")
         for _ in range(300):
             with sqlite3.connect(path) as conn:
-                sent = conn.execute("SELECT count(*) FROM delivery WHERE status = 'SENT'").fetchone()[0]
+                sent = conn.execute(
+                    "SELECT count(*) FROM delivery WHERE status = 'SENT'"
+                ).fetchone()[0]
             if sent == 4:
                 break
             await asyncio.sleep(0.1)
@@ -340,9 +431,14 @@ async def test_serve_runs_the_worker_in_process_without_redis(tmp_path):
         # the signal: the exit status says SIGTERM)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), timeout=20) in (0, -signal.SIGTERM)
-        messages = [json.loads(line)["message"] for line in (tmp_path / "serve.log").read_text().splitlines()
-                    if line.startswith("{")]
-        assert any(m.startswith("digest worker") and m.endswith("stopped") for m in messages), messages
+        messages = [
+            json.loads(line)["message"]
+            for line in (tmp_path / "serve.log").read_text().splitlines()
+            if line.startswith("{")
+        ]
+        assert any(m.startswith("digest worker") and m.endswith("stopped") for m in messages), (
+            messages
+        )
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -121,7 +121,9 @@ class Notification(Model):
     )
     # A deleted rule leaves its past digests in place.
     rule: fields.ForeignKeyNullableRelation[NotificationRule] = fields.ForeignKeyField(
-        "models.NotificationRule", related_name="notifications", null=True,
+        "models.NotificationRule",
+        related_name="notifications",
+        null=True,
         on_delete=fields.SET_NULL,
     )
     type = fields.CharEnumField(NotificationType, max_length=16)

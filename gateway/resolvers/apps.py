@@ -54,9 +54,13 @@ async def connections(
     app: m.ConnectedApp, info: Info, first: int | None, after: str | None
 ) -> Page[m.AppConnection]:
     loaders = info.context.loaders
-    request = PageRequest.of(first, after, OLDEST_CONNECTED_FIRST, info.context.settings.max_page_size)
+    request = PageRequest.of(
+        first, after, OLDEST_CONNECTED_FIRST, info.context.settings.max_page_size
+    )
     rows = await loaders.connection_page_by_app.load((app.id, request, None))
-    return page_from_rows(rows, request, lambda: loaders.connection_count_by_app.load((app.id, None)))
+    return page_from_rows(
+        rows, request, lambda: loaders.connection_count_by_app.load((app.id, None))
+    )
 
 
 async def manage_connections_url(app: m.ConnectedApp, info: Info) -> str | None:

@@ -30,9 +30,7 @@ def _by_id(model: type[M]) -> DataLoader:
     return DataLoader(load)
 
 
-def _grouped(
-    fetch: Callable[[list[Any]], Any], key_of: Callable[[Any], Hashable]
-) -> DataLoader:
+def _grouped(fetch: Callable[[list[Any]], Any], key_of: Callable[[Any], Hashable]) -> DataLoader:
     """A loader whose value per key is the list of rows `key_of` assigns to it (maybe empty)."""
 
     async def load(keys: list[Any]) -> list[list[Any]]:
@@ -44,9 +42,7 @@ def _grouped(
     return DataLoader(load)
 
 
-def _pages(
-    query: Callable[[list[int], Hashable], Any], parent_field: str
-) -> DataLoader:
+def _pages(query: Callable[[list[int], Hashable], Any], parent_field: str) -> DataLoader:
     """Loader of nested pages keyed by (parent id, PageRequest, filter key): parents asking for
     the same page shape share one windowed statement."""
 
@@ -179,15 +175,11 @@ class Loaders:
 
     @cached_property
     def memberships_by_user(self) -> DataLoader:
-        return _grouped(
-            lambda ids: m.TeamMembership.filter(user_id__in=ids), lambda t: t.user_id
-        )
+        return _grouped(lambda ids: m.TeamMembership.filter(user_id__in=ids), lambda t: t.user_id)
 
     @cached_property
     def memberships_by_team(self) -> DataLoader:
-        return _grouped(
-            lambda ids: m.TeamMembership.filter(team_id__in=ids), lambda t: t.team_id
-        )
+        return _grouped(lambda ids: m.TeamMembership.filter(team_id__in=ids), lambda t: t.team_id)
 
     @cached_property
     def rule_apps_by_rule(self) -> DataLoader:
@@ -240,4 +232,3 @@ class Loaders:
     @cached_property
     def connection_count_by_app(self) -> DataLoader:
         return _counts(_connections_query, "app")
-

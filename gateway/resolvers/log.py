@@ -8,7 +8,13 @@ from gateway import models as m
 from gateway.context import Info
 from gateway.errors import BadUserInput
 from gateway.models.enums import AppActivity
-from gateway.pagination import NEWEST_LOG_FIRST, Page, PageRequest, page_from_rows, paginate_queryset
+from gateway.pagination import (
+    NEWEST_LOG_FIRST,
+    Page,
+    PageRequest,
+    page_from_rows,
+    paginate_queryset,
+)
 from gateway.resolvers.inputs import decode_ids, enum_set
 from gateway.services.log import LogFilter, portal_log
 

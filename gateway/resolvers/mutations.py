@@ -29,7 +29,9 @@ def decode(problems: list[Problem], raw_id: str, type_name: str, *field: str) ->
     return pk
 
 
-async def run(info: Info, problems: list[Problem], work: Callable[[], Awaitable[T]]) -> tuple[T | None, list[Problem]]:
+async def run(
+    info: Info, problems: list[Problem], work: Callable[[], Awaitable[T]]
+) -> tuple[T | None, list[Problem]]:
     """Run `work` unless the input was already refused; what it returns, or why not."""
     if problems:
         return None, problems
@@ -42,10 +44,14 @@ async def run(info: Info, problems: list[Problem], work: Callable[[], Awaitable[
     return result, []
 
 
-async def install_app(info: Info, listing_id: str, scopes: list[str] | None, account_name: str | None) -> tuple[Any, list[Problem]]:
+async def install_app(
+    info: Info, listing_id: str, scopes: list[str] | None, account_name: str | None
+) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
     pk = decode(problems, listing_id, "MarketplaceListing", "input", "listingId")
-    return await run(info, problems, lambda: lifecycle.install_app(actor(info), pk, scopes, account_name))
+    return await run(
+        info, problems, lambda: lifecycle.install_app(actor(info), pk, scopes, account_name)
+    )
 
 
 async def uninstall_app(info: Info, app_id: str) -> tuple[Any, list[Problem]]:
@@ -60,7 +66,9 @@ async def remove_app_connection(info: Info, connection_id: str) -> tuple[Any, li
     return await run(info, problems, lambda: lifecycle.remove_connection(actor(info), pk))
 
 
-async def reauthorize_app(info: Info, app_id: str, scopes: list[str] | None) -> tuple[Any, list[Problem]]:
+async def reauthorize_app(
+    info: Info, app_id: str, scopes: list[str] | None
+) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
     pk = decode(problems, app_id, "ConnectedApp", "input", "appId")
     return await run(info, problems, lambda: lifecycle.reauthorize_app(actor(info), pk, scopes))

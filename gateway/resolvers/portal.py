@@ -48,7 +48,9 @@ async def marketplace(
     qs = m.MarketplaceListing.filter(~Q(id__in=Subquery(installed)))
     if search:
         qs = qs.filter(
-            Q(name__icontains=search) | Q(vendor__icontains=search) | Q(description__icontains=search)
+            Q(name__icontains=search)
+            | Q(vendor__icontains=search)
+            | Q(description__icontains=search)
         )
     if category is not None:
         qs = qs.filter(category__iexact=category)

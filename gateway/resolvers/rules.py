@@ -13,7 +13,9 @@ from gateway.services import inbox, rules
 from gateway.services.problems import Problem, invalid
 
 
-def _decode_all(problems: list[Problem], ids: Sequence[str] | None, type_name: str, field: str) -> list[int | None] | None:
+def _decode_all(
+    problems: list[Problem], ids: Sequence[str] | None, type_name: str, field: str
+) -> list[int | None] | None:
     """The keys of a list of ids, `None` where an id cannot be decoded (an INVALID userError
     on its index); `None` when the list was not given."""
     if ids is None:
@@ -35,9 +37,16 @@ def _rule_input(input_: Any) -> rules.RuleInput:
     user_ids = _decode_all(problems, input_.user_ids, "User", "userIds")
     team_ids = _decode_all(problems, input_.team_ids, "Team", "teamIds")
     return rules.RuleInput(
-        name=input_.name, type=input_.type, frequency=input_.frequency, all_apps=input_.all_apps,
-        app_ids=app_ids, audience=input_.audience, user_ids=user_ids, team_ids=team_ids,
-        channels=input_.channels, problems=tuple(problems),
+        name=input_.name,
+        type=input_.type,
+        frequency=input_.frequency,
+        all_apps=input_.all_apps,
+        app_ids=app_ids,
+        audience=input_.audience,
+        user_ids=user_ids,
+        team_ids=team_ids,
+        channels=input_.channels,
+        problems=tuple(problems),
     )
 
 
@@ -58,7 +67,9 @@ async def delete_notification_rule(info: Info, rule_id: str) -> tuple[Any, list[
     return await run(info, problems, lambda: rules.delete_rule(actor(info), pk))
 
 
-async def mark_notifications_read(info: Info, ids: list[str] | None, all_: bool | None) -> tuple[Any, list[Problem]]:
+async def mark_notifications_read(
+    info: Info, ids: list[str] | None, all_: bool | None
+) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
     if ids is not None and all_:
         problems.append(invalid("Give either ids or all: true, not both", "input", "all"))

@@ -50,5 +50,9 @@ async def notification_received(info: Info) -> AsyncIterator[m.Notification]:
     async for envelope in _envelopes(info):
         for notification_id in envelope.notifications:
             notification = await info.context.loaders.notification_by_id.load(notification_id)
-            if notification is not None and notification.recipient_id == viewer.id and notification.in_app:
+            if (
+                notification is not None
+                and notification.recipient_id == viewer.id
+                and notification.in_app
+            ):
                 yield notification

@@ -37,9 +37,7 @@ class Scope:
     required_tier: SubscriptionTier = strawberry.field(
         description="Lowest subscription tier that allows this scope."
     )
-    required: bool = strawberry.field(
-        description="The app cannot be installed without this scope."
-    )
+    required: bool = strawberry.field(description="The app cannot be installed without this scope.")
 
 
 @strawberry.type(description="A problem raised on an app by the integration platform.")
@@ -51,7 +49,9 @@ class AppAlert(Node):
         return global_id("AppAlert", self)
 
     severity: AlertSeverity = strawberry.field(description="How serious the problem is.")
-    code: str = strawberry.field(description="Machine-readable problem code (one open alert per code).")
+    code: str = strawberry.field(
+        description="Machine-readable problem code (one open alert per code)."
+    )
     message: str = strawberry.field(description="Human-readable description of the problem.")
     raised_at: datetime = strawberry.field(description="When the problem was first reported.")
     resolved_at: datetime | None = strawberry.field(
@@ -180,12 +180,14 @@ class ConnectedApp(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        filter: AppLogFilterT | None = None,  # noqa: A002 - the contract's name
+        filter: AppLogFilterT | None = None,
     ) -> Connection[AppLogEntryT]:
         flt = filter.to_filter() if filter else None
         return await log_r.app_log(self, info, first, after, flt)  # type: ignore[return-value]
 
-    @strawberry.field(description="The app's connections, oldest first (the first is the first installer's).")
+    @strawberry.field(
+        description="The app's connections, oldest first (the first is the first installer's)."
+    )
     async def connections(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[AppConnection]:
@@ -213,7 +215,8 @@ class ConnectedApp(Node):
 @strawberry.input(description="Narrows the list of connected apps; all given conditions apply.")
 class ConnectedAppFilter:
     statuses: list[AppStatus] | None = strawberry.field(
-        default=None, description="Only apps with one of these statuses (MULTI_ACCOUNT apps have none)."
+        default=None,
+        description="Only apps with one of these statuses (MULTI_ACCOUNT apps have none).",
     )
     install_levels: list[InstallLevel] | None = strawberry.field(
         default=None, description="Only apps of these install levels."

@@ -46,7 +46,8 @@ NotificationAudience = strawberry.enum(
     description="Who a rule notifies: the super admins, everyone, or SPECIFIC users and teams.",
 )
 NotificationChannel = strawberry.enum(
-    e.NotificationChannel, description="Where a digest is delivered: by email or in the in-app inbox."
+    e.NotificationChannel,
+    description="Where a digest is delivered: by email or in the in-app inbox.",
 )
 DeliveryStatus = strawberry.enum(
     e.DeliveryStatus, description="State of one delivery of a digest on one channel."

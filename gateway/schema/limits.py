@@ -197,7 +197,9 @@ def count_nodes(
             name = directive.name.value
             if name not in ("skip", "include"):
                 continue
-            condition = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
+            condition = next(
+                (a.value for a in directive.arguments or () if a.name.value == "if"), None
+            )
             flag = value_from_ast_untyped(condition, values) if condition is not None else None
             if isinstance(flag, bool) and flag == (name == "skip"):
                 return False
@@ -243,7 +245,9 @@ def count_nodes(
             add(selection_set)
         return fields
 
-    def page(parent: str, field: GraphQLField, node: FieldNode, named: GraphQLNamedType) -> int | None:
+    def page(
+        parent: str, field: GraphQLField, node: FieldNode, named: GraphQLNamedType
+    ) -> int | None:
         """How many items the field returns per parent; None: not a list this counts."""
         if (parent, node.name.value) in BOUNDED_LISTS:
             return BOUNDED_LISTS[(parent, node.name.value)]
@@ -251,7 +255,11 @@ def count_nodes(
         if "ids" in field.args and isinstance(args.get("ids"), list):
             return len(args["ids"])
         if "first" in field.args or "last" in field.args or _is_connection(named):
-            sizes = [n for n in (_number(args.get("first")), _number(args.get("last"))) if n is not None and n >= 0]
+            sizes = [
+                n
+                for n in (_number(args.get("first")), _number(args.get("last")))
+                if n is not None and n >= 0
+            ]
             return max(sizes) if sizes else default_page_size
         return None
 

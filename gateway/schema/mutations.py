@@ -30,10 +30,15 @@ class UserError:
 
 
 def user_errors(problems: list[Problem]) -> list[UserError]:
-    return [UserError(field=list(p.field) if p.field else None, message=p.message, code=p.code) for p in problems]
+    return [
+        UserError(field=list(p.field) if p.field else None, message=p.message, code=p.code)
+        for p in problems
+    ]
 
 
-@strawberry.input(description="Install a marketplace listing, or connect to a user-level or multi-account app.")
+@strawberry.input(
+    description="Install a marketplace listing, or connect to a user-level or multi-account app."
+)
 class InstallAppInput:
     listing_id: strawberry.ID = strawberry.field(description="The listing to install.")
     scopes: list[str] | None = strawberry.field(
@@ -41,14 +46,17 @@ class InstallAppInput:
         description="Scopes to grant; all the tier allows when left out. Required scopes cannot be left out.",
     )
     account_name: str | None = strawberry.field(
-        default=None, description="The external account to connect (MULTI_ACCOUNT apps only, and required there)."
+        default=None,
+        description="The external account to connect (MULTI_ACCOUNT apps only, and required there).",
     )
 
 
 @strawberry.type(description="Result of installApp.")
 class InstallAppPayload:
     app: ConnectedApp | None = strawberry.field(description="The installed app; null when refused.")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
 
 
 @strawberry.input(description="Uninstall an app as a whole.")
@@ -58,8 +66,12 @@ class UninstallAppInput:
 
 @strawberry.type(description="Result of uninstallApp.")
 class UninstallAppPayload:
-    app: ConnectedApp | None = strawberry.field(description="The uninstalled app (its `uninstalledAt` is set).")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+    app: ConnectedApp | None = strawberry.field(
+        description="The uninstalled app (its `uninstalledAt` is set)."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
 
 
 @strawberry.input(description="Remove one connection; removing the last one uninstalls the app.")
@@ -70,22 +82,29 @@ class RemoveAppConnectionInput:
 @strawberry.type(description="Result of removeAppConnection.")
 class RemoveAppConnectionPayload:
     app: ConnectedApp | None = strawberry.field(description="The app after the removal.")
-    removed_connection_id: strawberry.ID | None = strawberry.field(description="Id of the removed connection.")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+    removed_connection_id: strawberry.ID | None = strawberry.field(
+        description="Id of the removed connection."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
 
 
-@strawberry.input(description="Grant scopes an app still needs (\"Reauthorize to enable\").")
+@strawberry.input(description='Grant scopes an app still needs ("Reauthorize to enable").')
 class ReauthorizeAppInput:
     app_id: strawberry.ID = strawberry.field(description="The app to reauthorize.")
     scopes: list[str] | None = strawberry.field(
-        default=None, description="Scopes to grant; every NEEDS_REAUTHORIZATION scope when left out."
+        default=None,
+        description="Scopes to grant; every NEEDS_REAUTHORIZATION scope when left out.",
     )
 
 
 @strawberry.type(description="Result of reauthorizeApp.")
 class ReauthorizeAppPayload:
     app: ConnectedApp | None = strawberry.field(description="The app with its new scope states.")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
 
 
 # --- notification rules and the inbox ------------------------------------------------------
@@ -108,20 +127,26 @@ class CreateNotificationRuleInput:
     name: str = strawberry.field(description="Name of the rule: 1 to 120 characters, trimmed.")
     type: NotificationType = strawberry.field(description="Which events the rule reports.")
     frequency: NotificationFrequency = strawberry.field(description="How often digests go out.")
-    all_apps: bool = strawberry.field(description="Cover every app (then leave `appIds` out), or only `appIds`.")
+    all_apps: bool = strawberry.field(
+        description="Cover every app (then leave `appIds` out), or only `appIds`."
+    )
     app_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=_APPS)
     audience: NotificationAudience = strawberry.field(
         description="Who receives the digests; SPECIFIC needs at least one of `userIds` and `teamIds`."
     )
     user_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=_USERS)
     team_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=_TEAMS)
-    channels: list[NotificationChannel] = strawberry.field(description="Where digests go: at least one channel.")
+    channels: list[NotificationChannel] = strawberry.field(
+        description="Where digests go: at least one channel."
+    )
 
 
 @strawberry.type(description="Result of createNotificationRule.")
 class CreateNotificationRulePayload:
     rule: NotificationRule | None = strawberry.field(description="The new rule; null when refused.")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
 
 
 @strawberry.input(
@@ -134,14 +159,24 @@ class CreateNotificationRulePayload:
 )
 class UpdateNotificationRuleInput:
     id: strawberry.ID = strawberry.field(description="The rule to change.")
-    name: str | None = strawberry.field(default=None, description="New name: 1 to 120 characters, trimmed.")
-    type: NotificationType | None = strawberry.field(default=None, description="Which events the rule reports.")
-    frequency: NotificationFrequency | None = strawberry.field(default=None, description="How often digests go out.")
-    all_apps: bool | None = strawberry.field(default=None, description="Cover every app, or only the selected apps.")
+    name: str | None = strawberry.field(
+        default=None, description="New name: 1 to 120 characters, trimmed."
+    )
+    type: NotificationType | None = strawberry.field(
+        default=None, description="Which events the rule reports."
+    )
+    frequency: NotificationFrequency | None = strawberry.field(
+        default=None, description="How often digests go out."
+    )
+    all_apps: bool | None = strawberry.field(
+        default=None, description="Cover every app, or only the selected apps."
+    )
     app_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description=_APPS + " When given, replaces the selection."
     )
-    audience: NotificationAudience | None = strawberry.field(default=None, description="Who receives the digests.")
+    audience: NotificationAudience | None = strawberry.field(
+        default=None, description="Who receives the digests."
+    )
     user_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description=_USERS + " When given, replaces the users."
     )
@@ -149,7 +184,8 @@ class UpdateNotificationRuleInput:
         default=None, description=_TEAMS + " When given, replaces the teams."
     )
     channels: list[NotificationChannel] | None = strawberry.field(
-        default=None, description="Where digests go; when given, replaces the channels (at least one)."
+        default=None,
+        description="Where digests go; when given, replaces the channels (at least one).",
     )
 
 
@@ -158,7 +194,9 @@ class UpdateNotificationRulePayload:
     rule: NotificationRule | None = strawberry.field(
         description="The rule after the change (`updatedAt` moves only when something changed); null when refused."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
 
 
 @strawberry.input(description="Delete a notification rule (super admins only).")
@@ -168,17 +206,25 @@ class DeleteNotificationRuleInput:
 
 @strawberry.type(description="Result of deleteNotificationRule.")
 class DeleteNotificationRulePayload:
-    deleted_rule_id: strawberry.ID | None = strawberry.field(description="Id of the deleted rule; null when refused.")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+    deleted_rule_id: strawberry.ID | None = strawberry.field(
+        description="Id of the deleted rule; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
 
 
-@strawberry.input(description="Mark the viewer's notifications read: give either `ids` or `all: true`.")
+@strawberry.input(
+    description="Mark the viewer's notifications read: give either `ids` or `all: true`."
+)
 class MarkNotificationsReadInput:
     ids: list[strawberry.ID] | None = strawberry.field(
         default=None,
         description="The viewer's notifications to mark (at most 100); anyone else's is NOT_FOUND.",
     )
-    all: bool | None = strawberry.field(default=None, description="Mark every unread notification of the viewer's inbox.")
+    all: bool | None = strawberry.field(
+        default=None, description="Mark every unread notification of the viewer's inbox."
+    )
 
 
 @strawberry.type(description="Result of markNotificationsRead.")
@@ -190,55 +236,89 @@ class MarkNotificationsReadPayload:
             "100. A notification read before keeps its `readAt`. Empty when refused."
         )
     )
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused; empty on success.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
 
 
 @strawberry.type(description="Everything the console changes.")
 class Mutation:
-    @strawberry.mutation(description="Install a listing (PORTAL, MULTI_ACCOUNT: managers) or connect to a USER app (anyone).")
-    async def install_app(self, info: Info, input: InstallAppInput) -> InstallAppPayload:  # noqa: A002
-        app, problems = await r.install_app(info, input.listing_id, input.scopes, input.account_name)
+    @strawberry.mutation(
+        description="Install a listing (PORTAL, MULTI_ACCOUNT: managers) or connect to a USER app (anyone)."
+    )
+    async def install_app(self, info: Info, input: InstallAppInput) -> InstallAppPayload:
+        app, problems = await r.install_app(
+            info, input.listing_id, input.scopes, input.account_name
+        )
         return InstallAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
-    @strawberry.mutation(description="Uninstall an app as a whole (managers): connections and grants go, history stays.")
-    async def uninstall_app(self, info: Info, input: UninstallAppInput) -> UninstallAppPayload:  # noqa: A002
+    @strawberry.mutation(
+        description="Uninstall an app as a whole (managers): connections and grants go, history stays."
+    )
+    async def uninstall_app(self, info: Info, input: UninstallAppInput) -> UninstallAppPayload:
         app, problems = await r.uninstall_app(info, input.app_id)
         return UninstallAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
-    @strawberry.mutation(description="Remove your own connection to a USER app, or any connection (managers).")
-    async def remove_app_connection(self, info: Info, input: RemoveAppConnectionInput) -> RemoveAppConnectionPayload:  # noqa: A002
+    @strawberry.mutation(
+        description="Remove your own connection to a USER app, or any connection (managers)."
+    )
+    async def remove_app_connection(
+        self, info: Info, input: RemoveAppConnectionInput
+    ) -> RemoveAppConnectionPayload:
         result, problems = await r.remove_app_connection(info, input.connection_id)
         app, removed = result if result else (None, None)
         return RemoveAppConnectionPayload(
             app=app,  # type: ignore[arg-type]
-            removed_connection_id=strawberry.ID(to_global_id("AppConnection", removed)) if removed else None,
+            removed_connection_id=strawberry.ID(to_global_id("AppConnection", removed))
+            if removed
+            else None,
             user_errors=user_errors(problems),
         )
 
     @strawberry.mutation(description="Grant the scopes that need reauthorization (managers).")
-    async def reauthorize_app(self, info: Info, input: ReauthorizeAppInput) -> ReauthorizeAppPayload:  # noqa: A002
+    async def reauthorize_app(
+        self, info: Info, input: ReauthorizeAppInput
+    ) -> ReauthorizeAppPayload:
         app, problems = await r.reauthorize_app(info, input.app_id, input.scopes)
         return ReauthorizeAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Create a notification rule (super admins only).")
-    async def create_notification_rule(self, info: Info, input: CreateNotificationRuleInput) -> CreateNotificationRulePayload:  # noqa: A002
+    async def create_notification_rule(
+        self, info: Info, input: CreateNotificationRuleInput
+    ) -> CreateNotificationRulePayload:
         rule, problems = await rr.create_notification_rule(info, input)
         return CreateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
-    @strawberry.mutation(description="Change a notification rule (super admins only); what is left out stays.")
-    async def update_notification_rule(self, info: Info, input: UpdateNotificationRuleInput) -> UpdateNotificationRulePayload:  # noqa: A002
+    @strawberry.mutation(
+        description="Change a notification rule (super admins only); what is left out stays."
+    )
+    async def update_notification_rule(
+        self, info: Info, input: UpdateNotificationRuleInput
+    ) -> UpdateNotificationRulePayload:
         rule, problems = await rr.update_notification_rule(info, input)
         return UpdateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
-    @strawberry.mutation(description="Delete a notification rule (super admins only); its past digests stay, with no rule.")
-    async def delete_notification_rule(self, info: Info, input: DeleteNotificationRuleInput) -> DeleteNotificationRulePayload:  # noqa: A002
+    @strawberry.mutation(
+        description="Delete a notification rule (super admins only); its past digests stay, with no rule."
+    )
+    async def delete_notification_rule(
+        self, info: Info, input: DeleteNotificationRuleInput
+    ) -> DeleteNotificationRulePayload:
         deleted, problems = await rr.delete_notification_rule(info, input.id)
         return DeleteNotificationRulePayload(
-            deleted_rule_id=strawberry.ID(to_global_id("NotificationRule", deleted)) if deleted else None,
+            deleted_rule_id=strawberry.ID(to_global_id("NotificationRule", deleted))
+            if deleted
+            else None,
             user_errors=user_errors(problems),
         )
 
-    @strawberry.mutation(description="Mark the viewer's own notifications read (by id, or all of the inbox).")
-    async def mark_notifications_read(self, info: Info, input: MarkNotificationsReadInput) -> MarkNotificationsReadPayload:  # noqa: A002
+    @strawberry.mutation(
+        description="Mark the viewer's own notifications read (by id, or all of the inbox)."
+    )
+    async def mark_notifications_read(
+        self, info: Info, input: MarkNotificationsReadInput
+    ) -> MarkNotificationsReadPayload:
         marked, problems = await rr.mark_notifications_read(info, input.ids, input.all)
-        return MarkNotificationsReadPayload(notifications=marked or [], user_errors=user_errors(problems))  # type: ignore[arg-type]
+        return MarkNotificationsReadPayload(
+            notifications=marked or [], user_errors=user_errors(problems)
+        )  # type: ignore[arg-type]

@@ -53,11 +53,15 @@ class NotificationRule(Node):
     async def users(self, info: Info) -> list[UserT]:
         return await r.rule_users(self, info)  # type: ignore[arg-type,return-value]
 
-    @strawberry.field(description="Teams whose members receive a SPECIFIC audience's digests, by name.")
+    @strawberry.field(
+        description="Teams whose members receive a SPECIFIC audience's digests, by name."
+    )
     async def teams(self, info: Info) -> list[TeamT]:
         return await r.rule_teams(self, info)  # type: ignore[arg-type,return-value]
 
-    channels: list[NotificationChannel] = strawberry.field(description="Where digests are delivered.")
+    channels: list[NotificationChannel] = strawberry.field(
+        description="Where digests are delivered."
+    )
 
     @strawberry.field(description="Who created the rule.")
     async def created_by(self, info: Info) -> UserT | None:
@@ -92,7 +96,9 @@ class Notification(Node):
     async def entries(self, info: Info) -> list[AppLogEntryT]:
         return await r.notification_entries(self, info)  # type: ignore[arg-type,return-value]
 
-    read_at: datetime | None = strawberry.field(description="When the recipient read it; null if unread.")
+    read_at: datetime | None = strawberry.field(
+        description="When the recipient read it; null if unread."
+    )
 
 
 @strawberry.type(description="One digest sent on one channel, with its delivery state.")
@@ -114,6 +120,10 @@ class Delivery(Node):
     channel: NotificationChannel = strawberry.field(description="Email or in-app.")
     status: DeliveryStatus = strawberry.field(description="Where the delivery stands.")
     attempts: int = strawberry.field(description="Send attempts so far.")
-    next_attempt_at: datetime | None = strawberry.field(description="When RETRYING, the next attempt.")
-    last_error: str | None = strawberry.field(description="The mail server's last answer on failure.")
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When RETRYING, the next attempt."
+    )
+    last_error: str | None = strawberry.field(
+        description="The mail server's last answer on failure."
+    )
     sent_at: datetime | None = strawberry.field(description="When it was sent.")

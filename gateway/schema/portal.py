@@ -16,7 +16,12 @@ from gateway.schema.enums import DeliveryStatus, SubscriptionTier
 from gateway.services.apps import AppFilter
 
 if TYPE_CHECKING:
-    from gateway.schema.apps import ConnectedApp, ConnectedAppFilter, LearningResource, MarketplaceListing
+    from gateway.schema.apps import (
+        ConnectedApp,
+        ConnectedAppFilter,
+        LearningResource,
+        MarketplaceListing,
+    )
     from gateway.schema.log import AppLogEntry, AppLogFilter
     from gateway.schema.notifications import Delivery, Notification, NotificationRule
 
@@ -65,7 +70,7 @@ class User(Node):
         description="Super admins may do everything, including managing notification rules."
     )
     can_manage_apps: bool = strawberry.field(
-        description="The \"app marketplace access\" permission: may install and manage apps."
+        description='The "app marketplace access" permission: may install and manage apps.'
     )
 
     @strawberry.field(description="Teams the user belongs to, by name.")
@@ -82,7 +87,9 @@ class AppSummary:
     disconnected: int = strawberry.field(description="Apps with status DISCONNECTED.")
     errored: int = strawberry.field(description="Apps with status ERROR.")
     update_available: int = strawberry.field(description="Apps with a scope to reauthorize.")
-    upgrade_available: int = strawberry.field(description="Apps with a scope that needs a higher tier.")
+    upgrade_available: int = strawberry.field(
+        description="Apps with a scope that needs a higher tier."
+    )
 
 
 @strawberry.type(description="One customer account (tenant).")
@@ -107,7 +114,7 @@ class Portal(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        filter: ConnectedAppFilterT | None = None,  # noqa: A002 - the contract's name
+        filter: ConnectedAppFilterT | None = None,
     ) -> Connection[ConnectedAppT]:
         flt = AppFilter()
         if filter is not None:
@@ -125,7 +132,7 @@ class Portal(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        filter: AppLogFilterT | None = None,  # noqa: A002 - the contract's name
+        filter: AppLogFilterT | None = None,
     ) -> Connection[AppLogEntryT]:
         flt = filter.to_filter() if filter else None
         return await log_r.portal_app_log(self, info, first, after, flt)  # type: ignore[arg-type,return-value]
@@ -150,12 +157,18 @@ class Portal(Node):
         return await r.marketplace(self, info, first, after, search, category)  # type: ignore[arg-type,return-value]
 
     @strawberry.field(description="General learning resources about integrations.")
-    async def learning_resources(self, info: Info, first: int | None = None) -> list[LearningResourceT]:
+    async def learning_resources(
+        self, info: Info, first: int | None = None
+    ) -> list[LearningResourceT]:
         return await r.learning_resources(info, first)  # type: ignore[return-value]
 
     @strawberry.field(description="People in the portal, by name.")
     async def users(
-        self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
     ) -> Connection[User]:
         return await r.users(self, info, first, after, search)  # type: ignore[arg-type,return-value]
 
@@ -165,7 +178,9 @@ class Portal(Node):
     ) -> Connection[Team]:
         return await r.teams(self, info, first, after)  # type: ignore[arg-type,return-value]
 
-    @strawberry.field(description="Digest deliveries, newest first. Super admins only: empty for anyone else.")
+    @strawberry.field(
+        description="Digest deliveries, newest first. Super admins only: empty for anyone else."
+    )
     async def deliveries(
         self,
         info: Info,

@@ -25,12 +25,17 @@ from gateway.schema.apps import (
     MarketplaceListing,
 )
 from gateway.schema.base import Node
-from gateway.schema.limits import present_errors, TagValidationErrors, document_limits_extension, node_limit
+from gateway.schema.limits import (
+    TagValidationErrors,
+    document_limits_extension,
+    node_limit,
+    present_errors,
+)
 from gateway.schema.log import AppLogEntry
 from gateway.schema.mutations import Mutation
-from gateway.schema.subscriptions import Subscription
 from gateway.schema.notifications import Delivery, Notification, NotificationRule
 from gateway.schema.portal import Portal, Team, User, Viewer
+from gateway.schema.subscriptions import Subscription
 from gateway.settings import Settings
 
 
@@ -43,7 +48,7 @@ class Query:
     @strawberry.field(
         description="Any object by global id; null when it does not exist or is not visible."
     )
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:  # noqa: A002
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         return await node_r.node(info, id)  # type: ignore[return-value]
 
     @strawberry.field(
@@ -55,8 +60,18 @@ class Query:
 
 # Types reachable only through the Node interface must still be in the schema.
 NODE_TYPES = [
-    Portal, User, Team, ConnectedApp, AppConnection, AppAlert, AppLogEntry,
-    NotificationRule, Notification, Delivery, MarketplaceListing, LearningResource,
+    Portal,
+    User,
+    Team,
+    ConnectedApp,
+    AppConnection,
+    AppAlert,
+    AppLogEntry,
+    NotificationRule,
+    Notification,
+    Delivery,
+    MarketplaceListing,
+    LearningResource,
 ]
 
 

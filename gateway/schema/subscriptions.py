@@ -28,7 +28,9 @@ class AppStatusChange:
         description="Status after the change; null when the app was just uninstalled."
     )
 
-    @strawberry.field(description="The alert that was raised, updated or resolved, if that caused the change.")
+    @strawberry.field(
+        description="The alert that was raised, updated or resolved, if that caused the change."
+    )
     async def alert(self, info: Info) -> AppAlert | None:
         if self.alert_id is None:  # type: ignore[attr-defined]
             return None
@@ -37,18 +39,26 @@ class AppStatusChange:
     occurred_at: datetime = strawberry.field(description="When the change happened.")
 
 
-@strawberry.type(description="Live updates over WebSocket (graphql-transport-ws), for the viewer's portal only.")
+@strawberry.type(
+    description="Live updates over WebSocket (graphql-transport-ws), for the viewer's portal only."
+)
 class Subscription:
-    @strawberry.subscription(description="Every status change of the portal's apps, or of the named ones.")
+    @strawberry.subscription(
+        description="Every status change of the portal's apps, or of the named ones."
+    )
     async def app_status_changed(
         self, info: Info, app_ids: list[strawberry.ID] | None = None
     ) -> AsyncGenerator[AppStatusChange, None]:
         async for change in r.app_status_changed(info, app_ids):
             yield change  # type: ignore[misc]
 
-    @strawberry.subscription(description="New log entries as they commit, filtered like Portal.appLog.")
+    @strawberry.subscription(
+        description="New log entries as they commit, filtered like Portal.appLog."
+    )
     async def app_log_appended(
-        self, info: Info, filter: AppLogFilter | None = None  # noqa: A002 - the contract's name
+        self,
+        info: Info,
+        filter: AppLogFilter | None = None,
     ) -> AsyncGenerator[AppLogEntry, None]:
         async for entry in r.app_log_appended(info, filter.to_filter() if filter else None):
             yield entry  # type: ignore[misc]

@@ -53,9 +53,7 @@ def derive_status(app: m.ConnectedApp, has_open_alert: bool) -> AppStatus | None
     return AppStatus.CONNECTED
 
 
-def scope_state(
-    scope: m.ListingScope, granted: bool, tier: SubscriptionTier
-) -> ScopeState:
+def scope_state(scope: m.ListingScope, granted: bool, tier: SubscriptionTier) -> ScopeState:
     # A scope above the tier needs an upgrade even when granted (after a downgrade).
     if scope.required_tier.rank > tier.rank:
         return ScopeState.NEEDS_UPGRADE
@@ -90,9 +88,7 @@ async def scopes(loaders: Loaders, app: m.ConnectedApp, tier: SubscriptionTier) 
     return scope_views(requested, {g.name for g in grants}, tier)
 
 
-async def flags(
-    loaders: Loaders, app: m.ConnectedApp, tier: SubscriptionTier
-) -> tuple[bool, bool]:
+async def flags(loaders: Loaders, app: m.ConnectedApp, tier: SubscriptionTier) -> tuple[bool, bool]:
     """(updateAvailable, upgradeAvailable)."""
     states = {s.state for s in await scopes(loaders, app, tier)}
     return ScopeState.NEEDS_REAUTHORIZATION in states, ScopeState.NEEDS_UPGRADE in states

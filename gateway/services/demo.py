@@ -168,191 +168,401 @@ class ListingSpec:
 LISTINGS: tuple[ListingSpec, ...] = (
     # ---- CRM
     ListingSpec(
-        "contactsync", "ContactSync", "Northwind Labs", "CRM", PORTAL,
+        "contactsync",
+        "ContactSync",
+        "Northwind Labs",
+        "CRM",
+        PORTAL,
         "Two-way sync of contacts and companies with Outlook, Google Contacts and 40+ address "
         "books, with field mapping and conflict rules.",
-        (("oauth", F, REQ), ("crm.objects.contacts.read", F, REQ),
-         ("crm.objects.contacts.write", F, REQ), ("crm.objects.companies.read", F, REQ),
-         ("crm.objects.companies.write", S, OPT), ("crm.lists.read", S, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("crm.objects.contacts.write", F, REQ),
+            ("crm.objects.companies.read", F, REQ),
+            ("crm.objects.companies.write", S, OPT),
+            ("crm.lists.read", S, OPT),
+        ),
     ),
     ListingSpec(
-        "dealflow", "DealFlow Pipeline Bridge", "Fabrikam Software", "CRM", PORTAL,
+        "dealflow",
+        "DealFlow Pipeline Bridge",
+        "Fabrikam Software",
+        "CRM",
+        PORTAL,
         "Mirror deals and custom pipeline objects into Fabrikam ERP and keep stages in sync "
         "both ways.",
         # A required ENTERPRISE scope: the marketplace shows an install that needs an upgrade.
-        (("oauth", F, REQ), ("crm.objects.deals.read", F, REQ), ("crm.objects.deals.write", F, REQ),
-         ("crm.objects.line_items.read", S, OPT), ("crm.schemas.custom.read", E, REQ)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.deals.read", F, REQ),
+            ("crm.objects.deals.write", F, REQ),
+            ("crm.objects.line_items.read", S, OPT),
+            ("crm.schemas.custom.read", E, REQ),
+        ),
     ),
     ListingSpec(
-        "leadgenius", "LeadGenius Enrichment", "Brightside Data", "CRM", PORTAL,
+        "leadgenius",
+        "LeadGenius Enrichment",
+        "Brightside Data",
+        "CRM",
+        PORTAL,
         "Fill in job titles, company size and industry for new contacts from a database of "
         "200 million business profiles.",
-        (("oauth", F, REQ), ("crm.objects.contacts.read", F, REQ),
-         ("crm.objects.contacts.write", F, REQ), ("crm.objects.companies.write", F, REQ),
-         ("crm.import", S, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("crm.objects.contacts.write", F, REQ),
+            ("crm.objects.companies.write", F, REQ),
+            ("crm.import", S, OPT),
+        ),
     ),
     # ---- Marketing
     ListingSpec(
-        "mailmerge-pro", "MailMerge Pro", "Postbox Inc.", "Marketing", PORTAL,
+        "mailmerge-pro",
+        "MailMerge Pro",
+        "Postbox Inc.",
+        "Marketing",
+        PORTAL,
         "Design newsletters in a drag-and-drop editor and send them to CRM lists with "
         "personalization tokens and A/B subject lines.",
-        (("oauth", F, REQ), ("crm.objects.contacts.read", F, REQ), ("marketing-email", S, REQ),
-         ("crm.lists.read", S, REQ), ("crm.lists.write", S, OPT), ("transactional-email", P, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("marketing-email", S, REQ),
+            ("crm.lists.read", S, REQ),
+            ("crm.lists.write", S, OPT),
+            ("transactional-email", P, OPT),
+        ),
     ),
     ListingSpec(
-        "adbeacon", "AdBeacon Ads", "Beacon Media", "Marketing", PORTAL,
+        "adbeacon",
+        "AdBeacon Ads",
+        "Beacon Media",
+        "Marketing",
+        PORTAL,
         "Build retargeting audiences from CRM lists and report ad spend and conversions per "
         "campaign.",
-        (("oauth", F, REQ), ("crm.objects.contacts.read", F, REQ), ("crm.lists.read", S, REQ),
-         ("marketing.campaigns.read", S, OPT), ("business-intelligence", P, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("crm.lists.read", S, REQ),
+            ("marketing.campaigns.read", S, OPT),
+            ("business-intelligence", P, OPT),
+        ),
     ),
     ListingSpec(
-        "landingcraft", "LandingCraft Pages", "Craftwork Studio", "Marketing", PORTAL,
+        "landingcraft",
+        "LandingCraft Pages",
+        "Craftwork Studio",
+        "Marketing",
+        PORTAL,
         "Publish fast landing pages from 120 templates; form submissions land in the CRM "
         "as contacts.",
         (("oauth", F, REQ), ("content", S, REQ), ("forms", F, REQ), ("files", F, OPT)),
     ),
     ListingSpec(
-        "eventry", "Eventry Webinars", "Eventry", "Marketing", PORTAL,
+        "eventry",
+        "Eventry Webinars",
+        "Eventry",
+        "Marketing",
+        PORTAL,
         "Register contacts for webinars and write attendance and questions asked to their "
         "timelines.",
-        (("oauth", F, REQ), ("crm.objects.contacts.write", F, REQ), ("timeline", F, REQ),
-         ("marketing.campaigns.write", P, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.write", F, REQ),
+            ("timeline", F, REQ),
+            ("marketing.campaigns.write", P, OPT),
+        ),
     ),
     # ---- Sales
     ListingSpec(
-        "meetslot", "MeetSlot Scheduler", "Slotwise", "Sales", USER,
+        "meetslot",
+        "MeetSlot Scheduler",
+        "Slotwise",
+        "Sales",
+        USER,
         "Share a booking link that checks your calendar; booked meetings are logged on the "
         "contact.",
-        (("oauth", F, REQ), ("crm.objects.contacts.write", F, REQ),
-         ("scheduler.meetings.meeting-link.read", F, REQ), ("timeline", F, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.write", F, REQ),
+            ("scheduler.meetings.meeting-link.read", F, REQ),
+            ("timeline", F, OPT),
+        ),
     ),
     ListingSpec(
-        "callbridge", "CallBridge Dialer", "Bridgeline Telecom", "Sales", USER,
-        "Call from the browser, record calls and log them with notes and outcomes on the "
-        "contact.",
-        (("oauth", F, REQ), ("crm.objects.contacts.read", F, REQ), ("timeline", F, REQ),
-         ("crm.objects.owners.read", S, OPT), ("sales-email-read", P, OPT)),
+        "callbridge",
+        "CallBridge Dialer",
+        "Bridgeline Telecom",
+        "Sales",
+        USER,
+        "Call from the browser, record calls and log them with notes and outcomes on the contact.",
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("timeline", F, REQ),
+            ("crm.objects.owners.read", S, OPT),
+            ("sales-email-read", P, OPT),
+        ),
     ),
     ListingSpec(
-        "quotely", "Quotely CPQ", "Quotely", "Sales", PORTAL,
+        "quotely",
+        "Quotely CPQ",
+        "Quotely",
+        "Sales",
+        PORTAL,
         "Configure products, price them with discount rules and turn deals into signed quotes.",
-        (("oauth", F, REQ), ("crm.objects.deals.read", F, REQ), ("crm.objects.quotes.read", P, REQ),
-         ("crm.objects.quotes.write", P, REQ), ("crm.objects.line_items.read", S, OPT),
-         ("e-commerce", P, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.deals.read", F, REQ),
+            ("crm.objects.quotes.read", P, REQ),
+            ("crm.objects.quotes.write", P, REQ),
+            ("crm.objects.line_items.read", S, OPT),
+            ("e-commerce", P, OPT),
+        ),
     ),
     ListingSpec(
-        "signflow", "SignFlow eSignature", "SignFlow", "Sales", USER,
+        "signflow",
+        "SignFlow eSignature",
+        "SignFlow",
+        "Sales",
+        USER,
         "Send contracts for e-signature from a deal and file the signed PDF on it.",
-        (("oauth", F, REQ), ("crm.objects.deals.read", F, REQ), ("files", F, REQ),
-         ("crm.objects.quotes.read", P, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.deals.read", F, REQ),
+            ("files", F, REQ),
+            ("crm.objects.quotes.read", P, OPT),
+        ),
     ),
     # ---- Productivity
     ListingSpec(
-        "teamchat", "TeamChat", "Chatterbox Co.", "Productivity", PORTAL,
+        "teamchat",
+        "TeamChat",
+        "Chatterbox Co.",
+        "Productivity",
+        PORTAL,
         "Get deal and contact notifications in team channels and create records with a "
         "slash command.",
-        (("oauth", F, REQ), ("crm.objects.contacts.read", F, REQ),
-         ("crm.objects.deals.read", F, OPT), ("conversations.read", S, OPT),
-         ("conversations.write", P, OPT), ("timeline", F, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("crm.objects.deals.read", F, OPT),
+            ("conversations.read", S, OPT),
+            ("conversations.write", P, OPT),
+            ("timeline", F, OPT),
+        ),
     ),
     ListingSpec(
-        "docsvault", "DocsVault Drive", "Vaultline", "Productivity", USER,
+        "docsvault",
+        "DocsVault Drive",
+        "Vaultline",
+        "Productivity",
+        USER,
         "Attach files from your drive to records and open them without leaving the CRM.",
-        (("oauth", F, REQ), ("files", F, REQ), ("crm.objects.contacts.read", F, OPT),
-         ("timeline", F, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("files", F, REQ),
+            ("crm.objects.contacts.read", F, OPT),
+            ("timeline", F, OPT),
+        ),
     ),
     ListingSpec(
-        "taskboard", "Taskboard", "Kanbanery", "Productivity", PORTAL,
+        "taskboard",
+        "Taskboard",
+        "Kanbanery",
+        "Productivity",
+        PORTAL,
         "Turn won deals into onboarding projects with tasks, owners and due dates.",
-        (("oauth", F, REQ), ("crm.objects.deals.read", F, REQ), ("automation", P, OPT),
-         ("crm.objects.owners.read", S, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.deals.read", F, REQ),
+            ("automation", P, OPT),
+            ("crm.objects.owners.read", S, OPT),
+        ),
     ),
     ListingSpec(
-        "inboxsync", "InboxSync for Mail", "Corvid Mail", "Productivity", USER,
+        "inboxsync",
+        "InboxSync for Mail",
+        "Corvid Mail",
+        "Productivity",
+        USER,
         "Log emails from your mailbox to contacts and track opens and clicks.",
-        (("oauth", F, REQ), ("sales-email-read", P, REQ), ("crm.objects.contacts.write", F, REQ),
-         ("timeline", F, REQ)),
+        (
+            ("oauth", F, REQ),
+            ("sales-email-read", P, REQ),
+            ("crm.objects.contacts.write", F, REQ),
+            ("timeline", F, REQ),
+        ),
     ),
     # ---- Social Media (several external accounts each; the network manages the connections)
     ListingSpec(
-        "chirp", "Chirp", "Chirp Social", "Social Media", MULTI,
+        "chirp",
+        "Chirp",
+        "Chirp Social",
+        "Social Media",
+        MULTI,
         "Publish and schedule posts to your Chirp accounts and see replies next to the contact "
         "who wrote them.",
         (("oauth", F, REQ), ("social", F, REQ), ("crm.objects.contacts.read", F, OPT)),
     ),
     ListingSpec(
-        "linkedup", "LinkedUp Pages", "LinkedUp", "Social Media", MULTI,
+        "linkedup",
+        "LinkedUp Pages",
+        "LinkedUp",
+        "Social Media",
+        MULTI,
         "Post to your company pages on LinkedUp and report on follower growth.",
-        (("oauth", F, REQ), ("social", F, REQ), ("business-intelligence", P, OPT),
-         ("crm.objects.companies.read", F, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("social", F, REQ),
+            ("business-intelligence", P, OPT),
+            ("crm.objects.companies.read", F, OPT),
+        ),
     ),
     ListingSpec(
-        "photogram", "Photogram for Business", "Photogram", "Social Media", MULTI,
+        "photogram",
+        "Photogram for Business",
+        "Photogram",
+        "Social Media",
+        MULTI,
         "Schedule photo and story posts to business accounts and capture leads from comments.",
         (("oauth", F, REQ), ("social", F, REQ), ("files", F, OPT)),
     ),
     ListingSpec(
-        "clipstream", "ClipStream Channels", "ClipStream", "Social Media", MULTI,
+        "clipstream",
+        "ClipStream Channels",
+        "ClipStream",
+        "Social Media",
+        MULTI,
         "Upload videos to your channels and see which viewers became contacts.",
         (("oauth", F, REQ), ("social", F, REQ), ("files", F, REQ)),
     ),
     # ---- Customer Service
     ListingSpec(
-        "helpdesk-hero", "HelpDesk Hero", "Herodesk", "Customer Service", PORTAL,
+        "helpdesk-hero",
+        "HelpDesk Hero",
+        "Herodesk",
+        "Customer Service",
+        PORTAL,
         "Sync tickets with HelpDesk Hero and show each contact's open tickets on their record.",
-        (("oauth", F, REQ), ("tickets", S, REQ), ("crm.objects.contacts.read", F, REQ),
-         ("conversations.read", S, OPT), ("timeline", F, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("tickets", S, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("conversations.read", S, OPT),
+            ("timeline", F, OPT),
+        ),
     ),
     ListingSpec(
-        "chatwidget", "LiveChat Widget", "Widgetry", "Customer Service", PORTAL,
-        "Add a chat bubble to your site; chats become conversations and visitors become "
-        "contacts.",
-        (("oauth", F, REQ), ("conversations.read", S, REQ), ("conversations.write", P, OPT),
-         ("conversations.visitor_identification.tokens.create", P, OPT),
-         ("crm.objects.contacts.write", F, REQ)),
+        "chatwidget",
+        "LiveChat Widget",
+        "Widgetry",
+        "Customer Service",
+        PORTAL,
+        "Add a chat bubble to your site; chats become conversations and visitors become contacts.",
+        (
+            ("oauth", F, REQ),
+            ("conversations.read", S, REQ),
+            ("conversations.write", P, OPT),
+            ("conversations.visitor_identification.tokens.create", P, OPT),
+            ("crm.objects.contacts.write", F, REQ),
+        ),
     ),
     ListingSpec(
-        "surveyspark", "SurveySpark NPS", "Sparkline Research", "Customer Service", PORTAL,
+        "surveyspark",
+        "SurveySpark NPS",
+        "Sparkline Research",
+        "Customer Service",
+        PORTAL,
         "Send NPS and CSAT surveys after tickets close and store scores on the contact.",
-        (("oauth", F, REQ), ("crm.objects.contacts.read", F, REQ), ("timeline", F, REQ),
-         ("tickets", S, OPT), ("forms", F, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("timeline", F, REQ),
+            ("tickets", S, OPT),
+            ("forms", F, OPT),
+        ),
     ),
     # ---- Analytics
     ListingSpec(
-        "metricly", "Metricly Dashboards", "Metricly", "Analytics", PORTAL,
+        "metricly",
+        "Metricly Dashboards",
+        "Metricly",
+        "Analytics",
+        PORTAL,
         "Revenue and funnel dashboards built from your deals and contacts, refreshed hourly.",
         # The optional ENTERPRISE scope is what makes the Acme install "upgrade available".
-        (("oauth", F, REQ), ("business-intelligence", P, REQ), ("crm.objects.deals.read", F, REQ),
-         ("crm.objects.contacts.read", F, REQ), ("analytics.behavioral_events.send", E, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("business-intelligence", P, REQ),
+            ("crm.objects.deals.read", F, REQ),
+            ("crm.objects.contacts.read", F, REQ),
+            ("analytics.behavioral_events.send", E, OPT),
+        ),
     ),
     ListingSpec(
-        "attributionlab", "Attribution Lab", "Lumen Analytics", "Analytics", PORTAL,
+        "attributionlab",
+        "Attribution Lab",
+        "Lumen Analytics",
+        "Analytics",
+        PORTAL,
         "Multi-touch attribution across ads, email and organic traffic.",
-        (("oauth", F, REQ), ("business-intelligence", P, REQ), ("marketing.campaigns.read", S, REQ),
-         ("analytics.behavioral_events.send", E, OPT), ("crm.export", P, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("business-intelligence", P, REQ),
+            ("marketing.campaigns.read", S, REQ),
+            ("analytics.behavioral_events.send", E, OPT),
+            ("crm.export", P, OPT),
+        ),
     ),
     ListingSpec(
-        "warehousesync", "Warehouse Sync", "Stackhaus", "Analytics", PORTAL,
+        "warehousesync",
+        "Warehouse Sync",
+        "Stackhaus",
+        "Analytics",
+        PORTAL,
         "Replicate CRM objects, custom objects and the audit log to your data warehouse "
         "every 15 minutes.",
-        (("oauth", F, REQ), ("crm.export", P, REQ), ("crm.schemas.custom.read", E, REQ),
-         ("account-info.security.read", E, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.export", P, REQ),
+            ("crm.schemas.custom.read", E, REQ),
+            ("account-info.security.read", E, OPT),
+        ),
     ),
     # ---- Finance
     ListingSpec(
-        "ledgerlink", "LedgerLink Accounting", "Ledgerline", "Finance", PORTAL,
+        "ledgerlink",
+        "LedgerLink Accounting",
+        "Ledgerline",
+        "Finance",
+        PORTAL,
         "Create invoices from closed deals and show payment status on the company record.",
-        (("oauth", F, REQ), ("crm.objects.deals.read", F, REQ),
-         ("crm.objects.invoices.read", S, REQ), ("crm.objects.companies.write", F, REQ),
-         ("e-commerce", P, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.deals.read", F, REQ),
+            ("crm.objects.invoices.read", S, REQ),
+            ("crm.objects.companies.write", F, REQ),
+            ("e-commerce", P, OPT),
+        ),
     ),
     ListingSpec(
-        "payport", "PayPort Payments", "PayPort", "Finance", PORTAL,
+        "payport",
+        "PayPort Payments",
+        "PayPort",
+        "Finance",
+        PORTAL,
         "Take card and bank payments on quotes and invoices; payments close the deal "
         "automatically.",
-        (("oauth", F, REQ), ("crm.objects.deals.write", F, REQ), ("e-commerce", P, REQ),
-         ("crm.objects.invoices.read", S, OPT)),
+        (
+            ("oauth", F, REQ),
+            ("crm.objects.deals.write", F, REQ),
+            ("e-commerce", P, REQ),
+            ("crm.objects.invoices.read", S, OPT),
+        ),
     ),
 )
 
@@ -364,36 +574,76 @@ GENERAL_RESOURCES: tuple[tuple[str, str, int | None, str], ...] = (
     ("Connected apps: a five-minute tour", "connected-apps/tour", 312, "Getting started"),
     ("Installing your first app", "connected-apps/install-your-first-app", 428, "Getting started"),
     ("What app permissions (scopes) mean", "connected-apps/scopes", None, "Security"),
-    ("Why an app shows Disconnected, and how to fix it",
-     "connected-apps/troubleshooting-disconnected", None, "Troubleshooting"),
+    (
+        "Why an app shows Disconnected, and how to fix it",
+        "connected-apps/troubleshooting-disconnected",
+        None,
+        "Troubleshooting",
+    ),
     ("Setting up app notifications", "connected-apps/notifications", 255, "Notifications"),
     ("Reading the app log", "connected-apps/app-log", None, "Monitoring"),
 )
 # (listing slug, title, path under ACADEMY, duration or None, topic)
 LISTING_RESOURCES: tuple[tuple[str, str, str, int | None, str], ...] = (
     ("contactsync", "ContactSync: mapping fields", "apps/contactsync/field-mapping", 540, "Setup"),
-    ("contactsync", "ContactSync: resolving sync conflicts", "apps/contactsync/conflicts", None,
-     "Troubleshooting"),
-    ("mailmerge-pro", "Your first MailMerge Pro newsletter", "apps/mailmerge-pro/first-newsletter",
-     615, "Getting started"),
-    ("helpdesk-hero", "HelpDesk Hero ticket sync explained", "apps/helpdesk-hero/ticket-sync", 380,
-     "Setup"),
-    ("helpdesk-hero", "When HelpDesk Hero stops syncing", "apps/helpdesk-hero/sync-errors", None,
-     "Troubleshooting"),
-    ("meetslot", "Booking links for your whole team", "apps/meetslot/team-links", 295,
-     "Getting started"),
+    (
+        "contactsync",
+        "ContactSync: resolving sync conflicts",
+        "apps/contactsync/conflicts",
+        None,
+        "Troubleshooting",
+    ),
+    (
+        "mailmerge-pro",
+        "Your first MailMerge Pro newsletter",
+        "apps/mailmerge-pro/first-newsletter",
+        615,
+        "Getting started",
+    ),
+    (
+        "helpdesk-hero",
+        "HelpDesk Hero ticket sync explained",
+        "apps/helpdesk-hero/ticket-sync",
+        380,
+        "Setup",
+    ),
+    (
+        "helpdesk-hero",
+        "When HelpDesk Hero stops syncing",
+        "apps/helpdesk-hero/sync-errors",
+        None,
+        "Troubleshooting",
+    ),
+    (
+        "meetslot",
+        "Booking links for your whole team",
+        "apps/meetslot/team-links",
+        295,
+        "Getting started",
+    ),
     ("chirp", "Connecting several Chirp accounts", "apps/chirp/multiple-accounts", None, "Setup"),
     ("quotely", "Quotely: from deal to signed quote", "apps/quotely/deal-to-quote", 702, "Sales"),
-    ("metricly", "Metricly dashboards for revenue teams", "apps/metricly/revenue-dashboards", 488,
-     "Reporting"),
-    ("teamchat", "TeamChat notifications that people read", "apps/teamchat/notifications", None,
-     "Setup"),
+    (
+        "metricly",
+        "Metricly dashboards for revenue teams",
+        "apps/metricly/revenue-dashboards",
+        488,
+        "Reporting",
+    ),
+    (
+        "teamchat",
+        "TeamChat notifications that people read",
+        "apps/teamchat/notifications",
+        None,
+        "Setup",
+    ),
 )
 
 
 # --------------------------------------------------------------------------------------------
 # Portals, people, installed apps, rules
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class UserSpec:
@@ -466,17 +716,29 @@ class PortalSpec:
     rules: tuple[RuleSpec, ...]
 
 
-SYNC_FAILED = AlertSpec(AlertSeverity.ERROR, "sync_failed",
-                        "Ticket sync failed: the HelpDesk Hero API answered 503 three times "
-                        "in a row.")
-RATE_LIMITED = AlertSpec(AlertSeverity.WARNING, "rate_limited",
-                         "The app hit the API rate limit; syncing resumed after a pause.")
-TOKEN_EXPIRING = AlertSpec(AlertSeverity.INFO, "token_expiring",
-                           "The app's access token expires in 7 days; it was refreshed.")
-WEBHOOK_FAILING = AlertSpec(AlertSeverity.ERROR, "webhook_failing",
-                            "Webhook deliveries to the app failed with HTTP 500.")
-FIELD_MAPPING = AlertSpec(AlertSeverity.WARNING, "field_mapping_invalid",
-                          "A mapped property was deleted; 12 records were skipped.")
+SYNC_FAILED = AlertSpec(
+    AlertSeverity.ERROR,
+    "sync_failed",
+    "Ticket sync failed: the HelpDesk Hero API answered 503 three times in a row.",
+)
+RATE_LIMITED = AlertSpec(
+    AlertSeverity.WARNING,
+    "rate_limited",
+    "The app hit the API rate limit; syncing resumed after a pause.",
+)
+TOKEN_EXPIRING = AlertSpec(
+    AlertSeverity.INFO,
+    "token_expiring",
+    "The app's access token expires in 7 days; it was refreshed.",
+)
+WEBHOOK_FAILING = AlertSpec(
+    AlertSeverity.ERROR, "webhook_failing", "Webhook deliveries to the app failed with HTTP 500."
+)
+FIELD_MAPPING = AlertSpec(
+    AlertSeverity.WARNING,
+    "field_mapping_invalid",
+    "A mapped property was deleted; 12 records were skipped.",
+)
 
 ACME_MANAGERS = (ADMIN_EMAIL, MANAGER_EMAIL)
 
@@ -501,55 +763,153 @@ ACME = PortalSpec(
         ("Marketing Ops", (MEMBER_EMAIL, MEMBER2_EMAIL, "taylor@demo.example")),
     ),
     apps=(
-        AppSpec("contactsync", 118.4, ADMIN_EMAIL, 72, ACME_MANAGERS,
-                resolved_alerts=(RATE_LIMITED, TOKEN_EXPIRING)),
-        AppSpec(UNINSTALLED_SLUG, 115.2, ADMIN_EMAIL, 18, ACME_MANAGERS,
-                final="uninstalled", uninstalled_days_ago=34.6),
+        AppSpec(
+            "contactsync",
+            118.4,
+            ADMIN_EMAIL,
+            72,
+            ACME_MANAGERS,
+            resolved_alerts=(RATE_LIMITED, TOKEN_EXPIRING),
+        ),
+        AppSpec(
+            UNINSTALLED_SLUG,
+            115.2,
+            ADMIN_EMAIL,
+            18,
+            ACME_MANAGERS,
+            final="uninstalled",
+            uninstalled_days_ago=34.6,
+        ),
         AppSpec("quotely", 112.7, MANAGER_EMAIL, 38, ACME_MANAGERS),
-        AppSpec(ERROR_SLUG, 109.1, ADMIN_EMAIL, 44, ACME_MANAGERS,
-                open_alert=SYNC_FAILED, resolved_alerts=(WEBHOOK_FAILING,)),
-        AppSpec(REINSTALLED_SLUG, 104.5, MANAGER_EMAIL, 46, ACME_MANAGERS, cycles=1,
-                resolved_alerts=(RATE_LIMITED,)),
+        AppSpec(
+            ERROR_SLUG,
+            109.1,
+            ADMIN_EMAIL,
+            44,
+            ACME_MANAGERS,
+            open_alert=SYNC_FAILED,
+            resolved_alerts=(WEBHOOK_FAILING,),
+        ),
+        AppSpec(
+            REINSTALLED_SLUG,
+            104.5,
+            MANAGER_EMAIL,
+            46,
+            ACME_MANAGERS,
+            cycles=1,
+            resolved_alerts=(RATE_LIMITED,),
+        ),
         AppSpec(DISCONNECTED_SLUG, 97.3, MANAGER_EMAIL, 41, ACME_MANAGERS, final="disconnected"),
-        AppSpec(NEEDS_REAUTH_SLUG, 93.8, ADMIN_EMAIL, 36, ACME_MANAGERS,
-                ungranted=("conversations.write",)),
-        AppSpec(USER_LEVEL_SLUG, 90.2, MANAGER_EMAIL, 30,
-                (MANAGER_EMAIL, MEMBER_EMAIL, MEMBER2_EMAIL, "jordan@demo.example"),
-                connections=((MANAGER_EMAIL, None), (MEMBER_EMAIL, None), (MEMBER2_EMAIL, None),
-                             ("jordan@demo.example", None))),
-        AppSpec("docsvault", 86.6, "taylor@demo.example", 40,
-                (MEMBER2_EMAIL, MEMBER_EMAIL, "sam@demo.example", "taylor@demo.example"), cycles=2,
-                # Taylor installed it first but has no connection any more: installed_by still
-                # names Taylor (the first installer), the connections show who uses it now.
-                connections=((MEMBER2_EMAIL, None), (MEMBER_EMAIL, None),
-                             ("sam@demo.example", None))),
+        AppSpec(
+            NEEDS_REAUTH_SLUG,
+            93.8,
+            ADMIN_EMAIL,
+            36,
+            ACME_MANAGERS,
+            ungranted=("conversations.write",),
+        ),
+        AppSpec(
+            USER_LEVEL_SLUG,
+            90.2,
+            MANAGER_EMAIL,
+            30,
+            (MANAGER_EMAIL, MEMBER_EMAIL, MEMBER2_EMAIL, "jordan@demo.example"),
+            connections=(
+                (MANAGER_EMAIL, None),
+                (MEMBER_EMAIL, None),
+                (MEMBER2_EMAIL, None),
+                ("jordan@demo.example", None),
+            ),
+        ),
+        AppSpec(
+            "docsvault",
+            86.6,
+            "taylor@demo.example",
+            40,
+            (MEMBER2_EMAIL, MEMBER_EMAIL, "sam@demo.example", "taylor@demo.example"),
+            cycles=2,
+            # Taylor installed it first but has no connection any more: installed_by still
+            # names Taylor (the first installer), the connections show who uses it now.
+            connections=((MEMBER2_EMAIL, None), (MEMBER_EMAIL, None), ("sam@demo.example", None)),
+        ),
         AppSpec(NEEDS_UPGRADE_SLUG, 80.9, ADMIN_EMAIL, 30, ACME_MANAGERS),
-        AppSpec(MULTI_ACCOUNT_SLUG, 75.4, MANAGER_EMAIL, 22, ACME_MANAGERS,
-                connections=((MANAGER_EMAIL, "@acme"), (ADMIN_EMAIL, "@acme_support"),
-                             (MANAGER_EMAIL, "@acme_careers"))),
-        AppSpec("landingcraft", 72.1, MANAGER_EMAIL, 32, ACME_MANAGERS,
-                resolved_alerts=(FIELD_MAPPING,)),
+        AppSpec(
+            MULTI_ACCOUNT_SLUG,
+            75.4,
+            MANAGER_EMAIL,
+            22,
+            ACME_MANAGERS,
+            connections=(
+                (MANAGER_EMAIL, "@acme"),
+                (ADMIN_EMAIL, "@acme_support"),
+                (MANAGER_EMAIL, "@acme_careers"),
+            ),
+        ),
+        AppSpec(
+            "landingcraft", 72.1, MANAGER_EMAIL, 32, ACME_MANAGERS, resolved_alerts=(FIELD_MAPPING,)
+        ),
         AppSpec("surveyspark", 66.5, ADMIN_EMAIL, 24, ACME_MANAGERS),
-        AppSpec("callbridge", 60.3, "jordan@demo.example", 22,
-                ("jordan@demo.example", MEMBER_EMAIL),
-                connections=(("jordan@demo.example", None), (MEMBER_EMAIL, None))),
-        AppSpec("linkedup", 50.7, ADMIN_EMAIL, 16, ACME_MANAGERS,
-                connections=((ADMIN_EMAIL, "Acme Corporation"),
-                             (MANAGER_EMAIL, "Acme Engineering"))),
+        AppSpec(
+            "callbridge",
+            60.3,
+            "jordan@demo.example",
+            22,
+            ("jordan@demo.example", MEMBER_EMAIL),
+            connections=(("jordan@demo.example", None), (MEMBER_EMAIL, None)),
+        ),
+        AppSpec(
+            "linkedup",
+            50.7,
+            ADMIN_EMAIL,
+            16,
+            ACME_MANAGERS,
+            connections=((ADMIN_EMAIL, "Acme Corporation"), (MANAGER_EMAIL, "Acme Engineering")),
+        ),
     ),
     rules=(
-        RuleSpec("Install digest", NotificationType.APP_INSTALL, NotificationFrequency.DAILY,
-                 NotificationAudience.SUPER_ADMINS, email=True, in_app=True,
-                 created_days_ago=100, updated_days_ago=100, inbox_periods=4, unread=2),
-        RuleSpec("Disconnect alerts", NotificationType.APP_DISCONNECT, NotificationFrequency.HOURLY,
-                 NotificationAudience.SPECIFIC, email=False, in_app=True,
-                 created_days_ago=95, updated_days_ago=41,
-                 app_slugs=("contactsync", DISCONNECTED_SLUG, ERROR_SLUG, NEEDS_REAUTH_SLUG,
-                            USER_LEVEL_SLUG),
-                 user_emails=(MEMBER_EMAIL,), team_names=("Sales",), inbox_periods=4, unread=2),
-        RuleSpec("Monthly uninstall report", NotificationType.APP_UNINSTALL,
-                 NotificationFrequency.MONTHLY, NotificationAudience.EVERYONE, email=True,
-                 in_app=False, created_days_ago=60, updated_days_ago=58),
+        RuleSpec(
+            "Install digest",
+            NotificationType.APP_INSTALL,
+            NotificationFrequency.DAILY,
+            NotificationAudience.SUPER_ADMINS,
+            email=True,
+            in_app=True,
+            created_days_ago=100,
+            updated_days_ago=100,
+            inbox_periods=4,
+            unread=2,
+        ),
+        RuleSpec(
+            "Disconnect alerts",
+            NotificationType.APP_DISCONNECT,
+            NotificationFrequency.HOURLY,
+            NotificationAudience.SPECIFIC,
+            email=False,
+            in_app=True,
+            created_days_ago=95,
+            updated_days_ago=41,
+            app_slugs=(
+                "contactsync",
+                DISCONNECTED_SLUG,
+                ERROR_SLUG,
+                NEEDS_REAUTH_SLUG,
+                USER_LEVEL_SLUG,
+            ),
+            user_emails=(MEMBER_EMAIL,),
+            team_names=("Sales",),
+            inbox_periods=4,
+            unread=2,
+        ),
+        RuleSpec(
+            "Monthly uninstall report",
+            NotificationType.APP_UNINSTALL,
+            NotificationFrequency.MONTHLY,
+            NotificationAudience.EVERYONE,
+            email=True,
+            in_app=False,
+            created_days_ago=60,
+            updated_days_ago=58,
+        ),
     ),
 )
 
@@ -567,15 +927,31 @@ GLOBEX = PortalSpec(
     apps=(
         AppSpec("contactsync", 88.2, GLOBEX_ADMIN_EMAIL, 10, (GLOBEX_ADMIN_EMAIL,)),
         AppSpec("teamchat", 70.6, GLOBEX_ADMIN_EMAIL, 8, (GLOBEX_ADMIN_EMAIL,)),
-        AppSpec("chatwidget", 45.3, GLOBEX_ADMIN_EMAIL, 7, (GLOBEX_ADMIN_EMAIL,),
-                final="disconnected"),
-        AppSpec("chirp", 30.8, GLOBEX_ADMIN_EMAIL, 2, (GLOBEX_ADMIN_EMAIL,),
-                connections=((GLOBEX_ADMIN_EMAIL, "@globex"),)),
+        AppSpec(
+            "chatwidget", 45.3, GLOBEX_ADMIN_EMAIL, 7, (GLOBEX_ADMIN_EMAIL,), final="disconnected"
+        ),
+        AppSpec(
+            "chirp",
+            30.8,
+            GLOBEX_ADMIN_EMAIL,
+            2,
+            (GLOBEX_ADMIN_EMAIL,),
+            connections=((GLOBEX_ADMIN_EMAIL, "@globex"),),
+        ),
     ),
     rules=(
-        RuleSpec("Weekly disconnect summary", NotificationType.APP_DISCONNECT,
-                 NotificationFrequency.WEEKLY, NotificationAudience.EVERYONE, email=True,
-                 in_app=True, created_days_ago=80, updated_days_ago=80, inbox_periods=1, unread=1),
+        RuleSpec(
+            "Weekly disconnect summary",
+            NotificationType.APP_DISCONNECT,
+            NotificationFrequency.WEEKLY,
+            NotificationAudience.EVERYONE,
+            email=True,
+            in_app=True,
+            created_days_ago=80,
+            updated_days_ago=80,
+            inbox_periods=1,
+            unread=1,
+        ),
     ),
 )
 
@@ -589,6 +965,7 @@ RECONNECTED_BY_PERSON = 0.6
 # --------------------------------------------------------------------------------------------
 # The description handed back
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DemoData:
@@ -728,17 +1105,29 @@ async def _seed_catalogue(anchor: datetime) -> dict[str, MarketplaceListing]:
     # Resources are known by their url: the ones already there are not added twice.
     known_urls = set(await LearningResource.all().values_list("url", flat=True))
     resources = [
-        LearningResource(listing_id=None, title=title, url=ACADEMY + path,
-                         duration_seconds=duration, topic=topic, position=position)
+        LearningResource(
+            listing_id=None,
+            title=title,
+            url=ACADEMY + path,
+            duration_seconds=duration,
+            topic=topic,
+            position=position,
+        )
         for position, (title, path, duration, topic) in enumerate(GENERAL_RESOURCES)
     ]
     positions: dict[str, int] = {}  # each listing's resources are numbered from 0
     for slug, title, path, duration, topic in LISTING_RESOURCES:
         positions[slug] = position = positions.get(slug, -1) + 1
-        resources.append(LearningResource(
-            listing_id=listings[slug].id, title=title, url=ACADEMY + path,
-            duration_seconds=duration, topic=topic, position=position,
-        ))
+        resources.append(
+            LearningResource(
+                listing_id=listings[slug].id,
+                title=title,
+                url=ACADEMY + path,
+                duration_seconds=duration,
+                topic=topic,
+                position=position,
+            )
+        )
     await LearningResource.bulk_create(r for r in resources if r.url not in known_urls)
     return listings
 
@@ -784,7 +1173,9 @@ class _PortalSeeder:
     async def _people(self) -> None:
         created = self.anchor - self.spec.age
         self.portal = await Portal.create(
-            name=self.spec.name, tier=self.spec.tier, timezone=self.spec.timezone,
+            name=self.spec.name,
+            tier=self.spec.tier,
+            timezone=self.spec.timezone,
             created_at=created,
         )
         for index, user in enumerate(self.spec.users):
@@ -800,7 +1191,9 @@ class _PortalSeeder:
         memberships = []
         for index, (name, emails) in enumerate(self.spec.teams):
             team = await Team.create(
-                portal_id=self.portal.id, name=name, sort_name=name.lower(),
+                portal_id=self.portal.id,
+                name=name,
+                sort_name=name.lower(),
                 created_at=created + timedelta(days=30 + index),
             )
             self.teams[name] = team
@@ -849,10 +1242,16 @@ class _PortalSeeder:
             assert last_install.user_email == spec.connections[0][0], spec.slug
             later = self._times(rng, len(spec.connections) - 1, last_install.at, self.anchor)
             await AppConnection.bulk_create(
-                AppConnection(app_id=app.id, user_id=self._user_id(email), account_name=account,
-                              connected_at=at,
-                              key=AppConnection.key_for(self._user_id(email), account))
-                for (email, account), at in zip(spec.connections, [last_install.at, *later])
+                AppConnection(
+                    app_id=app.id,
+                    user_id=self._user_id(email),
+                    account_name=account,
+                    connected_at=at,
+                    key=AppConnection.key_for(self._user_id(email), account),
+                )
+                for (email, account), at in zip(
+                    spec.connections, [last_install.at, *later], strict=False
+                )
             )
 
         # A (re)install grants afresh every requested scope the tier allows.
@@ -867,14 +1266,30 @@ class _PortalSeeder:
             span = self.anchor - timedelta(days=3) - installed_at
             raised = _second(installed_at + span * rng.random())
             resolved = raised + timedelta(seconds=rng.randint(20 * 60, 2 * 86400))
-            alerts.append(AppAlert(app_id=app.id, severity=alert.severity, code=alert.code,
-                                   message=alert.message, raised_at=raised, resolved_at=resolved,
-                                   changed_at=resolved))
+            alerts.append(
+                AppAlert(
+                    app_id=app.id,
+                    severity=alert.severity,
+                    code=alert.code,
+                    message=alert.message,
+                    raised_at=raised,
+                    resolved_at=resolved,
+                    changed_at=resolved,
+                )
+            )
         if spec.open_alert is not None:
             raised = self.anchor - timedelta(seconds=rng.randint(2 * 3600, 30 * 3600))
-            alerts.append(AppAlert(app_id=app.id, severity=spec.open_alert.severity,
-                                   code=spec.open_alert.code, message=spec.open_alert.message,
-                                   raised_at=raised, resolved_at=None, changed_at=raised))
+            alerts.append(
+                AppAlert(
+                    app_id=app.id,
+                    severity=spec.open_alert.severity,
+                    code=spec.open_alert.code,
+                    message=spec.open_alert.message,
+                    raised_at=raised,
+                    resolved_at=None,
+                    changed_at=raised,
+                )
+            )
         await AppAlert.bulk_create(alerts)
 
     def _history(self, spec: AppSpec, rng: random.Random, installed_at: datetime) -> list[_Entry]:
@@ -903,7 +1318,7 @@ class _PortalSeeder:
         last_reinstall = max(
             (i for i, a in enumerate(activities) if a is AppActivity.REINSTALLED), default=None
         )
-        for index, (activity, at) in enumerate(zip(activities, times)):
+        for index, (activity, at) in enumerate(zip(activities, times, strict=False)):
             user = self._actor(spec, rng, activity, last_reinstall=index == last_reinstall)
             history.append(_Entry(spec.slug, activity, at, user))
         return history
@@ -934,8 +1349,9 @@ class _PortalSeeder:
         self.taken.add(second)
         return datetime.fromtimestamp(second, UTC)
 
-    def _times(self, rng: random.Random, count: int, after: datetime, before: datetime,
-               log: bool = False) -> list[datetime]:
+    def _times(
+        self, rng: random.Random, count: int, after: datetime, before: datetime, log: bool = False
+    ) -> list[datetime]:
         """`count` distinct whole seconds strictly between `after` and `before`, ascending.
 
         With `log`, the seconds are also distinct from every other log entry of the portal.
@@ -959,9 +1375,14 @@ class _PortalSeeder:
         # Inserted oldest first, so ids grow with occurredAt as they would have in real life.
         self.entries.sort(key=lambda e: e.at)
         await AppLogEntry.bulk_create(
-            AppLogEntry(portal_id=self.portal.id, app_id=self.apps[e.app_slug].id,
-                        user_id=self._user_id(e.user_email), activity=e.activity,
-                        occurred_at=e.at, recorded_at=e.at)
+            AppLogEntry(
+                portal_id=self.portal.id,
+                app_id=self.apps[e.app_slug].id,
+                user_id=self._user_id(e.user_email),
+                activity=e.activity,
+                occurred_at=e.at,
+                recorded_at=e.at,
+            )
             for e in self.entries
         )
         # bulk_create does not return ids; occurredAt is unique within the portal.
@@ -976,10 +1397,17 @@ class _PortalSeeder:
         assert self.portal is not None
         created = self.anchor - timedelta(days=spec.created_days_ago)
         rule = await NotificationRule.create(
-            portal_id=self.portal.id, name=spec.name, sort_name=spec.name.lower(),
-            type=spec.type, frequency=spec.frequency, all_apps=not spec.app_slugs,
-            audience=spec.audience, email=spec.email, in_app=spec.in_app,
-            created_by_id=self._admin_id(), created_at=created,
+            portal_id=self.portal.id,
+            name=spec.name,
+            sort_name=spec.name.lower(),
+            type=spec.type,
+            frequency=spec.frequency,
+            all_apps=not spec.app_slugs,
+            audience=spec.audience,
+            email=spec.email,
+            in_app=spec.in_app,
+            created_by_id=self._admin_id(),
+            created_at=created,
             updated_at=self.anchor - timedelta(days=spec.updated_days_ago),
             # A digest worker started at the anchor has nothing old to send.
             cut_at=self.anchor,
@@ -1027,7 +1455,7 @@ class _PortalSeeder:
             # Only periods the rule existed for, over early enough for a digest before the anchor.
             if start >= rule_created and end + timedelta(minutes=5) <= self.anchor:
                 by_period.setdefault((start, end), []).append(entry)
-        periods = sorted(by_period)[-spec.inbox_periods:]
+        periods = sorted(by_period)[-spec.inbox_periods :]
 
         rng = _rng(self.spec.name, "digests", spec.name)
         recipients = self._recipients(spec)
@@ -1044,9 +1472,17 @@ class _PortalSeeder:
                     latest = min(created + timedelta(hours=20), self.anchor - timedelta(minutes=1))
                     read_at = _second(created + (latest - created) * rng.uniform(0.05, 1.0))
                 notification = await Notification.create(
-                    portal_id=self.portal.id, recipient_id=user.id, rule_id=rule.id, type=spec.type,
-                    period_start=start, period_end=end, entry_count=len(entries), in_app=True,
-                    read_at=read_at, created_at=created, cut_at=start,
+                    portal_id=self.portal.id,
+                    recipient_id=user.id,
+                    rule_id=rule.id,
+                    type=spec.type,
+                    period_start=start,
+                    period_end=end,
+                    entry_count=len(entries),
+                    in_app=True,
+                    read_at=read_at,
+                    created_at=created,
+                    cut_at=start,
                 )
                 notification_entries += [
                     NotificationEntry(notification_id=notification.id, entry_id=entry.id)
@@ -1054,12 +1490,20 @@ class _PortalSeeder:
                 ]
                 if spec.email:
                     # The email went out right away and the SMTP server accepted it.
-                    deliveries.append(Delivery(
-                        portal_id=self.portal.id, notification_id=notification.id,
-                        recipient_id=user.id, channel=NotificationChannel.EMAIL,
-                        status=DeliveryStatus.SENT, attempts=1, next_attempt_at=None,
-                        last_error=None, sent_at=created + timedelta(seconds=4), created_at=created,
-                    ))
+                    deliveries.append(
+                        Delivery(
+                            portal_id=self.portal.id,
+                            notification_id=notification.id,
+                            recipient_id=user.id,
+                            channel=NotificationChannel.EMAIL,
+                            status=DeliveryStatus.SENT,
+                            attempts=1,
+                            next_attempt_at=None,
+                            last_error=None,
+                            sent_at=created + timedelta(seconds=4),
+                            created_at=created,
+                        )
+                    )
         await NotificationEntry.bulk_create(notification_entries)
         await Delivery.bulk_create(deliveries)
 

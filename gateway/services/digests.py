@@ -102,8 +102,10 @@ async def due_jobs(
     for row in rows:
         try:
             end = period_start(row["frequency"], row["portal__timezone"], as_of)
-        except Exception:  # noqa: BLE001 - one portal's bad timezone must not stop the others
-            log.exception("rule %s: cannot compute its period", row["id"], extra={"rule_id": row["id"]})
+        except Exception:
+            log.exception(
+                "rule %s: cannot compute its period", row["id"], extra={"rule_id": row["id"]}
+            )
             continue
         if row["cut_at"] < end:
             jobs.append(Job(row["id"], row["portal_id"], row["cut_at"], end))
@@ -139,7 +141,9 @@ async def recipients(rule: m.NotificationRule) -> list[int]:
         named = set(await m.RuleUser.filter(rule_id=rule.id).values_list("user_id", flat=True))
         teams = await m.RuleTeam.filter(rule_id=rule.id).values_list("team_id", flat=True)
         if teams:
-            named |= set(await m.TeamMembership.filter(team_id__in=teams).values_list("user_id", flat=True))
+            named |= set(
+                await m.TeamMembership.filter(team_id__in=teams).values_list("user_id", flat=True)
+            )
         if not named:
             return []
         users = users.filter(id__in=sorted(named))
@@ -168,25 +172,42 @@ async def produce(job: Job, now: datetime, publisher: Publisher) -> int:
         count = await entries.count()
         people = await recipients(rule) if count and rule.channels else []
         if people:
-            newest = await entries.order_by("-occurred_at", "-id").limit(MAX_ENTRIES).values_list("id", flat=True)
+            newest = (
+                await entries.order_by("-occurred_at", "-id")
+                .limit(MAX_ENTRIES)
+                .values_list("id", flat=True)
+            )
             await m.Notification.bulk_create(
                 [
                     m.Notification(
-                        portal_id=rule.portal_id, recipient_id=user_id, rule_id=rule.id,
-                        type=rule.type, period_start=job.cut, period_end=job.end,
-                        entry_count=count, in_app=rule.in_app, created_at=now, cut_at=job.cut,
+                        portal_id=rule.portal_id,
+                        recipient_id=user_id,
+                        rule_id=rule.id,
+                        type=rule.type,
+                        period_start=job.cut,
+                        period_end=job.end,
+                        entry_count=count,
+                        in_app=rule.in_app,
+                        created_at=now,
+                        cut_at=job.cut,
                     )
                     for user_id in people
                 ],
                 batch_size=_BATCH,
             )
             made = dict(
-                await m.Notification.filter(rule_id=rule.id, cut_at=job.cut).values_list("recipient_id", "id")
+                await m.Notification.filter(rule_id=rule.id, cut_at=job.cut).values_list(
+                    "recipient_id", "id"
+                )
             )
             if sorted(made) != people:
                 raise _Lost  # rows from another worker's attempt (cannot commit alongside ours)
             await m.NotificationEntry.bulk_create(
-                [m.NotificationEntry(notification_id=made[u], entry_id=e) for u in people for e in newest],
+                [
+                    m.NotificationEntry(notification_id=made[u], entry_id=e)
+                    for u in people
+                    for e in newest
+                ],
                 batch_size=_BATCH,
             )
             await m.Delivery.bulk_create(
@@ -203,22 +224,38 @@ async def produce(job: Job, now: datetime, publisher: Publisher) -> int:
     return len(people)
 
 
-def _deliveries(rule: m.NotificationRule, notification_id: int, user_id: int, now: datetime) -> list[m.Delivery]:
+def _deliveries(
+    rule: m.NotificationRule, notification_id: int, user_id: int, now: datetime
+) -> list[m.Delivery]:
     out = []
     if rule.in_app:
         # In the inbox as soon as this commits: delivered.
-        out.append(m.Delivery(
-            portal_id=rule.portal_id, notification_id=notification_id, recipient_id=user_id,
-            channel=NotificationChannel.IN_APP, status=DeliveryStatus.SENT, attempts=1,
-            sent_at=now, created_at=now,
-        ))
+        out.append(
+            m.Delivery(
+                portal_id=rule.portal_id,
+                notification_id=notification_id,
+                recipient_id=user_id,
+                channel=NotificationChannel.IN_APP,
+                status=DeliveryStatus.SENT,
+                attempts=1,
+                sent_at=now,
+                created_at=now,
+            )
+        )
     if rule.email:
         # The outbox: the mail sender picks it up (gateway/services/mail.py).
-        out.append(m.Delivery(
-            portal_id=rule.portal_id, notification_id=notification_id, recipient_id=user_id,
-            channel=NotificationChannel.EMAIL, status=DeliveryStatus.PENDING, attempts=0,
-            next_attempt_at=now, created_at=now,
-        ))
+        out.append(
+            m.Delivery(
+                portal_id=rule.portal_id,
+                notification_id=notification_id,
+                recipient_id=user_id,
+                channel=NotificationChannel.EMAIL,
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
     return out
 
 
@@ -247,22 +284,34 @@ async def make_due_digests(
             made = await produce(job, now, publisher)
         except (_Lost, IntegrityError):
             result.skipped += 1
-            log.info("rule %s: digest from %s made by another worker", job.rule_id,
-                     job.cut.isoformat(), extra=context)
+            log.info(
+                "rule %s: digest from %s made by another worker",
+                job.rule_id,
+                job.cut.isoformat(),
+                extra=context,
+            )
             continue
-        except Exception:  # noqa: BLE001 - logged; the job stays due and is retried
+        except Exception:
             result.errors += 1
-            log.exception("rule %s: digest from %s failed", job.rule_id, job.cut.isoformat(), extra=context)
+            log.exception(
+                "rule %s: digest from %s failed", job.rule_id, job.cut.isoformat(), extra=context
+            )
             try:
                 await release(job, owner)
-            except Exception:  # noqa: BLE001 - the lease expires by itself
+            except Exception:
                 log.exception("rule %s: releasing the lease failed", job.rule_id, extra=context)
             continue
         if made:
             result.digests += 1
             result.notifications += made
-            log.info("rule %s: digest of %s..%s to %d recipients", job.rule_id, job.cut.isoformat(),
-                     job.end.isoformat(), made, extra=context)
+            log.info(
+                "rule %s: digest of %s..%s to %d recipients",
+                job.rule_id,
+                job.cut.isoformat(),
+                job.end.isoformat(),
+                made,
+                extra=context,
+            )
         else:
             result.empty += 1
         # Test-only fault point: a worker killed here has committed the digest, but not sent

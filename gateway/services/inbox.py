@@ -24,20 +24,32 @@ _CHUNK = 500
 _MAX_KEY = 2**31 - 1
 
 
-async def mark_read(actor: Actor, ids: Sequence[int | None], problems: Sequence[Problem] = ()) -> list[m.Notification]:
+async def mark_read(
+    actor: Actor, ids: Sequence[int | None], problems: Sequence[Problem] = ()
+) -> list[m.Notification]:
     """Mark the named notifications read, in the order named (one per id, repeats included).
 
     `ids` holds `None` for ids that could not be decoded; `problems` already says so. Any of
     the viewer's own notifications may be named (what `node` shows them), in the inbox or not.
     """
     wanted = {pk for pk in ids if pk is not None and pk <= _MAX_KEY}
-    own = set(
-        await m.Notification.filter(id__in=wanted, recipient_id=actor.user.id).values_list("id", flat=True)
-    ) if wanted else set()
-    refuse_if(list(problems) + [
-        not_found("notification", "input", "ids", str(i))
-        for i, pk in enumerate(ids) if pk is not None and pk not in own
-    ])
+    own = (
+        set(
+            await m.Notification.filter(id__in=wanted, recipient_id=actor.user.id).values_list(
+                "id", flat=True
+            )
+        )
+        if wanted
+        else set()
+    )
+    refuse_if(
+        list(problems)
+        + [
+            not_found("notification", "input", "ids", str(i))
+            for i, pk in enumerate(ids)
+            if pk is not None and pk not in own
+        ]
+    )
     if own:
         async with in_transaction():
             await m.Notification.filter(id__in=own, read_at=None).update(read_at=actor.now)
@@ -59,7 +71,7 @@ async def mark_all_read(actor: Actor) -> list[m.Notification]:
         )
         unread = [n.id for n in locked]
         for start in range(0, len(unread), _CHUNK):
-            chunk = unread[start:start + _CHUNK]
+            chunk = unread[start : start + _CHUNK]
             await m.Notification.filter(id__in=chunk, read_at=None).update(read_at=actor.now)
     shown = unread[:MAX_RETURNED]
     rows = {n.id: n for n in await m.Notification.filter(id__in=shown)} if shown else {}

@@ -157,6 +157,7 @@ class Purger:
 
 # --- app events ---------------------------------------------------------------------------
 
+
 def _older(occurred_at: datetime, last_change: datetime | None) -> bool:
     # Strictly older: at equal times the later arrival wins.
     return last_change is not None and occurred_at < last_change
@@ -171,9 +172,11 @@ async def _apply_to_app(changes: Changes, event: AppEvent, now: datetime) -> Non
     if not await m.Portal.exists(id=event.portal_id):
         raise _Stop(Outcome.UNKNOWN_PORTAL)
     # Locked so concurrent events of this app decide one after the other on fresh rows.
-    app = await m.ConnectedApp.filter(
-        id=event.app_id, portal_id=event.portal_id
-    ).select_for_update().first()
+    app = (
+        await m.ConnectedApp.filter(id=event.app_id, portal_id=event.portal_id)
+        .select_for_update()
+        .first()
+    )
     if app is None:
         raise _Stop(Outcome.UNKNOWN_APP)
     if app.uninstalled_at is not None:
@@ -211,19 +214,29 @@ async def _set_mark(changes: Changes, app: m.ConnectedApp, event: AppEvent, now:
 
 
 async def _log(
-    changes: Changes, app: m.ConnectedApp, activity: AppActivity, occurred_at: datetime, now: datetime
+    changes: Changes,
+    app: m.ConnectedApp,
+    activity: AppActivity,
+    occurred_at: datetime,
+    now: datetime,
 ) -> None:
     # No user: the platform, not a person, reported it.
     entry = await m.AppLogEntry.create(
-        portal_id=app.portal_id, app_id=app.id, user_id=None, activity=activity,
-        occurred_at=occurred_at, recorded_at=now,
+        portal_id=app.portal_id,
+        app_id=app.id,
+        user_id=None,
+        activity=activity,
+        occurred_at=occurred_at,
+        recorded_at=now,
     )
     changes.logged(app.portal_id, entry.id)
 
 
 async def _last_alert_change(app_id: int, code: str) -> datetime | None:
     """The latest applied change of this code's alerts (an uninstall's resolution counts)."""
-    newest = await m.AppAlert.filter(app_id=app_id, code=code).order_by("-changed_at", "-id").first()
+    newest = (
+        await m.AppAlert.filter(app_id=app_id, code=code).order_by("-changed_at", "-id").first()
+    )
     return newest.changed_at if newest else None
 
 
@@ -233,11 +246,19 @@ async def _raise_alert(app: m.ConnectedApp, event: AppEvent) -> int | None:
     assert report is not None and report.severity is not None and report.message is not None
     if _older(event.occurred_at, await _last_alert_change(app.id, report.code)):
         return None
-    current = await m.AppAlert.filter(app_id=app.id, code=report.code, resolved_at=None).order_by("-id").first()
+    current = (
+        await m.AppAlert.filter(app_id=app.id, code=report.code, resolved_at=None)
+        .order_by("-id")
+        .first()
+    )
     if current is None:
         created = await m.AppAlert.create(
-            app_id=app.id, severity=report.severity, code=report.code, message=report.message,
-            raised_at=event.occurred_at, changed_at=event.occurred_at,
+            app_id=app.id,
+            severity=report.severity,
+            code=report.code,
+            message=report.message,
+            raised_at=event.occurred_at,
+            changed_at=event.occurred_at,
         )
         return created.id
     # raised_at stays: the problem has been there since it was first raised.
@@ -267,6 +288,7 @@ async def _recover(app: m.ConnectedApp, event: AppEvent) -> int | None:
 
 # --- listing events -----------------------------------------------------------------------
 
+
 async def _replace_scopes(event: ScopesChanged) -> None:
     """Replace the listing's requested scopes. Nothing is published: no status and no log
     entry change (DESIGN §3); each portal's scope states are derived when read.
@@ -274,18 +296,22 @@ async def _replace_scopes(event: ScopesChanged) -> None:
     Grants stay as they are: a scope that leaves the list and comes back shows what the
     portal actually granted."""
     # Locked so two replacements of one listing don't interleave their delete and insert.
-    listing = await m.MarketplaceListing.filter(
-        id=event.listing_id
-    ).select_for_update().first()
+    listing = await m.MarketplaceListing.filter(id=event.listing_id).select_for_update().first()
     if listing is None:
         raise _Stop(Outcome.UNKNOWN_LISTING)
     await m.ListingScope.filter(listing_id=listing.id).delete()
     if not event.scopes:
         return
-    await m.ListingScope.bulk_create([
-        m.ListingScope(
-            listing_id=listing.id, name=s.name, description=s.description,
-            required_tier=s.required_tier, required=s.required, position=position,
-        )
-        for position, s in enumerate(event.scopes)
-    ])
+    await m.ListingScope.bulk_create(
+        [
+            m.ListingScope(
+                listing_id=listing.id,
+                name=s.name,
+                description=s.description,
+                required_tier=s.required_tier,
+                required=s.required,
+                position=position,
+            )
+            for position, s in enumerate(event.scopes)
+        ]
+    )

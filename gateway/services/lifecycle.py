@@ -55,17 +55,24 @@ async def _lock_app(app_id: int) -> m.ConnectedApp | None:
 
 async def _log(changes: Changes, actor: Actor, app: m.ConnectedApp, activity: AppActivity) -> None:
     entry = await m.AppLogEntry.create(
-        portal_id=app.portal_id, app_id=app.id, user_id=actor.user.id, activity=activity,
-        occurred_at=actor.now, recorded_at=actor.now,
+        portal_id=app.portal_id,
+        app_id=app.id,
+        user_id=actor.user.id,
+        activity=activity,
+        occurred_at=actor.now,
+        recorded_at=actor.now,
     )
     changes.logged(app.portal_id, entry.id)
 
 
 async def _grant(app: m.ConnectedApp, names: list[str], now: datetime) -> None:
-    await m.GrantedScope.bulk_create([m.GrantedScope(app_id=app.id, name=n, granted_at=now) for n in names])
+    await m.GrantedScope.bulk_create(
+        [m.GrantedScope(app_id=app.id, name=n, granted_at=now) for n in names]
+    )
 
 
 # --- install ------------------------------------------------------------------------------
+
 
 def _install_scopes(
     listing_scopes: list[m.ListingScope], named: list[str] | None, tier: m.enums.SubscriptionTier
@@ -75,25 +82,41 @@ def _install_scopes(
     by_name = {s.name: s for s in listing_scopes}
     for s in listing_scopes:
         if s.required and scope_state(s, False, tier) is ScopeState.NEEDS_UPGRADE:
-            problems.append(needs_upgrade(
-                f"The required scope {s.name} needs the {s.required_tier.value} tier; "
-                f"this portal has {tier.value}", "input", "listingId",
-            ))
+            problems.append(
+                needs_upgrade(
+                    f"The required scope {s.name} needs the {s.required_tier.value} tier; "
+                    f"this portal has {tier.value}",
+                    "input",
+                    "listingId",
+                )
+            )
     if named is None:
-        granted = [s.name for s in listing_scopes if scope_state(s, False, tier) is not ScopeState.NEEDS_UPGRADE]
+        granted = [
+            s.name
+            for s in listing_scopes
+            if scope_state(s, False, tier) is not ScopeState.NEEDS_UPGRADE
+        ]
         return granted, problems
     for i, name in enumerate(named):
         scope = by_name.get(name)
         if scope is None:
-            problems.append(invalid(f"The app does not request the scope {name!r}", "input", "scopes", str(i)))
+            problems.append(
+                invalid(f"The app does not request the scope {name!r}", "input", "scopes", str(i))
+            )
         elif not scope.required and scope_state(scope, False, tier) is ScopeState.NEEDS_UPGRADE:
-            problems.append(needs_upgrade(
-                f"The scope {name} needs the {scope.required_tier.value} tier; this portal has {tier.value}",
-                "input", "scopes", str(i),
-            ))
+            problems.append(
+                needs_upgrade(
+                    f"The scope {name} needs the {scope.required_tier.value} tier; this portal has {tier.value}",
+                    "input",
+                    "scopes",
+                    str(i),
+                )
+            )
     missing = [s.name for s in listing_scopes if s.required and s.name not in named]
     if missing:
-        problems.append(invalid(f"Required scopes cannot be left out: {', '.join(missing)}", "input", "scopes"))
+        problems.append(
+            invalid(f"Required scopes cannot be left out: {', '.join(missing)}", "input", "scopes")
+        )
     return [s.name for s in listing_scopes if s.name in set(named)], problems
 
 
@@ -106,28 +129,48 @@ async def install_app(
     level = listing.install_level
     problems: list[Problem] = []
     if level is not InstallLevel.USER and not actor.user.can_manage:
-        problems.append(forbidden(
-            "Installing this app needs the app marketplace access permission", "input", "listingId"
-        ))
+        problems.append(
+            forbidden(
+                "Installing this app needs the app marketplace access permission",
+                "input",
+                "listingId",
+            )
+        )
     if level is InstallLevel.MULTI_ACCOUNT:
         account_name = (account_name or "").strip() or None
         if account_name is None:
-            problems.append(invalid("An external account name is required for this app", "input", "accountName"))
+            problems.append(
+                invalid("An external account name is required for this app", "input", "accountName")
+            )
         elif len(account_name) > MAX_ACCOUNT_NAME:
-            problems.append(invalid(f"accountName is longer than {MAX_ACCOUNT_NAME} characters", "input", "accountName"))
+            problems.append(
+                invalid(
+                    f"accountName is longer than {MAX_ACCOUNT_NAME} characters",
+                    "input",
+                    "accountName",
+                )
+            )
     elif account_name is not None:
-        problems.append(invalid("Only multi-account apps take an accountName", "input", "accountName"))
+        problems.append(
+            invalid("Only multi-account apps take an accountName", "input", "accountName")
+        )
     listing_scopes = await m.ListingScope.filter(listing_id=listing.id).order_by("position", "id")
     grants, scope_problems = _install_scopes(listing_scopes, scopes, actor.portal.tier)
     refuse_if(problems + scope_problems)
 
-    key = None if level is InstallLevel.PORTAL else m.AppConnection.key_for(actor.user.id, account_name)
+    key = (
+        None
+        if level is InstallLevel.PORTAL
+        else m.AppConnection.key_for(actor.user.id, account_name)
+    )
 
     async def work() -> m.ConnectedApp:
         async with unit_of_work(actor.publisher) as changes:
-            existing = await m.ConnectedApp.filter(
-                portal_id=actor.portal.id, listing_id=listing.id
-            ).select_for_update().first()
+            existing = (
+                await m.ConnectedApp.filter(portal_id=actor.portal.id, listing_id=listing.id)
+                .select_for_update()
+                .first()
+            )
             await pause_point("install:after-read")
             if existing is not None and existing.uninstalled_at is None:
                 if key is None:
@@ -137,26 +180,40 @@ async def install_app(
                 app = await _install(changes, actor, listing, existing, grants)
             if key is not None:
                 await m.AppConnection.create(
-                    app_id=app.id, user_id=actor.user.id, account_name=account_name,
-                    connected_at=actor.now, key=key,
+                    app_id=app.id,
+                    user_id=actor.user.id,
+                    account_name=account_name,
+                    connected_at=actor.now,
+                    key=key,
                 )
             return app
 
-    what = "This account is already connected" if account_name else "You are already connected to this app"
+    what = (
+        "This account is already connected"
+        if account_name
+        else "You are already connected to this app"
+    )
     clash = conflict(what if key else "The app is already installed", "input", "listingId")
     return await retry_once_on_clash(work, clash)
 
 
 async def _install(
-    changes: Changes, actor: Actor, listing: m.MarketplaceListing,
-    existing: m.ConnectedApp | None, grants: list[str],
+    changes: Changes,
+    actor: Actor,
+    listing: m.MarketplaceListing,
+    existing: m.ConnectedApp | None,
+    grants: list[str],
 ) -> m.ConnectedApp:
     """Install anew, or bring an uninstalled app back with its history and first installer."""
     if existing is None:
         app = await m.ConnectedApp.create(
-            portal_id=actor.portal.id, listing_id=listing.id, name=listing.name,
-            sort_name=listing.sort_name, install_level=listing.install_level,
-            installed_at=actor.now, installed_by_id=actor.user.id,
+            portal_id=actor.portal.id,
+            listing_id=listing.id,
+            name=listing.name,
+            sort_name=listing.sort_name,
+            install_level=listing.install_level,
+            installed_at=actor.now,
+            installed_by_id=actor.user.id,
         )
         activity = AppActivity.INSTALLED
     else:
@@ -174,6 +231,7 @@ async def _install(
 
 
 # --- uninstall and connections --------------------------------------------------------------
+
 
 async def _app_in_portal(actor: Actor, app_id: int, field: str = "appId") -> m.ConnectedApp:
     app = await m.ConnectedApp.get_or_none(id=app_id, portal_id=actor.portal.id)
@@ -194,7 +252,9 @@ async def _uninstall(changes: Changes, actor: Actor, app: m.ConnectedApp) -> Non
         raise Refused([conflict("The app is already uninstalled", "input", "appId")])
     await m.AppConnection.filter(app_id=app.id).delete()
     await m.GrantedScope.filter(app_id=app.id).delete()
-    await m.AppAlert.filter(app_id=app.id, resolved_at=None).update(resolved_at=actor.now, changed_at=actor.now)
+    await m.AppAlert.filter(app_id=app.id, resolved_at=None).update(
+        resolved_at=actor.now, changed_at=actor.now
+    )
     await _log(changes, actor, app, AppActivity.UNINSTALLED)
     changes.status_changed(app.portal_id, StatusChange(app.id, previous, None, actor.now))
 
@@ -202,7 +262,15 @@ async def _uninstall(changes: Changes, actor: Actor, app: m.ConnectedApp) -> Non
 async def uninstall_app(actor: Actor, app_id: int) -> m.ConnectedApp:
     app = await _app_in_portal(actor, app_id)
     if not actor.user.can_manage:
-        raise Refused([forbidden("Uninstalling apps needs the app marketplace access permission", "input", "appId")])
+        raise Refused(
+            [
+                forbidden(
+                    "Uninstalling apps needs the app marketplace access permission",
+                    "input",
+                    "appId",
+                )
+            ]
+        )
     async with unit_of_work(actor.publisher) as changes:
         locked = await _lock_app(app.id)
         assert locked is not None
@@ -216,10 +284,15 @@ async def remove_connection(actor: Actor, connection_id: int) -> tuple[m.Connect
         raise Refused([not_found("connection", "input", "connectionId")])
     own = connection.user_id == actor.user.id and connection.app.install_level is InstallLevel.USER
     if not own and not actor.user.can_manage:
-        raise Refused([forbidden(
-            "Removing someone else's connection needs the app marketplace access permission",
-            "input", "connectionId",
-        )])
+        raise Refused(
+            [
+                forbidden(
+                    "Removing someone else's connection needs the app marketplace access permission",
+                    "input",
+                    "connectionId",
+                )
+            ]
+        )
     async with unit_of_work(actor.publisher) as changes:
         app = await _lock_app(connection.app_id)
         assert app is not None
@@ -232,29 +305,48 @@ async def remove_connection(actor: Actor, connection_id: int) -> tuple[m.Connect
 
 # --- reauthorize --------------------------------------------------------------------------
 
+
 async def reauthorize_app(actor: Actor, app_id: int, scopes: list[str] | None) -> m.ConnectedApp:
     app = await _app_in_portal(actor, app_id)
     if not actor.user.can_manage:
-        raise Refused([forbidden("Reauthorizing apps needs the app marketplace access permission", "input", "appId")])
+        raise Refused(
+            [
+                forbidden(
+                    "Reauthorizing apps needs the app marketplace access permission",
+                    "input",
+                    "appId",
+                )
+            ]
+        )
     if app.uninstalled_at is not None:
-        raise Refused([conflict("The app is uninstalled; install it again instead", "input", "appId")])
+        raise Refused(
+            [conflict("The app is uninstalled; install it again instead", "input", "appId")]
+        )
 
     async def work() -> m.ConnectedApp:
         async with unit_of_work(actor.publisher) as changes:
             locked = await _lock_app(app.id)
             assert locked is not None and locked.uninstalled_at is None
-            requested = await m.ListingScope.filter(listing_id=locked.listing_id).order_by("position", "id")
-            granted = set(await m.GrantedScope.filter(app_id=locked.id).values_list("name", flat=True))
+            requested = await m.ListingScope.filter(listing_id=locked.listing_id).order_by(
+                "position", "id"
+            )
+            granted = set(
+                await m.GrantedScope.filter(app_id=locked.id).values_list("name", flat=True)
+            )
             to_grant = _reauthorizable(requested, granted, scopes, actor.portal.tier)
             await _grant(locked, to_grant, actor.now)
             await _log(changes, actor, locked, AppActivity.REAUTHORIZED)
             return locked
 
-    return await retry_once_on_clash(work, conflict("The scopes were granted meanwhile", "input", "scopes"))
+    return await retry_once_on_clash(
+        work, conflict("The scopes were granted meanwhile", "input", "scopes")
+    )
 
 
 def _reauthorizable(
-    requested: list[m.ListingScope], granted: set[str], named: list[str] | None,
+    requested: list[m.ListingScope],
+    granted: set[str],
+    named: list[str] | None,
     tier: m.enums.SubscriptionTier,
 ) -> list[str]:
     states = {s.name: (s, scope_state(s, s.name in granted, tier)) for s in requested}
@@ -266,16 +358,24 @@ def _reauthorizable(
     problems: list[Problem] = []
     for i, name in enumerate(named):
         if name not in states:
-            problems.append(invalid(f"The app does not request the scope {name!r}", "input", "scopes", str(i)))
+            problems.append(
+                invalid(f"The app does not request the scope {name!r}", "input", "scopes", str(i))
+            )
             continue
         scope, state = states[name]
         if state is ScopeState.GRANTED:
-            problems.append(invalid(f"The scope {name} is already granted", "input", "scopes", str(i)))
+            problems.append(
+                invalid(f"The scope {name} is already granted", "input", "scopes", str(i))
+            )
         elif state is ScopeState.NEEDS_UPGRADE:
-            problems.append(needs_upgrade(
-                f"The scope {name} needs the {scope.required_tier.value} tier; this portal has {tier.value}",
-                "input", "scopes", str(i),
-            ))
+            problems.append(
+                needs_upgrade(
+                    f"The scope {name} needs the {scope.required_tier.value} tier; this portal has {tier.value}",
+                    "input",
+                    "scopes",
+                    str(i),
+                )
+            )
     if not named:
         problems.append(invalid("Name at least one scope, or leave scopes out", "input", "scopes"))
     refuse_if(problems)

@@ -165,8 +165,18 @@ def check_smtp_url(settings: Settings) -> SmtpConfig | None:
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 _ACTIVITY = {
     AppActivity.INSTALLED: "Installed",
@@ -261,7 +271,9 @@ class _Line:
 
 async def build_message(delivery: m.Delivery, settings: Settings) -> EmailMessage:
     """The digest email for one delivery: plain text and HTML alternatives."""
-    notification = await m.Notification.get(id=delivery.notification_id).select_related("portal", "rule")
+    notification = await m.Notification.get(id=delivery.notification_id).select_related(
+        "portal", "rule"
+    )
     recipient = await m.User.get(id=delivery.recipient_id)
     portal = notification.portal
     tz = ZoneInfo(portal.timezone)
@@ -297,11 +309,15 @@ async def build_message(delivery: m.Delivery, settings: Settings) -> EmailMessag
     msg["Message-ID"] = message_id(notification, settings.mail_from)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a digest
     msg.set_content(_text(rule_name, count, period, portal_name, lines, more, link))
-    msg.add_alternative(_html(rule_name, count, period, portal_name, lines, more, link), subtype="html")
+    msg.add_alternative(
+        _html(rule_name, count, period, portal_name, lines, more, link), subtype="html"
+    )
     return msg
 
 
-def _text(rule: str, count: str, period: str, portal: str, lines: Sequence[_Line], more: int, link: str) -> str:
+def _text(
+    rule: str, count: str, period: str, portal: str, lines: Sequence[_Line], more: int, link: str
+) -> str:
     out = [rule, "", f"{count} in {portal}, {period}. Newest first:", ""]
     out += [f"- {ln.app}: {ln.activity} by {ln.who}, {ln.when}" for ln in lines]
     if more:
@@ -316,7 +332,9 @@ def _text(rule: str, count: str, period: str, portal: str, lines: Sequence[_Line
     return "\n".join(out)
 
 
-def _html(rule: str, count: str, period: str, portal: str, lines: Sequence[_Line], more: int, link: str) -> str:
+def _html(
+    rule: str, count: str, period: str, portal: str, lines: Sequence[_Line], more: int, link: str
+) -> str:
     e = html.escape
     rows = "".join(
         "<tr>"
@@ -332,7 +350,7 @@ def _html(rule: str, count: str, period: str, portal: str, lines: Sequence[_Line
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{e(rule)}</title></head>\n"
         '<body style="font-family:Arial,Helvetica,sans-serif;color:#33475b">\n'
-        f"<h1 style=\"font-size:20px\">{e(rule)}</h1>\n"
+        f'<h1 style="font-size:20px">{e(rule)}</h1>\n'
         f"<p>{e(count)} in {e(portal)}, {e(period)}. Newest first:</p>\n"
         '<table style="border-collapse:collapse">\n'
         '<thead><tr><th align="left">App</th><th align="left">Activity</th>'
@@ -378,12 +396,17 @@ class _SmtpTransport:
         if self._client is None or not self._client.is_connected:
             c = self._config
             client = aiosmtplib.SMTP(
-                hostname=c.hostname, port=c.port, use_tls=c.use_tls, start_tls=c.start_tls,
-                username=c.username, password=c.password, timeout=self._timeout,
+                hostname=c.hostname,
+                port=c.port,
+                use_tls=c.use_tls,
+                start_tls=c.start_tls,
+                username=c.username,
+                password=c.password,
+                timeout=self._timeout,
             )
             try:
                 await client.connect()
-            except Exception as exc:  # noqa: BLE001 - every way of not getting a session
+            except Exception as exc:
                 self._unreachable = _describe(exc)
                 raise _ConnectFailed(self._unreachable) from exc
             self._client = client
@@ -398,7 +421,7 @@ class _SmtpTransport:
         if client is not None and client.is_connected:
             try:
                 await client.quit()
-            except Exception:  # noqa: BLE001 - the messages are recorded; a rude goodbye is fine
+            except Exception:
                 client.close()
 
 
@@ -473,7 +496,9 @@ def _failure(exc: BaseException) -> _Failure:
     return _Failure(error, permanent=False)
 
 
-def retry_at(created_at: datetime, attempts: int, now: datetime, settings: Settings) -> datetime | None:
+def retry_at(
+    created_at: datetime, attempts: int, now: datetime, settings: Settings
+) -> datetime | None:
     """When to try again after the `attempts`-th attempt failed at `now`, or None: give up.
 
     The delay starts at `mail_retry_initial_seconds` and doubles (at most
@@ -534,7 +559,8 @@ async def _record(delivery: m.Delivery, owner: str, **values: object) -> bool:
     if done != 1:
         logger.warning(
             "mail: lease on delivery %s lost before recording; another sender owns it",
-            delivery.id, extra={"delivery_id": delivery.id, "owner": owner},
+            delivery.id,
+            extra={"delivery_id": delivery.id, "owner": owner},
         )
     return done == 1
 
@@ -569,7 +595,7 @@ async def send_due(now: datetime, settings: Settings, owner: str) -> MailResult:
                 try:
                     message = await build_message(delivery, settings)
                     await transport.send(message, sender, str(message["To"].addresses[0].addr_spec))
-                except Exception as exc:  # noqa: BLE001 - classified and recorded, never lost
+                except Exception as exc:
                     failure = _failure(exc)
                     if not isinstance(exc, (aiosmtplib.SMTPException, _ConnectFailed, OSError)):
                         logger.exception("mail: delivery %s failed unexpectedly", delivery.id)
@@ -579,34 +605,53 @@ async def send_due(now: datetime, settings: Settings, owner: str) -> MailResult:
                     await pause_point("mail:after-send")
                 if failure is None:
                     if await _record(
-                        delivery, owner, status=DeliveryStatus.SENT, sent_at=now,
-                        next_attempt_at=None, last_error=None,
+                        delivery,
+                        owner,
+                        status=DeliveryStatus.SENT,
+                        sent_at=now,
+                        next_attempt_at=None,
+                        last_error=None,
                     ):
                         sent += 1
                     continue
                 attempts = delivery.attempts + 1
-                next_at = None if failure.permanent else retry_at(delivery.created_at, attempts, now, settings)
+                next_at = (
+                    None
+                    if failure.permanent
+                    else retry_at(delivery.created_at, attempts, now, settings)
+                )
                 if next_at is None:
                     error = failure.error
                     if not failure.permanent:
                         error = f"{error} (gave up after {attempts} attempts)"[:MAX_ERROR]
                     if await _record(
-                        delivery, owner, status=DeliveryStatus.FAILED, next_attempt_at=None,
+                        delivery,
+                        owner,
+                        status=DeliveryStatus.FAILED,
+                        next_attempt_at=None,
                         last_error=error,
                     ):
                         failed += 1
                         logger.warning(
-                            "mail: delivery %s failed: %s", delivery.id, error,
+                            "mail: delivery %s failed: %s",
+                            delivery.id,
+                            error,
                             extra={"delivery_id": delivery.id},
                         )
                 elif await _record(
-                    delivery, owner, status=DeliveryStatus.RETRYING, next_attempt_at=next_at,
+                    delivery,
+                    owner,
+                    status=DeliveryStatus.RETRYING,
+                    next_attempt_at=next_at,
                     last_error=failure.error,
                 ):
                     retrying += 1
                     logger.info(
-                        "mail: delivery %s will be retried at %s: %s", delivery.id,
-                        next_at.isoformat(), failure.error, extra={"delivery_id": delivery.id},
+                        "mail: delivery %s will be retried at %s: %s",
+                        delivery.id,
+                        next_at.isoformat(),
+                        failure.error,
+                        extra={"delivery_id": delivery.id},
                     )
     finally:
         await transport.close()

@@ -51,11 +51,17 @@ def _next(frequency: Frequency, start: datetime) -> datetime:
     if frequency is Frequency.WEEKLY:
         return start + timedelta(days=7)
     if frequency is Frequency.MONTHLY:
-        return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        return (
+            start.replace(year=start.year + 1, month=1)
+            if start.month == 12
+            else start.replace(month=start.month + 1)
+        )
     raise ValueError(f"unknown frequency {frequency!r}")
 
 
-def period_containing(frequency: Frequency | str, tz_name: str, instant: datetime) -> tuple[datetime, datetime]:
+def period_containing(
+    frequency: Frequency | str, tz_name: str, instant: datetime
+) -> tuple[datetime, datetime]:
     """(start, end) in UTC of the period of `frequency` containing `instant` (start <= instant
     < end), aligned to the wall clock of the IANA zone `tz_name`."""
     if instant.tzinfo is None:
@@ -70,7 +76,9 @@ def period_containing(frequency: Frequency | str, tz_name: str, instant: datetim
         start = _to_utc(wall, tz)
         end = _to_utc(_next(frequency, wall), tz)
     if not start <= instant < end:  # no zone in the database does this; be loud if one does
-        raise AssertionError(f"period {start}..{end} of {frequency.value} in {tz_name} misses {instant}")
+        raise AssertionError(
+            f"period {start}..{end} of {frequency.value} in {tz_name} misses {instant}"
+        )
     return start, end
 
 

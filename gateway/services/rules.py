@@ -97,10 +97,13 @@ class _Rule:
 
 def _super_admin_only(actor: Actor, *field: str) -> None:
     if not actor.user.is_super_admin:
-        raise Refused([forbidden("Only super admins may create, edit or delete notification rules", *field)])
+        raise Refused(
+            [forbidden("Only super admins may create, edit or delete notification rules", *field)]
+        )
 
 
 # --- what the input says by itself -------------------------------------------------------
+
 
 def _clean_name(name: str | None, problems: list[Problem]) -> str | None:
     if name is None:
@@ -128,8 +131,16 @@ async def _missing(
     if len(ids) > MAX_IDS:
         return [invalid(f"At most {MAX_IDS} ids", "input", field)]
     wanted = {pk for pk in ids if pk is not None and pk <= MAX_KEY}
-    found = set(await model.filter(portal_id=portal_id, id__in=wanted).values_list("id", flat=True)) if wanted else set()
-    return [not_found(what, "input", field, str(i)) for i, pk in enumerate(ids) if pk is not None and pk not in found]
+    found = (
+        set(await model.filter(portal_id=portal_id, id__in=wanted).values_list("id", flat=True))
+        if wanted
+        else set()
+    )
+    return [
+        not_found(what, "input", field, str(i))
+        for i, pk in enumerate(ids)
+        if pk is not None and pk not in found
+    ]
 
 
 async def _check_input(actor: Actor, given: RuleInput, problems: list[Problem]) -> str | None:
@@ -147,11 +158,14 @@ async def _check_input(actor: Actor, given: RuleInput, problems: list[Problem]) 
 
 # --- what the whole rule would be --------------------------------------------------------
 
+
 def _known(ids: Sequence[int | None]) -> frozenset[int]:
     return frozenset(pk for pk in ids if pk is not None)
 
 
-def _merge(current: _Rule | None, given: RuleInput, name: str | None) -> tuple[_Rule, list[Problem]]:
+def _merge(
+    current: _Rule | None, given: RuleInput, name: str | None
+) -> tuple[_Rule, list[Problem]]:
     """The rule `given` makes of `current` (None: a new rule, whose required fields GraphQL has
     already enforced), and what is wrong with it. Problems `_check_input` reports are not
     repeated here."""
@@ -166,10 +180,16 @@ def _merge(current: _Rule | None, given: RuleInput, name: str | None) -> tuple[_
     all_apps = pick(given.all_apps, lambda r: r.all_apps)
     if all_apps:
         if given.app_ids:
-            problems.append(invalid("allApps covers every app: leave appIds out", "input", "appIds"))
+            problems.append(
+                invalid("allApps covers every app: leave appIds out", "input", "appIds")
+            )
         apps: frozenset[int] = frozenset()
     else:
-        apps = _known(given.app_ids) if given.app_ids is not None else (current.app_ids if current else frozenset())
+        apps = (
+            _known(given.app_ids)
+            if given.app_ids is not None
+            else (current.app_ids if current else frozenset())
+        )
         selected = len(given.app_ids) if given.app_ids is not None else len(apps)
         if not selected:
             problems.append(invalid("Select at least one app, or set allApps", "input", "appIds"))
@@ -183,13 +203,23 @@ def _merge(current: _Rule | None, given: RuleInput, name: str | None) -> tuple[_
         users: frozenset[int] = frozenset()
         teams: frozenset[int] = frozenset()
     else:
-        users = _known(given.user_ids) if given.user_ids is not None else (current.user_ids if current else frozenset())
-        teams = _known(given.team_ids) if given.team_ids is not None else (current.team_ids if current else frozenset())
+        users = (
+            _known(given.user_ids)
+            if given.user_ids is not None
+            else (current.user_ids if current else frozenset())
+        )
+        teams = (
+            _known(given.team_ids)
+            if given.team_ids is not None
+            else (current.team_ids if current else frozenset())
+        )
         named = (len(given.user_ids) if given.user_ids is not None else len(users)) + (
             len(given.team_ids) if given.team_ids is not None else len(teams)
         )
         if not named:
-            problems.append(invalid("A SPECIFIC audience needs at least one user or team", "input", "audience"))
+            problems.append(
+                invalid("A SPECIFIC audience needs at least one user or team", "input", "audience")
+            )
 
     if given.channels is not None:
         email = NotificationChannel.EMAIL in given.channels
@@ -202,8 +232,13 @@ def _merge(current: _Rule | None, given: RuleInput, name: str | None) -> tuple[_
         name=name if name is not None else (current.name if current else ""),
         type=pick(given.type, lambda r: r.type),
         frequency=pick(given.frequency, lambda r: r.frequency),
-        all_apps=all_apps, app_ids=apps, audience=audience, user_ids=users, team_ids=teams,
-        email=email, in_app=in_app,
+        all_apps=all_apps,
+        app_ids=apps,
+        audience=audience,
+        user_ids=users,
+        team_ids=teams,
+        email=email,
+        in_app=in_app,
     )
     return rule, problems
 
@@ -221,12 +256,20 @@ def _clash(name: str) -> Problem:
 
 async def _current(rule: m.NotificationRule) -> _Rule:
     return _Rule(
-        name=rule.name, type=rule.type, frequency=rule.frequency, all_apps=rule.all_apps,
+        name=rule.name,
+        type=rule.type,
+        frequency=rule.frequency,
+        all_apps=rule.all_apps,
         app_ids=frozenset(await m.RuleApp.filter(rule_id=rule.id).values_list("app_id", flat=True)),
         audience=rule.audience,
-        user_ids=frozenset(await m.RuleUser.filter(rule_id=rule.id).values_list("user_id", flat=True)),
-        team_ids=frozenset(await m.RuleTeam.filter(rule_id=rule.id).values_list("team_id", flat=True)),
-        email=rule.email, in_app=rule.in_app,
+        user_ids=frozenset(
+            await m.RuleUser.filter(rule_id=rule.id).values_list("user_id", flat=True)
+        ),
+        team_ids=frozenset(
+            await m.RuleTeam.filter(rule_id=rule.id).values_list("team_id", flat=True)
+        ),
+        email=rule.email,
+        in_app=rule.in_app,
     )
 
 
@@ -241,10 +284,13 @@ async def _link(rule_id: int, old: _Rule | None, new: _Rule) -> None:
         if before - after:
             await model.filter(rule_id=rule_id, **{f"{column}__in": list(before - after)}).delete()
         if after - before:
-            await model.bulk_create([model(rule_id=rule_id, **{column: pk}) for pk in sorted(after - before)])
+            await model.bulk_create(
+                [model(rule_id=rule_id, **{column: pk}) for pk in sorted(after - before)]
+            )
 
 
 # --- the operations ------------------------------------------------------------------------
+
 
 async def create_rule(actor: Actor, given: RuleInput) -> m.NotificationRule:
     _super_admin_only(actor)
@@ -259,10 +305,18 @@ async def create_rule(actor: Actor, given: RuleInput) -> m.NotificationRule:
             refuse_if(problems + ([_clash(rule.name)] if clash else []))
             await pause_point("rules:after-check")
             row = await m.NotificationRule.create(
-                portal_id=actor.portal.id, name=rule.name, sort_name=rule.sort_name,
-                type=rule.type, frequency=rule.frequency, all_apps=rule.all_apps,
-                audience=rule.audience, email=rule.email, in_app=rule.in_app,
-                created_by_id=actor.user.id, created_at=actor.now, updated_at=actor.now,
+                portal_id=actor.portal.id,
+                name=rule.name,
+                sort_name=rule.sort_name,
+                type=rule.type,
+                frequency=rule.frequency,
+                all_apps=rule.all_apps,
+                audience=rule.audience,
+                email=rule.email,
+                in_app=rule.in_app,
+                created_by_id=actor.user.id,
+                created_at=actor.now,
+                updated_at=actor.now,
                 # The rule covers the log from its creation on (DESIGN §1 "Digests").
                 cut_at=actor.now,
             )
@@ -304,8 +358,14 @@ async def update_rule(actor: Actor, rule_id: int | None, given: RuleInput) -> m.
             if rule == current:
                 return locked
             await m.NotificationRule.filter(id=locked.id).update(
-                name=rule.name, sort_name=rule.sort_name, type=rule.type, frequency=rule.frequency,
-                all_apps=rule.all_apps, audience=rule.audience, email=rule.email, in_app=rule.in_app,
+                name=rule.name,
+                sort_name=rule.sort_name,
+                type=rule.type,
+                frequency=rule.frequency,
+                all_apps=rule.all_apps,
+                audience=rule.audience,
+                email=rule.email,
+                in_app=rule.in_app,
                 updated_at=actor.now,  # the cut stays: an edit never re-covers the log
             )
             await _link(locked.id, current, rule)
@@ -332,4 +392,3 @@ async def _rule_in_portal(actor: Actor, rule_id: int) -> m.NotificationRule | No
     if rule_id > MAX_KEY:
         return None
     return await m.NotificationRule.get_or_none(id=rule_id, portal_id=actor.portal.id)
-
