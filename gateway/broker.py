@@ -18,7 +18,7 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from gateway.services.events import Envelope
+from gateway.services.envelopes import Envelope
 
 log = logging.getLogger("gateway.broker")
 

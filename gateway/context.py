@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from strawberry.types import Info as StrawberryInfo
 
+from gateway.loaders import Loaders
 from gateway.models import Portal, User
-from gateway.resolvers.loaders import Loaders
-from gateway.services.events import Publisher
+from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
 
 if TYPE_CHECKING:

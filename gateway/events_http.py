@@ -31,7 +31,7 @@ from gateway.bodies import BodyTooLarge, read_limited
 from gateway.ids import decode_id
 from gateway.models.enums import AlertSeverity, SubscriptionTier
 from gateway.services import ingestion
-from gateway.services.events import Publisher
+from gateway.services.envelopes import Publisher
 from gateway.services.ingestion import (
     APP_EVENT_TYPES,
     AlertReport,

@@ -29,8 +29,8 @@ from strawberry.types.graphql import OperationType
 from gateway.auth import UNAUTHENTICATED_MESSAGE, AuthenticationFailed, authenticate
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
-from gateway.schema.limits import present_errors
-from gateway.services.events import Publisher
+from gateway.errors import present_errors
+from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.http")

@@ -28,8 +28,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from gateway.auth import AuthenticationFailed, authenticate
 from gateway.broker import Broker
 from gateway.context import Context
-from gateway.resolvers.loaders import Loaders
-from gateway.services.events import Envelope
+from gateway.loaders import Loaders
+from gateway.services.envelopes import Envelope
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.live")

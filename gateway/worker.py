@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.services import digests
-from gateway.services.events import Publisher
+from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.worker")

@@ -30,7 +30,7 @@ from gateway.models import (
 )
 from gateway.models.enums import InstallLevel, SubscriptionTier
 from gateway.services import faults
-from gateway.services.events import Envelope
+from gateway.services.envelopes import Envelope
 from gateway.services.ingestion import Purger
 from tests import factories as f
 from tests.conftest import EVENTS_SECRET

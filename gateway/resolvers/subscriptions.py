@@ -8,7 +8,7 @@ from gateway import models as m
 from gateway.context import Info, event_loaders
 from gateway.live import SubscriberClosed
 from gateway.resolvers.inputs import decode_ids
-from gateway.services.events import Envelope, StatusChange
+from gateway.services.envelopes import Envelope, StatusChange
 from gateway.services.faults import pause_point
 from gateway.services.log import LogFilter, matches
 

@@ -12,8 +12,6 @@ fragment is measured once per document (memoized), so every check is linear in i
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,16 +34,12 @@ from graphql import (
     is_abstract_type,
     value_from_ast_untyped,
 )
-from graphql.error import GraphQLSyntaxError
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import AddValidationRules, SchemaExtension
 
-from gateway.errors import GatewayError, ValidationFailed
+from gateway.errors import ValidationFailed, set_code
 from gateway.pagination import DEFAULT_PAGE_SIZE
 
-log = logging.getLogger("gateway.graphql")
-
-_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 _VALIDATION_FAILED = {"code": "GRAPHQL_VALIDATION_FAILED"}
 
 
@@ -330,55 +324,4 @@ class TagValidationErrors(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         yield
         for error in self.execution_context.pre_execution_errors or []:
-            _set_code(error, "GRAPHQL_VALIDATION_FAILED")
-
-
-def present_errors(errors: list[GraphQLError], request_id: str, debug: bool) -> list[GraphQLError]:
-    """Every error with an `extensions.code`; unexpected ones masked (message and request id
-    only, the traceback goes to the log). Ours, and parse, validation and input errors, stay
-    readable. Applied where results leave the process, so nothing escapes it."""
-    return [_present(e, request_id, debug) for e in errors]
-
-
-def _present(error: GraphQLError, request_id: str, debug: bool) -> GraphQLError:
-    original = error.original_error
-    if isinstance(error, GraphQLSyntaxError) or isinstance(original, GraphQLSyntaxError):
-        # The parser's limits (tokens, nesting, comments, length) stop it with "Parsing
-        # aborted.": those are document limits, not bad syntax.
-        over_limit = error.message.rstrip().endswith("Parsing aborted.")
-        _set_code(error, "GRAPHQL_VALIDATION_FAILED" if over_limit else "GRAPHQL_PARSE_FAILED")
-    elif isinstance(original, GatewayError):
-        _set_code(error, original.code)
-    elif isinstance(error, GatewayError) or (error.extensions or {}).get("code"):
-        pass
-    elif error.path is None and (original is None or isinstance(original, GraphQLError)):
-        # Before execution, with no code from validation: the request's variables could not
-        # be coerced (graphql-core wraps the coercion error as the original one).
-        _set_code(error, "BAD_USER_INPUT")
-    else:
-        return _mask(error, request_id)
-    if not debug:
-        error.message = _SUGGESTION.sub("", error.message)
-    return error
-
-
-def _mask(error: GraphQLError, request_id: str) -> GraphQLError:
-    log.error(
-        "unexpected error at %s: %s",
-        ".".join(str(p) for p in error.path or []) or "(operation)",
-        error.message,
-        exc_info=error.original_error,
-        extra={"request_id": request_id},
-    )
-    return GraphQLError(
-        f"Internal error (request id {request_id})",
-        nodes=error.nodes,
-        path=error.path,
-        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-    )
-
-
-def _set_code(error: GraphQLError, code: str) -> None:
-    extensions = dict(error.extensions or {})
-    extensions.setdefault("code", code)
-    error.extensions = extensions
+            set_code(error, "GRAPHQL_VALIDATION_FAILED")

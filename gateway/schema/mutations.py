@@ -6,8 +6,8 @@ import strawberry
 
 from gateway.context import Info
 from gateway.ids import to_global_id
-from gateway.resolvers import mutations as r
-from gateway.resolvers import rules as rr
+from gateway.resolvers import app_mutations as am
+from gateway.resolvers import notification_mutations as nm
 from gateway.schema.apps import ConnectedApp
 from gateway.schema.enums import (
     NotificationAudience,
@@ -247,7 +247,7 @@ class Mutation:
         description="Install a listing (PORTAL, MULTI_ACCOUNT: managers) or connect to a USER app (anyone)."
     )
     async def install_app(self, info: Info, input: InstallAppInput) -> InstallAppPayload:
-        app, problems = await r.install_app(
+        app, problems = await am.install_app(
             info, input.listing_id, input.scopes, input.account_name
         )
         return InstallAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
@@ -256,7 +256,7 @@ class Mutation:
         description="Uninstall an app as a whole (managers): connections and grants go, history stays."
     )
     async def uninstall_app(self, info: Info, input: UninstallAppInput) -> UninstallAppPayload:
-        app, problems = await r.uninstall_app(info, input.app_id)
+        app, problems = await am.uninstall_app(info, input.app_id)
         return UninstallAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -265,7 +265,7 @@ class Mutation:
     async def remove_app_connection(
         self, info: Info, input: RemoveAppConnectionInput
     ) -> RemoveAppConnectionPayload:
-        result, problems = await r.remove_app_connection(info, input.connection_id)
+        result, problems = await am.remove_app_connection(info, input.connection_id)
         app, removed = result if result else (None, None)
         return RemoveAppConnectionPayload(
             app=app,  # type: ignore[arg-type]
@@ -279,14 +279,14 @@ class Mutation:
     async def reauthorize_app(
         self, info: Info, input: ReauthorizeAppInput
     ) -> ReauthorizeAppPayload:
-        app, problems = await r.reauthorize_app(info, input.app_id, input.scopes)
+        app, problems = await am.reauthorize_app(info, input.app_id, input.scopes)
         return ReauthorizeAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Create a notification rule (super admins only).")
     async def create_notification_rule(
         self, info: Info, input: CreateNotificationRuleInput
     ) -> CreateNotificationRulePayload:
-        rule, problems = await rr.create_notification_rule(info, input)
+        rule, problems = await nm.create_notification_rule(info, input)
         return CreateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -295,7 +295,7 @@ class Mutation:
     async def update_notification_rule(
         self, info: Info, input: UpdateNotificationRuleInput
     ) -> UpdateNotificationRulePayload:
-        rule, problems = await rr.update_notification_rule(info, input)
+        rule, problems = await nm.update_notification_rule(info, input)
         return UpdateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -304,7 +304,7 @@ class Mutation:
     async def delete_notification_rule(
         self, info: Info, input: DeleteNotificationRuleInput
     ) -> DeleteNotificationRulePayload:
-        deleted, problems = await rr.delete_notification_rule(info, input.id)
+        deleted, problems = await nm.delete_notification_rule(info, input.id)
         return DeleteNotificationRulePayload(
             deleted_rule_id=strawberry.ID(to_global_id("NotificationRule", deleted))
             if deleted
@@ -318,7 +318,7 @@ class Mutation:
     async def mark_notifications_read(
         self, info: Info, input: MarkNotificationsReadInput
     ) -> MarkNotificationsReadPayload:
-        marked, problems = await rr.mark_notifications_read(info, input.ids, input.all)
+        marked, problems = await nm.mark_notifications_read(info, input.ids, input.all)
         return MarkNotificationsReadPayload(
             notifications=marked or [], user_errors=user_errors(problems)
         )  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from gateway.context import Info
+from gateway.errors import present_errors
 from gateway.resolvers import node as node_r
 from gateway.schema.apps import (
     AppAlert,
@@ -29,7 +30,6 @@ from gateway.schema.limits import (
     TagValidationErrors,
     document_limits_extension,
     node_limit,
-    present_errors,
 )
 from gateway.schema.log import AppLogEntry
 from gateway.schema.mutations import Mutation

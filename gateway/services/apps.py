@@ -10,8 +10,8 @@ import asyncio
 from dataclasses import dataclass
 
 from gateway import models as m
+from gateway.loaders import Loaders
 from gateway.models.enums import AppStatus, InstallLevel, ScopeState, SubscriptionTier
-from gateway.resolvers.loaders import Loaders
 
 
 @dataclass(frozen=True)

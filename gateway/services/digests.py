@@ -44,7 +44,7 @@ from gateway.models.enums import (
     NotificationAudience,
     NotificationChannel,
 )
-from gateway.services.events import Publisher, unit_of_work
+from gateway.services.envelopes import Publisher, unit_of_work
 from gateway.services.faults import pause_point
 from gateway.services.periods import period_start
 

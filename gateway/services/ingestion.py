@@ -29,7 +29,7 @@ from tortoise.exceptions import IntegrityError
 from gateway import models as m
 from gateway.models.enums import AlertSeverity, AppActivity, AppStatus, SubscriptionTier
 from gateway.services.apps import derive_status
-from gateway.services.events import Changes, Publisher, StatusChange, unit_of_work
+from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
 
 # Ids must be remembered at least 7 days (DESIGN §3); one more day of slack so a retry at the

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from gateway import models as m
 from gateway.models.enums import AppActivity, InstallLevel, ScopeState
 from gateway.services.apps import derive_status, scope_state
-from gateway.services.events import Changes, Publisher, StatusChange, unit_of_work
+from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
 from gateway.services.problems import (
     Problem,

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from gateway.context import Info
 from gateway.ids import decode_id
-from gateway.resolvers.loaders import Loaders
+from gateway.loaders import Loaders
 from gateway.services import lifecycle
 from gateway.services.problems import Problem, Refused, invalid
 

@@ -1,5 +1,5 @@
 """Mutation resolvers of notification rules and of the inbox: decode the input, call the
-service, turn refusals into userErrors (the pattern of gateway/resolvers/mutations.py)."""
+service, turn refusals into userErrors (the pattern of gateway/resolvers/app_mutations.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.context import Info
 from gateway.ids import decode_id
-from gateway.resolvers.mutations import actor, decode, run
+from gateway.resolvers.app_mutations import actor, decode, run
 from gateway.services import inbox, rules
 from gateway.services.problems import Problem, invalid
 
