@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -25,7 +26,8 @@ class Viewer:
     portal: Portal
 
 
-def _decode(token: str, settings: Settings) -> dict:
+def _decode(token: str, settings: Settings) -> dict[str, Any]:
+    key: str | None
     if settings.jwt_public_key:
         key, algorithms = settings.jwt_public_key, ["RS256"]
     else:

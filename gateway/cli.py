@@ -42,7 +42,7 @@ async def _token(settings: Settings, email: str, ttl: timedelta, portal: str | N
             return None
         return mint_token(found[0], settings, ttl=ttl)
 
-    return await _with_db(settings, work)  # type: ignore[no-any-return]
+    return await _with_db(settings, work)
 
 
 async def _prepare(settings: Settings, demo: bool) -> None:
@@ -179,7 +179,7 @@ async def _resolve_ids(settings: Settings, args: argparse.Namespace) -> dict[str
             out["listingId"] = to_global_id("MarketplaceListing", listing.id)
         return out
 
-    return await _with_db(settings, work)  # type: ignore[no-any-return]
+    return await _with_db(settings, work)
 
 
 def _emit_payload(args: argparse.Namespace, ids: dict[str, str]) -> dict[str, object]:
@@ -306,7 +306,9 @@ async def _worker_portals(values: list[str] | None) -> list[int] | None:
         if pk is not None and pk < 2**31 and await Portal.exists(id=pk):
             out.append(pk)
             continue
-        found = await Portal.filter(name=value).order_by("id").limit(2).values_list("id", flat=True)
+        # Tortoise types flat values_list() as tuples.
+        named = Portal.filter(name=value).order_by("id").limit(2)
+        found: list[int] = await named.values_list("id", flat=True)  # type: ignore[assignment]
         if len(found) != 1:
             many = "several portals are" if found else "no portal is"
             raise _WorkerError(f"{many} named {value!r}; pass the portal's global id")

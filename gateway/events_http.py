@@ -200,9 +200,9 @@ class _Shape:
         if raw is None:
             return None
         try:
-            value = datetime.fromisoformat(raw)
+            parsed = datetime.fromisoformat(raw)
             # Naive times are refused: guessing the sender's zone would misorder its events.
-            value = value.astimezone(UTC) if value.tzinfo is not None else None
+            value = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
         except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range
             value = None
         if value is None:
@@ -239,7 +239,7 @@ def parse_event(body: bytes, now: datetime) -> Event:
     elif event_type in APP_EVENT_TYPES:
         portal_id = shape.global_id(raw, "portalId", "Portal")
         app_id = shape.global_id(raw, "appId", "ConnectedApp")
-        alert = _alert(shape, raw, event_type)  # type: ignore[arg-type]
+        alert = _alert(shape, raw, event_type)
         if not shape.problems:
             event = AppEvent(event_id, event_type, occurred_at, portal_id, app_id, alert)  # type: ignore[arg-type]
     if shape.problems or event is None:

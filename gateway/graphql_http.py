@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLFormattedError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
@@ -309,7 +309,7 @@ class GraphQLHTTP:
 
     @staticmethod
     def _answer(
-        errors: list[dict[str, Any]],
+        errors: list[GraphQLFormattedError],
         media_type: str,
         *,
         executed: bool,
@@ -322,12 +322,14 @@ class GraphQLHTTP:
             payload["data"] = data
         if executed:
             status = 200
-        elif any(e.get("extensions", {}).get("code") == "INTERNAL_SERVER_ERROR" for e in errors):
+        elif any(
+            (e.get("extensions") or {}).get("code") == "INTERNAL_SERVER_ERROR" for e in errors
+        ):
             status = 500  # the server failed before execution: not the client's request
         else:
             status = 400 if media_type == GRAPHQL_RESPONSE else 200
         return Response(orjson.dumps(payload), status_code=status, media_type=media_type)
 
 
-def _request_error(message: str) -> dict[str, Any]:
+def _request_error(message: str) -> GraphQLFormattedError:
     return GraphQLError(message, extensions={"code": "BAD_REQUEST"}).formatted

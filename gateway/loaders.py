@@ -24,7 +24,7 @@ M = TypeVar("M", bound=Model)
 
 def _by_id(model: type[M]) -> DataLoader:
     async def load(ids: list[int]) -> list[M | None]:
-        rows = {row.id: row for row in await model.filter(id__in=set(ids))}
+        rows = {row.pk: row for row in await model.filter(id__in=set(ids))}
         return [rows.get(i) for i in ids]
 
     return DataLoader(load)
@@ -86,7 +86,7 @@ def _counts(query: Callable[[list[int], Hashable], Any], parent_field: str) -> D
 def _log_query(app_ids: list[int], flt: Hashable) -> Any:
     from gateway.services.log import apply_log_filter
 
-    return apply_log_filter(m.AppLogEntry.filter(app_id__in=app_ids), flt)
+    return apply_log_filter(m.AppLogEntry.filter(app_id__in=app_ids), flt)  # type: ignore[arg-type]  # loader keys carry the LogFilter as a Hashable
 
 
 def _connections_query(app_ids: list[int], _flt: Hashable) -> Any:

@@ -5,6 +5,8 @@ PostgreSQL whatever the database's locale: SQLite compares text by bytes, so Pos
 columns use the "C" collation (a locale-aware one would ignore spaces and punctuation).
 """
 
+from typing import Any
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 
@@ -17,7 +19,7 @@ SORT_COLUMNS = [
 ]
 
 
-async def use_c_collation(_apps, schema_editor) -> None:
+async def use_c_collation(_apps: Any, schema_editor: Any) -> None:
     client = schema_editor.client
     if client.capabilities.dialect != "postgres":
         return

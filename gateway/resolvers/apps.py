@@ -19,17 +19,17 @@ async def status(app: m.ConnectedApp, info: Info) -> AppStatus | None:
 async def alerts(app: m.ConnectedApp, info: Info) -> list[m.AppAlert]:
     if app.uninstalled_at is not None:
         return []
-    return await info.context.loaders.open_alerts_by_app.load(app.id)  # type: ignore[no-any-return]
+    return await info.context.loaders.open_alerts_by_app.load(app.id)
 
 
 async def installed_by(app: m.ConnectedApp, info: Info) -> m.User | None:
     if app.installed_by_id is None:
         return None
-    return await info.context.loaders.user_by_id.load(app.installed_by_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.user_by_id.load(app.installed_by_id)
 
 
 async def listing(app: m.ConnectedApp, info: Info) -> m.MarketplaceListing:
-    return await info.context.loaders.listing_by_id.load(app.listing_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.listing_by_id.load(app.listing_id)
 
 
 async def scopes(app: m.ConnectedApp, info: Info) -> list[ScopeView]:
@@ -72,7 +72,7 @@ async def manage_connections_url(app: m.ConnectedApp, info: Info) -> str | None:
 async def learning_resources(row: Any, info: Info) -> list[m.LearningResource]:
     """For an app or a listing: the listing's own resources."""
     listing_id = row.listing_id if isinstance(row, m.ConnectedApp) else row.id
-    return await info.context.loaders.resources_by_listing.load(listing_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.resources_by_listing.load(listing_id)
 
 
 def viewer_can_manage(info: Info) -> bool:
@@ -82,7 +82,7 @@ def viewer_can_manage(info: Info) -> bool:
 async def connection_user(conn: m.AppConnection, info: Info) -> m.User | None:
     if conn.user_id is None:
         return None
-    return await info.context.loaders.user_by_id.load(conn.user_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.user_by_id.load(conn.user_id)
 
 
 async def requested_scopes(listing_row: m.MarketplaceListing, info: Info) -> list[ScopeView]:

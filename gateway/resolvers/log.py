@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from gateway import models as m
@@ -21,8 +22,8 @@ from gateway.services.log import LogFilter, portal_log
 
 def log_filter(
     activities: list[AppActivity] | None,
-    user_ids: list[str] | None,
-    app_ids: list[str] | None,
+    user_ids: Sequence[str] | None,
+    app_ids: Sequence[str] | None,
     since: datetime | None,
     until: datetime | None,
 ) -> LogFilter:
@@ -59,10 +60,10 @@ async def app_log(
 
 
 async def entry_app(entry: m.AppLogEntry, info: Info) -> m.ConnectedApp:
-    return await info.context.loaders.app_by_id.load(entry.app_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.app_by_id.load(entry.app_id)
 
 
 async def entry_user(entry: m.AppLogEntry, info: Info) -> m.User | None:
     if entry.user_id is None:
         return None
-    return await info.context.loaders.user_by_id.load(entry.user_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.user_by_id.load(entry.user_id)

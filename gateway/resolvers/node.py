@@ -7,7 +7,7 @@ reveal nothing about other portals.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from gateway.context import Context, Info
@@ -71,7 +71,7 @@ async def node(info: Info, global_id: str) -> Any | None:
     return row
 
 
-async def nodes(info: Info, ids: list[str]) -> list[Any | None]:
+async def nodes(info: Info, ids: Sequence[str]) -> list[Any | None]:
     limit = info.context.settings.max_node_ids
     if len(ids) > limit:
         raise BadUserInput(f"`ids` takes at most {limit} ids, got {len(ids)}", argument="ids")

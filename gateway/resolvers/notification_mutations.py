@@ -68,7 +68,7 @@ async def delete_notification_rule(info: Info, rule_id: str) -> tuple[Any, list[
 
 
 async def mark_notifications_read(
-    info: Info, ids: list[str] | None, all_: bool | None
+    info: Info, ids: Sequence[str] | None, all_: bool | None
 ) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
     if ids is not None and all_:

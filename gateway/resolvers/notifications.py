@@ -31,13 +31,13 @@ async def rule_teams(rule: m.NotificationRule, info: Info) -> list[m.Team]:
 async def user_by_id(user_id: int | None, info: Info) -> m.User | None:
     if user_id is None:
         return None
-    return await info.context.loaders.user_by_id.load(user_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.user_by_id.load(user_id)
 
 
 async def notification_rule(n: m.Notification, info: Info) -> m.NotificationRule | None:
     if n.rule_id is None:
         return None  # the rule was deleted; its past digests stay
-    return await info.context.loaders.rule_by_id.load(n.rule_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.rule_by_id.load(n.rule_id)
 
 
 async def notification_entries(n: m.Notification, info: Info) -> list[m.AppLogEntry]:
@@ -50,4 +50,4 @@ async def notification_entries(n: m.Notification, info: Info) -> list[m.AppLogEn
 
 
 async def delivery_notification(d: m.Delivery, info: Info) -> m.Notification:
-    return await info.context.loaders.notification_by_id.load(d.notification_id)  # type: ignore[no-any-return]
+    return await info.context.loaders.notification_by_id.load(d.notification_id)

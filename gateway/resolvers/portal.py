@@ -9,6 +9,7 @@ from gateway.context import Info
 from gateway.pagination import (
     BY_NAME,
     NEWEST_CREATED_FIRST,
+    Order,
     Page,
     PageRequest,
     page_size,
@@ -19,7 +20,9 @@ from gateway.services import apps as app_service
 from gateway.services.apps import AppFilter, AppSummary
 
 
-def _request(info: Info, first: int | None, after: str | None, order=BY_NAME) -> PageRequest:
+def _request(
+    info: Info, first: int | None, after: str | None, order: Order = BY_NAME
+) -> PageRequest:
     return PageRequest.of(first, after, order, info.context.settings.max_page_size)
 
 

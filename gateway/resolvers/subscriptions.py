@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from gateway import models as m
 from gateway.context import Info, event_loaders
@@ -29,7 +29,9 @@ async def _envelopes(info: Info) -> AsyncIterator[Envelope]:
         return
 
 
-async def app_status_changed(info: Info, app_ids: list[str] | None) -> AsyncIterator[StatusChange]:
+async def app_status_changed(
+    info: Info, app_ids: Sequence[str] | None
+) -> AsyncIterator[StatusChange]:
     wanted = decode_ids(app_ids, "ConnectedApp", "appIds")
     async for envelope in _envelopes(info):
         for change in envelope.status_changes:

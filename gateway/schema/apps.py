@@ -11,7 +11,7 @@ from gateway import models as m
 from gateway.context import Info
 from gateway.resolvers import apps as r
 from gateway.resolvers import log as log_r
-from gateway.schema.base import Connection, Node, global_id, node_type
+from gateway.schema.base import Connection, Node, id_field, node_type, row
 from gateway.schema.enums import (
     AlertSeverity,
     AppStatus,
@@ -44,9 +44,7 @@ class Scope:
 class AppAlert(Node):
     is_type_of = node_type(m.AppAlert)
 
-    @strawberry.field(description="Opaque global id of the alert.")
-    def id(self) -> strawberry.ID:
-        return global_id("AppAlert", self)
+    id: strawberry.ID = id_field("AppAlert", "alert")
 
     severity: AlertSeverity = strawberry.field(description="How serious the problem is.")
     code: str = strawberry.field(
@@ -63,9 +61,7 @@ class AppAlert(Node):
 class LearningResource(Node):
     is_type_of = node_type(m.LearningResource)
 
-    @strawberry.field(description="Opaque global id of the resource.")
-    def id(self) -> strawberry.ID:
-        return global_id("LearningResource", self)
+    id: strawberry.ID = id_field("LearningResource", "resource")
 
     title: str = strawberry.field(description="Title of the video or article.")
     url: str = strawberry.field(description="Where to watch or read it.")
@@ -79,9 +75,7 @@ class LearningResource(Node):
 class MarketplaceListing(Node):
     is_type_of = node_type(m.MarketplaceListing)
 
-    @strawberry.field(description="Opaque global id of the listing.")
-    def id(self) -> strawberry.ID:
-        return global_id("MarketplaceListing", self)
+    id: strawberry.ID = id_field("MarketplaceListing", "listing")
 
     slug: str = strawberry.field(description="Stable URL-friendly key of the listing.")
     name: str = strawberry.field(description="Name of the app.")
@@ -98,11 +92,11 @@ class MarketplaceListing(Node):
         )
     )
     async def requested_scopes(self, info: Info) -> list[Scope]:
-        return await r.requested_scopes(self, info)  # type: ignore[return-value]
+        return await r.requested_scopes(row(self, m.MarketplaceListing), info)  # type: ignore[return-value]
 
     @strawberry.field(description="Learning resources about this app.")
     async def learning_resources(self, info: Info) -> list[LearningResource]:
-        return await r.learning_resources(self, info)  # type: ignore[return-value]
+        return await r.learning_resources(row(self, m.MarketplaceListing), info)  # type: ignore[return-value]
 
 
 @strawberry.type(
@@ -111,13 +105,11 @@ class MarketplaceListing(Node):
 class AppConnection(Node):
     is_type_of = node_type(m.AppConnection)
 
-    @strawberry.field(description="Opaque global id of the connection.")
-    def id(self) -> strawberry.ID:
-        return global_id("AppConnection", self)
+    id: strawberry.ID = id_field("AppConnection", "connection")
 
     @strawberry.field(description="Who connected (for MULTI_ACCOUNT: who added the account).")
     async def user(self, info: Info) -> UserT | None:
-        return await r.connection_user(self, info)  # type: ignore[arg-type,return-value]
+        return await r.connection_user(row(self, m.AppConnection), info)  # type: ignore[return-value]
 
     account_name: str | None = strawberry.field(
         description="The external account, for MULTI_ACCOUNT apps; null otherwise."
@@ -129,15 +121,13 @@ class AppConnection(Node):
 class ConnectedApp(Node):
     is_type_of = node_type(m.ConnectedApp)
 
-    @strawberry.field(description="Opaque global id of the app.")
-    def id(self) -> strawberry.ID:
-        return global_id("ConnectedApp", self)
+    id: strawberry.ID = id_field("ConnectedApp", "app")
 
     name: str = strawberry.field(description="Name of the app (from its listing).")
 
     @strawberry.field(description="The marketplace listing this app was installed from.")
     async def listing(self, info: Info) -> MarketplaceListing:
-        return await r.listing(self, info)  # type: ignore[return-value]
+        return await r.listing(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
 
     install_level: InstallLevel = strawberry.field(description="How the app is installed.")
 
@@ -148,11 +138,11 @@ class ConnectedApp(Node):
         )
     )
     async def status(self, info: Info) -> AppStatus | None:
-        return await r.status(self, info)
+        return await r.status(row(self, m.ConnectedApp), info)
 
     @strawberry.field(description="Open alerts on the app, newest first.")
     async def alerts(self, info: Info) -> list[AppAlert]:
-        return await r.alerts(self, info)  # type: ignore[return-value]
+        return await r.alerts(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
 
     installed_at: datetime = strawberry.field(
         description="When the app was first installed (a reinstall keeps the first date)."
@@ -160,19 +150,19 @@ class ConnectedApp(Node):
 
     @strawberry.field(description="Who first installed the app (a reinstall keeps them).")
     async def installed_by(self, info: Info) -> UserT | None:
-        return await r.installed_by(self, info)  # type: ignore[arg-type,return-value]
+        return await r.installed_by(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
 
     @strawberry.field(description="Some scope is NEEDS_REAUTHORIZATION: reauthorize to enable it.")
     async def update_available(self, info: Info) -> bool:
-        return await r.update_available(self, info)
+        return await r.update_available(row(self, m.ConnectedApp), info)
 
     @strawberry.field(description="Some scope is NEEDS_UPGRADE: a higher tier would enable it.")
     async def upgrade_available(self, info: Info) -> bool:
-        return await r.upgrade_available(self, info)
+        return await r.upgrade_available(row(self, m.ConnectedApp), info)
 
     @strawberry.field(description="Every scope the listing requests, with its state here.")
     async def scopes(self, info: Info) -> list[Scope]:
-        return await r.scopes(self, info)  # type: ignore[return-value]
+        return await r.scopes(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
 
     @strawberry.field(description="The app's log, newest first.")
     async def log(
@@ -183,7 +173,7 @@ class ConnectedApp(Node):
         filter: AppLogFilterT | None = None,
     ) -> Connection[AppLogEntryT]:
         flt = filter.to_filter() if filter else None
-        return await log_r.app_log(self, info, first, after, flt)  # type: ignore[return-value]
+        return await log_r.app_log(row(self, m.ConnectedApp), info, first, after, flt)  # type: ignore[return-value]
 
     @strawberry.field(
         description="The app's connections, oldest first (the first is the first installer's)."
@@ -191,15 +181,15 @@ class ConnectedApp(Node):
     async def connections(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[AppConnection]:
-        return await r.connections(self, info, first, after)  # type: ignore[return-value]
+        return await r.connections(row(self, m.ConnectedApp), info, first, after)  # type: ignore[return-value]
 
     @strawberry.field(description="MULTI_ACCOUNT apps: where to manage the connected accounts.")
     async def manage_connections_url(self, info: Info) -> str | None:
-        return await r.manage_connections_url(self, info)
+        return await r.manage_connections_url(row(self, m.ConnectedApp), info)
 
     @strawberry.field(description="Learning resources about this app.")
     async def learning_resources(self, info: Info) -> list[LearningResource]:
-        return await r.learning_resources(self, info)  # type: ignore[return-value]
+        return await r.learning_resources(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
 
     @strawberry.field(
         description="The viewer may uninstall, reauthorize and manage this app's connections."

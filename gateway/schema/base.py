@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 from tortoise.models import Model
@@ -28,8 +28,23 @@ def node_type(model: type[Model]) -> Any:
     return classmethod(is_type_of)
 
 
-def global_id(type_name: str, row: Any) -> strawberry.ID:
-    return strawberry.ID(to_global_id(type_name, row.id))
+M = TypeVar("M")
+
+
+def row(obj: object, model: type[M]) -> M:
+    """The value behind a GraphQL object: a Tortoise row for node types (`node_type` matches
+    them), a service's dataclass for others, while `self` in a field is typed as the GraphQL
+    class."""
+    return cast(M, obj)
+
+
+def id_field(type_name: str, what: str) -> Any:
+    """The `id` field of a node type whose values are rows: the row's global id."""
+
+    def resolve(root: strawberry.Parent[Any]) -> strawberry.ID:
+        return strawberry.ID(to_global_id(type_name, root.id))
+
+    return strawberry.field(resolver=resolve, description=f"Opaque global id of the {what}.")
 
 
 @strawberry.type(description="Where a page sits in its list (Relay).")

@@ -180,7 +180,8 @@ def count_nodes(
     coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
     if isinstance(coerced, list):
         return 0
-    values: dict[str, Any] = getattr(coerced, "coerced", coerced)
+    # graphql-core 3.3 wraps the coerced values; 3.2 returned the dict itself.
+    values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # type: ignore[arg-type]
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
@@ -207,7 +208,7 @@ def count_nodes(
             return False
         if condition is runtime:
             return True
-        return is_abstract_type(condition) and schema.is_sub_type(condition, runtime)  # type: ignore[arg-type]
+        return is_abstract_type(condition) and schema.is_sub_type(condition, runtime)
 
     def collect(
         selection_sets: list[SelectionSetNode], runtime: GraphQLObjectType
@@ -260,7 +261,7 @@ def count_nodes(
     def unit(selection_sets: list[SelectionSetNode], named: GraphQLNamedType) -> int:
         """Nodes below one object of type `named` selected by these selection sets."""
         if is_abstract_type(named):
-            possible = schema.get_possible_types(named)  # type: ignore[arg-type]
+            possible = schema.get_possible_types(named)
             return max((unit_of(selection_sets, t) for t in possible), default=0)
         if isinstance(named, GraphQLObjectType):
             return unit_of(selection_sets, named)

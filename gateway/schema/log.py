@@ -10,7 +10,7 @@ import strawberry
 from gateway import models as m
 from gateway.context import Info
 from gateway.resolvers import log as r
-from gateway.schema.base import Node, global_id, node_type
+from gateway.schema.base import Node, id_field, node_type
 from gateway.schema.enums import AppActivity
 from gateway.services.log import LogFilter
 
@@ -26,9 +26,7 @@ UserT = Annotated["User", strawberry.lazy("gateway.schema.portal")]
 class AppLogEntry(Node):
     is_type_of = node_type(m.AppLogEntry)
 
-    @strawberry.field(description="Opaque global id of the entry.")
-    def id(self) -> strawberry.ID:
-        return global_id("AppLogEntry", self)
+    id: strawberry.ID = id_field("AppLogEntry", "entry")
 
     activity: AppActivity = strawberry.field(description="What happened.")
     occurred_at: datetime = strawberry.field(description="When it happened, as reported.")

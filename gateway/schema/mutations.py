@@ -250,14 +250,14 @@ class Mutation:
         app, problems = await am.install_app(
             info, input.listing_id, input.scopes, input.account_name
         )
-        return InstallAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
+        return InstallAppPayload(app=app, user_errors=user_errors(problems))
 
     @strawberry.mutation(
         description="Uninstall an app as a whole (managers): connections and grants go, history stays."
     )
     async def uninstall_app(self, info: Info, input: UninstallAppInput) -> UninstallAppPayload:
         app, problems = await am.uninstall_app(info, input.app_id)
-        return UninstallAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
+        return UninstallAppPayload(app=app, user_errors=user_errors(problems))
 
     @strawberry.mutation(
         description="Remove your own connection to a USER app, or any connection (managers)."
@@ -268,7 +268,7 @@ class Mutation:
         result, problems = await am.remove_app_connection(info, input.connection_id)
         app, removed = result if result else (None, None)
         return RemoveAppConnectionPayload(
-            app=app,  # type: ignore[arg-type]
+            app=app,
             removed_connection_id=strawberry.ID(to_global_id("AppConnection", removed))
             if removed
             else None,
@@ -280,14 +280,14 @@ class Mutation:
         self, info: Info, input: ReauthorizeAppInput
     ) -> ReauthorizeAppPayload:
         app, problems = await am.reauthorize_app(info, input.app_id, input.scopes)
-        return ReauthorizeAppPayload(app=app, user_errors=user_errors(problems))  # type: ignore[arg-type]
+        return ReauthorizeAppPayload(app=app, user_errors=user_errors(problems))
 
     @strawberry.mutation(description="Create a notification rule (super admins only).")
     async def create_notification_rule(
         self, info: Info, input: CreateNotificationRuleInput
     ) -> CreateNotificationRulePayload:
         rule, problems = await nm.create_notification_rule(info, input)
-        return CreateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))  # type: ignore[arg-type]
+        return CreateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))
 
     @strawberry.mutation(
         description="Change a notification rule (super admins only); what is left out stays."
@@ -296,7 +296,7 @@ class Mutation:
         self, info: Info, input: UpdateNotificationRuleInput
     ) -> UpdateNotificationRulePayload:
         rule, problems = await nm.update_notification_rule(info, input)
-        return UpdateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))  # type: ignore[arg-type]
+        return UpdateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))
 
     @strawberry.mutation(
         description="Delete a notification rule (super admins only); its past digests stay, with no rule."
@@ -321,4 +321,4 @@ class Mutation:
         marked, problems = await nm.mark_notifications_read(info, input.ids, input.all)
         return MarkNotificationsReadPayload(
             notifications=marked or [], user_errors=user_errors(problems)
-        )  # type: ignore[arg-type]
+        )

@@ -10,7 +10,7 @@ import strawberry
 from gateway import models as m
 from gateway.context import Info
 from gateway.resolvers import notifications as r
-from gateway.schema.base import Node, global_id, node_type
+from gateway.schema.base import Node, id_field, node_type
 from gateway.schema.enums import (
     DeliveryStatus,
     NotificationAudience,
@@ -34,9 +34,7 @@ TeamT = Annotated["Team", strawberry.lazy("gateway.schema.portal")]
 class NotificationRule(Node):
     is_type_of = node_type(m.NotificationRule)
 
-    @strawberry.field(description="Opaque global id of the rule.")
-    def id(self) -> strawberry.ID:
-        return global_id("NotificationRule", self)
+    id: strawberry.ID = id_field("NotificationRule", "rule")
 
     name: str = strawberry.field(description="Name of the rule, unique in the portal.")
     type: NotificationType = strawberry.field(description="Which events the rule reports.")
@@ -79,9 +77,7 @@ class NotificationRule(Node):
 class Notification(Node):
     is_type_of = node_type(m.Notification)
 
-    @strawberry.field(description="Opaque global id of the notification.")
-    def id(self) -> strawberry.ID:
-        return global_id("Notification", self)
+    id: strawberry.ID = id_field("Notification", "notification")
 
     @strawberry.field(description="The rule that produced it; null once the rule is deleted.")
     async def rule(self, info: Info) -> NotificationRule | None:
@@ -105,9 +101,7 @@ class Notification(Node):
 class Delivery(Node):
     is_type_of = node_type(m.Delivery)
 
-    @strawberry.field(description="Opaque global id of the delivery.")
-    def id(self) -> strawberry.ID:
-        return global_id("Delivery", self)
+    id: strawberry.ID = id_field("Delivery", "delivery")
 
     @strawberry.field(description="The digest delivered.")
     async def notification(self, info: Info) -> Notification:

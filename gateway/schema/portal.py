@@ -11,7 +11,7 @@ from gateway.context import Info
 from gateway.resolvers import log as log_r
 from gateway.resolvers import portal as r
 from gateway.resolvers.inputs import enum_set
-from gateway.schema.base import Connection, Node, global_id, node_type
+from gateway.schema.base import Connection, Node, id_field, node_type
 from gateway.schema.enums import DeliveryStatus, SubscriptionTier
 from gateway.services.apps import AppFilter
 
@@ -43,9 +43,7 @@ DeliveryT = Annotated["Delivery", _notifications]
 class Team(Node):
     is_type_of = node_type(m.Team)
 
-    @strawberry.field(description="Opaque global id of the team.")
-    def id(self) -> strawberry.ID:
-        return global_id("Team", self)
+    id: strawberry.ID = id_field("Team", "team")
 
     name: str = strawberry.field(description="Name of the team.")
 
@@ -60,9 +58,7 @@ class Team(Node):
 class User(Node):
     is_type_of = node_type(m.User)
 
-    @strawberry.field(description="Opaque global id of the user.")
-    def id(self) -> strawberry.ID:
-        return global_id("User", self)
+    id: strawberry.ID = id_field("User", "user")
 
     name: str = strawberry.field(description="Full name.")
     email: str = strawberry.field(description="Email address.")
@@ -96,9 +92,7 @@ class AppSummary:
 class Portal(Node):
     is_type_of = node_type(m.Portal)
 
-    @strawberry.field(description="Opaque global id of the portal.")
-    def id(self) -> strawberry.ID:
-        return global_id("Portal", self)
+    id: strawberry.ID = id_field("Portal", "portal")
 
     name: str = strawberry.field(description="Name of the account.")
     tier: SubscriptionTier = strawberry.field(description="Subscription tier.")

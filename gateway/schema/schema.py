@@ -49,13 +49,13 @@ class Query:
         description="Any object by global id; null when it does not exist or is not visible."
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await node_r.node(info, id)  # type: ignore[return-value]
+        return await node_r.node(info, id)
 
     @strawberry.field(
         description="Objects by global ids (at most 100), in order; null for each that is not visible."
     )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
-        return await node_r.nodes(info, ids)  # type: ignore[return-value]
+        return await node_r.nodes(info, ids)
 
 
 # Types reachable only through the Node interface must still be in the schema.
@@ -80,9 +80,9 @@ class GatewaySchema(strawberry.Schema):
         """Strawberry logs every error with a traceback; client mistakes are not ours to log,
         and unexpected errors are logged once, with the request id, where they are masked."""
 
-    async def stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
         """Results sent over WebSocket get the same error codes and masking as HTTP ones."""
-        source = await super().stream(*args, **kwargs)
+        source: Any = await super().stream(*args, **kwargs)
         context = kwargs.get("context_value")
         request_id = getattr(context, "request_id", "-")
         debug = bool(getattr(getattr(context, "settings", None), "debug", False))
@@ -90,8 +90,9 @@ class GatewaySchema(strawberry.Schema):
         async def presented() -> AsyncIterator[Any]:
             try:
                 async for result in source:
-                    if getattr(result, "errors", None):
-                        result.errors = present_errors(result.errors, request_id, debug)
+                    errors = getattr(result, "errors", None)
+                    if errors:
+                        result.errors = present_errors(errors, request_id, debug)
                     yield result
             finally:
                 await source.aclose()

@@ -10,16 +10,18 @@ import strawberry
 from gateway.context import Info
 from gateway.resolvers import subscriptions as r
 from gateway.schema.apps import AppAlert, ConnectedApp
+from gateway.schema.base import row
 from gateway.schema.enums import AppStatus
 from gateway.schema.log import AppLogEntry, AppLogFilter
 from gateway.schema.notifications import Notification
+from gateway.services.envelopes import StatusChange
 
 
 @strawberry.type(description="A change of an app's derived status.")
 class AppStatusChange:
     @strawberry.field(description="The app, as it is now.")
     async def app(self, info: Info) -> ConnectedApp:
-        return await info.context.loaders.app_by_id.load(self.app_id)  # type: ignore[attr-defined,no-any-return]
+        return await info.context.loaders.app_by_id.load(row(self, StatusChange).app_id)
 
     previous_status: AppStatus | None = strawberry.field(
         description="Status before the change; null when the app was just installed (or has none)."
@@ -32,9 +34,10 @@ class AppStatusChange:
         description="The alert that was raised, updated or resolved, if that caused the change."
     )
     async def alert(self, info: Info) -> AppAlert | None:
-        if self.alert_id is None:  # type: ignore[attr-defined]
+        alert_id = row(self, StatusChange).alert_id
+        if alert_id is None:
             return None
-        return await info.context.loaders.alert_by_id.load(self.alert_id)  # type: ignore[attr-defined,no-any-return]
+        return await info.context.loaders.alert_by_id.load(alert_id)
 
     occurred_at: datetime = strawberry.field(description="When the change happened.")
 

@@ -147,7 +147,8 @@ async def recipients(rule: m.NotificationRule) -> list[int]:
         if not named:
             return []
         users = users.filter(id__in=sorted(named))
-    return list(await users.order_by("id").values_list("id", flat=True))
+    ids: list[int] = await users.order_by("id").values_list("id", flat=True)  # type: ignore[assignment]  # Tortoise types flat values_list() as tuples
+    return ids
 
 
 async def produce(job: Job, now: datetime, publisher: Publisher) -> int:

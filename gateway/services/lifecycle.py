@@ -330,8 +330,8 @@ async def reauthorize_app(actor: Actor, app_id: int, scopes: list[str] | None) -
             requested = await m.ListingScope.filter(listing_id=locked.listing_id).order_by(
                 "position", "id"
             )
-            granted = set(
-                await m.GrantedScope.filter(app_id=locked.id).values_list("name", flat=True)
+            granted: set[str] = set(
+                await m.GrantedScope.filter(app_id=locked.id).values_list("name", flat=True)  # type: ignore[arg-type]  # Tortoise types flat values_list() as tuples
             )
             to_grant = _reauthorizable(requested, granted, scopes, actor.portal.tier)
             await _grant(locked, to_grant, actor.now)

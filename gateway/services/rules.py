@@ -254,20 +254,22 @@ def _clash(name: str) -> Problem:
     return conflict(f"A rule named {name!r} already exists (names ignore case)", "input", "name")
 
 
+async def _selected(model: type[Model], rule_id: int, column: str) -> frozenset[int]:
+    """The ids a rule selects through one of its link tables."""
+    ids: list[int] = await model.filter(rule_id=rule_id).values_list(column, flat=True)  # type: ignore[assignment]  # Tortoise types flat values_list() as tuples
+    return frozenset(ids)
+
+
 async def _current(rule: m.NotificationRule) -> _Rule:
     return _Rule(
         name=rule.name,
         type=rule.type,
         frequency=rule.frequency,
         all_apps=rule.all_apps,
-        app_ids=frozenset(await m.RuleApp.filter(rule_id=rule.id).values_list("app_id", flat=True)),
+        app_ids=await _selected(m.RuleApp, rule.id, "app_id"),
         audience=rule.audience,
-        user_ids=frozenset(
-            await m.RuleUser.filter(rule_id=rule.id).values_list("user_id", flat=True)
-        ),
-        team_ids=frozenset(
-            await m.RuleTeam.filter(rule_id=rule.id).values_list("team_id", flat=True)
-        ),
+        user_ids=await _selected(m.RuleUser, rule.id, "user_id"),
+        team_ids=await _selected(m.RuleTeam, rule.id, "team_id"),
         email=rule.email,
         in_app=rule.in_app,
     )
