@@ -542,6 +542,13 @@ async def test_a_bad_listing_scope_is_400_and_changes_no_scope(client, listings,
     assert await send(client, event, status=400) == {"status": "invalid", "message": message}
     assert await ListingScope.filter(listing_id=listing.id).order_by("id").values() == before
     assert await ProcessedEvent.all().count() == processed and await envelopes.settled() == []
+    # the id was not remembered: the corrected report, same id, applies
+    assert await send(client, {**event, "scopes": [scope("contacts.read")]}) == {
+        "status": "applied"
+    }
+    assert await ListingScope.filter(listing_id=listing.id).values_list("name", flat=True) == [
+        "contacts.read"
+    ]
 
 
 async def test_listing_scopes_at_their_limits_are_applied(client, listings):
