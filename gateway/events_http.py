@@ -42,6 +42,16 @@ from gateway.services.ingestion import (
     ScopesChanged,
     ScopeSpec,
 )
+from gateway.services.text import (
+    ALERT_CODE,
+    ALERT_MESSAGE,
+    EVENT_ID,
+    GLOBAL_ID,
+    SCOPE_DESCRIPTION,
+    SCOPE_NAME,
+    Bound,
+)
+from gateway.services.text import problem as text_problem
 from gateway.settings import Settings, SettingsError
 
 log = logging.getLogger("gateway.events_http")
@@ -58,12 +68,8 @@ TIMESTAMP_HEADER = "x-gateway-timestamp"
 SIGNATURE_HEADER = "x-gateway-signature"
 SIGNATURE_PREFIX = "sha256="
 
-# Column sizes of the models the values land in.
-MAX_ID = 200
-MAX_CODE = 100
-MAX_MESSAGE = 1000
-MAX_SCOPE_NAME = 100
-MAX_SCOPE_DESCRIPTION = 500
+# Longer than any ISO 8601 date-time.
+_TIMESTAMP = Bound(64, shown=False)
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
@@ -145,7 +151,7 @@ class _Shape:
         self.problems.append(message)
 
     def text(
-        self, obj: dict[str, Any], key: str, path: str, max_len: int, *, empty: bool = False
+        self, obj: dict[str, Any], key: str, path: str, bound: Bound, *, empty: bool = False
     ) -> str | None:
         value = obj.get(key)
         if value is None:
@@ -154,8 +160,8 @@ class _Shape:
             self.problem(f"{path} must be a string")
         elif not empty and not value.strip():
             self.problem(f"{path} must not be empty")
-        elif len(value) > max_len:
-            self.problem(f"{path} is longer than {max_len} characters")
+        elif (bad := text_problem(value, path, bound)) is not None:
+            self.problem(bad)
         else:
             return value
         return None
@@ -181,7 +187,7 @@ class _Shape:
         return None
 
     def global_id(self, obj: dict[str, Any], key: str, type_name: str) -> int | None:
-        value = self.text(obj, key, key, MAX_ID)
+        value = self.text(obj, key, key, GLOBAL_ID)
         if value is None:
             return None
         pk = decode_id(value, type_name)
@@ -196,7 +202,7 @@ class _Shape:
         return None
 
     def occurred_at(self, obj: dict[str, Any], now: datetime) -> datetime | None:
-        raw = self.text(obj, "occurredAt", "occurredAt", 64)
+        raw = self.text(obj, "occurredAt", "occurredAt", _TIMESTAMP)
         if raw is None:
             return None
         try:
@@ -225,7 +231,7 @@ def parse_event(body: bytes, now: datetime) -> Event:
     if not isinstance(raw, dict):
         raise Answer(400, "invalid", "The body must be a JSON object")
     shape = _Shape()
-    event_id = shape.text(raw, "id", "id", MAX_ID)
+    event_id = shape.text(raw, "id", "id", EVENT_ID)
     event_type = shape.choice(raw, "type", "type", EventType)
     occurred_at = shape.occurred_at(raw, now)
     event: Event | None = None
@@ -253,13 +259,13 @@ def _alert(shape: _Shape, raw: dict[str, Any], event_type: EventType) -> AlertRe
         if alert is None:
             return None
         severity = shape.choice(alert, "severity", "alert.severity", AlertSeverity)
-        code = shape.text(alert, "code", "alert.code", MAX_CODE)
-        message = shape.text(alert, "message", "alert.message", MAX_MESSAGE)
+        code = shape.text(alert, "code", "alert.code", ALERT_CODE)
+        message = shape.text(alert, "message", "alert.message", ALERT_MESSAGE)
         return AlertReport(code, severity, message) if code else None
     if event_type is EventType.APP_RECOVERED and raw.get("alert") is not None:
         # Only the code matters: it names the alert to resolve; without it, all are resolved.
         alert = shape.obj(raw["alert"], "alert")
-        code = shape.text(alert, "code", "alert.code", MAX_CODE) if alert is not None else None
+        code = shape.text(alert, "code", "alert.code", ALERT_CODE) if alert is not None else None
         return AlertReport(code) if code else None
     return None  # a disconnect/reconnect ignores an alert it was sent with
 
@@ -276,9 +282,9 @@ def _scopes(shape: _Shape, raw: dict[str, Any]) -> tuple[ScopeSpec, ...]:
         scope = shape.obj(item, path)
         if scope is None:
             continue
-        name = shape.text(scope, "name", f"{path}.name", MAX_SCOPE_NAME)
+        name = shape.text(scope, "name", f"{path}.name", SCOPE_NAME)
         description = shape.text(
-            scope, "description", f"{path}.description", MAX_SCOPE_DESCRIPTION, empty=True
+            scope, "description", f"{path}.description", SCOPE_DESCRIPTION, empty=True
         )
         tier = shape.choice(scope, "requiredTier", f"{path}.requiredTier", SubscriptionTier)
         required = shape.flag(scope, "required", f"{path}.required")

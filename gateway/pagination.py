@@ -21,11 +21,14 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from gateway.errors import BadUserInput
+from gateway.services import text
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Model)
 
 DEFAULT_PAGE_SIZE = 20
+# Keys are 32-bit integer columns: a cursor past them was not made here, and would not bind.
+_MAX_KEY = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,13 @@ class Order:
     def decode(self, cursor: str, arg: str = "after") -> tuple[Any, int]:
         try:
             value, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            if not isinstance(pk, int) or isinstance(pk, bool):
+            if not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk <= _MAX_KEY:
                 raise ValueError
             if self.is_time:
                 value = datetime.fromisoformat(value)
                 if value.tzinfo is None:
                     raise ValueError
-            elif not isinstance(value, str):
+            elif not isinstance(value, str) or text.problem(value, arg, text.SORT_KEY):
                 raise ValueError
         except (ValueError, TypeError, binascii.Error, UnicodeError, json.JSONDecodeError):
             raise BadUserInput(f"`{arg}` is not a cursor of this list", argument=arg) from None

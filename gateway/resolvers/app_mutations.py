@@ -49,6 +49,7 @@ async def install_app(
 ) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
     pk = decode(problems, listing_id, "MarketplaceListing", "input", "listingId")
+    problems += lifecycle.install_input_problems(scopes, account_name)
     return await run(
         info, problems, lambda: lifecycle.install_app(actor(info), pk, scopes, account_name)
     )
@@ -71,4 +72,5 @@ async def reauthorize_app(
 ) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
     pk = decode(problems, app_id, "ConnectedApp", "input", "appId")
+    problems += lifecycle.reauthorize_input_problems(scopes)
     return await run(info, problems, lambda: lifecycle.reauthorize_app(actor(info), pk, scopes))

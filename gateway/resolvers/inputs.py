@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from gateway.errors import BadUserInput
 from gateway.ids import decode_id
+from gateway.services import text
 
 E = TypeVar("E", bound=Enum)
 
@@ -29,3 +30,12 @@ def decode_ids(ids: Iterable[str] | None, type_name: str, arg: str) -> frozenset
 
 def enum_set(values: Iterable[E] | None) -> frozenset[E] | None:
     return None if values is None else frozenset(values)
+
+
+def text_argument(value: str | None, arg: str, bound: text.Bound = text.SEARCH) -> str | None:
+    """`value` unchanged, when it keeps within `bound` (see gateway/services/text.py)."""
+    if value is not None:
+        message = text.problem(value, f"`{arg}`", bound)
+        if message is not None:
+            raise BadUserInput(message, argument=arg)
+    return value

@@ -16,6 +16,7 @@ from gateway.pagination import (
     paginate_list,
     paginate_queryset,
 )
+from gateway.resolvers.inputs import text_argument
 from gateway.services import apps as app_service
 from gateway.services.apps import AppFilter, AppSummary
 
@@ -34,6 +35,7 @@ async def connected_apps(
     portal: m.Portal, info: Info, first: int | None, after: str | None, flt: AppFilter
 ) -> Page[m.ConnectedApp]:
     request = _request(info, first, after)
+    text_argument(flt.search, "filter.search")
     return paginate_list(await app_service.list_apps(info.context.loaders, portal, flt), request)
 
 
@@ -47,6 +49,7 @@ async def marketplace(
 ) -> Page[m.MarketplaceListing]:
     """Listings not currently installed here (an uninstalled one shows again: reinstallable)."""
     request = _request(info, first, after)
+    search, category = text_argument(search, "search"), text_argument(category, "category")
     installed = m.ConnectedApp.filter(portal_id=portal.id, uninstalled_at=None).values("listing_id")
     qs = m.MarketplaceListing.filter(~Q(id__in=Subquery(installed)))
     if search:
@@ -69,6 +72,7 @@ async def learning_resources(info: Info, first: int | None) -> list[m.LearningRe
 async def users(
     portal: m.Portal, info: Info, first: int | None, after: str | None, search: str | None
 ) -> Page[m.User]:
+    search = text_argument(search, "search")
     qs = m.User.filter(portal_id=portal.id)
     if search:
         qs = qs.filter(name__icontains=search)

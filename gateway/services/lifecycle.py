@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 
 from gateway import models as m
 from gateway.models.enums import AppActivity, InstallLevel, ScopeState
+from gateway.services import text
 from gateway.services.apps import derive_status, scope_state
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
@@ -30,8 +31,6 @@ from gateway.services.problems import (
     refuse_if,
     retry_once_on_clash,
 )
-
-MAX_ACCOUNT_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -69,6 +68,33 @@ async def _grant(app: m.ConnectedApp, names: list[str], now: datetime) -> None:
     await m.GrantedScope.bulk_create(
         [m.GrantedScope(app_id=app.id, name=n, granted_at=now) for n in names]
     )
+
+
+# --- what an input says by itself ----------------------------------------------------------
+
+
+def install_input_problems(scopes: list[str] | None, account_name: str | None) -> list[Problem]:
+    """The texts of an install input that no listing could take (gateway/services/text.py).
+    Resolvers report them with the input's other problems; the operations check them again, so
+    no caller skips them."""
+    problems = _scope_name_problems(scopes)
+    if account_name is not None:
+        # Surrounding whitespace is trimmed before the name is stored: the bound is on what is.
+        bad = text.input_problem(account_name.strip(), text.ACCOUNT_NAME, "input", "accountName")
+        problems += [bad] if bad else []
+    return problems
+
+
+def reauthorize_input_problems(scopes: list[str] | None) -> list[Problem]:
+    return _scope_name_problems(scopes)
+
+
+def _scope_name_problems(scopes: list[str] | None) -> list[Problem]:
+    found = (
+        text.input_problem(name, text.SCOPE_NAME, "input", "scopes", str(i))
+        for i, name in enumerate(scopes or ())
+    )
+    return [p for p in found if p is not None]
 
 
 # --- install ------------------------------------------------------------------------------
@@ -123,6 +149,7 @@ def _install_scopes(
 async def install_app(
     actor: Actor, listing_id: int, scopes: list[str] | None, account_name: str | None
 ) -> m.ConnectedApp:
+    refuse_if(install_input_problems(scopes, account_name))
     listing = await m.MarketplaceListing.get_or_none(id=listing_id)
     if listing is None:
         raise Refused([not_found("listing", "input", "listingId")])
@@ -141,14 +168,6 @@ async def install_app(
         if account_name is None:
             problems.append(
                 invalid("An external account name is required for this app", "input", "accountName")
-            )
-        elif len(account_name) > MAX_ACCOUNT_NAME:
-            problems.append(
-                invalid(
-                    f"accountName is longer than {MAX_ACCOUNT_NAME} characters",
-                    "input",
-                    "accountName",
-                )
             )
     elif account_name is not None:
         problems.append(
@@ -307,6 +326,7 @@ async def remove_connection(actor: Actor, connection_id: int) -> tuple[m.Connect
 
 
 async def reauthorize_app(actor: Actor, app_id: int, scopes: list[str] | None) -> m.ConnectedApp:
+    refuse_if(reauthorize_input_problems(scopes))
     app = await _app_in_portal(actor, app_id)
     if not actor.user.can_manage:
         raise Refused(

@@ -18,7 +18,6 @@ Decisions the API documents in its input descriptions:
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -33,6 +32,7 @@ from gateway.models.enums import (
     NotificationFrequency,
     NotificationType,
 )
+from gateway.services import text
 from gateway.services.faults import pause_point
 from gateway.services.lifecycle import Actor
 from gateway.services.problems import (
@@ -48,7 +48,6 @@ from gateway.services.problems import (
 
 T = TypeVar("T")
 
-MAX_NAME = 120
 # Bounds one statement's parameters (SQLite's limit) and the work one request may ask for.
 MAX_IDS = 1000
 # Primary keys are 32-bit integers: a larger decoded key names no row (and would not bind).
@@ -109,16 +108,16 @@ def _clean_name(name: str | None, problems: list[Problem]) -> str | None:
     if name is None:
         return None
     cleaned = name.strip()
-    if not cleaned:
-        problems.append(invalid("Give the rule a name", "input", "name"))
-    elif len(cleaned) > MAX_NAME or len(cleaned.lower()) > MAX_NAME:
-        problems.append(invalid(f"The name is longer than {MAX_NAME} characters", "input", "name"))
-    elif any(unicodedata.category(c) == "Cc" for c in cleaned):
-        # Names travel into email subjects and headers: no line breaks or other controls.
-        problems.append(invalid("The name may not contain control characters", "input", "name"))
-    else:
-        return cleaned
-    return None
+    # Names travel into email subjects and headers: no line breaks or other controls.
+    bad = (
+        invalid("Give the rule a name", "input", "name")
+        if not cleaned
+        else text.input_problem(cleaned, text.RULE_NAME, "input", "name")
+    )
+    if bad is not None:
+        problems.append(bad)
+        return None
+    return cleaned
 
 
 async def _missing(
