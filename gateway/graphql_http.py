@@ -14,8 +14,6 @@ the GraphQL request itself.
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from typing import Any
 
 import orjson
@@ -31,6 +29,7 @@ from gateway.auth import UNAUTHENTICATED_MESSAGE, AuthenticationFailed, authenti
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
 from gateway.errors import present_errors
+from gateway.request_ids import accepted_request_id
 from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
 
@@ -42,9 +41,6 @@ HTML = "text/html"
 
 # graphql-core's own words for it (the spec: the operation to run must be named).
 MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
-
-# A client's X-Request-ID is echoed and logged only when it looks like an id.
-_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 class HTTPProblem(Exception):
@@ -122,12 +118,6 @@ def _negotiate(accept: str | None, offered: tuple[str, ...]) -> str | None:
     return chosen
 
 
-def _request_id(header: str | None) -> str:
-    if header and _REQUEST_ID.fullmatch(header):
-        return header
-    return uuid.uuid4().hex
-
-
 async def _read_body(request: Request, limit: int) -> bytes:
     try:
         return await read_limited(request, limit)
@@ -196,7 +186,7 @@ class GraphQLHTTP:
         self.publisher = publisher
 
     async def handle(self, request: Request) -> Response:
-        request_id = _request_id(request.headers.get("x-request-id"))
+        request_id = accepted_request_id(request.headers.get("x-request-id"))
         # Errors are answered in the negotiated media type; before (or without) one, JSON.
         media_type = _negotiate(request.headers.get("accept"), (GRAPHQL_RESPONSE, JSON))
         try:
