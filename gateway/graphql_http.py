@@ -25,7 +25,12 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from gateway.auth import UNAUTHENTICATED_MESSAGE, AuthenticationFailed, authenticate
+from gateway.auth import (
+    UNAUTHENTICATED_MESSAGE,
+    AuthenticationFailed,
+    TokenExpired,
+    authenticate,
+)
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
 from gateway.errors import present_errors
@@ -57,13 +62,19 @@ def error_body(message: str, code: str, **extensions: Any) -> bytes:
     )
 
 
-def unauthenticated(media_type: str = JSON) -> Response:
-    """The same answer for every authentication failure: nothing tells which check failed."""
+BEARER_CHALLENGE = 'Bearer realm="gateway"'
+# RFC 6750 §3.1: a token that has expired (and only that) tells the client to get a new one.
+EXPIRED_CHALLENGE = f'{BEARER_CHALLENGE}, error="invalid_token", error_description="expired"'
+
+
+def unauthenticated(media_type: str = JSON, *, expired: bool = False) -> Response:
+    """The same body for every authentication failure: nothing tells which check failed,
+    except that the challenge says so when the token has merely expired."""
     return Response(
         error_body(UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED"),
         status_code=401,
         media_type=media_type,
-        headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
+        headers={"WWW-Authenticate": EXPIRED_CHALLENGE if expired else BEARER_CHALLENGE},
     )
 
 
@@ -236,7 +247,7 @@ class GraphQLHTTP:
             )
         except AuthenticationFailed as exc:
             log.info("authentication failed: %s", exc, extra={"request_id": request_id})
-            return unauthenticated(media_type or JSON)
+            return unauthenticated(media_type or JSON, expired=isinstance(exc, TokenExpired))
 
         if media_type is None:
             raise HTTPProblem(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")

@@ -636,9 +636,12 @@ async def test_an_expired_token_is_401(
     )
     # when a valid query is POSTed with it
     response = await post_json(client, {"query": VIEWER}, {"Authorization": f"Bearer {expired}"})
-    # then the same 401 as for no token at all
+    # then the same 401 as for no token at all, the challenge telling it to get a new token
     assert response.status_code == 401
     assert response.json() == UNAUTHENTICATED_BODY
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="gateway", error="invalid_token", error_description="expired"'
+    )
 
 
 # ---- request ids
