@@ -690,10 +690,16 @@ def test_refuses_to_start_with_nothing_configured(database_url) -> None:
         create_app(Settings(database_url=database_url))
 
 
-def test_public_key_alone_is_enough_for_authentication(database_url, rsa_keys) -> None:
-    create_app(
-        Settings(database_url=database_url, jwt_public_key=rsa_keys[1], events_secret=EVENTS_SECRET)
+def test_public_key_alone_is_enough_to_start(database_url, rsa_keys) -> None:
+    """Starting is all this shows; test_rs256_only_with_public_key_and_no_hs256_secret shows
+    such a deployment authenticates."""
+    settings = Settings(
+        database_url=database_url, jwt_public_key=rsa_keys[1], events_secret=EVENTS_SECRET
     )
+
+    create_app(settings)
+
+    assert settings.effective_jwt_secret is None
 
 
 def test_from_env_refuses_without_secrets_unless_debug() -> None:
@@ -761,6 +767,21 @@ asyncio.run(main())
 """
 
 
+def _ask_app(query: str, token: str, env: dict[str, str]) -> dict[str, Any]:
+    """Status and body of `query` asked of an app on the CLI's database, with `token`."""
+    folder = Path(env["GATEWAY_DATABASE_URL"].removeprefix("sqlite://")).parent
+    asked = subprocess.run(
+        [sys.executable, "-c", _ASK_APP, query, token],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert asked.returncode == 0, asked.stderr
+    return json.loads(asked.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="module")
 def cli_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("cli")
@@ -787,35 +808,11 @@ def test_gateway_token_prints_a_token_the_app_accepts(cli_database: Path) -> Non
     assert decode_id(claims["portal"], "Portal") is not None
     assert claims["exp"] - claims["iat"] == 12 * 3600
 
-    asked = subprocess.run(
-        [sys.executable, "-c", _ASK_APP, VIEWER, token],
-        env=env,
-        cwd=cli_database,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert asked.returncode == 0, asked.stderr
-    assert json.loads(asked.stdout.strip().splitlines()[-1]) == {
-        "status": 200,
-        "body": {"data": {"viewer": {"user": {"email": ADMIN}, "portal": {"name": ACME}}}},
-    }
+    assert _ask_app(VIEWER, token, env) == {"status": 200, "body": ADMIN_VIEWER}
 
     # The same token under another secret is refused.
     other = {**env, "GATEWAY_JWT_SECRET": "another-secret-0123456789abcdef0123456789"}
-    refused = subprocess.run(
-        [sys.executable, "-c", _ASK_APP, VIEWER, token],
-        env=other,
-        cwd=cli_database,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert refused.returncode == 0, refused.stderr
-    assert json.loads(refused.stdout.strip().splitlines()[-1]) == {
-        "status": 401,
-        "body": EXPECTED_401,
-    }
+    assert _ask_app(VIEWER, token, other) == {"status": 401, "body": EXPECTED_401}
 
 
 def test_gateway_token_honours_ttl_and_portal(cli_database: Path) -> None:
@@ -834,10 +831,21 @@ def test_gateway_token_honours_ttl_and_portal(cli_database: Path) -> None:
     )
 
     assert minted.returncode == 0, minted.stderr
-    claims = jwt.decode(
-        minted.stdout.strip(), JWT_SECRET, algorithms=["HS256"], audience="connected-apps-gateway"
-    )
+    token = minted.stdout.strip()
+    claims = jwt.decode(token, JWT_SECRET, algorithms=["HS256"], audience="connected-apps-gateway")
     assert claims["exp"] - claims["iat"] == 60
+    assert _ask_app(VIEWER, token, env) == {
+        "status": 200,
+        "body": {"data": {"viewer": {"user": {"email": GLOBEX_ADMIN}, "portal": {"name": GLOBEX}}}},
+    }
+
+    # The portal is a filter, not a label: the same email in a portal it isn't in is no one.
+    elsewhere = _gateway(
+        "token", "--email", GLOBEX_ADMIN, "--portal", ACME, env=env, cwd=cli_database
+    )
+    assert elsewhere.returncode == 2
+    assert elsewhere.stdout == ""
+    assert GLOBEX_ADMIN in elsewhere.stderr
 
 
 def test_gateway_token_for_an_unknown_email_fails(cli_database: Path) -> None:
