@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -18,6 +19,7 @@ from gateway.broker import Broker, make_broker
 from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
 from gateway.live import Hub, LiveView
+from gateway.middleware import HeaderSizeLimit, NoSniff
 from gateway.schema.schema import build_schema
 from gateway.services import mail
 from gateway.settings import Settings
@@ -62,6 +64,11 @@ async def _stop_worker(task: asyncio.Task[None], stop: asyncio.Event, grace: flo
         )
 
 
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: every answer says nosniff, oversized headers go no further."""
+    return [Middleware(NoSniff), Middleware(HeaderSizeLimit)]
+
+
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
@@ -93,7 +100,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz(broker)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
     app.state.publisher = broker
     app.state.hub = hub
     return app
