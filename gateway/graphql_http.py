@@ -228,6 +228,8 @@ class GraphQLHTTP:
             )
         response.headers["X-Request-ID"] = request_id
         response.headers["Vary"] = "Accept"
+        # Answers are one viewer's data (or say who may not see it): no cache may keep them.
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     async def _handle(self, request: Request, request_id: str, media_type: str | None) -> Response:

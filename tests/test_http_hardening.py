@@ -202,7 +202,7 @@ def _init(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-# ---- nosniff on every answer
+# ---- nosniff on every answer, no-store on /graphql
 
 
 async def test_every_answer_says_nosniff(client: httpx.AsyncClient, token: str) -> None:
@@ -221,6 +221,19 @@ async def test_every_answer_says_nosniff(client: httpx.AsyncClient, token: str) 
     # then every answer tells browsers not to guess its media type
     for response in answers:
         assert response.headers["x-content-type-options"] == "nosniff", response.request.url
+
+
+async def test_graphql_answers_are_not_stored(client: httpx.AsyncClient, token: str) -> None:
+    # given a query that runs, a request refused after authentication, and an anonymous one
+    answers = [
+        await client.get("/graphql", params={"query": VIEWER}, headers=_auth(token)),
+        await client.post("/graphql", json=[{"query": VIEWER}], headers=_auth(token)),
+        await client.get("/graphql", params={"query": VIEWER}),
+    ]
+    # then none of them may be kept by a cache (a viewer's data in a shared cache)
+    assert [r.status_code for r in answers] == [200, 400, 401]
+    for response in answers:
+        assert response.headers["cache-control"] == "no-store"
 
 
 def _auth(token: str) -> dict[str, str]:
