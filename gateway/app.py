@@ -93,14 +93,24 @@ def create_app(settings: Settings) -> Starlette:
             await broker.stop()
             await db.close_db()
 
+    # /graphql/ is answered as /graphql rather than redirected: Starlette's slash redirect
+    # builds an absolute URL from the Host header, which a client controls.
+    graphql_routes = [
+        route
+        for path in ("/graphql", "/graphql/")
+        for route in (
+            Route(path, graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            WebSocketRoute(path, live),
+        )
+    ]
     routes = [
-        Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        WebSocketRoute("/graphql", live),
+        *graphql_routes,
         Route("/events", events.handle, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz(broker)),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
+    app.router.redirect_slashes = False
     app.state.publisher = broker
     app.state.hub = hub
     return app

@@ -238,3 +238,40 @@ async def test_graphql_answers_are_not_stored(client: httpx.AsyncClient, token: 
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+# ---- /graphql/ with a trailing slash: answered, never redirected to the Host header
+
+
+async def test_graphql_with_a_trailing_slash_is_answered_not_redirected(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    # given a request to /graphql/ whose Host header names another site
+    forged = {**_auth(token), "Host": "evil.example"}
+    # when a query is sent by GET and by POST
+    got = await client.get("/graphql/", params={"query": VIEWER}, headers=forged)
+    posted = await client.post("/graphql/", json={"query": VIEWER}, headers=forged)
+    # then it runs there, and nothing points the client at the forged host
+    for response in (got, posted):
+        assert (response.status_code, response.json()) == (200, VIEWER_DATA)
+        assert "location" not in response.headers
+
+
+async def test_no_route_redirects_to_the_host_header(client: httpx.AsyncClient) -> None:
+    # given requests with a trailing slash to routes that have none
+    for path in ("/healthz/", "/events/", "/readyz/"):
+        # when each is sent with a forged Host
+        response = await client.get(path, headers={"Host": "evil.example"})
+        # then it is not found, and not redirected to the forged host
+        assert response.status_code == 404, path
+        assert "location" not in response.headers
+
+
+async def test_a_websocket_at_graphql_with_a_trailing_slash_works(served: str, token: str) -> None:
+    url = served.replace("http://", "ws://") + "/graphql/"
+
+    async with websockets.connect(url, subprotocols=[PROTOCOL]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": _init(token)}))
+        ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+    assert ack["type"] == "connection_ack"
