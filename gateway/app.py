@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -65,8 +66,22 @@ async def _stop_worker(task: asyncio.Task[None], stop: asyncio.Event, grace: flo
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    """Outermost first: every answer says nosniff, oversized headers go no further."""
-    return [Middleware(NoSniff), Middleware(HeaderSizeLimit)]
+    """Outermost first: every answer says nosniff, oversized headers go no further, and
+    browsers on the configured origins (only) may read the API's answers."""
+    middleware = [Middleware(NoSniff), Middleware(HeaderSizeLimit)]
+    if settings.allowed_origins:
+        # Bearer tokens travel in a header, not a cookie: no credentials mode is needed.
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+                max_age=600,
+            )
+        )
+    return middleware
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -275,3 +275,69 @@ async def test_a_websocket_at_graphql_with_a_trailing_slash_works(served: str, t
         ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
 
     assert ack["type"] == "connection_ack"
+
+
+# ---- CORS: GATEWAY_ALLOWED_ORIGINS
+
+
+def preflight(origin: str) -> dict[str, str]:
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+
+
+async def test_a_listed_origin_may_call_the_api(make_client: Any, token: str) -> None:
+    # given a gateway that allows the console's origin
+    async with make_client(allowed_origins=(CONSOLE,)) as console_client:
+        # when the browser sends its preflight, then the POST itself
+        checked = await console_client.options("/graphql", headers=preflight(CONSOLE))
+        response = await console_client.post(
+            "/graphql", json={"query": VIEWER}, headers={**_auth(token), "Origin": CONSOLE}
+        )
+    # then the preflight allows the method and the headers, and the answer may be read,
+    # X-Request-ID included
+    assert checked.status_code == 200
+    assert checked.headers["access-control-allow-origin"] == CONSOLE
+    assert {m.strip() for m in checked.headers["access-control-allow-methods"].split(",")} == {
+        "GET",
+        "POST",
+    }
+    allowed_headers = {
+        h.strip().lower() for h in checked.headers["access-control-allow-headers"].split(",")
+    }
+    assert {"authorization", "content-type"} <= allowed_headers
+    assert "access-control-allow-credentials" not in checked.headers
+    assert (response.status_code, response.json()) == (200, VIEWER_DATA)
+    assert response.headers["access-control-allow-origin"] == CONSOLE
+    assert response.headers["access-control-expose-headers"].lower() == "x-request-id"
+    assert "Origin" in response.headers["vary"]
+
+
+async def test_an_unlisted_origin_gets_no_cors_headers(make_client: Any, token: str) -> None:
+    # given a gateway that allows the console's origin only
+    async with make_client(allowed_origins=(CONSOLE,)) as console_client:
+        # when another origin sends a preflight and a POST
+        checked = await console_client.options("/graphql", headers=preflight(EVIL))
+        response = await console_client.post(
+            "/graphql", json={"query": VIEWER}, headers={**_auth(token), "Origin": EVIL}
+        )
+    # then neither answer lets a browser on that origin read it
+    assert checked.status_code == 400
+    for answer in (checked, response):
+        assert "access-control-allow-origin" not in answer.headers
+
+
+async def test_without_allowed_origins_there_is_no_cors(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    # given the default gateway (no GATEWAY_ALLOWED_ORIGINS)
+    # when the console's origin sends a preflight and a POST
+    checked = await client.options("/graphql", headers=preflight(CONSOLE))
+    response = await client.post(
+        "/graphql", json={"query": VIEWER}, headers={**_auth(token), "Origin": CONSOLE}
+    )
+    # then no answer carries CORS headers
+    for answer in (checked, response):
+        assert not [h for h in answer.headers if h.startswith("access-control-")], answer.headers
