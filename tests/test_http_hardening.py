@@ -17,6 +17,7 @@ import websockets
 from strawberry import Schema
 from websockets.exceptions import InvalidStatus
 
+from gateway.middleware import HeaderSizeLimit
 from tests.conftest import EVENTS_SECRET
 from tests.helpers import token_for
 from tests.live_support import PROTOCOL, signed, uvicorn_serving
@@ -341,3 +342,31 @@ async def test_without_allowed_origins_there_is_no_cors(
     # then no answer carries CORS headers
     for answer in (checked, response):
         assert not [h for h in answer.headers if h.startswith("access-control-")], answer.headers
+
+
+async def test_without_the_http_response_extension_an_oversized_handshake_is_closed() -> None:
+    """Servers without ASGI's websocket.http.response extension can't send a 431: the
+    handshake is closed instead (they answer it with 403), and the app is never reached."""
+    reached: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope)
+
+    scope = {
+        "type": "websocket",
+        "path": "/graphql",
+        "headers": [(b"x-padding", b"p" * MAX_HEADER_BYTES)],
+        "extensions": {},
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await HeaderSizeLimit(app)(scope, receive, send)
+
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert reached == []
