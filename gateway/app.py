@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -18,6 +20,7 @@ from gateway.broker import Broker, make_broker
 from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
 from gateway.live import Hub, LiveView
+from gateway.middleware import HeaderSizeLimit, NoSniff
 from gateway.schema.schema import build_schema
 from gateway.services import mail
 from gateway.settings import Settings
@@ -62,6 +65,25 @@ async def _stop_worker(task: asyncio.Task[None], stop: asyncio.Event, grace: flo
         )
 
 
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: every answer says nosniff, oversized headers go no further, and
+    browsers on the configured origins (only) may read the API's answers."""
+    middleware = [Middleware(NoSniff), Middleware(HeaderSizeLimit)]
+    if settings.allowed_origins:
+        # Bearer tokens travel in a header, not a cookie: no credentials mode is needed.
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+                max_age=600,
+            )
+        )
+    return middleware
+
+
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
@@ -86,14 +108,24 @@ def create_app(settings: Settings) -> Starlette:
             await broker.stop()
             await db.close_db()
 
+    # /graphql/ is answered as /graphql rather than redirected: Starlette's slash redirect
+    # builds an absolute URL from the Host header, which a client controls.
+    graphql_routes = [
+        route
+        for path in ("/graphql", "/graphql/")
+        for route in (
+            Route(path, graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            WebSocketRoute(path, live),
+        )
+    ]
     routes = [
-        Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        WebSocketRoute("/graphql", live),
+        *graphql_routes,
         Route("/events", events.handle, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz(broker)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
+    app.router.redirect_slashes = False
     app.state.publisher = broker
     app.state.hub = hub
     return app

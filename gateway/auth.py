@@ -14,10 +14,18 @@ from gateway.models import Portal, User
 from gateway.settings import Settings
 
 UNAUTHENTICATED_MESSAGE = "Authentication required: send a valid bearer token"
+REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub", "portal"]
+# `exp` and `nbf` are checked with this much slack for clocks that drift apart.
+CLOCK_LEEWAY_SECONDS = 5
 
 
 class AuthenticationFailed(Exception):
     """Why is kept for the logs only; clients always get the same answer."""
+
+
+class TokenExpired(AuthenticationFailed):
+    """A token we signed, right in every other way, past its `exp`: the one failure a client
+    is told about (in the challenge, not the body), so it knows to get a new token."""
 
 
 @dataclass(frozen=True)
@@ -34,16 +42,28 @@ def _decode(token: str, settings: Settings) -> dict[str, Any]:
         key, algorithms = settings.effective_jwt_secret, ["HS256"]
     if not key:
         raise AuthenticationFailed("no verification key configured")
-    try:
+
+    def decode(verify_exp: bool) -> dict:
         return jwt.decode(
             token,
             key,
             algorithms=algorithms,  # a fixed list: "alg: none" and key-confusion tokens fail
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iss", "aud", "sub", "portal"]},
-            leeway=5,
+            options={"require": REQUIRED_CLAIMS, "verify_exp": verify_exp},
+            leeway=CLOCK_LEEWAY_SECONDS,
         )
+
+    try:
+        return decode(verify_exp=True)
+    except jwt.ExpiredSignatureError as expired:
+        # PyJWT checks `exp` before `iss` and `aud`: only a token that passes those too is
+        # called expired, since a new token is what it needs and all it needs.
+        try:
+            decode(verify_exp=False)
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed(str(exc)) from exc
+        raise TokenExpired(str(expired)) from expired
     except jwt.PyJWTError as exc:
         raise AuthenticationFailed(str(exc)) from exc
 

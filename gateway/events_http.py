@@ -18,7 +18,6 @@ import hmac
 import logging
 import re
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
@@ -30,6 +29,7 @@ from starlette.responses import Response
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.ids import decode_id
 from gateway.models.enums import AlertSeverity, SubscriptionTier
+from gateway.request_ids import accepted_request_id
 from gateway.services import ingestion
 from gateway.services.envelopes import Publisher
 from gateway.services.ingestion import (
@@ -72,7 +72,6 @@ SIGNATURE_PREFIX = "sha256="
 _TIMESTAMP = Bound(64, shown=False)
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
-_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 E = TypeVar("E", bound=Enum)
 
@@ -305,10 +304,6 @@ def _scopes(shape: _Shape, raw: dict[str, Any]) -> tuple[ScopeSpec, ...]:
 # --- the endpoint -------------------------------------------------------------------------
 
 
-def _request_id(header: str | None) -> str:
-    return header if header and _REQUEST_ID.fullmatch(header) else uuid.uuid4().hex
-
-
 class EventsHTTP:
     """The /events endpoint (POST)."""
 
@@ -321,7 +316,7 @@ class EventsHTTP:
         self.purger = ingestion.Purger()
 
     async def handle(self, request: Request) -> Response:
-        request_id = _request_id(request.headers.get("x-request-id"))
+        request_id = accepted_request_id(request.headers.get("x-request-id"))
         try:
             answer = await self._handle(request, request_id)
         except Answer as refused:

@@ -7,18 +7,17 @@ before execution, and Strawberry's view answers application/json with 200 for ev
 The order of the checks is the contract (tests/test_http_protocol.py):
 method (405) → GraphiQL (debug only) → authentication (401) → Accept (406) →
 POST content type (415) → body size (413) → request parameters (400) →
-mutation over GET (405) → the GraphQL request itself.
+several operations and no operationName (a request error) → mutation over GET (405) →
+the GraphQL request itself.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, GraphQLFormattedError
+from graphql import GraphQLError, GraphQLFormattedError, OperationDefinitionNode, parse
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
@@ -26,10 +25,16 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from gateway.auth import UNAUTHENTICATED_MESSAGE, AuthenticationFailed, authenticate
+from gateway.auth import (
+    UNAUTHENTICATED_MESSAGE,
+    AuthenticationFailed,
+    TokenExpired,
+    authenticate,
+)
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
 from gateway.errors import present_errors
+from gateway.request_ids import accepted_request_id
 from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
 
@@ -39,8 +44,8 @@ JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 HTML = "text/html"
 
-# A client's X-Request-ID is echoed and logged only when it looks like an id.
-_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+# graphql-core's own words for it (the spec: the operation to run must be named).
+MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
 
 
 class HTTPProblem(Exception):
@@ -57,13 +62,19 @@ def error_body(message: str, code: str, **extensions: Any) -> bytes:
     )
 
 
-def unauthenticated(media_type: str = JSON) -> Response:
-    """The same answer for every authentication failure: nothing tells which check failed."""
+BEARER_CHALLENGE = 'Bearer realm="gateway"'
+# RFC 6750 §3.1: a token that has expired (and only that) tells the client to get a new one.
+EXPIRED_CHALLENGE = f'{BEARER_CHALLENGE}, error="invalid_token", error_description="expired"'
+
+
+def unauthenticated(media_type: str = JSON, *, expired: bool = False) -> Response:
+    """The same body for every authentication failure: nothing tells which check failed,
+    except that the challenge says so when the token has merely expired."""
     return Response(
         error_body(UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED"),
         status_code=401,
         media_type=media_type,
-        headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
+        headers={"WWW-Authenticate": EXPIRED_CHALLENGE if expired else BEARER_CHALLENGE},
     )
 
 
@@ -116,12 +127,6 @@ def _negotiate(accept: str | None, offered: tuple[str, ...]) -> str | None:
         if best is None or score > best:
             best, chosen = score, media_type
     return chosen
-
-
-def _request_id(header: str | None) -> str:
-    if header and _REQUEST_ID.fullmatch(header):
-        return header
-    return uuid.uuid4().hex
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -192,7 +197,7 @@ class GraphQLHTTP:
         self.publisher = publisher
 
     async def handle(self, request: Request) -> Response:
-        request_id = _request_id(request.headers.get("x-request-id"))
+        request_id = accepted_request_id(request.headers.get("x-request-id"))
         # Errors are answered in the negotiated media type; before (or without) one, JSON.
         media_type = _negotiate(request.headers.get("accept"), (GRAPHQL_RESPONSE, JSON))
         try:
@@ -223,6 +228,8 @@ class GraphQLHTTP:
             )
         response.headers["X-Request-ID"] = request_id
         response.headers["Vary"] = "Accept"
+        # Answers are one viewer's data (or say who may not see it): no cache may keep them.
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     async def _handle(self, request: Request, request_id: str, media_type: str | None) -> Response:
@@ -242,7 +249,7 @@ class GraphQLHTTP:
             )
         except AuthenticationFailed as exc:
             log.info("authentication failed: %s", exc, extra={"request_id": request_id})
-            return unauthenticated(media_type or JSON)
+            return unauthenticated(media_type or JSON, expired=isinstance(exc, TokenExpired))
 
         if media_type is None:
             raise HTTPProblem(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
@@ -266,6 +273,9 @@ class GraphQLHTTP:
                 raise _bad_request("The request body is not valid JSON") from None
             query, operation_name, variables = _params(source, from_url=False)
             allowed = {OperationType.QUERY, OperationType.MUTATION}
+
+        if operation_name is None and self._operation_count(query) > 1:
+            return self._answer([_request_error(MULTIPLE_OPERATIONS)], media_type, executed=False)
 
         context = Context(
             settings=self.settings,
@@ -306,6 +316,16 @@ class GraphQLHTTP:
         return self._answer(
             [e.formatted for e in errors], media_type, executed=executed, data=result.data
         )
+
+    def _operation_count(self, query: str) -> int:
+        """How many operations the document defines; 0 when it doesn't parse (execution then
+        reports why, with its code). Strawberry would silently run the first of several, so
+        this is looked at before execution: one more parse, bounded by the token limit."""
+        try:
+            document = parse(query, no_location=True, max_tokens=self.settings.max_tokens)
+        except GraphQLError:
+            return 0
+        return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
 
     @staticmethod
     def _answer(

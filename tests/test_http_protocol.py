@@ -228,6 +228,36 @@ async def test_an_unknown_operation_name_is_a_request_error(
     }
 
 
+MULTIPLE_OPERATIONS_MESSAGE = "Must provide operation name if query contains multiple operations."
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(("accept", "status"), [(GRAPHQL_RESPONSE, 400), (JSON, 200)])
+async def test_several_operations_without_an_operation_name_is_a_request_error(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    executions: list[str],
+    method: str,
+    accept: str,
+    status: int,
+) -> None:
+    # given a document with operations Mine and Other
+    # when the request names none of them
+    headers = {**auth, "Accept": accept}
+    if method == "GET":
+        response = await client.get("/graphql", params={"query": TWO_OPERATIONS}, headers=headers)
+    else:
+        response = await post_json(client, {"query": TWO_OPERATIONS}, auth, accept=accept)
+    # then nothing runs (not even the first one): 400 under the spec's media type, 200 under
+    # JSON, code BAD_REQUEST with graphql-core's message
+    assert response.status_code == status
+    assert media_type(response) == accept
+    assert response.json() == {
+        "errors": [{"message": MULTIPLE_OPERATIONS_MESSAGE, "extensions": {"code": "BAD_REQUEST"}}]
+    }
+    assert executions == []
+
+
 async def test_operation_name_chooses_the_operation(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
@@ -606,9 +636,12 @@ async def test_an_expired_token_is_401(
     )
     # when a valid query is POSTed with it
     response = await post_json(client, {"query": VIEWER}, {"Authorization": f"Bearer {expired}"})
-    # then the same 401 as for no token at all
+    # then the same 401 as for no token at all, the challenge telling it to get a new token
     assert response.status_code == 401
     assert response.json() == UNAUTHENTICATED_BODY
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="gateway", error="invalid_token", error_description="expired"'
+    )
 
 
 # ---- request ids

@@ -243,6 +243,56 @@ async def test_16_aliases_are_refused(client, token) -> None:
     assert refused(body, VALIDATION_FAILED) == "The operation uses 16 aliases; the limit is 15."
 
 
+def typename_aliased(count: int) -> str:
+    return "{ " + " ".join(f"t{i}: __typename" for i in range(count)) + " }"
+
+
+async def test_15_aliases_of_typename_are_accepted(client, token) -> None:
+    _, body = await ask(client, typename_aliased(15), token=token)
+
+    assert body == {"data": {f"t{i}": "Query" for i in range(15)}}
+
+
+async def test_16_aliases_of_typename_are_refused(client, token) -> None:
+    """`__typename` is cheap, but each alias is one more key to build: they count too."""
+    _, body = await ask(client, typename_aliased(16), token=token)
+
+    assert refused(body, VALIDATION_FAILED) == "The operation uses 16 aliases; the limit is 15."
+
+
+async def test_aliases_of_typename_add_up_with_other_aliases(client, token) -> None:
+    query = (
+        "{ viewer { " + " ".join(f"u{i}: user {{ t{i}: __typename }}" for i in range(8)) + " } }"
+    )
+
+    _, body = await ask(client, query, token=token)
+
+    assert refused(body, VALIDATION_FAILED) == "The operation uses 16 aliases; the limit is 15."
+
+
+INTROSPECTION_13_DEEP = (
+    "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType "
+    "{ ofType { ofType { ofType { ofType { name } } } } } } } } } } } } } }"
+)
+
+
+async def test_aliases_inside_introspection_count_but_its_depth_does_not(
+    make_client, token
+) -> None:
+    """Introspection (debug only) is as deep as the type system, so depth skips it; aliases
+    multiply work wherever they are."""
+    aliased_introspection = (
+        "{ " + " ".join(f"s{i}: __schema {{ q{i}: queryType {{ name }} }}" for i in range(8)) + " }"
+    )
+
+    async with make_client(debug=True) as debug_client:
+        _, deep = await ask(debug_client, INTROSPECTION_13_DEEP, token=token)
+        _, aliases = await ask(debug_client, aliased_introspection, token=token)
+
+    assert "errors" not in deep, deep
+    assert refused(aliases, VALIDATION_FAILED) == "The operation uses 16 aliases; the limit is 15."
+
+
 async def test_aliases_in_a_fragment_count_once_per_spread(client, token) -> None:
     fragment = (
         "fragment Eight on Viewer { " + " ".join(f"a{i}: user {{ email }}" for i in range(8)) + " }"

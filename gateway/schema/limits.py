@@ -55,8 +55,10 @@ def document_limits(max_depth: int, max_aliases: int) -> type[ValidationRule]:
     `max_aliases` aliases.
 
     Depth counts the fields above the deepest field, as graphql-depth-limit and Strawberry do:
-    `{ viewer { user { email } } }` is 2 deep; introspection fields are not counted. Aliases
-    are counted where they execute: an alias inside a fragment counts once per spread."""
+    `{ viewer { user { email } } }` is 2 deep; introspection is not counted (it is as deep as
+    the type system, and only served with debug). Aliases are counted wherever they are,
+    `__typename` and introspection included, since each one is more work, and where they
+    execute: an alias inside a fragment counts once per spread."""
 
     class DocumentLimits(ValidationRule):
         def enter_document(self, node: DocumentNode, *_args: Any) -> None:
@@ -71,13 +73,13 @@ def document_limits(max_depth: int, max_aliases: int) -> type[ValidationRule]:
                 depth = alias_count = 0
                 for selection in selection_set.selections:
                     if isinstance(selection, FieldNode):
-                        if selection.name.value.startswith("__"):
-                            continue
                         if selection.alias is not None:
                             alias_count += 1
                         if selection.selection_set is not None:
                             d, a = measure(selection.selection_set)
-                            depth, alias_count = max(depth, d + 1), alias_count + a
+                            alias_count += a
+                            if not selection.name.value.startswith("__"):
+                                depth = max(depth, d + 1)
                     elif isinstance(selection, InlineFragmentNode):
                         d, a = measure(selection.selection_set)
                         depth, alias_count = max(depth, d), alias_count + a
