@@ -50,6 +50,7 @@ from tortoise.transactions import in_transaction
 from gateway import models as m
 from gateway.models.enums import AppActivity, DeliveryStatus, NotificationChannel, NotificationType
 from gateway.services.faults import pause_point
+from gateway.services.leases import lease_free
 from gateway.settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -515,10 +516,6 @@ def retry_at(
 # --- the pass --------------------------------------------------------------------------------
 
 
-def _lease_free(at: datetime) -> Q:
-    return Q(lease_owner__isnull=True) | Q(lease_until__isnull=True) | Q(lease_until__lte=at)
-
-
 async def _claim(
     now: datetime, at: datetime, after_id: int, settings: Settings, owner: str
 ) -> list[m.Delivery]:
@@ -529,7 +526,7 @@ async def _claim(
         candidates = await (
             m.Delivery.filter(channel=NotificationChannel.EMAIL, status__in=_OPEN, id__gt=after_id)
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .filter(_lease_free(at))
+            .filter(lease_free(at))
             .order_by("id")
             .limit(settings.mail_batch_size)
             .select_for_update(skip_locked=True)
@@ -537,7 +534,7 @@ async def _claim(
         for delivery in candidates:
             taken = await (
                 m.Delivery.filter(id=delivery.id, status__in=_OPEN)
-                .filter(_lease_free(at))
+                .filter(lease_free(at))
                 .update(lease_owner=owner, lease_until=until)
             )
             if taken == 1:
