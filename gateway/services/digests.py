@@ -50,7 +50,8 @@ from gateway.services.periods import period_start
 
 log = logging.getLogger("gateway.digests")
 
-# A digest links its newest entries (by occurredAt, as `Notification.entries` lists them).
+# A digest keeps its newest this many entries (by occurredAt, as `Notification.entries` lists
+# them); `entryCount` still counts them all. Emails, the API and the demo data follow this.
 MAX_ENTRIES = 100
 # Rows per INSERT: keeps each statement under SQLite's parameter limit.
 _BATCH = 500

@@ -16,7 +16,7 @@ from gateway.services.lifecycle import Actor
 from gateway.services.problems import Problem, not_found, refuse_if
 
 # `all: true` answers with at most this many of the notifications it marked, newest first:
-# each may carry up to 100 entries, and an inbox left unread for long is large.
+# each may carry up to `digests.MAX_ENTRIES` entries, and an inbox left unread for long is large.
 MAX_RETURNED = 100
 # Keeps each statement's parameters well under SQLite's limit.
 _CHUNK = 500

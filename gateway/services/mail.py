@@ -49,6 +49,7 @@ from tortoise.transactions import in_transaction
 
 from gateway import models as m
 from gateway.models.enums import AppActivity, DeliveryStatus, NotificationChannel, NotificationType
+from gateway.services.digests import MAX_ENTRIES
 from gateway.services.faults import pause_point
 from gateway.services.leases import lease_free
 from gateway.settings import Settings, SettingsError
@@ -57,8 +58,6 @@ logger = logging.getLogger(__name__)
 
 # The console page a digest links to: the Notifications tab of the Connected apps settings.
 CONSOLE_PATH = "/settings/connected-apps/notifications"
-# A digest lists this many entries, newest first (as many as a Notification keeps).
-MAX_LISTED = 100
 # Longer server answers are cut when recorded.
 MAX_ERROR = 1000
 _OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
@@ -282,7 +281,7 @@ async def build_message(delivery: m.Delivery, settings: Settings) -> EmailMessag
         m.AppLogEntry.filter(notification_entries__notification_id=notification.id)
         .select_related("app", "user")
         .order_by("-occurred_at", "-id")
-        .limit(MAX_LISTED)
+        .limit(MAX_ENTRIES)
     )
     lines = [
         _Line(
