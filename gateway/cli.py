@@ -303,7 +303,7 @@ async def _worker_portals(values: list[str] | None) -> list[int] | None:
     out = []
     for value in values:
         pk = decode_id(value, "Portal")
-        if pk is not None and pk < 2**31 and await Portal.exists(id=pk):
+        if pk is not None and await Portal.exists(id=pk):
             out.append(pk)
             continue
         found = await Portal.filter(name=value).order_by("id").limit(2).values_list("id", flat=True)

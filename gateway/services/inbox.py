@@ -20,8 +20,6 @@ from gateway.services.problems import Problem, not_found, refuse_if
 MAX_RETURNED = 100
 # Keeps each statement's parameters well under SQLite's limit.
 _CHUNK = 500
-# Primary keys are 32-bit integers: a larger decoded key names no row (and would not bind).
-_MAX_KEY = 2**31 - 1
 
 
 async def mark_read(
@@ -32,7 +30,7 @@ async def mark_read(
     `ids` holds `None` for ids that could not be decoded; `problems` already says so. Any of
     the viewer's own notifications may be named (what `node` shows them), in the inbox or not.
     """
-    wanted = {pk for pk in ids if pk is not None and pk <= _MAX_KEY}
+    wanted = {pk for pk in ids if pk is not None}
     own = (
         set(
             await m.Notification.filter(id__in=wanted, recipient_id=actor.user.id).values_list(
