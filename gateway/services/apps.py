@@ -54,9 +54,14 @@ def derive_status(app: m.ConnectedApp, has_open_alert: bool) -> AppStatus | None
     return AppStatus.CONNECTED
 
 
+def within_tier(required_tier: SubscriptionTier, tier: SubscriptionTier) -> bool:
+    """A portal on `tier` may hold a scope that needs `required_tier`."""
+    return required_tier.rank <= tier.rank
+
+
 def scope_state(scope: m.ListingScope, granted: bool, tier: SubscriptionTier) -> ScopeState:
     # A scope above the tier needs an upgrade even when granted (after a downgrade).
-    if scope.required_tier.rank > tier.rank:
+    if not within_tier(scope.required_tier, tier):
         return ScopeState.NEEDS_UPGRADE
     return ScopeState.GRANTED if granted else ScopeState.NEEDS_REAUTHORIZATION
 

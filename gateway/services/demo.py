@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
@@ -62,6 +61,9 @@ from gateway.models.enums import (
     NotificationType,
     SubscriptionTier,
 )
+from gateway.services.apps import within_tier
+from gateway.services.digests import MAX_ENTRIES, recipients
+from gateway.services.periods import period_containing
 
 # Changing the seed (or any table below) changes the demo; tests pin an anchor, not the rows.
 SEED = 20261101
@@ -1258,7 +1260,7 @@ class _PortalSeeder:
         await GrantedScope.bulk_create(
             GrantedScope(app_id=app.id, name=name, granted_at=last_install.at)
             for name, tier, _required in listing_spec.scopes
-            if tier.rank <= self.spec.tier.rank and name not in spec.ungranted
+            if within_tier(tier, self.spec.tier) and name not in spec.ungranted
         )
 
         alerts = []
@@ -1333,7 +1335,7 @@ class _PortalSeeder:
             return rng.choice(spec.actors) if rng.random() < RECONNECTED_BY_PERSON else None
         if activity is AppActivity.REAUTHORIZED:
             # Reauthorizing needs app-management rights, whoever else uses the app.
-            managers = [u.email for u in self.spec.users if u.is_super_admin or u.can_manage_apps]
+            managers = [email for email, user in self.users.items() if user.can_manage]
             return rng.choice([a for a in spec.actors if a in managers] or managers)
         if last_reinstall and spec.connections:
             return spec.connections[0][0]  # the reinstall is the oldest current connection
@@ -1427,23 +1429,11 @@ class _PortalSeeder:
     def _admin_id(self) -> int:
         return next(self.users[u.email].id for u in self.spec.users if u.is_super_admin)
 
-    def _recipients(self, spec: RuleSpec) -> list[User]:
-        if spec.audience is NotificationAudience.SUPER_ADMINS:
-            emails = {u.email for u in self.spec.users if u.is_super_admin}
-        elif spec.audience is NotificationAudience.EVERYONE:
-            emails = {u.email for u in self.spec.users}
-        else:
-            emails = set(spec.user_emails)
-            for team in spec.team_names:
-                emails.update(self.team_members[team])
-        return sorted((self.users[e] for e in emails), key=lambda u: u.id)
-
     async def _digests(
         self, spec: RuleSpec, rule: NotificationRule, rule_created: datetime
     ) -> None:
         """The newest past periods with matching entries, one digest per recipient each."""
         assert self.portal is not None
-        tz = ZoneInfo(self.spec.timezone)
         activities = ACTIVITIES_BY_TYPE[spec.type]
         by_period: dict[tuple[datetime, datetime], list[_Entry]] = {}
         for entry in self.entries:
@@ -1451,34 +1441,36 @@ class _PortalSeeder:
                 continue
             if spec.app_slugs and entry.app_slug not in spec.app_slugs:
                 continue
-            start, end = _period(spec.frequency, entry.at, tz)
+            start, end = period_containing(spec.frequency, self.spec.timezone, entry.at)
             # Only periods the rule existed for, over early enough for a digest before the anchor.
             if start >= rule_created and end + timedelta(minutes=5) <= self.anchor:
                 by_period.setdefault((start, end), []).append(entry)
         periods = sorted(by_period)[-spec.inbox_periods :]
 
         rng = _rng(self.spec.name, "digests", spec.name)
-        recipients = self._recipients(spec)
+        # Who the digest worker would notify: the rule's targets are written by now.
+        recipient_ids = await recipients(rule)
         notification_entries: list[NotificationEntry] = []
         deliveries: list[Delivery] = []
         for index, (start, end) in enumerate(periods):
-            # Newest 100 entries, as the digest worker keeps them.
-            entries = sorted(by_period[(start, end)], key=lambda e: e.at, reverse=True)[:100]
+            # The newest entries, as many as the digest worker keeps.
+            covered = sorted(by_period[(start, end)], key=lambda e: e.at, reverse=True)
+            entries = covered[:MAX_ENTRIES]
             created = end + timedelta(seconds=rng.randint(20, 240))
             unread = index >= len(periods) - spec.unread
-            for user in recipients:
+            for user_id in recipient_ids:
                 read_at = None
                 if not unread:
                     latest = min(created + timedelta(hours=20), self.anchor - timedelta(minutes=1))
                     read_at = _second(created + (latest - created) * rng.uniform(0.05, 1.0))
                 notification = await Notification.create(
                     portal_id=self.portal.id,
-                    recipient_id=user.id,
+                    recipient_id=user_id,
                     rule_id=rule.id,
                     type=spec.type,
                     period_start=start,
                     period_end=end,
-                    entry_count=len(entries),
+                    entry_count=len(covered),
                     in_app=True,
                     read_at=read_at,
                     created_at=created,
@@ -1494,7 +1486,7 @@ class _PortalSeeder:
                         Delivery(
                             portal_id=self.portal.id,
                             notification_id=notification.id,
-                            recipient_id=user.id,
+                            recipient_id=user_id,
                             channel=NotificationChannel.EMAIL,
                             status=DeliveryStatus.SENT,
                             attempts=1,
@@ -1533,31 +1525,6 @@ def _flaps(rng: random.Random, count: int, end_disconnected: bool) -> list[AppAc
     if disconnected != end_disconnected:
         out.append(AppActivity.RECONNECTED if disconnected else AppActivity.DISCONNECTED)
     return out
-
-
-def _period(
-    frequency: NotificationFrequency, at: datetime, tz: ZoneInfo
-) -> tuple[datetime, datetime]:
-    """The digest period containing `at`, aligned to the portal's timezone, in UTC."""
-    local = at.astimezone(tz)
-    if frequency is NotificationFrequency.HOURLY:
-        # Flooring the local time keeps `fold`, so the repeated hour of a DST change is right.
-        start = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-        return start, start + timedelta(hours=1)
-    day = local.date()
-    if frequency is NotificationFrequency.DAILY:
-        first, after = day, day + timedelta(days=1)
-    elif frequency is NotificationFrequency.WEEKLY:
-        first = day - timedelta(days=day.weekday())  # ISO weeks start on Monday
-        after = first + timedelta(days=7)
-    else:
-        first = day.replace(day=1)
-        after = (first + timedelta(days=32)).replace(day=1)
-    return _local_midnight(first, tz), _local_midnight(after, tz)
-
-
-def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def _second(at: datetime) -> datetime:
