@@ -1,4 +1,5 @@
-"""The viewer's inbox: marking digests read (DESIGN §1 "Visibility inside a portal").
+"""The viewer's inbox: its digests, and marking them read (DESIGN §1 "Visibility inside a
+portal").
 
 A notification is its recipient's alone: anyone else's, from this portal or another, answers
 exactly like one that does not exist. Marking is idempotent: a notification read before keeps
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from gateway import models as m
@@ -20,6 +22,15 @@ from gateway.services.problems import Problem, not_found, refuse_if
 MAX_RETURNED = 100
 # Keeps each statement's parameters well under SQLite's limit.
 _CHUNK = 500
+
+
+def inbox(user_id: int, unread_only: bool = False) -> QuerySet[m.Notification]:
+    """The user's in-app digests (optionally only the unread ones); email-only digests are
+    not in the inbox."""
+    qs = m.Notification.filter(recipient_id=user_id, in_app=True)
+    if unread_only:
+        qs = qs.filter(read_at=None)
+    return qs
 
 
 async def mark_read(
