@@ -308,7 +308,7 @@ async def outbox(
     scratch = settings.with_(smtp_url=None, mail_dir=str(tmp_path_factory.mktemp("drained")))
     await send_due(datetime(2100, 1, 1, tzinfo=UTC), scratch, "test-drain")
     assert not await Delivery.filter(
-        channel=NotificationChannel.EMAIL, status__in=mail._OPEN
+        channel=NotificationChannel.EMAIL, status__in=mail.outbox.OPEN
     ).exists()
     box = Outbox()
     yield box

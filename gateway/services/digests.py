@@ -240,7 +240,7 @@ def _deliveries(
             )
         )
     if rule.email:
-        # The outbox: the mail sender picks it up (gateway/services/mail.py).
+        # The outbox: the mail sender picks it up (gateway/services/mail/outbox.py).
         out.append(
             m.Delivery(
                 portal_id=rule.portal_id,
