@@ -51,7 +51,7 @@ async def _prepare(settings: Settings, demo: bool) -> None:
 
     await db.migrate(settings.database_url)
     if demo:
-        from gateway.services.demo import seed_demo
+        from gateway.demo import seed_demo
 
         await _with_db(settings, seed_demo)
 
