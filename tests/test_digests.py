@@ -25,7 +25,6 @@ from gateway.models import (
     RuleTeam,
     RuleUser,
     Team,
-    TeamMembership,
     User,
 )
 from gateway.models.enums import (
@@ -136,11 +135,7 @@ class World:
         return rule
 
     async def team(self, *members: User) -> Team:
-        name = f"Team {next(_names)}"
-        team = await Team.create(portal=self.portal, name=name, sort_name=name.lower())
-        for user in members:
-            await TeamMembership.create(team=team, user=user)
-        return team
+        return await f.make_team(self.portal, f"Team {next(_names)}", members)
 
     async def entry(
         self, app: str, activity: AppActivity, recorded: datetime, occurred: datetime | None = None
@@ -163,18 +158,19 @@ class Worlds:
     made: list[World] = field(default_factory=list)
 
     async def __call__(self, timezone: str = "UTC") -> World:
-        portal = await f.make_portal(timezone=timezone)
-        admin = await f.make_user(portal, "Ada Admin", super_admin=True)
-        admin2 = await f.make_user(portal, "Abe Admin", super_admin=True)
-        member = await f.make_user(portal, "Mia Member")
-        member2 = await f.make_user(portal, "Moe Member")
-        apps = {}
-        for name in ("Ledger", "Mailer", "Dialer"):
-            apps[name] = await f.install(portal, await f.make_listing(name), admin, LONG_AGO)
+        t = await f.make_tenant(
+            timezone=timezone,
+            people={
+                "Ada Admin": "admin",
+                "Abe Admin": "admin",
+                "Mia Member": "member",
+                "Moe Member": "member",
+            },
+            apps=["Ledger", "Mailer", "Dialer"],
+            installed_at=LONG_AGO,
+        )
         settings = self.settings.with_(smtp_url=None, mail_dir=str(self.mail_dir))  # type: ignore[attr-defined]
-        world = World(
-            portal, admin, admin2, member, member2, apps, settings, self.app.state.publisher
-        )  # type: ignore[attr-defined]
+        world = World(t.portal, *t.people.values(), t.apps, settings, self.app.state.publisher)  # type: ignore[attr-defined]
         self.made.append(world)
         return world
 
