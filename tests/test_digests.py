@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,6 +72,14 @@ LATER = timedelta(minutes=5)
 LONG_AGO = datetime(2025, 1, 1, tzinfo=UTC)
 
 _names = itertools.count(1)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until `condition` holds (polled), failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        await asyncio.sleep(0.01)
 
 
 def utc(*args: int) -> datetime:
@@ -617,9 +626,11 @@ async def test_recipients_subscribed_receive_the_digest_live(app, settings, worl
             WSClient.connect(base, await token_for(settings, world.member.email)) as member,
             WSClient.connect(base, await token_for(settings, world.admin.email)) as admin,
         ):
+            hub = app.state.hub
+            before = hub.open_subscriptions
             op = await member.subscribe(RECEIVED)
             await admin.subscribe(RECEIVED)
-            await asyncio.sleep(0.2)  # the subscriptions are registered
+            await until(lambda: hub.open_subscriptions == before + 2)
             await world.run(utc(2026, 6, 16) + LATER)
             n = await Notification.get(rule_id=rule.id)
             pushed = await member.next(op)
@@ -738,13 +749,15 @@ async def test_two_workers_writing_the_same_digest_at_once_make_one(world):
     await world.entry("Ledger", INSTALLED, utc(2026, 6, 15, 9))
     at = utc(2026, 6, 16) + LATER
     both = asyncio.Barrier(2)
+    a_claimed = asyncio.Event()
 
     async def hold() -> None:
+        a_claimed.set()
         await asyncio.wait_for(both.wait(), timeout=20)
 
     with faults.hooked("digest:after-claim", hold):
         a = asyncio.create_task(world.run(at, owner="worker-a", send_mail=False))
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(a_claimed.wait(), timeout=20)
         b = asyncio.create_task(
             world.run(at + timedelta(seconds=61), owner="worker-b", send_mail=False)
         )
@@ -772,10 +785,7 @@ async def test_run_forever_survives_a_failing_pass_and_stops_when_asked(monkeypa
     monkeypatch.setattr(worker, "run_pass", fake_pass)
     stop = asyncio.Event()
     task = asyncio.create_task(run_forever(settings, None, stop, interval=0.05))  # type: ignore[arg-type]
-    for _ in range(200):
-        if len(passes) >= 3:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(passes) >= 3)
     stop.set()
     await asyncio.wait_for(task, timeout=2)
     assert len(passes) >= 3
