@@ -149,7 +149,7 @@ class Notification(Model):
 
 
 class NotificationEntry(Model):
-    """The log entries a digest shows (its newest `digests.MAX_ENTRIES`)."""
+    """The log entries a digest shows (its newest 100)."""
 
     id = fields.IntField(primary_key=True)
     notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
