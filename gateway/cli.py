@@ -51,7 +51,7 @@ async def _prepare(settings: Settings, demo: bool) -> None:
 
     await db.migrate(settings.database_url)
     if demo:
-        from gateway.services.demo import seed_demo
+        from gateway.demo import seed_demo
 
         await _with_db(settings, seed_demo)
 
@@ -303,7 +303,7 @@ async def _worker_portals(values: list[str] | None) -> list[int] | None:
     out = []
     for value in values:
         pk = decode_id(value, "Portal")
-        if pk is not None and pk < 2**31 and await Portal.exists(id=pk):
+        if pk is not None and await Portal.exists(id=pk):
             out.append(pk)
             continue
         # Tortoise types flat values_list() as tuples.

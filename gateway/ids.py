@@ -5,6 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 
+# Keys are 32-bit integer columns: a larger one cannot exist, and PostgreSQL would refuse to
+# bind it. Decoding refuses such keys, so code holding a decoded key need not check again.
+MAX_KEY = 2**31 - 1
+
 
 def to_global_id(type_name: str, pk: int) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
@@ -23,8 +27,7 @@ def from_global_id(global_id: str) -> tuple[str, int] | None:
     if not sep or not type_name or not pk.isascii() or not pk.isdigit() or pk != str(int(pk)):
         return None
     value = int(pk)
-    # Keys are 32-bit integer columns: a larger one cannot exist, and PostgreSQL would refuse it.
-    if value <= 0 or value > 2**31 - 1:
+    if value <= 0 or value > MAX_KEY:
         return None
     return type_name, value
 

@@ -56,7 +56,7 @@ class Settings:
     ws_max_sockets_per_user: int = 20
     ws_max_frame_bytes: int = 64 * 1024
     ws_queue_size: int = 100
-    # Email delivery (gateway/services/mail.py). Without `smtp_url`, emails are written as
+    # Email delivery (gateway/services/mail/). Without `smtp_url`, emails are written as
     # .eml files to `mail_dir` (relative to the working directory) instead of being sent.
     mail_dir: str = "var/mail"
     smtp_timeout: float = 30.0

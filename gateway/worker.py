@@ -3,7 +3,7 @@
 The same loop runs as `gateway worker` (scale-out: any number of them, next to the servers) and
 inside the server in embedded mode (`create_app`'s lifespan). Every pass is safe to run
 concurrently with others: digests are claimed with leases and made exactly once by unique keys
-(gateway/services/digests.py); emails are leased one by one (gateway/services/mail.py).
+(gateway/services/digests.py); emails are leased one by one (gateway/services/mail/outbox.py).
 """
 
 from __future__ import annotations

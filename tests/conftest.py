@@ -90,7 +90,7 @@ async def app(settings: Settings) -> AsyncIterator[object]:
 @pytest_asyncio.fixture(scope="session")
 async def demo(app: object) -> object:
     """The demo data, seeded once at ANCHOR. Read-only for tests: writers make their own data."""
-    from gateway.services.demo import seed_demo
+    from gateway.demo import seed_demo
 
     return await seed_demo(anchor=ANCHOR)
 

@@ -1,11 +1,19 @@
 """Test data built straight through the models: a portal of its own for each test that needs
-one, so tests never disturb the shared demo data or each other."""
+one, so tests never disturb the shared demo data or each other.
+
+`make_tenant` is the one builder of such a portal with its people, teams and installed apps;
+the `make_*` functions below are its parts, for the odd row a test adds.
+"""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
+from gateway.auth import mint_token
 from gateway.models import (
     AppAlert,
     AppConnection,
@@ -15,9 +23,13 @@ from gateway.models import (
     ListingScope,
     MarketplaceListing,
     Portal,
+    Team,
+    TeamMembership,
     User,
 )
 from gateway.models.enums import AlertSeverity, AppActivity, InstallLevel, SubscriptionTier
+from gateway.services.apps import within_tier
+from gateway.settings import Settings
 
 _unique = itertools.count(1)
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -104,7 +116,7 @@ async def install(
     names = (
         grant
         if grant is not None
-        else [s.name for s in scopes if s.required_tier.rank <= portal.tier.rank]
+        else [s.name for s in scopes if within_tier(s.required_tier, portal.tier)]
     )
     await GrantedScope.bulk_create([GrantedScope(app=app, name=n, granted_at=at) for n in names])
     await log(app, AppActivity.INSTALLED, at, by)
@@ -148,6 +160,66 @@ async def connect(
     return await AppConnection.create(
         app=app, user=user, account_name=account, connected_at=at, key=key
     )
+
+
+async def make_team(portal: Portal, name: str, members: Sequence[User] = ()) -> Team:
+    team = await Team.create(portal=portal, name=name, sort_name=name.lower())
+    await TeamMembership.bulk_create([TeamMembership(team=team, user=u) for u in members])
+    return team
+
+
+Role = Literal["admin", "manager", "member"]
+
+
+@dataclass
+class Tenant:
+    """A portal of its own: its people and apps by name, and (given settings) each person's
+    bearer token by name."""
+
+    portal: Portal
+    people: dict[str, User]
+    teams: dict[str, Team] = field(default_factory=dict)
+    apps: dict[str, ConnectedApp] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, name: str) -> str:
+        return self.tokens[name]
+
+
+async def make_tenant(
+    settings: Settings | None = None,
+    *,
+    people: Mapping[str, Role] | None = None,
+    tier: SubscriptionTier = SubscriptionTier.PROFESSIONAL,
+    timezone: str = "UTC",
+    teams: Mapping[str, Sequence[str]] | None = None,
+    apps: Sequence[str | MarketplaceListing] = (),
+    category: str = "Test fixtures",
+    installed_at: datetime = T0,
+) -> Tenant:
+    """A portal with `people` (name → role, created in that order; default: one super admin,
+    "Ada Admin"), `teams` (name → member names) and `apps` installed by the first person at
+    `installed_at` with every scope the tier allows: a name makes a PORTAL listing of that
+    name in `category`, a listing is installed as it is (listings are global: a module may
+    share a few). With `settings`, everyone gets a token."""
+    portal = await make_portal(tier=tier, timezone=timezone)
+    roles = people if people is not None else {"Ada Admin": "admin"}
+    made = {
+        name: await make_user(portal, name, super_admin=role == "admin", manager=role == "manager")
+        for name, role in roles.items()
+    }
+    tenant = Tenant(portal, made)
+    for team, members in (teams or {}).items():
+        tenant.teams[team] = await make_team(portal, team, [made[m] for m in members])
+    installer = next(iter(made.values()), None)
+    for spec in apps:
+        listing = spec if isinstance(spec, MarketplaceListing) else None
+        if listing is None:
+            listing = await make_listing(str(spec), category=category)
+        tenant.apps[listing.name] = await install(portal, listing, installer, installed_at)
+    if settings is not None:
+        tenant.tokens = {name: mint_token(user, settings) for name, user in made.items()}
+    return tenant
 
 
 __all__ = ["timedelta"]

@@ -20,6 +20,7 @@ from typing import Any
 from tortoise import Tortoise
 
 from gateway import db
+from gateway.demo import DemoData, seed_demo
 from gateway.models import (
     AppAlert,
     AppConnection,
@@ -51,7 +52,6 @@ from gateway.models.enums import (
     ScopeState,
     SubscriptionTier,
 )
-from gateway.services.demo import DemoData, seed_demo
 
 MARKS = (AppActivity.DISCONNECTED, AppActivity.RECONNECTED)
 INSTALLS = (AppActivity.INSTALLED, AppActivity.REINSTALLED)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,6 @@ from gateway.models import (
     RuleTeam,
     RuleUser,
     Team,
-    TeamMembership,
     User,
 )
 from gateway.models.enums import (
@@ -72,6 +72,14 @@ LATER = timedelta(minutes=5)
 LONG_AGO = datetime(2025, 1, 1, tzinfo=UTC)
 
 _names = itertools.count(1)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until `condition` holds (polled), failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        await asyncio.sleep(0.01)
 
 
 def utc(*args: int) -> datetime:
@@ -136,11 +144,7 @@ class World:
         return rule
 
     async def team(self, *members: User) -> Team:
-        name = f"Team {next(_names)}"
-        team = await Team.create(portal=self.portal, name=name, sort_name=name.lower())
-        for user in members:
-            await TeamMembership.create(team=team, user=user)
-        return team
+        return await f.make_team(self.portal, f"Team {next(_names)}", members)
 
     async def entry(
         self, app: str, activity: AppActivity, recorded: datetime, occurred: datetime | None = None
@@ -163,18 +167,19 @@ class Worlds:
     made: list[World] = field(default_factory=list)
 
     async def __call__(self, timezone: str = "UTC") -> World:
-        portal = await f.make_portal(timezone=timezone)
-        admin = await f.make_user(portal, "Ada Admin", super_admin=True)
-        admin2 = await f.make_user(portal, "Abe Admin", super_admin=True)
-        member = await f.make_user(portal, "Mia Member")
-        member2 = await f.make_user(portal, "Moe Member")
-        apps = {}
-        for name in ("Ledger", "Mailer", "Dialer"):
-            apps[name] = await f.install(portal, await f.make_listing(name), admin, LONG_AGO)
+        t = await f.make_tenant(
+            timezone=timezone,
+            people={
+                "Ada Admin": "admin",
+                "Abe Admin": "admin",
+                "Mia Member": "member",
+                "Moe Member": "member",
+            },
+            apps=["Ledger", "Mailer", "Dialer"],
+            installed_at=LONG_AGO,
+        )
         settings = self.settings.with_(smtp_url=None, mail_dir=str(self.mail_dir))  # type: ignore[attr-defined]
-        world = World(
-            portal, admin, admin2, member, member2, apps, settings, self.app.state.publisher
-        )  # type: ignore[attr-defined]
+        world = World(t.portal, *t.people.values(), t.apps, settings, self.app.state.publisher)  # type: ignore[attr-defined]
         self.made.append(world)
         return world
 
@@ -621,9 +626,11 @@ async def test_recipients_subscribed_receive_the_digest_live(app, settings, worl
             WSClient.connect(base, await token_for(settings, world.member.email)) as member,
             WSClient.connect(base, await token_for(settings, world.admin.email)) as admin,
         ):
+            hub = app.state.hub
+            before = hub.open_subscriptions
             op = await member.subscribe(RECEIVED)
             await admin.subscribe(RECEIVED)
-            await asyncio.sleep(0.2)  # the subscriptions are registered
+            await until(lambda: hub.open_subscriptions == before + 2)
             await world.run(utc(2026, 6, 16) + LATER)
             n = await Notification.get(rule_id=rule.id)
             pushed = await member.next(op)
@@ -742,13 +749,15 @@ async def test_two_workers_writing_the_same_digest_at_once_make_one(world):
     await world.entry("Ledger", INSTALLED, utc(2026, 6, 15, 9))
     at = utc(2026, 6, 16) + LATER
     both = asyncio.Barrier(2)
+    a_claimed = asyncio.Event()
 
     async def hold() -> None:
+        a_claimed.set()
         await asyncio.wait_for(both.wait(), timeout=20)
 
     with faults.hooked("digest:after-claim", hold):
         a = asyncio.create_task(world.run(at, owner="worker-a", send_mail=False))
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(a_claimed.wait(), timeout=20)
         b = asyncio.create_task(
             world.run(at + timedelta(seconds=61), owner="worker-b", send_mail=False)
         )
@@ -776,10 +785,7 @@ async def test_run_forever_survives_a_failing_pass_and_stops_when_asked(monkeypa
     monkeypatch.setattr(worker, "run_pass", fake_pass)
     stop = asyncio.Event()
     task = asyncio.create_task(run_forever(settings, None, stop, interval=0.05))  # type: ignore[arg-type]
-    for _ in range(200):
-        if len(passes) >= 3:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(passes) >= 3)
     stop.set()
     await asyncio.wait_for(task, timeout=2)
     assert len(passes) >= 3

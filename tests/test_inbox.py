@@ -11,7 +11,7 @@ import pytest
 from gateway.models import Notification
 from gateway.models.enums import NotificationType
 from tests import factories as f
-from tests.helpers import data, gid, token_for
+from tests.helpers import data, gid
 
 MARK = """mutation($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) {
   notifications { id readAt } userErrors { field message code } } }"""
@@ -52,17 +52,16 @@ class Inbox:
 
 @pytest.fixture
 async def inbox(app, settings) -> Inbox:
-    portal = await f.make_portal()
-    mia = await f.make_user(portal, "Mia Member")
-    colleague = await f.make_user(portal, "Cole League", super_admin=True)
+    t = await f.make_tenant(settings, people={"Mia Member": "member", "Cole League": "admin"})
+    portal, mia, colleague = t.portal, t.people["Mia Member"], t.people["Cole League"]
     mine = [await digest(portal, mia, day) for day in (1, 2, 3)]
     read = await digest(portal, mia, 4, read_at=READ_BEFORE)
     email_only = await digest(portal, mia, 5, in_app=False)
     colleagues = await digest(portal, colleague, 2)
     return Inbox(
         portal,
-        await token_for(settings, mia.email),
-        await token_for(settings, colleague.email),
+        t.token("Mia Member"),
+        t.token("Cole League"),
         mine,
         read,
         email_only,
@@ -131,8 +130,8 @@ async def test_marking_all_returns_what_it_marked_newest_first(client, inbox):
 
 
 async def test_all_answers_with_the_newest_hundred_and_marks_every_one(client, settings):
-    portal = await f.make_portal()
-    reader = await f.make_user(portal)
+    t = await f.make_tenant(settings, people={"Rea Reader": "member"})
+    portal, reader = t.portal, t.people["Rea Reader"]
     start = f.T0
     await Notification.bulk_create(
         [
@@ -154,8 +153,7 @@ async def test_all_answers_with_the_newest_hundred_and_marks_every_one(client, s
         .limit(100)
         .values_list("id", flat=True)
     )
-    token = await token_for(settings, reader.email)
-    payload = await mark(client, {"all": True}, token)
+    payload = await mark(client, {"all": True}, t.token("Rea Reader"))
     assert [n["id"] for n in payload["notifications"]] == [gid("Notification", pk) for pk in newest]
     assert await Notification.filter(recipient=reader, read_at=None).count() == 0
 

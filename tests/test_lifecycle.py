@@ -11,7 +11,7 @@ import pytest
 from gateway.models import AppConnection, AppLogEntry, ConnectedApp, GrantedScope
 from gateway.models.enums import InstallLevel, SubscriptionTier
 from tests import factories as f
-from tests.helpers import barrier_at, data, gid, token_for
+from tests.helpers import barrier_at, data, gid
 
 P, S, E, F = (
     SubscriptionTier.PROFESSIONAL,
@@ -52,16 +52,19 @@ class World:
 
 @pytest.fixture
 async def world(app, settings) -> World:
-    portal = await f.make_portal(tier=P)
-    admin = await f.make_user(portal, "Ada Admin", super_admin=True)
-    manager = await f.make_user(portal, "Max Manager", manager=True)
-    member = await f.make_user(portal, "Mia Member")
-    member2 = await f.make_user(portal, "Moe Member")
-    tokens = [await token_for(settings, u.email) for u in (admin, manager, member, member2)]
+    t = await f.make_tenant(
+        settings,
+        tier=P,
+        people={
+            "Ada Admin": "admin",
+            "Max Manager": "manager",
+            "Mia Member": "member",
+            "Moe Member": "member",
+        },
+    )
+    roles = ("admin", "manager", "member", "member2")
     return World(
-        portal,
-        *tokens,
-        users={"admin": admin, "manager": manager, "member": member, "member2": member2},
+        t.portal, *t.tokens.values(), users=dict(zip(roles, t.people.values(), strict=True))
     )
 
 
@@ -220,8 +223,7 @@ async def test_a_subset_of_scopes_leaves_the_rest_to_reauthorize(client, world):
 
 
 async def test_a_required_scope_above_the_tier_refuses_the_install(client, settings, envelopes):
-    portal = await f.make_portal(tier=S)
-    admin = await f.make_user(portal, super_admin=True)
+    starter = await f.make_tenant(settings, tier=S)
     listing = await f.make_listing(
         level=InstallLevel.PORTAL, scopes=[("oauth", F, True), ("bi", P, True)]
     )
@@ -229,11 +231,11 @@ async def test_a_required_scope_above_the_tier_refuses_the_install(client, setti
         client,
         INSTALL,
         {"listingId": gid("MarketplaceListing", listing.id)},
-        await token_for(settings, admin.email),
+        starter.token("Ada Admin"),
     )
     assert codes(payload) == [("NEEDS_UPGRADE", ["input", "listingId"])]
     assert "PROFESSIONAL" in payload["userErrors"][0]["message"]
-    assert await ConnectedApp.filter(portal_id=portal.id).count() == 0
+    assert await ConnectedApp.filter(portal_id=starter.portal.id).count() == 0
     assert await envelopes.settled() == []
 
 

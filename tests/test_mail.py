@@ -193,18 +193,12 @@ class Outbox:
         extra_entries: int = 0,
         next_attempt_at: datetime | None = MADE,
     ) -> Digest:
-        portal = await f.make_portal(timezone=NY)
+        names = dict.fromkeys(("Ann Admin", "Max Manager", *recipients))
+        t = await f.make_tenant(timezone=NY, people=dict.fromkeys(names, "admin"), apps=app_names)
+        portal, users = t.portal, t.people
         self.portals.append(portal)
-        users = {
-            name: await f.make_user(portal, name, super_admin=True)
-            for name in ("Ann Admin", "Max Manager")
-        }
-        for name in recipients:
-            if name not in users:
-                users[name] = await f.make_user(portal, name, super_admin=True)
-        listings = [await f.make_listing(name) for name in app_names]
-        self.listings += listings
-        apps = [await f.install(portal, listing, users["Ann Admin"], f.T0) for listing in listings]
+        apps = [t.apps[name] for name in app_names]
+        self.listings += [await app.listing for app in apps]
         # Entries of the day, oldest first: 09:05, 11:30, 15:45 EST (then any extra ones from 00:00).
         specs = [
             (
@@ -308,7 +302,7 @@ async def outbox(
     scratch = settings.with_(smtp_url=None, mail_dir=str(tmp_path_factory.mktemp("drained")))
     await send_due(datetime(2100, 1, 1, tzinfo=UTC), scratch, "test-drain")
     assert not await Delivery.filter(
-        channel=NotificationChannel.EMAIL, status__in=mail._OPEN
+        channel=NotificationChannel.EMAIL, status__in=mail.outbox.OPEN
     ).exists()
     box = Outbox()
     yield box

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from gateway.models.enums import AppActivity
 from tests import factories as f
-from tests.helpers import data, error_codes, gql, token_for
+from tests.helpers import data, error_codes, gql
 
 LOG = """query($first: Int, $after: String, $filter: AppLogFilter) { viewer { portal {
   appLog(first: $first, after: $after, filter: $filter) {
@@ -15,12 +15,12 @@ LOG = """query($first: Int, $after: String, $filter: AppLogFilter) { viewer { po
 
 
 async def portal_with_log(settings, times):
-    portal = await f.make_portal()
-    admin = await f.make_user(portal, super_admin=True)
-    listing = await f.make_listing()
-    app = await f.install(portal, listing, admin, f.T0 - timedelta(days=1))
+    t = await f.make_tenant(
+        settings, apps=[f.unique("Listing")], installed_at=f.T0 - timedelta(days=1)
+    )
+    [app], admin = t.apps.values(), t.people["Ada Admin"]
     entries = [await f.log(app, AppActivity.REAUTHORIZED, at, admin) for at in times]
-    return app, admin, entries, await token_for(settings, admin.email)
+    return app, admin, entries, t.token("Ada Admin")
 
 
 def page_of(result):

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from gateway.models.enums import AppActivity, InstallLevel, SubscriptionTier
 from tests import factories as f
-from tests.helpers import count_statements, data, load_query, token_for
+from tests.helpers import count_statements, data, load_query
 
 MY_APPS_PAGE = load_query("my-apps-page.graphql")
 
@@ -29,9 +29,10 @@ SCOPES = [
 async def portal_with_apps(settings, n: int) -> str:
     """A portal with n apps of every kind, each with 8 scopes, alerts, connections and a log;
     returns its admin's token."""
-    portal = await f.make_portal()
-    admin = await f.make_user(portal, super_admin=True)
-    users = [await f.make_user(portal) for _ in range(3)]
+    t = await f.make_tenant(
+        settings, people={"Ada Admin": "admin", "Bo": "member", "Cy": "member", "Di": "member"}
+    )
+    portal, [admin, *users] = t.portal, t.people.values()
     levels = [InstallLevel.PORTAL, InstallLevel.USER, InstallLevel.MULTI_ACCOUNT]
     for i in range(n):
         listing = await f.make_listing(level=levels[i % 3], scopes=SCOPES)
@@ -47,7 +48,7 @@ async def portal_with_apps(settings, n: int) -> str:
         for k in range(8):
             activity = AppActivity.DISCONNECTED if k % 2 else AppActivity.RECONNECTED
             await f.log(app, activity, at + timedelta(minutes=10 + k), users[k % 3])
-    return await token_for(settings, admin.email)
+    return t.token(admin.name)
 
 
 async def test_my_apps_page_statement_count_does_not_grow_with_apps(client, settings):

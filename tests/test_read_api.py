@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
+from gateway import demo as d
 from gateway.models import AppLogEntry, ListingScope, MarketplaceListing, Notification
-from gateway.services import demo as d
 from tests.helpers import data, gid, token_for
 
 pytestmark = pytest.mark.usefixtures("demo")

@@ -15,8 +15,6 @@ from gateway.models import (
     RuleApp,
     RuleTeam,
     RuleUser,
-    Team,
-    TeamMembership,
 )
 from gateway.models.enums import NotificationType
 from gateway.services import rules as rule_service
@@ -36,12 +34,6 @@ DELETE = f"""mutation($input: DeleteNotificationRuleInput!) {{ deleteNotificatio
 RULES = f"""{{ viewer {{ portal {{ notificationRules(first: 100) {{ totalCount nodes {{ {RULE_FIELDS} }} }} }} }} }}"""
 NODE = f"""query($id: ID!) {{ node(id: $id) {{ __typename ... on NotificationRule {{ {RULE_FIELDS} }}
   ... on Notification {{ id rule {{ id }} }} }} }}"""
-
-
-async def make_team(portal, name, members=()):
-    team = await Team.create(portal=portal, name=name, sort_name=name.lower())
-    await TeamMembership.bulk_create([TeamMembership(team=team, user=u) for u in members])
-    return team
 
 
 @dataclass
@@ -67,27 +59,32 @@ class World:
 
 @pytest.fixture
 async def world(app, settings) -> World:
-    portal = await f.make_portal()
-    admin = await f.make_user(portal, "Ada Admin", super_admin=True)
-    manager = await f.make_user(portal, "Max Manager", manager=True)
-    member = await f.make_user(portal, "Mia Member")
-    bea = await f.make_user(portal, "Bea Buyer")
-    cal = await f.make_user(portal, "Cal Closer")
-    teams = {
-        "Sales": await make_team(portal, "Sales", [bea, cal]),
-        "Ops": await make_team(portal, "Ops", [member]),
-    }
-    apps = {}
-    for name in ("Zeta Books", "Atlas CRM", "Gone Mail"):
+    t = await f.make_tenant(
+        settings,
+        people={
+            "Ada Admin": "admin",
+            "Max Manager": "manager",
+            "Mia Member": "member",
+            "Bea Buyer": "member",
+            "Cal Closer": "member",
+        },
+        teams={"Sales": ["Bea Buyer", "Cal Closer"], "Ops": ["Mia Member"]},
         # A category of their own: the catalogue is shared, and other tests list "Test fixtures".
-        apps[name] = await f.install(
-            portal, await f.make_listing(name, category="Rule fixtures"), admin
-        )
-    apps["Gone Mail"].uninstalled_at = f.T0 + timedelta(days=1)
-    await apps["Gone Mail"].save()
-    tokens = [await token_for(settings, u.email) for u in (admin, manager, member)]
-    people = {u.name: u for u in (admin, manager, member, bea, cal)}
-    return World(portal, *tokens, people=people, teams=teams, apps=apps)
+        apps=["Zeta Books", "Atlas CRM", "Gone Mail"],
+        category="Rule fixtures",
+    )
+    gone = t.apps["Gone Mail"]
+    gone.uninstalled_at = f.T0 + timedelta(days=1)
+    await gone.save()
+    return World(
+        t.portal,
+        t.token("Ada Admin"),
+        t.token("Max Manager"),
+        t.token("Mia Member"),
+        people=t.people,
+        teams=t.teams,
+        apps=t.apps,
+    )
 
 
 async def mutate(client, document, input_, token):

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType, build_schema
+import pytest
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    build_schema,
+    parse,
+    validate,
+)
 
 from gateway.schema.schema import export_sdl
+from tests.helpers import QUERIES
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
+LOCAL_QUERIES = Path(__file__).resolve().parent / "queries"
 
 
 def test_checked_in_schema_matches_the_code():
@@ -30,11 +41,31 @@ def test_every_type_and_field_has_a_description():
     assert missing == []
 
 
-def test_console_queries_are_valid_against_the_schema():
-    from graphql import parse, validate
+def console_queries(folders: Sequence[Path]) -> list[Path]:
+    """Each console query once, by file name: from the first folder that has it."""
+    found: dict[str, Path] = {}
+    for folder in reversed(folders):
+        found.update((path.name, path) for path in folder.glob("*.graphql"))
+    return [found[name] for name in sorted(found)]
 
+
+def validate_console_queries(folders: Sequence[Path]) -> list[str]:
+    """Validate every console query against the checked-in schema; the names validated.
+    Finding none is a failure: a missing or mis-globbed folder must not pass silently."""
     schema = build_schema(SCHEMA_FILE.read_text(encoding="utf-8"))
-    from tests.helpers import QUERIES
-
-    for path in sorted(QUERIES.glob("*.graphql")):
+    paths = console_queries(folders)
+    assert paths, f"no console queries found in {', '.join(map(str, folders))}"
+    for path in paths:
         assert validate(schema, parse(path.read_text(encoding="utf-8"))) == [], path.name
+    return [path.name for path in paths]
+
+
+def test_console_queries_are_valid_against_the_schema():
+    # The shared originals first, then the copies kept beside the tests (as `load_query` reads).
+    names = validate_console_queries([QUERIES, LOCAL_QUERIES])
+    assert "my-apps-page.graphql" in names
+
+
+def test_finding_no_console_queries_to_validate_fails(tmp_path):
+    with pytest.raises(AssertionError, match="no console queries found"):
+        validate_console_queries([tmp_path / "absent", tmp_path])

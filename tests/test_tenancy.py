@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway import demo as d
 from gateway.models import AppLogEntry, Notification, NotificationRule, Team
-from gateway.services import demo as d
 from tests.helpers import data, gid, token_for
 
 pytestmark = pytest.mark.usefixtures("demo")

@@ -67,10 +67,12 @@ def iso(at: datetime) -> str:
 async def scenario(rules: int = 1, audience: str = "SUPER_ADMINS") -> dict[str, Any]:
     """A portal with two super admins and a member, an app, and `rules` daily rules (email and
     in-app) made at CUT, each with two matching entries on that day."""
-    portal = await f.make_portal()
-    admins = [await f.make_user(portal, f"Admin {i}", super_admin=True) for i in (1, 2)]
-    await f.make_user(portal, "Member")
-    app = await f.install(portal, await f.make_listing(), admins[0], CUT - timedelta(days=30))
+    t = await f.make_tenant(
+        people={"Admin 1": "admin", "Admin 2": "admin", "Member": "member"},
+        apps=[f.unique("Listing")],
+        installed_at=CUT - timedelta(days=30),
+    )
+    portal, [app] = t.portal, t.apps.values()
     ids = []
     for i in range(rules):
         type_ = TYPES[i % len(TYPES)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway import models as m
 from gateway.context import Info
 from gateway.pagination import BY_NAME
+from gateway.services.digests import MAX_ENTRIES
 
 
 async def rule_apps(rule: m.NotificationRule, info: Info) -> list[m.ConnectedApp]:
@@ -41,12 +42,12 @@ async def notification_rule(n: m.Notification, info: Info) -> m.NotificationRule
 
 
 async def notification_entries(n: m.Notification, info: Info) -> list[m.AppLogEntry]:
-    """The digest's newest 100 entries, newest first."""
+    """The digest's newest entries (at most `MAX_ENTRIES`), newest first."""
     loaders = info.context.loaders
     links = await loaders.entries_by_notification.load(n.id)
     entries = await loaders.log_entry_by_id.load_many([link.entry_id for link in links])
     present = [e for e in entries if e is not None]
-    return sorted(present, key=lambda e: (e.occurred_at, e.id), reverse=True)[:100]
+    return sorted(present, key=lambda e: (e.occurred_at, e.id), reverse=True)[:MAX_ENTRIES]
 
 
 async def delivery_notification(d: m.Delivery, info: Info) -> m.Notification:

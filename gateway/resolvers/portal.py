@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from tortoise.expressions import Q, Subquery
-
 from gateway import models as m
 from gateway.context import Info
+from gateway.models.enums import DeliveryStatus
 from gateway.pagination import (
     BY_NAME,
     NEWEST_CREATED_FIRST,
@@ -18,6 +17,9 @@ from gateway.pagination import (
 )
 from gateway.resolvers.inputs import text_argument
 from gateway.services import apps as app_service
+from gateway.services import catalogue
+from gateway.services import deliveries as delivery_service
+from gateway.services import inbox as inbox_service
 from gateway.services.apps import AppFilter, AppSummary
 
 
@@ -47,26 +49,16 @@ async def marketplace(
     search: str | None,
     category: str | None,
 ) -> Page[m.MarketplaceListing]:
-    """Listings not currently installed here (an uninstalled one shows again: reinstallable)."""
     request = _request(info, first, after)
     search, category = text_argument(search, "search"), text_argument(category, "category")
-    installed = m.ConnectedApp.filter(portal_id=portal.id, uninstalled_at=None).values("listing_id")
-    qs = m.MarketplaceListing.filter(~Q(id__in=Subquery(installed)))
-    if search:
-        qs = qs.filter(
-            Q(name__icontains=search)
-            | Q(vendor__icontains=search)
-            | Q(description__icontains=search)
-        )
-    if category is not None:
-        qs = qs.filter(category__iexact=category)
-    return await paginate_queryset(qs, request)
+    return await paginate_queryset(
+        catalogue.installable_listings(portal.id, search, category), request
+    )
 
 
 async def learning_resources(info: Info, first: int | None) -> list[m.LearningResource]:
-    """The general (not listing-specific) resources, in their editorial order."""
     size = page_size(first, info.context.settings.max_page_size)
-    return await m.LearningResource.filter(listing_id=None).order_by("position", "id").limit(size)
+    return await catalogue.general_resources(size)
 
 
 async def users(
@@ -111,24 +103,20 @@ async def notification_rules(
 
 
 async def deliveries(
-    portal: m.Portal, info: Info, first: int | None, after: str | None, status: object | None
+    portal: m.Portal,
+    info: Info,
+    first: int | None,
+    after: str | None,
+    status: DeliveryStatus | None,
 ) -> Page[m.Delivery]:
-    """Super admins only; anyone else sees an empty list (absent, never an error)."""
     request = _request(info, first, after, NEWEST_CREATED_FIRST)
-    qs = m.Delivery.filter(portal_id=portal.id)
-    if not info.context.viewer.is_super_admin:
-        qs = qs.filter(id__in=[])
-    if status is not None:
-        qs = qs.filter(status=status)
+    qs = delivery_service.visible_deliveries(portal.id, info.context.viewer, status)
     return await paginate_queryset(qs, request)
 
 
 async def inbox(
     info: Info, first: int | None, after: str | None, unread_only: bool | None
 ) -> Page[m.Notification]:
-    """The viewer's in-app digests, newest first."""
     request = _request(info, first, after, NEWEST_CREATED_FIRST)
-    qs = m.Notification.filter(recipient_id=info.context.viewer.id, in_app=True)
-    if unread_only:
-        qs = qs.filter(read_at=None)
+    qs = inbox_service.inbox(info.context.viewer.id, bool(unread_only))
     return await paginate_queryset(qs, request)

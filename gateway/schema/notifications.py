@@ -18,6 +18,7 @@ from gateway.schema.enums import (
     NotificationFrequency,
     NotificationType,
 )
+from gateway.services.digests import MAX_ENTRIES
 
 if TYPE_CHECKING:
     from gateway.schema.apps import ConnectedApp
@@ -88,7 +89,9 @@ class Notification(Node):
     period_end: datetime = strawberry.field(description="End of the covered period.")
     entry_count: int = strawberry.field(description="How many log entries the digest covers.")
 
-    @strawberry.field(description="The newest 100 covered entries, newest first; see `entryCount`.")
+    @strawberry.field(
+        description=f"The newest {MAX_ENTRIES} covered entries, newest first; see `entryCount`."
+    )
     async def entries(self, info: Info) -> list[AppLogEntryT]:
         return await r.notification_entries(self, info)  # type: ignore[arg-type,return-value]
 

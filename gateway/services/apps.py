@@ -44,6 +44,7 @@ class AppSummary:
 
 
 def derive_status(app: m.ConnectedApp, has_open_alert: bool) -> AppStatus | None:
+    """The status rule (DESIGN §1), from the facts it needs."""
     if app.uninstalled_at is not None or app.install_level is InstallLevel.MULTI_ACCOUNT:
         return None
     if app.disconnected:
@@ -53,9 +54,14 @@ def derive_status(app: m.ConnectedApp, has_open_alert: bool) -> AppStatus | None
     return AppStatus.CONNECTED
 
 
+def within_tier(required_tier: SubscriptionTier, tier: SubscriptionTier) -> bool:
+    """A portal on `tier` may hold a scope that needs `required_tier`."""
+    return required_tier.rank <= tier.rank
+
+
 def scope_state(scope: m.ListingScope, granted: bool, tier: SubscriptionTier) -> ScopeState:
     # A scope above the tier needs an upgrade even when granted (after a downgrade).
-    if scope.required_tier.rank > tier.rank:
+    if not within_tier(scope.required_tier, tier):
         return ScopeState.NEEDS_UPGRADE
     return ScopeState.GRANTED if granted else ScopeState.NEEDS_REAUTHORIZATION
 
@@ -77,8 +83,19 @@ def scope_views(
 
 
 async def status(loaders: Loaders, app: m.ConnectedApp) -> AppStatus | None:
+    """The status of an app being read: its open alerts are loaded in the request's batch."""
     # Loaded even when the answer can't depend on it, so a page's `alerts` join this batch.
     return derive_status(app, bool(await loaders.open_alerts_by_app.load(app.id)))
+
+
+async def current_status(app: m.ConnectedApp) -> AppStatus | None:
+    """The status of an app being changed, as its row is now (inside the writer's transaction,
+    so before and after a change read the same way)."""
+    return derive_status(app, await has_open_alert(app.id))
+
+
+async def has_open_alert(app_id: int) -> bool:
+    return await m.AppAlert.filter(app_id=app_id, resolved_at=None).exists()
 
 
 async def scopes(loaders: Loaders, app: m.ConnectedApp, tier: SubscriptionTier) -> list[ScopeView]:

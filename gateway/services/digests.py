@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gateway import models as m
@@ -46,11 +45,13 @@ from gateway.models.enums import (
 )
 from gateway.services.envelopes import Publisher, unit_of_work
 from gateway.services.faults import pause_point
+from gateway.services.leases import lease_free
 from gateway.services.periods import period_start
 
 log = logging.getLogger("gateway.digests")
 
-# A digest links its newest entries (by occurredAt, as `Notification.entries` lists them).
+# A digest keeps its newest this many entries (by occurredAt, as `Notification.entries` lists
+# them); `entryCount` still counts them all. Emails, the API and the demo data follow this.
 MAX_ENTRIES = 100
 # Rows per INSERT: keeps each statement under SQLite's parameter limit.
 _BATCH = 500
@@ -81,10 +82,6 @@ class _Lost(Exception):
     """The job is no longer ours to do: the cut moved, or the rule is gone."""
 
 
-def _lease_free(now: datetime) -> Q:
-    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-
-
 async def due_jobs(
     now: datetime, *, settle: timedelta = timedelta(0), portal_ids: Collection[int] | None = None
 ) -> list[Job]:
@@ -92,7 +89,7 @@ async def due_jobs(
     as_of = now - settle
     # A due rule's cut lies before the start of the current period, so before `as_of`: a
     # cheap prefilter in SQL; the boundary itself depends on the portal's timezone.
-    rules = m.NotificationRule.filter(cut_at__lt=as_of).filter(_lease_free(now))
+    rules = m.NotificationRule.filter(cut_at__lt=as_of).filter(lease_free(now))
     if portal_ids is not None:
         rules = rules.filter(portal_id__in=list(portal_ids))
     rows = await rules.order_by("cut_at", "id").values(
@@ -115,7 +112,7 @@ async def due_jobs(
 async def claim(job: Job, now: datetime, owner: str, lease: timedelta) -> bool:
     """Take the lease on `job`'s rule; False when another worker has it or has done the job."""
     async with in_transaction():
-        wanted = m.NotificationRule.filter(_lease_free(now), id=job.rule_id, cut_at=job.cut)
+        wanted = m.NotificationRule.filter(lease_free(now), id=job.rule_id, cut_at=job.cut)
         # PostgreSQL: skip a rule whose row another worker has locked (it is claiming it or
         # committing its digest) instead of queueing behind it. SQLite ignores this (it
         # serializes writers), and the compare-and-set below decides alone.
@@ -244,7 +241,7 @@ def _deliveries(
             )
         )
     if rule.email:
-        # The outbox: the mail sender picks it up (gateway/services/mail.py).
+        # The outbox: the mail sender picks it up (gateway/services/mail/outbox.py).
         out.append(
             m.Delivery(
                 portal_id=rule.portal_id,

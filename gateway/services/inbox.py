@@ -1,4 +1,5 @@
-"""The viewer's inbox: marking digests read (DESIGN §1 "Visibility inside a portal").
+"""The viewer's inbox: its digests, and marking them read (DESIGN §1 "Visibility inside a
+portal").
 
 A notification is its recipient's alone: anyone else's, from this portal or another, answers
 exactly like one that does not exist. Marking is idempotent: a notification read before keeps
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from gateway import models as m
@@ -16,12 +18,19 @@ from gateway.services.lifecycle import Actor
 from gateway.services.problems import Problem, not_found, refuse_if
 
 # `all: true` answers with at most this many of the notifications it marked, newest first:
-# each may carry up to 100 entries, and an inbox left unread for long is large.
+# each may carry up to `digests.MAX_ENTRIES` entries, and an inbox left unread for long is large.
 MAX_RETURNED = 100
 # Keeps each statement's parameters well under SQLite's limit.
 _CHUNK = 500
-# Primary keys are 32-bit integers: a larger decoded key names no row (and would not bind).
-_MAX_KEY = 2**31 - 1
+
+
+def inbox(user_id: int, unread_only: bool = False) -> QuerySet[m.Notification]:
+    """The user's in-app digests (optionally only the unread ones); email-only digests are
+    not in the inbox."""
+    qs = m.Notification.filter(recipient_id=user_id, in_app=True)
+    if unread_only:
+        qs = qs.filter(read_at=None)
+    return qs
 
 
 async def mark_read(
@@ -32,7 +41,7 @@ async def mark_read(
     `ids` holds `None` for ids that could not be decoded; `problems` already says so. Any of
     the viewer's own notifications may be named (what `node` shows them), in the inbox or not.
     """
-    wanted = {pk for pk in ids if pk is not None and pk <= _MAX_KEY}
+    wanted = {pk for pk in ids if pk is not None}
     own = (
         set(
             await m.Notification.filter(id__in=wanted, recipient_id=actor.user.id).values_list(

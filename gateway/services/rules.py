@@ -50,8 +50,6 @@ T = TypeVar("T")
 
 # Bounds one statement's parameters (SQLite's limit) and the work one request may ask for.
 MAX_IDS = 1000
-# Primary keys are 32-bit integers: a larger decoded key names no row (and would not bind).
-MAX_KEY = 2**31 - 1
 
 SPECIFIC = NotificationAudience.SPECIFIC
 
@@ -129,7 +127,7 @@ async def _missing(
         return []
     if len(ids) > MAX_IDS:
         return [invalid(f"At most {MAX_IDS} ids", "input", field)]
-    wanted = {pk for pk in ids if pk is not None and pk <= MAX_KEY}
+    wanted = {pk for pk in ids if pk is not None}
     found = (
         set(await model.filter(portal_id=portal_id, id__in=wanted).values_list("id", flat=True))
         if wanted
@@ -390,6 +388,4 @@ async def delete_rule(actor: Actor, rule_id: int) -> int:
 
 
 async def _rule_in_portal(actor: Actor, rule_id: int) -> m.NotificationRule | None:
-    if rule_id > MAX_KEY:
-        return None
     return await m.NotificationRule.get_or_none(id=rule_id, portal_id=actor.portal.id)
