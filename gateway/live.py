@@ -114,6 +114,11 @@ class Hub:
     def open_subscriptions(self) -> int:
         return sum(len(s) for s in self._by_portal.values())
 
+    def subscription_count(self, portal_id: int) -> int:
+        """Open subscriptions of one portal in this process: once a subscription counts here,
+        events published for its portal reach it."""
+        return len(self._by_portal.get(portal_id, ()))
+
     # Subscriptions
     @contextlib.contextmanager
     def subscribe(self, socket: Socket) -> Iterator[Subscriber]:
