@@ -60,11 +60,18 @@ async def authenticate(header: str | None, settings: Settings) -> tuple[Viewer, 
     portal_pk = decode_id(str(claims["portal"]), "Portal")
     if user_pk is None or portal_pk is None:
         raise AuthenticationFailed("sub or portal is not a global id")
-    user = await User.filter(id=user_pk, portal_id=portal_pk).select_related("portal").first()
-    if user is None:
+    viewer = await load_viewer(user_pk, portal_pk)
+    if viewer is None:
         raise AuthenticationFailed("user not in the token's portal")
     expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-    return Viewer(user=user, portal=user.portal), expires
+    return viewer, expires
+
+
+async def load_viewer(user_pk: int, portal_pk: int) -> Viewer | None:
+    """The user as they are now, or None once they are deleted or no longer in the portal.
+    Read per request: over a long-lived socket, per operation."""
+    user = await User.filter(id=user_pk, portal_id=portal_pk).select_related("portal").first()
+    return None if user is None else Viewer(user=user, portal=user.portal)
 
 
 def mint_token(

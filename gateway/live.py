@@ -4,6 +4,10 @@ The hub receives every envelope the broker delivers to this process and hands it
 subscriptions of that envelope's portal, each with a bounded queue. One fresh set of loaders
 is made per envelope and shared by all its subscribers, so the pushed objects are read once
 per event, never from an earlier event's cache. Close codes are DESIGN §3's.
+
+Each operation over a socket is a request of its own, as over HTTP: its user is read again (a
+user deleted or moved out of the portal closes the socket with 4403), it gets fresh loaders and
+a request id, and the schema's document limits apply to it as to HTTP requests.
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
+from strawberry.utils.aio import aclosing
 
-from gateway.auth import AuthenticationFailed, authenticate
+from gateway.auth import AuthenticationFailed, authenticate, load_viewer
 from gateway.broker import Broker
 from gateway.context import Context
+from gateway.errors import present_errors
 from gateway.loaders import Loaders
 from gateway.services.envelopes import Envelope
 from gateway.settings import Settings
@@ -162,7 +170,8 @@ class Hub:
 
 
 class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with our authentication, socket cap and token expiry."""
+    """graphql-transport-ws with our authentication, socket cap, token expiry, and each
+    operation run as a request of its own."""
 
     view: LiveView
     _socket: Socket | None = None
@@ -194,17 +203,57 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             )
             return
         self._socket = socket
-        self.context.viewer, self.context.portal, self.context.socket = (
-            viewer.user,
-            viewer.portal,
-            socket,
-        )
         delay = max((expires - datetime.now(UTC)).total_seconds(), 0)
         self._expiry = asyncio.get_running_loop().call_later(
             delay, socket.close, CLOSE_FORBIDDEN, "Token expired"
         )
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """One operation (query, mutation or subscription), with the user as they are now,
+        fresh loaders and a request id of its own."""
+        request_id = uuid.uuid4().hex
+        try:
+            await self._run_operation(operation, request_id)
+        except Exception as exc:
+            # Unexpected: masked (and logged once) like any other, and the operation ends.
+            error = GraphQLError(str(exc), original_error=exc)
+            presented = present_errors([error], request_id, self.view.settings.debug)
+            with contextlib.suppress(Exception):  # the socket may be gone
+                await operation.send_initial_errors(presented)
+            self.operations.pop(operation.id, None)
+
+    async def _run_operation(self, operation: Operation[Context, None], request_id: str) -> None:
+        socket = self._socket
+        assert socket is not None  # no operation runs before connection_ack
+        viewer = await load_viewer(socket.user_id, socket.portal_id)
+        if viewer is None:
+            log.info(
+                "socket closed: user %s is no longer in portal %s", socket.user_id, socket.portal_id
+            )
+            self.operations.pop(operation.id, None)
+            socket.close(CLOSE_FORBIDDEN, "Forbidden")
+            return
+        context = Context(
+            settings=self.view.settings,
+            viewer=viewer.user,
+            portal=viewer.portal,
+            request_id=request_id,
+            publisher=self.view.broker,
+            websocket=self.context.websocket,
+            socket=socket,
+            hub=self.view.hub,
+        )
+        result_source = await self.schema.stream(
+            operation.query,
+            variable_values=operation.variables,
+            context_value=context,
+            operation_name=operation.operation_name,
+        )
+        async with aclosing(result_source):
+            await self._send_result_stream(operation, result_source)
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
     async def shutdown(self) -> None:
         if self._expiry is not None:

@@ -1,0 +1,151 @@
+"""One socket over time, through real uvicorn and a real graphql-transport-ws client: queries and
+mutations over it read current data and the user's current access, under HTTP's limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from gateway.auth import mint_token
+from gateway.models import ConnectedApp, User
+from gateway.models.enums import InstallLevel
+from tests import factories as f
+from tests.conftest import EVENTS_SECRET
+from tests.helpers import gid, gql
+from tests.live_support import (
+    WSClient,
+    post_event,
+    uvicorn_serving,
+)
+
+APP_STATUS = "query($id: ID!) { node(id: $id) { ... on ConnectedApp { status } } }"
+VIEWER_NAME = "{ viewer { user { name } } }"
+UNINSTALL = "mutation($id: ID!) { uninstallApp(input: {appId: $id}) { userErrors { code } } }"
+LOG = "subscription { appLogAppended { activity app { name } } }"
+TOO_MANY_ALIASES = "{ " + " ".join(f"a{i}: viewer {{ user {{ name }} }}" for i in range(16)) + " }"
+
+
+@dataclass
+class Account:
+    """A portal with one installed app and users made on demand."""
+
+    settings: Any
+    portal: Any
+    app_gid: str
+
+    @property
+    def gid(self) -> str:
+        return gid("Portal", self.portal.id)
+
+    async def user(self, **kw: Any) -> tuple[User, str]:
+        user = await f.make_user(self.portal, f.unique("Person"), **kw)
+        return user, mint_token(user, self.settings)
+
+
+async def a_portal(settings) -> Account:
+    portal = await f.make_portal()
+    admin = await f.make_user(portal, super_admin=True)
+    app = await f.install(portal, await f.make_listing(f.unique("App"), InstallLevel.PORTAL), admin)
+    return Account(settings, portal, gid("ConnectedApp", app.id))
+
+
+@pytest.fixture
+async def live(app) -> AsyncIterator[str]:
+    async with uvicorn_serving(app) as base:
+        yield base
+
+
+async def closed_without_answer(ws: WSClient) -> int:
+    """The socket is closed before any further message arrives; its close code."""
+    with pytest.raises(ConnectionClosed) as closed:
+        message = await ws.receive()
+        raise AssertionError(f"answered before closing: {message}")
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+async def revoke(user: User, how: str) -> None:
+    """The user loses access to their portal: deleted, or moved to another portal."""
+    if how == "deleted":
+        await User.filter(id=user.id).delete()
+    else:
+        other = await f.make_portal()
+        await User.filter(id=user.id).update(portal_id=other.id)
+
+
+# --- operations over a socket read what HTTP reads -------------------------------------------
+
+
+async def test_a_query_over_a_socket_reads_current_data(live, settings):
+    # Given a socket that has already read the app as connected
+    p = await a_portal(settings)
+    _, token = await p.user()
+    async with WSClient.connect(live, token) as ws, httpx.AsyncClient(base_url=live) as http:
+        assert await ws.execute(APP_STATUS, {"id": p.app_gid}) == {
+            "data": {"node": {"status": "CONNECTED"}}
+        }
+        # When the platform reports the app disconnected
+        response = await post_event(live, EVENTS_SECRET, "app.disconnected", p.gid, p.app_gid)
+        assert response.status_code == 202, response.text
+        # Then the same query on the same socket says so, as HTTP does
+        over_http = await gql(http, APP_STATUS, {"id": p.app_gid}, token=token)
+        assert over_http == {"data": {"node": {"status": "DISCONNECTED"}}}
+        assert await ws.execute(APP_STATUS, {"id": p.app_gid}) == over_http
+
+
+async def test_each_operation_over_a_socket_reads_its_user_afresh(live, settings):
+    # Given a manager's socket
+    p = await a_portal(settings)
+    manager, token = await p.user(manager=True)
+    async with WSClient.connect(live, token) as ws:
+        assert await ws.execute(VIEWER_NAME) == {
+            "data": {"viewer": {"user": {"name": manager.name}}}
+        }
+        # When the user is renamed and loses the right to manage apps
+        await User.filter(id=manager.id).update(name="Renamed", can_manage_apps=False)
+        # Then the next operations see the user as they are now
+        assert await ws.execute(VIEWER_NAME) == {"data": {"viewer": {"user": {"name": "Renamed"}}}}
+        assert await ws.execute(UNINSTALL, {"id": p.app_gid}) == {
+            "data": {"uninstallApp": {"userErrors": [{"code": "FORBIDDEN"}]}}
+        }
+        # and the refused mutation changed nothing
+        assert await ws.execute(APP_STATUS, {"id": p.app_gid}) == {
+            "data": {"node": {"status": "CONNECTED"}}
+        }
+    assert await ConnectedApp.filter(portal_id=p.portal.id).count() == 1
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved"])
+async def test_an_operation_of_a_user_who_lost_access_closes_the_socket_with_4403(
+    live, settings, how
+):
+    # Given a socket whose user has read something
+    p = await a_portal(settings)
+    user, token = await p.user()
+    async with WSClient.connect(live, token) as ws:
+        assert await ws.execute(VIEWER_NAME) == {"data": {"viewer": {"user": {"name": user.name}}}}
+        # When the user is deleted, or no longer in the token's portal
+        await revoke(user, how)
+        # Then their next operation gets no answer: the socket is closed with 4403
+        await ws.subscribe(VIEWER_NAME)
+        assert await closed_without_answer(ws) == 4403
+
+
+async def test_document_limits_apply_over_a_socket(live, settings):
+    p = await a_portal(settings)
+    _, token = await p.user()
+    async with WSClient.connect(live, token) as ws, httpx.AsyncClient(base_url=live) as http:
+        errors = await ws.refused(TOO_MANY_ALIASES)
+        assert errors == [
+            {
+                "message": "The operation uses 16 aliases; the limit is 15.",
+                "locations": [{"line": 1, "column": 1}],
+                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+            }
+        ]
+        assert errors == (await gql(http, TOO_MANY_ALIASES, token=token))["errors"]
