@@ -7,7 +7,7 @@ per event, never from an earlier event's cache. Close codes are DESIGN §3's.
 
 Each operation over a socket is a request of its own, as over HTTP: its user is read again (a
 user deleted or moved out of the portal closes the socket with 4403), it gets fresh loaders and
-a request id, and the schema's document limits apply to it as to HTTP requests.
+a request id, and its parameters and errors are checked and coded as over HTTP.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -212,7 +212,8 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """One operation (query, mutation or subscription), with the user as they are now,
-        fresh loaders and a request id of its own."""
+        fresh loaders and a request id of its own; refused parameters and errors before
+        execution are answered with an `error` message, as HTTP answers them."""
         request_id = uuid.uuid4().hex
         try:
             await self._run_operation(operation, request_id)
@@ -245,6 +246,12 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             socket=socket,
             hub=self.view.hub,
         )
+        problem = _parameter_problem(operation, self.view.settings.max_tokens)
+        if problem is not None:
+            error = GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
+            presented = present_errors([error], context.request_id, self.view.settings.debug)
+            await operation.send_initial_errors(presented)
+            return
         result_source = await self.schema.stream(
             operation.query,
             variable_values=operation.variables,
@@ -255,12 +262,41 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             await self._send_result_stream(operation, result_source)
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        # A document that doesn't parse, or whose operation can't be chosen, is the request's
+        # fault, not the protocol's: it gets an `error` message and the socket stays open.
+        return None
+
     async def shutdown(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
         if self._socket is not None:
             self.view.hub.close_socket(self._socket)
         await super().shutdown()
+
+
+def _parameter_problem(operation: Operation[Context, None], max_tokens: int) -> str | None:
+    """Why a `subscribe` payload's parameters can't be run, checked as over HTTP; or None."""
+    query, name, variables = operation.query, operation.operation_name, operation.variables
+    if not isinstance(query, str) or not query.strip():
+        return "`query` must be a non-empty string"
+    if name is not None and not isinstance(name, str):
+        return "`operationName` must be a string"
+    if variables is not None and not isinstance(variables, dict):
+        return "`variables` must be an object"
+    if name is None:
+        # Strawberry would silently run the first of several operations. Parsed once more
+        # here, only when no name is given; a document that doesn't parse is left to the
+        # schema, which answers it as over HTTP.
+        try:
+            document = parse(query, no_location=True, max_tokens=max_tokens)
+        except GraphQLError:
+            return None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) > 1:
+            return "Must provide operation name if query contains multiple operations."
+    return None
 
 
 class LiveView(GraphQL[Context, None]):

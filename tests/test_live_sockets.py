@@ -1,8 +1,10 @@
 """One socket over time, through real uvicorn and a real graphql-transport-ws client: queries and
-mutations over it read current data and the user's current access, under HTTP's limits."""
+mutations over it read current data and the user's current access, its errors are coded like
+over HTTP."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,9 @@ APP_STATUS = "query($id: ID!) { node(id: $id) { ... on ConnectedApp { status } }
 VIEWER_NAME = "{ viewer { user { name } } }"
 UNINSTALL = "mutation($id: ID!) { uninstallApp(input: {appId: $id}) { userErrors { code } } }"
 LOG = "subscription { appLogAppended { activity app { name } } }"
+TWO_OPERATIONS = """query First { viewer { user { name } } }
+query Second { viewer { portal { name } } }"""
+UNPARSABLE = "subscription { appStatusChanged { status "
 TOO_MANY_ALIASES = "{ " + " ".join(f"a{i}: viewer {{ user {{ name }} }}" for i in range(16)) + " }"
 
 
@@ -149,3 +154,70 @@ async def test_document_limits_apply_over_a_socket(live, settings):
             }
         ]
         assert errors == (await gql(http, TOO_MANY_ALIASES, token=token))["errors"]
+
+
+# --- errors over a socket: an `error` message, coded like over HTTP, nothing logged ----------
+
+
+async def test_several_operations_need_an_operation_name(live, settings):
+    p = await a_portal(settings)
+    user, token = await p.user()
+    async with WSClient.connect(live, token) as ws:
+        assert await ws.refused(TWO_OPERATIONS) == [
+            {
+                "message": "Must provide operation name if query contains multiple operations.",
+                "extensions": {"code": "BAD_REQUEST"},
+            }
+        ]
+        assert await ws.refused(TWO_OPERATIONS, operationName="Third") == [
+            {"message": 'Unknown operation named "Third".', "extensions": {"code": "BAD_REQUEST"}}
+        ]
+        # the socket stays open, and naming the operation runs that one
+        assert await ws.execute(TWO_OPERATIONS, operationName="First") == {
+            "data": {"viewer": {"user": {"name": user.name}}}
+        }
+
+
+async def test_an_unparsable_document_gets_an_error_and_logs_nothing(live, settings, caplog):
+    caplog.set_level(logging.INFO)
+    p = await a_portal(settings)
+    user, token = await p.user()
+    async with WSClient.connect(live, token) as ws, httpx.AsyncClient(base_url=live) as http:
+        errors = await ws.refused(UNPARSABLE)
+        assert errors == [
+            {
+                "message": "Syntax Error: Expected Name, found <EOF>.",
+                "locations": [{"line": 1, "column": 42}],
+                "extensions": {"code": "GRAPHQL_PARSE_FAILED"},
+            }
+        ]
+        assert errors == (await gql(http, UNPARSABLE, token=token))["errors"]
+        # the socket stays open
+        assert await ws.execute(VIEWER_NAME) == {"data": {"viewer": {"user": {"name": user.name}}}}
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"query": 5}, "`query` must be a non-empty string"),
+        ({"query": ""}, "`query` must be a non-empty string"),
+        ({"query": VIEWER_NAME, "variables": [1]}, "`variables` must be an object"),
+        ({"query": VIEWER_NAME, "operationName": 7}, "`operationName` must be a string"),
+    ],
+)
+async def test_malformed_operations_get_a_bad_request_error(
+    live, settings, caplog, payload, message
+):
+    caplog.set_level(logging.INFO)
+    p = await a_portal(settings)
+    _, token = await p.user()
+    async with WSClient.connect(live, token) as ws:
+        await ws.send({"id": "bad", "type": "subscribe", "payload": payload})
+        assert await ws.message("bad") == {
+            "id": "bad",
+            "type": "error",
+            "payload": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}],
+        }
+        await ws.execute(VIEWER_NAME)  # still open
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
