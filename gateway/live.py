@@ -7,7 +7,9 @@ per event, never from an earlier event's cache. Close codes are DESIGN §3's.
 
 Each operation over a socket is a request of its own, as over HTTP: its user is read again (a
 user deleted or moved out of the portal closes the socket with 4403), it gets fresh loaders and
-a request id, and its parameters and errors are checked and coded as over HTTP.
+a request id, and its parameters and errors are checked and coded as over HTTP. Between
+operations, the hub checks every open socket's user periodically, so revoked access also ends
+subscriptions nobody touches.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.utils.aio import aclosing
 
-from gateway.auth import AuthenticationFailed, authenticate, load_viewer
+from gateway.auth import AuthenticationFailed, authenticate, load_viewer, portals_of
 from gateway.broker import Broker
 from gateway.context import Context
 from gateway.errors import present_errors
@@ -97,6 +99,7 @@ class Hub:
         self.settings = settings
         self._by_portal: dict[int, set[Subscriber]] = defaultdict(set)
         self._sockets_by_user: dict[int, set[Socket]] = defaultdict(set)
+        self._access_watch: asyncio.Task[None] | None = None
         broker.listen(self.deliver)
         broker.on_lost(self.lost)
 
@@ -105,9 +108,14 @@ class Hub:
         """A new socket, or None when the user already has as many as allowed."""
         sockets = self._sockets_by_user[user_id]
         if len(sockets) >= self.settings.ws_max_sockets_per_user:
+            if not sockets:
+                del self._sockets_by_user[user_id]
             return None
         socket = Socket(websocket, user_id, portal_id)
         sockets.add(socket)
+        if self._access_watch is None:
+            # Runs while this process has sockets, whether or not the app's lifespan runs.
+            self._access_watch = asyncio.get_running_loop().create_task(self._watch_access())
         return socket
 
     def close_socket(self, socket: Socket) -> None:
@@ -117,6 +125,34 @@ class Hub:
             del self._sockets_by_user[socket.user_id]
         for subscriber in list(socket.subscribers):
             self._unsubscribe(subscriber)
+        if not self._sockets_by_user and self._access_watch is not None:
+            self._access_watch.cancel()
+            self._access_watch = None
+
+    async def _watch_access(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ws_access_check_interval)
+            try:
+                await self.check_access()
+            except Exception:
+                # The database may be briefly unreachable: the next round tries again.
+                log.warning("could not check the users of open sockets", exc_info=True)
+
+    async def check_access(self) -> None:
+        """Close with 4403 the sockets whose user was deleted or left the portal since they
+        connected: one statement for all of this process's sockets."""
+        if not self._sockets_by_user:
+            return
+        portals = await portals_of(list(self._sockets_by_user))
+        for user_id, sockets in list(self._sockets_by_user.items()):
+            for socket in list(sockets):
+                if portals.get(user_id) != socket.portal_id:
+                    log.info(
+                        "socket closed: user %s is no longer in portal %s",
+                        user_id,
+                        socket.portal_id,
+                    )
+                    socket.close(CLOSE_FORBIDDEN, "Forbidden")
 
     @property
     def open_subscriptions(self) -> int:

@@ -1,6 +1,6 @@
 """One socket over time, through real uvicorn and a real graphql-transport-ws client: queries and
 mutations over it read current data and the user's current access, its errors are coded like
-over HTTP."""
+over HTTP, and a user who loses access is disconnected."""
 
 from __future__ import annotations
 
@@ -13,15 +13,19 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.models import ConnectedApp, User
 from gateway.models.enums import InstallLevel
+from gateway.settings import Settings, SettingsError
 from tests import factories as f
 from tests.conftest import EVENTS_SECRET
-from tests.helpers import gid, gql
+from tests.helpers import count_statements, gid, gql
 from tests.live_support import (
+    Served,
     WSClient,
     post_event,
+    until_subscribed,
     uvicorn_serving,
 )
 
@@ -63,6 +67,21 @@ async def a_portal(settings) -> Account:
 async def live(app) -> AsyncIterator[str]:
     async with uvicorn_serving(app) as base:
         yield base
+
+
+@pytest.fixture
+def serve(app, settings):
+    """Serve an app built with other settings, on the in-process broker (sharing the session's
+    open database)."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def serving(**changes: Any) -> AsyncIterator[Served]:
+        other = create_app(settings.with_(redis_url=None, **changes))
+        async with uvicorn_serving(other) as base:
+            yield Served(base, other.state.hub)
+
+    return serving
 
 
 async def closed_without_answer(ws: WSClient) -> int:
@@ -221,3 +240,58 @@ async def test_malformed_operations_get_a_bad_request_error(
         }
         await ws.execute(VIEWER_NAME)  # still open
     assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+
+
+# --- losing access closes the socket ---------------------------------------------------------
+
+
+async def test_a_socket_whose_user_loses_access_is_closed_with_4403(serve, settings):
+    p = await a_portal(settings)
+    (gone, gone_token), (moved, moved_token), (_, stays_token) = [await p.user() for _ in "123"]
+    async with (
+        serve(ws_access_check_interval=0.2) as served,
+        WSClient.connect(served.base, gone_token) as gone_ws,
+        WSClient.connect(served.base, moved_token) as moved_ws,
+        WSClient.connect(served.base, stays_token) as stays_ws,
+    ):
+        # Given three subscribed sockets of one portal
+        await gone_ws.subscribe(LOG)
+        await moved_ws.subscribe(LOG)
+        stays = await stays_ws.subscribe(LOG)
+        await until_subscribed(served.hub, p.gid, 3)
+        # When one user is deleted and another moved to another portal
+        await revoke(gone, "deleted")
+        await revoke(moved, "moved")
+        # Then their sockets are closed with 4403, without doing anything on them
+        assert await gone_ws.closed_with() == 4403
+        assert await moved_ws.closed_with() == 4403
+        # and the third keeps its subscription and its portal's events
+        await until_subscribed(served.hub, p.gid, 1)
+        response = await post_event(
+            served.base, EVENTS_SECRET, "app.disconnected", p.gid, p.app_gid
+        )
+        assert response.status_code == 202, response.text
+        assert (await stays_ws.next(stays))["data"]["appLogAppended"]["activity"] == "DISCONNECTED"
+
+
+async def test_the_access_check_reads_every_open_sockets_user_in_one_statement(serve, settings):
+    first, second = await a_portal(settings), await a_portal(settings)
+    tokens = [(await first.user())[1], (await first.user())[1], (await second.user())[1]]
+    async with (
+        serve(ws_access_check_interval=3600) as served,
+        WSClient.connect(served.base, tokens[0]),
+        WSClient.connect(served.base, tokens[1]),
+        WSClient.connect(served.base, tokens[2]),
+    ):
+        with count_statements() as statements:
+            await served.hub.check_access()
+        assert len(statements) == 1, statements
+
+
+def test_the_access_check_interval_is_read_from_the_environment():
+    assert Settings().ws_access_check_interval == 30.0
+    env = {"GATEWAY_WS_ACCESS_CHECK_INTERVAL": "2.5"}
+    assert Settings.from_env(env).ws_access_check_interval == 2.5
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        with pytest.raises(SettingsError, match="GATEWAY_WS_ACCESS_CHECK_INTERVAL"):
+            Settings.from_env({"GATEWAY_WS_ACCESS_CHECK_INTERVAL": bad})
