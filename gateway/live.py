@@ -335,6 +335,55 @@ def _parameter_problem(operation: Operation[Context, None], max_tokens: int) -> 
     return None
 
 
+class _NoCredentialsInSocketLogs(logging.Filter):
+    """The `websockets` protocol (which uvicorn runs with its `uvicorn.error` logger) logs, at
+    DEBUG, every handshake header and the start and end of every frame: `connection_init`
+    carries the bearer token, and some clients also send it as a header or in the URL. Frames
+    keep their type and size, credential headers and query strings are left out."""
+
+    _FRAME = frozenset({"< %s", "> %s"})
+    _HEADER = frozenset({"< %s: %s", "> %s: %s"})
+    _DATA_OPCODES = frozenset({"TEXT", "BINARY", "CONT"})
+    _CREDENTIAL_HEADERS = frozenset(
+        {"authorization", "proxy-authorization", "cookie", "set-cookie"}
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not isinstance(args, tuple) or not args:
+            return True
+        if record.msg in self._FRAME and len(args) == 1:
+            frame = args[0]
+            opcode = getattr(getattr(frame, "opcode", None), "name", None)
+            if opcode in self._DATA_OPCODES:
+                record.args = (f"{opcode} [{len(getattr(frame, 'data', b''))} bytes]",)
+        elif record.msg in self._HEADER and len(args) == 2:
+            if str(args[0]).lower() in self._CREDENTIAL_HEADERS:
+                record.args = (args[0], "[not logged]")
+        else:
+            # Request lines and uvicorn's "WebSocket /path?query" [accepted] lines.
+            record.args = tuple(_without_query(a) for a in args)
+        return True
+
+
+def _without_query(arg: object) -> object:
+    if isinstance(arg, str) and arg.startswith("/") and "?" in arg:
+        return arg.partition("?")[0] + "?[not logged]"
+    return arg
+
+
+# uvicorn passes its own logger to the protocol; websockets' own default is the other one.
+_SOCKET_LOGGERS = ("uvicorn.error", "websockets.server")
+
+
+def keep_credentials_out_of_socket_logs() -> None:
+    """Install the filter on the loggers the WebSocket protocol writes to (once)."""
+    for name in _SOCKET_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoCredentialsInSocketLogs) for f in logger.filters):
+            logger.addFilter(_NoCredentialsInSocketLogs())
+
+
 class LiveView(GraphQL[Context, None]):
     """Strawberry's ASGI view, used for WebSockets only (HTTP is gateway.graphql_http)."""
 
@@ -352,6 +401,7 @@ class LiveView(GraphQL[Context, None]):
         self.settings = settings
         self.hub = hub
         self.broker = broker
+        keep_credentials_out_of_socket_logs()
 
     async def get_context(self, request: Any, response: Any) -> Context:
         # Who it is arrives with connection_init; until then the socket can do nothing.

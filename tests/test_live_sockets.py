@@ -1,6 +1,6 @@
 """One socket over time, through real uvicorn and a real graphql-transport-ws client: queries and
 mutations over it read current data and the user's current access, its errors are coded like
-over HTTP, and a user who loses access is disconnected."""
+over HTTP, a user who loses access is disconnected, and no token reaches the logs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests import factories as f
 from tests.conftest import EVENTS_SECRET
 from tests.helpers import count_statements, gid, gql
 from tests.live_support import (
+    CLIENT_LOG,
     Served,
     WSClient,
     post_event,
@@ -295,3 +296,46 @@ def test_the_access_check_interval_is_read_from_the_environment():
     for bad in ("0", "-1", "soon", "inf", "nan"):
         with pytest.raises(SettingsError, match="GATEWAY_WS_ACCESS_CHECK_INTERVAL"):
             Settings.from_env({"GATEWAY_WS_ACCESS_CHECK_INTERVAL": bad})
+
+
+# --- logs ------------------------------------------------------------------------------------
+
+
+def pieces(secret: str, size: int = 20) -> set[str]:
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
+
+
+async def test_no_log_record_carries_a_token_under_debug(serve, settings, caplog):
+    # Given a debug server with everything logged at DEBUG
+    caplog.set_level(logging.DEBUG)
+    p = await a_portal(settings)
+    user, token = await p.user()
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    async with serve(debug=True) as served:
+        # When a client sends its token in connection_init, and also in the handshake's
+        # headers and URL, runs an operation, and another tries a forged token
+        async with WSClient.connect(
+            served.base,
+            token,
+            headers={"Authorization": f"Bearer {token}", "Cookie": f"token={token}"},
+            path=f"/graphql?access_token={token}",
+        ) as ws:
+            assert await ws.execute(VIEWER_NAME) == {
+                "data": {"viewer": {"user": {"name": user.name}}}
+            }
+        async with WSClient.connect(served.base, init=False) as ws:
+            await ws.send(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {forged}"}}
+            )
+            assert await ws.closed_with() == 4403
+    # Then the server logged its frames, but no record holds any 20 characters of either token
+    server = [r for r in caplog.records if r.name != CLIENT_LOG.name]
+    assert any(r.getMessage().startswith("< TEXT") for r in server)
+    formatter = logging.Formatter("%(name)s %(message)s")
+    secrets = pieces(token) | pieces(forged)
+    leaks = [
+        text
+        for text in (formatter.format(r) for r in server)
+        if any(piece in text for piece in secrets)
+    ]
+    assert leaks == []
