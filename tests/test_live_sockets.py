@@ -4,6 +4,7 @@ over HTTP, a user who loses access is disconnected, and no token reaches the log
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.app import create_app
 from gateway.auth import mint_token
-from gateway.models import ConnectedApp, User
+from gateway.models import ConnectedApp, Portal, User
 from gateway.models.enums import InstallLevel
 from gateway.settings import Settings, SettingsError
 from tests import factories as f
@@ -44,8 +45,8 @@ TOO_MANY_ALIASES = "{ " + " ".join(f"a{i}: viewer {{ user {{ name }} }}" for i i
 class Account:
     """A portal with one installed app and users made on demand."""
 
-    settings: Any
-    portal: Any
+    settings: Settings
+    portal: Portal
     app_gid: str
 
     @property
@@ -57,7 +58,7 @@ class Account:
         return user, mint_token(user, self.settings)
 
 
-async def a_portal(settings) -> Account:
+async def a_portal(settings: Settings) -> Account:
     portal = await f.make_portal()
     admin = await f.make_user(portal, super_admin=True)
     app = await f.install(portal, await f.make_listing(f.unique("App"), InstallLevel.PORTAL), admin)
@@ -74,7 +75,6 @@ async def live(app) -> AsyncIterator[str]:
 def serve(app, settings):
     """Serve an app built with other settings, on the in-process broker (sharing the session's
     open database)."""
-    import contextlib
 
     @contextlib.asynccontextmanager
     async def serving(**changes: Any) -> AsyncIterator[Served]:
