@@ -3,6 +3,7 @@ when a public key is configured. Every failure looks the same to the caller."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,11 +83,33 @@ async def authenticate(header: str | None, settings: Settings) -> tuple[Viewer, 
     portal_pk = decode_id(str(claims["portal"]), "Portal")
     if user_pk is None or portal_pk is None:
         raise AuthenticationFailed("sub or portal is not a global id")
-    user = await User.filter(id=user_pk, portal_id=portal_pk).select_related("portal").first()
-    if user is None:
+    viewer = await load_viewer(user_pk, portal_pk)
+    if viewer is None:
         raise AuthenticationFailed("user not in the token's portal")
     expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-    return Viewer(user=user, portal=user.portal), expires
+    return viewer, expires
+
+
+async def load_viewer(user_pk: int, portal_pk: int) -> Viewer | None:
+    """The user as they are now, or None once they are deleted or no longer in the portal.
+    Read per request: over a long-lived socket, per operation."""
+    user = await User.filter(id=user_pk, portal_id=portal_pk).select_related("portal").first()
+    return None if user is None else Viewer(user=user, portal=user.portal)
+
+
+async def portals_of(user_pks: Collection[int]) -> dict[int, int]:
+    """Each existing user's portal, for many users at once (deleted users are absent)."""
+    portals: dict[int, int] = {}
+    ids = sorted(user_pks)
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[start : start + _IDS_PER_STATEMENT]
+        rows = await User.filter(id__in=chunk).values_list("id", "portal_id")
+        portals.update((int(user), int(portal)) for user, portal in rows)
+    return portals
+
+
+# Below the bound-parameter limits of SQLite (32,766) and asyncpg (32,767).
+_IDS_PER_STATEMENT = 10_000
 
 
 def mint_token(

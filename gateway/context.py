@@ -16,14 +16,16 @@ from gateway.settings import Settings
 if TYPE_CHECKING:
     from gateway.live import Hub, Socket
 
-# A subscription event's loaders. A socket's context lives as long as the socket, so its own
-# loaders would serve stale data to later events; each event's execution (in the operation's
-# own task) sets fresh ones here instead.
+# A subscription event's loaders. A subscription's context lives as long as the subscription,
+# so its own loaders would serve stale data to later events; each event's execution (in the
+# operation's own task) sets fresh ones here instead.
 event_loaders: ContextVar[Loaders | None] = ContextVar("event_loaders", default=None)
 
 
 @dataclass
 class Context:
+    """One request's: an HTTP request, or one operation over a socket (gateway/live.py)."""
+
     settings: Settings
     viewer: User
     portal: Portal

@@ -4,6 +4,12 @@ The hub receives every envelope the broker delivers to this process and hands it
 subscriptions of that envelope's portal, each with a bounded queue. One fresh set of loaders
 is made per envelope and shared by all its subscribers, so the pushed objects are read once
 per event, never from an earlier event's cache. Close codes are DESIGN §3's.
+
+Each operation over a socket is a request of its own, as over HTTP: its user is read again (a
+user deleted or moved out of the portal closes the socket with 4403), it gets fresh loaders and
+a request id, and its parameters and errors are checked and coded as over HTTP. Between
+operations, the hub checks every open socket's user periodically, so revoked access also ends
+subscriptions nobody touches.
 """
 
 from __future__ import annotations
@@ -18,16 +24,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
+from strawberry.utils.aio import aclosing
 
-from gateway.auth import AuthenticationFailed, authenticate
+from gateway.auth import AuthenticationFailed, authenticate, load_viewer, portals_of
 from gateway.broker import Broker
 from gateway.context import Context
+from gateway.errors import present_errors
 from gateway.loaders import Loaders
 from gateway.services.envelopes import Envelope
 from gateway.settings import Settings
@@ -89,6 +99,7 @@ class Hub:
         self.settings = settings
         self._by_portal: dict[int, set[Subscriber]] = defaultdict(set)
         self._sockets_by_user: dict[int, set[Socket]] = defaultdict(set)
+        self._access_watch: asyncio.Task[None] | None = None
         broker.listen(self.deliver)
         broker.on_lost(self.lost)
 
@@ -97,9 +108,14 @@ class Hub:
         """A new socket, or None when the user already has as many as allowed."""
         sockets = self._sockets_by_user[user_id]
         if len(sockets) >= self.settings.ws_max_sockets_per_user:
+            if not sockets:
+                del self._sockets_by_user[user_id]
             return None
         socket = Socket(websocket, user_id, portal_id)
         sockets.add(socket)
+        if self._access_watch is None:
+            # Runs while this process has sockets, whether or not the app's lifespan runs.
+            self._access_watch = asyncio.get_running_loop().create_task(self._watch_access())
         return socket
 
     def close_socket(self, socket: Socket) -> None:
@@ -109,10 +125,43 @@ class Hub:
             del self._sockets_by_user[socket.user_id]
         for subscriber in list(socket.subscribers):
             self._unsubscribe(subscriber)
+        if not self._sockets_by_user and self._access_watch is not None:
+            self._access_watch.cancel()
+            self._access_watch = None
+
+    async def _watch_access(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ws_access_check_interval)
+            try:
+                await self.check_access()
+            except Exception:
+                # The database may be briefly unreachable: the next round tries again.
+                log.warning("could not check the users of open sockets", exc_info=True)
+
+    async def check_access(self) -> None:
+        """Close with 4403 the sockets whose user was deleted or left the portal since they
+        connected: one statement for all of this process's sockets."""
+        if not self._sockets_by_user:
+            return
+        portals = await portals_of(list(self._sockets_by_user))
+        for user_id, sockets in list(self._sockets_by_user.items()):
+            for socket in list(sockets):
+                if portals.get(user_id) != socket.portal_id:
+                    log.info(
+                        "socket closed: user %s is no longer in portal %s",
+                        user_id,
+                        socket.portal_id,
+                    )
+                    socket.close(CLOSE_FORBIDDEN, "Forbidden")
 
     @property
     def open_subscriptions(self) -> int:
         return sum(len(s) for s in self._by_portal.values())
+
+    def subscription_count(self, portal_id: int) -> int:
+        """Open subscriptions of one portal in this process: once a subscription counts here,
+        events published for its portal reach it."""
+        return len(self._by_portal.get(portal_id, ()))
 
     # Subscriptions
     @contextlib.contextmanager
@@ -157,7 +206,8 @@ class Hub:
 
 
 class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with our authentication, socket cap and token expiry."""
+    """graphql-transport-ws with our authentication, socket cap, token expiry, and each
+    operation run as a request of its own."""
 
     view: LiveView
     _socket: Socket | None = None
@@ -189,11 +239,6 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             )
             return
         self._socket = socket
-        self.context.viewer, self.context.portal, self.context.socket = (
-            viewer.user,
-            viewer.portal,
-            socket,
-        )
         delay = max((expires - datetime.now(UTC)).total_seconds(), 0)
         self._expiry = asyncio.get_running_loop().call_later(
             delay, socket.close, CLOSE_FORBIDDEN, "Token expired"
@@ -201,12 +246,142 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """One operation (query, mutation or subscription), with the user as they are now,
+        fresh loaders and a request id of its own; refused parameters and errors before
+        execution are answered with an `error` message, as HTTP answers them."""
+        request_id = uuid.uuid4().hex
+        try:
+            await self._run_operation(operation, request_id)
+        except Exception as exc:
+            # Unexpected: masked (and logged once) like any other, and the operation ends.
+            error = GraphQLError(str(exc), original_error=exc)
+            presented = present_errors([error], request_id, self.view.settings.debug)
+            with contextlib.suppress(Exception):  # the socket may be gone
+                await operation.send_initial_errors(presented)
+            self.operations.pop(operation.id, None)
+
+    async def _run_operation(self, operation: Operation[Context, None], request_id: str) -> None:
+        socket = self._socket
+        assert socket is not None  # no operation runs before connection_ack
+        viewer = await load_viewer(socket.user_id, socket.portal_id)
+        if viewer is None:
+            log.info(
+                "socket closed: user %s is no longer in portal %s", socket.user_id, socket.portal_id
+            )
+            self.operations.pop(operation.id, None)
+            socket.close(CLOSE_FORBIDDEN, "Forbidden")
+            return
+        context = Context(
+            settings=self.view.settings,
+            viewer=viewer.user,
+            portal=viewer.portal,
+            request_id=request_id,
+            publisher=self.view.broker,
+            websocket=self.context.websocket,
+            socket=socket,
+            hub=self.view.hub,
+        )
+        problem = _parameter_problem(operation, self.view.settings.max_tokens)
+        if problem is not None:
+            error = GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
+            presented = present_errors([error], context.request_id, self.view.settings.debug)
+            await operation.send_initial_errors(presented)
+            return
+        result_source = await self.schema.stream(
+            operation.query,
+            variable_values=operation.variables,
+            context_value=context,
+            operation_name=operation.operation_name,
+        )
+        async with aclosing(result_source):
+            await self._send_result_stream(operation, result_source)
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        # A document that doesn't parse, or whose operation can't be chosen, is the request's
+        # fault, not the protocol's: it gets an `error` message and the socket stays open.
+        return None
+
     async def shutdown(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
         if self._socket is not None:
             self.view.hub.close_socket(self._socket)
         await super().shutdown()
+
+
+def _parameter_problem(operation: Operation[Context, None], max_tokens: int) -> str | None:
+    """Why a `subscribe` payload's parameters can't be run, checked as over HTTP; or None."""
+    query, name, variables = operation.query, operation.operation_name, operation.variables
+    if not isinstance(query, str) or not query.strip():
+        return "`query` must be a non-empty string"
+    if name is not None and not isinstance(name, str):
+        return "`operationName` must be a string"
+    if variables is not None and not isinstance(variables, dict):
+        return "`variables` must be an object"
+    if name is None:
+        # Strawberry would silently run the first of several operations. Parsed once more
+        # here, only when no name is given; a document that doesn't parse is left to the
+        # schema, which answers it as over HTTP.
+        try:
+            document = parse(query, no_location=True, max_tokens=max_tokens)
+        except GraphQLError:
+            return None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) > 1:
+            return "Must provide operation name if query contains multiple operations."
+    return None
+
+
+class _NoCredentialsInSocketLogs(logging.Filter):
+    """The `websockets` protocol (which uvicorn runs with its `uvicorn.error` logger) logs, at
+    DEBUG, every handshake header and the start and end of every frame: `connection_init`
+    carries the bearer token, and some clients also send it as a header or in the URL. Frames
+    keep their type and size, credential headers and query strings are left out."""
+
+    _FRAME = frozenset({"< %s", "> %s"})
+    _HEADER = frozenset({"< %s: %s", "> %s: %s"})
+    _DATA_OPCODES = frozenset({"TEXT", "BINARY", "CONT"})
+    _CREDENTIAL_HEADERS = frozenset(
+        {"authorization", "proxy-authorization", "cookie", "set-cookie"}
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not isinstance(args, tuple) or not args:
+            return True
+        if record.msg in self._FRAME and len(args) == 1:
+            frame = args[0]
+            opcode = getattr(getattr(frame, "opcode", None), "name", None)
+            if opcode in self._DATA_OPCODES:
+                record.args = (f"{opcode} [{len(getattr(frame, 'data', b''))} bytes]",)
+        elif record.msg in self._HEADER and len(args) == 2:
+            if str(args[0]).lower() in self._CREDENTIAL_HEADERS:
+                record.args = (args[0], "[not logged]")
+        else:
+            # Request lines and uvicorn's "WebSocket /path?query" [accepted] lines.
+            record.args = tuple(_without_query(a) for a in args)
+        return True
+
+
+def _without_query(arg: object) -> object:
+    if isinstance(arg, str) and arg.startswith("/") and "?" in arg:
+        return arg.partition("?")[0] + "?[not logged]"
+    return arg
+
+
+# uvicorn passes its own logger to the protocol; websockets' own default is the other one.
+_SOCKET_LOGGERS = ("uvicorn.error", "websockets.server")
+
+
+def keep_credentials_out_of_socket_logs() -> None:
+    """Install the filter on the loggers the WebSocket protocol writes to (once)."""
+    for name in _SOCKET_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoCredentialsInSocketLogs) for f in logger.filters):
+            logger.addFilter(_NoCredentialsInSocketLogs())
 
 
 class LiveView(GraphQL[Context, None]):
@@ -226,6 +401,7 @@ class LiveView(GraphQL[Context, None]):
         self.settings = settings
         self.hub = hub
         self.broker = broker
+        keep_credentials_out_of_socket_logs()
 
     async def get_context(self, request: Any, response: Any) -> Context:
         # Who it is arrives with connection_init; until then the socket can do nothing.

@@ -56,6 +56,9 @@ class Settings:
     ws_max_sockets_per_user: int = 20
     ws_max_frame_bytes: int = 64 * 1024
     ws_queue_size: int = 100
+    # Seconds between checks that open sockets' users still exist and are still in their
+    # portal (a socket that fails is closed with 4403): revoked access ends within this long.
+    ws_access_check_interval: float = 30.0
     # Email delivery (gateway/services/mail/). Without `smtp_url`, emails are written as
     # .eml files to `mail_dir` (relative to the working directory) instead of being sent.
     mail_dir: str = "var/mail"
@@ -114,6 +117,7 @@ class Settings:
             ("WS_INIT_TIMEOUT", "ws_init_timeout", float),
             ("WS_MAX_SOCKETS_PER_USER", "ws_max_sockets_per_user", int),
             ("WS_QUEUE_SIZE", "ws_queue_size", int),
+            ("WS_ACCESS_CHECK_INTERVAL", "ws_access_check_interval", float),
         ]:
             raw = get(name)
             if raw is not None:
@@ -121,6 +125,11 @@ class Settings:
                     values[attr] = kind(raw)
                 except ValueError as exc:
                     raise SettingsError(f"GATEWAY_{name} must be a number, got {raw!r}") from exc
+        interval = values.get("ws_access_check_interval")
+        if isinstance(interval, float) and not 0 < interval < float("inf"):
+            raise SettingsError(
+                f"GATEWAY_WS_ACCESS_CHECK_INTERVAL must be a positive number, got {interval!r}"
+            )
         # Email delivery.
         if get("MAIL_DIR") is not None:
             values["mail_dir"] = get("MAIL_DIR")

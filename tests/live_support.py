@@ -8,10 +8,12 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +22,22 @@ import uvicorn
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from gateway.ids import decode_id
+from gateway.live import Hub
+
 PROTOCOL = "graphql-transport-ws"
+
+# The test client's own logger (websockets logs every frame at DEBUG), so tests that inspect
+# the server's log records can tell the client's apart.
+CLIENT_LOG = logging.getLogger("tests.live_support.client")
+
+
+@dataclass
+class Served:
+    """An app served by uvicorn: its base URL and its process's hub."""
+
+    base: str
+    hub: Hub
 
 
 def free_port() -> int:
@@ -32,14 +49,17 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def uvicorn_serving(app: Any, *, ws_max_size: int = 64 * 1024) -> AsyncIterator[str]:
     """Serve `app` with uvicorn in this event loop (its lifespan is the caller's business,
-    so it shares the test's open database). Yields the base URL."""
+    so it shares the test's open database). Yields the base URL.
+
+    Logging is left as `gateway serve` leaves it (no uvicorn configuration of its own): the
+    server's records propagate to the root logger, where tests can capture them."""
     port = free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         lifespan="off",
-        log_level="warning",
+        log_config=None,
         ws="websockets-sansio",
         ws_max_size=ws_max_size,
         ws_per_message_deflate=False,
@@ -57,6 +77,18 @@ async def uvicorn_serving(app: Any, *, ws_max_size: int = 64 * 1024) -> AsyncIte
         await asyncio.wait_for(task, timeout=10)
 
 
+async def until_subscribed(hub: Hub, portal: str, count: int, timeout: float = 5) -> None:
+    """Wait until the portal (a global id) has `count` open subscriptions in `hub`'s process,
+    so an event published next reaches them."""
+    portal_id = decode_id(portal, "Portal")
+    assert portal_id is not None, portal
+    deadline = time.monotonic() + timeout
+    while (current := hub.subscription_count(portal_id)) != count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{current} subscriptions open, never {count}")
+        await asyncio.sleep(0.01)
+
+
 class WSClient:
     """One graphql-transport-ws connection."""
 
@@ -67,12 +99,23 @@ class WSClient:
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(
-        cls, base: str, token: str | None = None, *, init: bool = True, origin: str | None = None
+        cls,
+        base: str,
+        token: str | None = None,
+        *,
+        init: bool = True,
+        origin: str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/graphql",
     ) -> AsyncIterator[WSClient]:
-        url = base.replace("http://", "ws://") + "/graphql"
-        headers = {"Origin": origin} if origin else None
+        url = base.replace("http://", "ws://") + path
+        headers = {**({"Origin": origin} if origin else {}), **(headers or {})}
         async with websockets.connect(
-            url, subprotocols=[PROTOCOL], additional_headers=headers, max_size=None
+            url,
+            subprotocols=[PROTOCOL],
+            additional_headers=headers or None,
+            max_size=None,
+            logger=CLIENT_LOG,
         ) as ws:
             client = cls(ws)
             if init:
@@ -91,25 +134,50 @@ class WSClient:
         ack = await self.receive()
         assert ack["type"] == "connection_ack", ack
 
-    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
+    async def subscribe(
+        self, query: str, variables: dict[str, Any] | None = None, **payload: Any
+    ) -> str:
+        """Start an operation (any kind: graphql-transport-ws runs them all); its id."""
         op = uuid.uuid4().hex[:8]
         await self.send(
             {
                 "id": op,
                 "type": "subscribe",
-                "payload": {"query": query, "variables": variables or {}},
+                "payload": {"query": query, "variables": variables or {}, **payload},
             }
         )
         return op
 
-    async def next(self, op: str, timeout: float = 5) -> dict[str, Any]:
-        """The next `next` payload for operation `op` (fails on anything else for it)."""
+    async def message(self, op: str, timeout: float = 5) -> dict[str, Any]:
+        """The next message for operation `op`, whatever its type."""
         held = self._held.setdefault(op, [])
         while not held:
             message = await self.receive(timeout)
             self._held.setdefault(message.get("id", ""), []).append(message)
-        message = held.pop(0)
+        return held.pop(0)
+
+    async def next(self, op: str, timeout: float = 5) -> dict[str, Any]:
+        """The next `next` payload for operation `op` (fails on anything else for it)."""
+        message = await self.message(op, timeout)
         assert message["type"] == "next", message
+        return message["payload"]  # type: ignore[no-any-return]
+
+    async def execute(
+        self, query: str, variables: dict[str, Any] | None = None, **payload: Any
+    ) -> dict[str, Any]:
+        """Run a query or mutation over the socket: its one result, then `complete`."""
+        op = await self.subscribe(query, variables, **payload)
+        result = await self.next(op)
+        assert await self.message(op) == {"id": op, "type": "complete"}
+        return result
+
+    async def refused(
+        self, query: str, variables: dict[str, Any] | None = None, **payload: Any
+    ) -> list[dict[str, Any]]:
+        """Run an operation the server must refuse: the payload of its `error` message."""
+        op = await self.subscribe(query, variables, **payload)
+        message = await self.message(op)
+        assert message["type"] == "error", message
         return message["payload"]  # type: ignore[no-any-return]
 
     async def nothing(self, seconds: float = 0.5) -> None:

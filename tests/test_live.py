@@ -20,7 +20,14 @@ from gateway.services import faults
 from tests import factories as f
 from tests.conftest import EVENTS_SECRET, JWT_SECRET, PG_URL, REDIS_URL
 from tests.helpers import gid, gql, token_for
-from tests.live_support import WSClient, free_port, post_event, uvicorn_serving
+from tests.live_support import (
+    Served,
+    WSClient,
+    free_port,
+    post_event,
+    until_subscribed,
+    uvicorn_serving,
+)
 
 STATUS = """subscription($apps: [ID!]) { appStatusChanged(appIds: $apps) {
   app { id name status alerts { code } } previousStatus status alert { code resolvedAt } } }"""
@@ -69,8 +76,9 @@ async def limited(app, settings):
         ws_queue_size=2,
         allowed_origins=("https://console.example",),
     )
-    async with uvicorn_serving(create_app(limited_settings)) as base:
-        yield base
+    limited_app = create_app(limited_settings)
+    async with uvicorn_serving(limited_app) as base:
+        yield Served(base, limited_app.state.hub)
 
 
 async def event(base, t: Tenant, type_: str, app: str, **extra):
@@ -78,12 +86,13 @@ async def event(base, t: Tenant, type_: str, app: str, **extra):
     assert response.status_code == 202, response.text
 
 
-async def test_status_changes_reach_their_portal_only(live, settings):
+async def test_status_changes_reach_their_portal_only(live, app, settings):
     acme, other = await tenant(settings, "Alpha", "Beta"), await tenant(settings, "Gamma")
     async with WSClient.connect(live, acme.member) as a, WSClient.connect(live, other.admin) as b:
         status_a, log_a = await a.subscribe(STATUS), await a.subscribe(LOG)
         await b.subscribe(STATUS, {"apps": [acme.apps["Alpha"]]})  # names a foreign app
-        await asyncio.sleep(0.2)
+        await until_subscribed(app.state.hub, acme.portal_gid, 2)
+        await until_subscribed(app.state.hub, other.portal_gid, 1)
         await event(live, acme, "app.disconnected", "Alpha")
         assert await a.next(status_a) == {
             "data": {
@@ -112,12 +121,12 @@ async def test_status_changes_reach_their_portal_only(live, settings):
         await b.nothing()
 
 
-async def test_filters(live, settings):
+async def test_filters(live, app, settings):
     t = await tenant(settings, "One", "Two")
     async with WSClient.connect(live, t.admin) as ws:
         only_two = await ws.subscribe(STATUS, {"apps": [t.apps["Two"]]})
         reconnects = await ws.subscribe(LOG, {"filter": {"activities": ["RECONNECTED"]}})
-        await asyncio.sleep(0.2)
+        await until_subscribed(app.state.hub, t.portal_gid, 2)
         await event(live, t, "app.disconnected", "One")
         await event(live, t, "app.disconnected", "Two")
         await event(live, t, "app.reconnected", "One")
@@ -132,11 +141,11 @@ async def test_filters(live, settings):
         await ws.nothing()
 
 
-async def test_each_event_reads_fresh_data(live, settings):
+async def test_each_event_reads_fresh_data(live, app, settings):
     t = await tenant(settings, "Fresh")
     async with WSClient.connect(live, t.admin) as ws:
         op = await ws.subscribe(STATUS)
-        await asyncio.sleep(0.2)
+        await until_subscribed(app.state.hub, t.portal_gid, 1)
         alert = {"severity": "ERROR", "code": "sync_failed", "message": "Sync failed"}
         await event(live, t, "app.error", "Fresh", alert=alert)
         failing = (await ws.next(op))["data"]["appStatusChanged"]
@@ -155,12 +164,12 @@ async def test_each_event_reads_fresh_data(live, settings):
         )
 
 
-async def test_refused_changes_publish_nothing(live, settings):
+async def test_refused_changes_publish_nothing(live, app, settings):
     t = await tenant(settings, "Keep")
     uninstall = "mutation($id: ID!) { uninstallApp(input: {appId: $id}) { userErrors { code } } }"
     async with WSClient.connect(live, t.admin) as ws, httpx.AsyncClient(base_url=live) as http:
         op = await ws.subscribe(LOG)
-        await asyncio.sleep(0.2)
+        await until_subscribed(app.state.hub, t.portal_gid, 1)
         refused = await gql(http, uninstall, {"id": t.apps["Keep"]}, token=t.member)
         assert refused["data"]["uninstallApp"]["userErrors"] == [{"code": "FORBIDDEN"}]
         await ws.nothing()
@@ -194,7 +203,7 @@ async def test_an_expired_token_closes_the_socket_with_4403(live, settings):
 
 
 async def test_no_connection_init_closes_with_4408(limited):
-    async with WSClient.connect(limited, init=False) as ws:
+    async with WSClient.connect(limited.base, init=False) as ws:
         assert await ws.closed_with() == 4408
 
 
@@ -234,14 +243,14 @@ async def test_the_101st_subscription_gets_an_error(live, settings):
 
 async def test_too_many_sockets_for_one_user_closes_with_1008(limited, settings):
     t = await tenant(settings)
-    async with WSClient.connect(limited, t.admin), WSClient.connect(limited, t.admin):
-        async with WSClient.connect(limited, init=False) as third:
+    async with WSClient.connect(limited.base, t.admin), WSClient.connect(limited.base, t.admin):
+        async with WSClient.connect(limited.base, init=False) as third:
             await third.send(
                 {"type": "connection_init", "payload": {"authorization": f"Bearer {t.admin}"}}
             )
             assert await third.closed_with() == 1008
     # closed sockets no longer count: this one is acknowledged (connect checks the ack)
-    async with WSClient.connect(limited, t.admin) as again:
+    async with WSClient.connect(limited.base, t.admin) as again:
         await again.subscribe(STATUS)
         await again.nothing()
 
@@ -262,11 +271,11 @@ async def test_a_frame_over_64_kib_closes_with_1009(live, settings):
 async def test_origins_outside_the_allowed_list_are_refused(limited, settings):
     t = await tenant(settings)
     with pytest.raises(InvalidStatus) as refused:
-        async with WSClient.connect(limited, t.admin, origin="https://evil.example"):
+        async with WSClient.connect(limited.base, t.admin, origin="https://evil.example"):
             pass
     assert refused.value.response.status_code == 403
     # a listed origin is acknowledged (connect checks the ack) and may subscribe
-    async with WSClient.connect(limited, t.admin, origin="https://console.example") as ws:
+    async with WSClient.connect(limited.base, t.admin, origin="https://console.example") as ws:
         await ws.subscribe(STATUS)
         await ws.nothing()
 
@@ -279,11 +288,11 @@ async def test_a_subscriber_too_far_behind_is_closed_with_1013(limited, settings
         await release.wait()
 
     async with (
-        WSClient.connect(limited, t.admin) as slow,
-        WSClient.connect(limited, t.member) as other,
+        WSClient.connect(limited.base, t.admin) as slow,
+        WSClient.connect(limited.base, t.member) as other,
     ):
         await slow.subscribe(LOG)
-        await asyncio.sleep(0.2)
+        await until_subscribed(limited.hub, t.portal_gid, 1)
         with faults.hooked("live:before-push", stuck):
             # the first event is held at the push; two more fill its queue; a fourth overflows
             for kind in (
@@ -292,13 +301,13 @@ async def test_a_subscriber_too_far_behind_is_closed_with_1013(limited, settings
                 "app.disconnected",
                 "app.reconnected",
             ):
-                await event(limited, t, kind, "Busy")
+                await event(limited.base, t, kind, "Busy")
             assert await slow.closed_with() == 1013
             release.set()
         # the other socket subscribed to nothing, is unaffected, and still gets live updates
         op = await other.subscribe(LOG)
-        await asyncio.sleep(0.2)
-        await event(limited, t, "app.disconnected", "Busy")
+        await until_subscribed(limited.hub, t.portal_gid, 1)
+        await event(limited.base, t, "app.disconnected", "Busy")
         assert (await other.next(op))["data"]["appLogAppended"]["activity"] == "DISCONNECTED"
 
 
@@ -397,7 +406,7 @@ async def test_redis_outage_closes_subscriptions_and_spares_everything_else(app,
                 await wait_for_broker(base, "ok")
                 async with WSClient.connect(base, t.admin) as ws:
                     op = await ws.subscribe(STATUS)
-                    await asyncio.sleep(0.2)
+                    await until_subscribed(outage_app.state.hub, t.portal_gid, 1)
                     await event(base, t, "app.reconnected", "Steady")
                     assert (await ws.next(op))["data"]["appStatusChanged"]["status"] == "CONNECTED"
         finally:

@@ -14,6 +14,8 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from gateway.context import Info
 from gateway.errors import present_errors
@@ -81,23 +83,48 @@ class GatewaySchema(strawberry.Schema):
         and unexpected errors are logged once, with the request id, where they are masked."""
 
     async def stream(self, *args: Any, **kwargs: Any) -> Any:
-        """Results sent over WebSocket get the same error codes and masking as HTTP ones."""
+        """Results sent over WebSocket get the same error codes and masking as HTTP ones.
+
+        Errors that escape Strawberry's stream (a parse error raised by the parser cache, or
+        anything unexpected) become the stream's last result instead of ending the operation
+        with a traceback and a bare `complete`."""
         source: Any = await super().stream(*args, **kwargs)
         context = kwargs.get("context_value")
         request_id = getattr(context, "request_id", "-")
         debug = bool(getattr(getattr(context, "settings", None), "debug", False))
 
         async def presented() -> AsyncIterator[Any]:
+            started = False
             try:
                 async for result in source:
-                    errors = getattr(result, "errors", None)
-                    if errors:
+                    if getattr(result, "errors", None):
+                        errors = [_operation_choice(e) for e in result.errors]
                         result.errors = present_errors(errors, request_id, debug)
+                    started = True
                     yield result
+            except Exception as exc:
+                error = (
+                    exc
+                    if isinstance(exc, GraphQLError)
+                    else GraphQLError(str(exc), original_error=exc)
+                )
+                errors = present_errors([error], request_id, debug)
+                kind = ExecutionResult if started else PreExecutionError
+                yield kind(data=None, errors=errors)
             finally:
                 await source.aclose()
 
         return presented()
+
+
+def _operation_choice(error: GraphQLError) -> GraphQLError:
+    """An operation name the document doesn't define is the request's mistake, coded as over
+    HTTP (gateway/graphql_http.py), not an unexpected error to mask."""
+    if isinstance(error.original_error, CannotGetOperationTypeError):
+        return GraphQLError(
+            error.original_error.as_http_error_reason(), extensions={"code": "BAD_REQUEST"}
+        )
+    return error
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
