@@ -327,7 +327,7 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
 
     await db.open_db(settings.database_url)
     # With Redis, in-app digests reach subscribers connected to any server process.
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings)
     await broker.start()
     try:
         with contextlib.ExitStack() as stack:
