@@ -34,8 +34,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serving(env: dict[str, str], *args: str) -> AsyncIterator[tuple[str, list[str]]]:
-    """Run `gateway serve`, wait until /healthz answers, yield (base URL, output lines)."""
+async def serving(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> AsyncIterator[tuple[str, list[str]]]:
+    """Run `gateway serve` (in `cwd`), wait until /healthz answers, yield (base URL, output
+    lines)."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         GATEWAY,
@@ -44,6 +47,7 @@ async def serving(env: dict[str, str], *args: str) -> AsyncIterator[tuple[str, l
         str(port),
         *args,
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
