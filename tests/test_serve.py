@@ -152,8 +152,10 @@ async def test_readyz_reports_the_database_down_and_back(tmp_path):
     # Given a gateway on its own PostgreSQL database
     import asyncpg
 
+    assert PG_URL is not None
     admin = await asyncpg.connect(PG_URL)
-    name = "gateway_readyz_test"
+    # Named after the test database, so runs against other test databases never collide.
+    name = PG_URL.rsplit("/", 1)[1].partition("?")[0] + "_readyz"
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {name}")
