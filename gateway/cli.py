@@ -48,7 +48,6 @@ async def _open_migrated(settings: Settings) -> None:
     from another directory, the default relative SQLite URL would otherwise create an empty
     file there and fail on the first query."""
     from tortoise.connection import get_connection
-    from tortoise.exceptions import DBConnectionError
     from tortoise.migrations.executor import MigrationExecutor
 
     from gateway import db
@@ -58,13 +57,19 @@ async def _open_migrated(settings: Settings) -> None:
         _check_sqlite_file(url)
     try:
         await db.open_db(url)
-    except (DBConnectionError, OSError) as exc:
-        raise _DatabaseNotReady(f"cannot open the database at {_shown_url(url)}: {exc}") from None
-    try:
+        connection = get_connection("default")
+        try:
+            # The migration plan would take an unreachable database for an empty one.
+            await connection.execute_query("SELECT 1")
+        except Exception as exc:
+            raise _DatabaseNotReady(
+                f"cannot reach the database at {_shown_url(url)}: {exc}"
+            ) from None
         apps = db.tortoise_config(url)["apps"]
-        pending = await MigrationExecutor(get_connection("default"), apps).plan()
+        pending = await MigrationExecutor(connection, apps).plan()
     except BaseException:
-        await db.close_db()
+        with contextlib.suppress(Exception):
+            await db.close_db()
         raise
     if pending:
         await db.close_db()

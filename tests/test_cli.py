@@ -167,6 +167,21 @@ async def test_an_empty_postgres_database_is_reported_without_its_password(tmp_p
         await admin.close()
 
 
+def test_an_unreachable_database_is_not_mistaken_for_an_empty_one(tmp_path):
+    # Given a PostgreSQL URL where nothing listens
+    url = f"postgres://gateway:hunter2@127.0.0.1:{free_port()}/gateway"
+    # When a token is asked for
+    done = gateway(
+        "token", "--email", "member@demo.example", cwd=tmp_path, GATEWAY_DATABASE_URL=url
+    )
+    # Then it says the database cannot be reached (not that it needs migrating), password hidden
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        f"gateway: cannot reach the database at {url.replace('hunter2', '***')}: "
+    )
+    assert "hunter2" not in done.stderr and "migrate" not in done.stderr
+
+
 # --- gateway serve on a busy port ----------------------------------------------------------
 
 
