@@ -76,7 +76,8 @@ def _listening_inodes(port: int) -> set[str]:
 def _command(proc: Path) -> str:
     try:
         argv = (proc / "cmdline").read_bytes().split(b"\0")
-        command = " ".join(a.decode(errors="replace") for a in argv if a)
+        # One line, however the arguments were spelled (`python -c` scripts hold newlines).
+        command = " ".join(" ".join(a.decode(errors="replace") for a in argv).split())
         command = command or (proc / "comm").read_text().strip()
     except OSError:
         return "unknown command"
