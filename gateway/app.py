@@ -41,6 +41,9 @@ def readyz(broker: Broker):  # type: ignore[no-untyped-def]
             "database": "ok" if database else "down",
             "broker": "ok" if broker.healthy else "down",
         }
+        if broker.prefix is not None:
+            # Which namespace this process listens in, to tell deployments on one Redis apart.
+            body["redisPrefix"] = broker.prefix
         return JSONResponse(body, status_code=200 if database else 503)
 
     return endpoint
@@ -88,7 +91,7 @@ def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
     schema = build_schema(settings)
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings)
     hub = Hub(broker, settings)
     graphql = GraphQLHTTP(schema, settings, broker)
     events = EventsHTTP(settings, broker)

@@ -1,7 +1,9 @@
 """Brokers carry committed envelopes to every process's live subscribers (DESIGN §3).
 
 One process: `InProcessBroker`, a synchronous fan-out. Several processes: `RedisBroker`, Redis
-pub/sub with one subscriber connection per process feeding the same local fan-out. Pub/sub is
+pub/sub with one subscriber connection per process feeding the same local fan-out, on a channel
+named under the deployment's prefix (`Settings.redis_namespace`): deployments that share a
+Redis server never hear each other, whatever database index their URLs name. Pub/sub is
 at-most-once: when the broker is lost, listeners hear `lost()` so open subscriptions can close
 (clients reconnect and refetch), and publishing never blocks or fails the writer.
 """
@@ -19,6 +21,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from gateway.services.envelopes import Envelope
+from gateway.settings import Settings
 
 log = logging.getLogger("gateway.broker")
 
@@ -27,6 +30,10 @@ Listener = Callable[[Envelope], None]
 
 class Broker(Protocol):
     healthy: bool
+
+    @property
+    def prefix(self) -> str | None:
+        """What this deployment's Redis channels start with; None without Redis."""
 
     async def publish(self, envelope: Envelope) -> None: ...
     def listen(self, listener: Listener) -> Callable[[], None]: ...
@@ -70,6 +77,7 @@ class InProcessBroker(_FanOut):
     """The embedded broker: envelopes go straight to this process's listeners."""
 
     healthy = True
+    prefix = None
 
     async def publish(self, envelope: Envelope) -> None:
         self._deliver(envelope)
@@ -85,13 +93,17 @@ class InProcessBroker(_FanOut):
 
 
 class RedisBroker(_FanOut):
-    """Redis pub/sub on one channel; each process keeps one subscriber connection."""
+    """Redis pub/sub on the deployment's channel; each process keeps one subscriber
+    connection."""
 
-    CHANNEL = "gateway:envelopes"
-
-    def __init__(self, url: str, *, outbox_size: int = 10_000) -> None:
+    def __init__(
+        self, url: str, prefix: str, *, prefix_source: str = "", outbox_size: int = 10_000
+    ) -> None:
         super().__init__()
         self._url = url
+        self.prefix = prefix
+        self._prefix_source = prefix_source
+        self.channel = f"{prefix}:envelopes"
         self._client = redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
         # Writers hand envelopes to one sender task and return at once: a busy event loop or
         # a slow Redis delays delivery, it never delays (or fails) the committed change.
@@ -102,6 +114,7 @@ class RedisBroker(_FanOut):
         self.healthy = False
 
     async def start(self) -> None:
+        log.info("Redis prefix %s%s", self.prefix, self._prefix_source)
         self._tasks = [
             asyncio.create_task(self._listen_forever(), name="redis-broker-listen"),
             asyncio.create_task(self._send_forever(), name="redis-broker-send"),
@@ -135,7 +148,7 @@ class RedisBroker(_FanOut):
         while True:
             data = await self._outbox.get()
             try:
-                await self._client.publish(self.CHANNEL, data)
+                await self._client.publish(self.channel, data)
             except (RedisError, OSError) as exc:
                 # Redis is failing; the listener notices the loss and closes subscriptions.
                 log.warning("publishing to Redis failed, envelope dropped: %s", exc)
@@ -160,11 +173,11 @@ class RedisBroker(_FanOut):
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self.healthy = True
                 self._subscribed.set()
                 backoff = 0.2
-                log.info("subscribed to Redis channel %s", self.CHANNEL)
+                log.info("subscribed to Redis channel %s", self.channel)
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._receive(message["data"])
@@ -196,5 +209,12 @@ class RedisBroker(_FanOut):
         self._deliver(envelope)
 
 
-def make_broker(redis_url: str | None) -> InProcessBroker | RedisBroker:
-    return RedisBroker(redis_url) if redis_url else InProcessBroker()
+def make_broker(settings: Settings) -> InProcessBroker | RedisBroker:
+    if settings.redis_url is None:
+        return InProcessBroker()
+    source = (
+        " (from GATEWAY_REDIS_PREFIX)"
+        if settings.redis_prefix
+        else " (from the database URL; set GATEWAY_REDIS_PREFIX to choose one)"
+    )
+    return RedisBroker(settings.redis_url, settings.redis_namespace, prefix_source=source)

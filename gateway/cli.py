@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
+import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from gateway.settings import Settings, SettingsError
-
-DEMO_ADMIN_EMAIL = "admin@demo.example"
+from gateway import demo as demo_data  # demo names for the banner and help examples
+from gateway.models.enums import AlertSeverity
+from gateway.services.ingestion import EventType
+from gateway.settings import DEV_JWT_SECRET, Settings, SettingsError
 
 
 def _fail(message: str) -> int:
@@ -19,10 +23,93 @@ def _fail(message: str) -> int:
     return 2
 
 
-async def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
+class _DatabaseNotReady(Exception):
+    """The database a command reads is missing or not migrated; the message says what to do."""
+
+
+_RUN_MIGRATE = "run `gateway migrate` first, or run this from the project directory"
+
+
+def _shown_url(url: str) -> str:
+    """The database URL for messages: without its password, and for SQLite with the file it
+    names, since a relative path depends on the working directory."""
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://").partition("?")[0]
+        return url if path == ":memory:" else f"{url} ({os.path.abspath(path)})"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}"))
+
+
+async def _open_migrated(settings: Settings) -> None:
+    """Open the database for a command that reads it without migrating it, or refuse. Run
+    from another directory, the default relative SQLite URL would otherwise create an empty
+    file there and fail on the first query."""
+    from tortoise.connection import get_connection
+    from tortoise.migrations.executor import MigrationExecutor
+
     from gateway import db
 
-    await db.open_db(settings.database_url)
+    url = settings.database_url
+    if url.startswith("sqlite://"):
+        _check_sqlite_file(url)
+    try:
+        await db.open_db(url)
+        connection = get_connection("default")
+        try:
+            # The migration plan would take an unreachable database for an empty one.
+            await connection.execute_query("SELECT 1")
+        except Exception as exc:
+            raise _DatabaseNotReady(
+                f"cannot reach the database at {_shown_url(url)}: {exc}"
+            ) from None
+        apps = db.tortoise_config(url)["apps"]
+        pending = await MigrationExecutor(connection, apps).plan()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await db.close_db()
+        raise
+    if pending:
+        await db.close_db()
+        raise _DatabaseNotReady(
+            f"the database at {_shown_url(url)} is not migrated "
+            f"({len(pending)} migrations pending): {_RUN_MIGRATE}"
+        )
+
+
+def _check_sqlite_file(url: str) -> None:
+    """Refuse a SQLite database that is missing or was never migrated, looking at it read-only
+    (opening it through the ORM would create the file, or write a header into an empty one)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    path = url.removeprefix("sqlite://").partition("?")[0]
+    if path == ":memory:":
+        return
+    if not Path(path).exists():
+        raise _DatabaseNotReady(f"no database at {_shown_url(url)}: {_RUN_MIGRATE}")
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+        ) as conn:
+            migrated = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tortoise_migrations'"
+            ).fetchone()
+    except sqlite3.Error as exc:
+        raise _DatabaseNotReady(f"cannot open the database at {_shown_url(url)}: {exc}") from None
+    if not migrated:
+        raise _DatabaseNotReady(
+            f"the database at {_shown_url(url)} is not migrated: {_RUN_MIGRATE}"
+        )
+
+
+async def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
+    """`work()` on the migrated database (see `_open_migrated`)."""
+    from gateway import db
+
+    await _open_migrated(settings)
     try:
         return await work()
     finally:
@@ -51,9 +138,7 @@ async def _prepare(settings: Settings, demo: bool) -> None:
 
     await db.migrate(settings.database_url)
     if demo:
-        from gateway.demo import seed_demo
-
-        await _with_db(settings, seed_demo)
+        await _with_db(settings, demo_data.seed_demo)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,16 +146,26 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from gateway.app import create_app
     from gateway.logs import configure_logging
+    from gateway.ports import PortBusy, check_free
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     try:
         settings.check_secrets()
+        # Before the banner and its token: they would be useless if uvicorn then failed.
+        check_free(settings.host, settings.port)
     except SettingsError as exc:
         return _fail(str(exc))
+    except PortBusy as exc:
+        return _fail(
+            f"{exc}; stop it, or choose another port with --port or GATEWAY_PORT "
+            "(e.g. GATEWAY_PORT=8001 make run)"
+        )
     configure_logging(settings)
     asyncio.run(_prepare(settings, args.demo))
     if args.demo:
-        token = asyncio.run(_token(settings, DEMO_ADMIN_EMAIL, timedelta(days=30), "Acme Demo"))
+        token = asyncio.run(
+            _token(settings, demo_data.ADMIN_EMAIL, timedelta(days=30), demo_data.ACME_NAME)
+        )
         base = f"http://{settings.host}:{settings.port}"
         print(f"\nConnected Apps Gateway on {base}/graphql", flush=True)
         if token:
@@ -108,19 +203,37 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     if not args.demo:
         return _fail("seed: only --demo data exists")
-    asyncio.run(_prepare(settings, demo=True))
+    try:
+        asyncio.run(_with_db(settings, demo_data.seed_demo))
+    except _DatabaseNotReady as exc:
+        return _fail(str(exc))
     print("demo data loaded")
     return 0
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.jwt_public_key is not None:
+        return _fail(
+            "GATEWAY_JWT_PUBLIC_KEY is set, so the gateway accepts only RS256 tokens from your "
+            "identity provider; `gateway token` signs HS256 tokens with GATEWAY_JWT_SECRET"
+        )
+    # Unlike `serve`, minting needs no real secret: a token signed with the public development
+    # one is only ever accepted by a gateway in debug mode (`make run`).
+    dev_secret = settings.jwt_secret is None
+    if dev_secret:
+        settings = settings.with_(jwt_secret=DEV_JWT_SECRET)
     try:
-        settings.check_secrets()
-    except SettingsError as exc:
+        token = asyncio.run(_token(settings, args.email, timedelta(seconds=args.ttl), args.portal))
+    except _DatabaseNotReady as exc:
         return _fail(str(exc))
-    token = asyncio.run(_token(settings, args.email, timedelta(seconds=args.ttl), args.portal))
     if token is None:
         return _fail(f"no single user with email {args.email!r} (use --portal to choose)")
+    if dev_secret:
+        print(
+            "gateway: GATEWAY_JWT_SECRET is not set: signed with the development secret, which "
+            "only a gateway running with GATEWAY_DEBUG=1 (as `make run` does) accepts",
+            file=sys.stderr,
+        )
     print(token)
     return 0
 
@@ -144,10 +257,6 @@ async def _resolve_ids(settings: Settings, args: argparse.Namespace) -> dict[str
     lookups = {k: v for k, (t, v) in wanted.items() if v is not None and k not in out}
     if not lookups:
         return out
-    if settings.database_url.startswith("sqlite://"):
-        path = settings.database_url.removeprefix("sqlite://")
-        if path != ":memory:" and not Path(path).exists():  # noqa: ASYNC240 - one stat, before any I/O starts
-            raise _EmitError(f"no database at {path} to look names up in; pass global ids")
 
     async def work() -> dict[str, str]:
         from gateway.models import ConnectedApp, MarketplaceListing, Portal
@@ -193,7 +302,7 @@ def _emit_payload(args: argparse.Namespace, ids: dict[str, str]) -> dict[str, ob
         "occurredAt": args.occurred_at or datetime.now(UTC).isoformat(),
         **ids,
     }
-    if args.type == "listing.scopes_changed":
+    if args.type == EventType.LISTING_SCOPES_CHANGED:
         source = (
             sys.stdin.read()
             if args.scopes_file == "-"
@@ -203,27 +312,27 @@ def _emit_payload(args: argparse.Namespace, ids: dict[str, str]) -> dict[str, ob
             payload["scopes"] = json.loads(source)
         except ValueError as exc:
             raise _EmitError(f"--scopes-file is not JSON: {exc}") from None
-    elif args.type == "app.error":
+    elif args.type == EventType.APP_ERROR:
         # Defaults keep a quick local test short; the server still checks every value.
         payload["alert"] = {
-            "severity": args.alert_severity or "ERROR",
+            "severity": args.alert_severity or AlertSeverity.ERROR.value,
             "code": args.alert_code,
             "message": args.alert_message or f"{args.alert_code} (sent with gateway emit)",
         }
-    elif args.type == "app.recovered" and args.alert_code:
+    elif args.type == EventType.APP_RECOVERED and args.alert_code:
         payload["alert"] = {"code": args.alert_code}
     return payload
 
 
 def _check_emit_args(args: argparse.Namespace) -> None:
-    if args.type == "listing.scopes_changed":
+    if args.type == EventType.LISTING_SCOPES_CHANGED:
         if not args.listing or not args.scopes_file:
-            raise _EmitError("listing.scopes_changed needs --listing and --scopes-file")
+            raise _EmitError(f"{args.type} needs --listing and --scopes-file")
     else:
         if not args.portal or not args.app:
             raise _EmitError(f"{args.type} needs --portal and --app")
-        if args.type == "app.error" and not args.alert_code:
-            raise _EmitError("app.error needs --alert-code")
+        if args.type == EventType.APP_ERROR and not args.alert_code:
+            raise _EmitError(f"{args.type} needs --alert-code")
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
@@ -260,6 +369,9 @@ def cmd_emit(args: argparse.Namespace, settings: Settings) -> int:
         payload = _emit_payload(args, asyncio.run(_resolve_ids(settings, args)))
     except (_EmitError, OSError) as exc:
         return _fail(f"emit: {exc}")
+    except _DatabaseNotReady as exc:
+        # Names are looked up in the database; global ids need none.
+        return _fail(str(exc))
     body = orjson.dumps(payload)
     timestamp = str(int(time.time()))
     headers = {
@@ -327,9 +439,12 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
     from gateway.services import faults
     from gateway.worker import run_forever, run_pass, worker_owner
 
-    await db.open_db(settings.database_url)
+    try:
+        await _open_migrated(settings)
+    except _DatabaseNotReady as exc:
+        return _fail(str(exc))
     # With Redis, in-app digests reach subscribers connected to any server process.
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings)
     await broker.start()
     try:
         with contextlib.ExitStack() as stack:
@@ -433,30 +548,36 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--demo", action="store_true", help="the demo portals (idempotent)")
     seed.set_defaults(func=cmd_seed)
 
-    token = sub.add_parser("token", help="mint a JWT for a user (local use)")
+    token = sub.add_parser(
+        "token",
+        help="mint a JWT for a user (local use)",
+        epilog=f'example: gateway token --email {demo_data.MEMBER_EMAIL} --portal "{demo_data.ACME_NAME}"',
+    )
     token.add_argument("--email", required=True)
     token.add_argument("--portal", help="portal name, when the email exists in several")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(func=cmd_token)
 
-    emit = sub.add_parser("emit", help="sign and POST a platform event to /events (local use)")
-    emit.add_argument(
-        "type",
-        choices=[
-            "app.disconnected",
-            "app.reconnected",
-            "app.error",
-            "app.recovered",
-            "listing.scopes_changed",
-        ],
+    emit = sub.add_parser(
+        "emit",
+        help="sign and POST a platform event to /events (local use)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples (the demo data):\n"
+        f'  gateway emit {EventType.APP_RECONNECTED.value} --portal "{demo_data.ACME_NAME}" '
+        f"--app {demo_data.DISCONNECTED_SLUG}\n"
+        f'  gateway emit {EventType.APP_ERROR.value} --portal "{demo_data.ACME_NAME}" '
+        f"--app {demo_data.NEEDS_REAUTH_SLUG} --alert-code token_expired",
     )
+    emit.add_argument("type", choices=[t.value for t in EventType])
     emit.add_argument("--portal", help="portal global id, or its name")
     emit.add_argument("--app", help="app global id, or its listing's slug")
     emit.add_argument(
         "--alert-code", help="app.error: required; app.recovered: resolve only this code"
     )
     emit.add_argument(
-        "--alert-severity", choices=["INFO", "WARNING", "ERROR"], help="app.error (default ERROR)"
+        "--alert-severity",
+        choices=[s.value for s in AlertSeverity],
+        help=f"app.error (default {AlertSeverity.ERROR.value})",
     )
     emit.add_argument("--alert-message", help="app.error (default: from the code)")
     emit.add_argument("--listing", help="listing.scopes_changed: listing global id, or its slug")

@@ -7,9 +7,12 @@ by the CLI, and tests build `Settings(...)` directly.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
 
 # Accepted only with GATEWAY_DEBUG, so a forgotten variable never ships a guessable secret.
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
@@ -28,6 +31,9 @@ def _flag(value: str | None) -> bool:
 class Settings:
     database_url: str = "sqlite://gateway.sqlite3"
     redis_url: str | None = None
+    # Namespace of this deployment's Redis channels and keys (None: derived from the database,
+    # see `redis_namespace`).
+    redis_prefix: str | None = None
     jwt_secret: str | None = None
     jwt_public_key: str | None = None
     jwt_issuer: str = "connected-apps-gateway"
@@ -94,6 +100,7 @@ class Settings:
         origins = tuple(o.strip() for o in (get("ALLOWED_ORIGINS") or "").split(",") if o.strip())
         values: dict[str, object] = {
             "redis_url": get("REDIS_URL"),
+            "redis_prefix": _redis_prefix(get("REDIS_PREFIX")),
             "jwt_secret": get("JWT_SECRET"),
             "jwt_public_key": get("JWT_PUBLIC_KEY"),
             "events_secret": get("EVENTS_SECRET"),
@@ -160,6 +167,14 @@ class Settings:
             return self.run_worker_in_process
         return self.redis_url is None
 
+    @property
+    def redis_namespace(self) -> str:
+        """What every Redis channel and key of this deployment starts with. Redis pub/sub
+        ignores the URL's database index, so two deployments on one server would otherwise
+        hear each other's changes; processes of one deployment share a database, hence this
+        default."""
+        return self.redis_prefix or default_redis_prefix(self.database_url)
+
     def with_(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
@@ -187,6 +202,47 @@ class Settings:
                 "GATEWAY_EVENTS_SECRET is not set; set it, "
                 "or set GATEWAY_DEBUG=1 to use the development secret"
             )
+
+
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "asyncpg", "psycopg"}
+_DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
+
+
+def database_identity(url: str) -> str:
+    """The database a URL points at, however it is spelled: the scheme's family, host
+    (lower-cased), port (the default filled in) and database name (for SQLite the absolute
+    file), without credentials or connection options, so a rotated password or `postgres://`
+    against `postgresql://` still names one deployment."""
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    if scheme == "sqlite":
+        path = rest.partition("?")[0]
+        if path == ":memory:":
+            # Each process's in-memory database is a deployment of its own.
+            return f"sqlite://:memory:{os.getpid()}"
+        return f"sqlite://{os.path.realpath(path)}"
+    family = "postgres" if scheme in _POSTGRES_SCHEMES else scheme
+    parts = urlsplit(url)
+    # A Unix socket directory may come as the `host` option instead of in the authority.
+    host = parts.hostname or parse_qs(parts.query).get("host", [""])[0] or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port or _DEFAULT_PORTS.get(family, 0)
+    return f"{family}://{host}:{port}/{unquote(parts.path.lstrip('/'))}"
+
+
+def default_redis_prefix(database_url: str) -> str:
+    """`gateway:` and 12 hex digits of the SHA-256 of the database's identity: short, stable
+    and free of the URL's secrets."""
+    digest = hashlib.sha256(database_identity(database_url).encode()).hexdigest()
+    return f"gateway:{digest[:12]}"
+
+
+def _redis_prefix(raw: str | None) -> str | None:
+    # Channel names are binary-safe, but ACL patterns and PSUBSCRIBE treat these specially.
+    if raw is not None and not re.fullmatch(r"[^\s*?\[\]]+", raw):
+        raise SettingsError(f"GATEWAY_REDIS_PREFIX must not contain spaces or * ? [ ], got {raw!r}")
+    return raw
 
 
 def _worker_values(get: Callable[[str], str | None]) -> dict[str, object]:

@@ -383,6 +383,7 @@ async def test_redis_outage_closes_subscriptions_and_spares_everything_else(app,
                     "status": "ok",
                     "database": "ok",
                     "broker": "down",
+                    "redisPrefix": broker.prefix,
                 }
                 # queries, mutations and ingestion keep working
                 body = await gql(

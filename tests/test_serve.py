@@ -34,8 +34,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serving(env: dict[str, str], *args: str) -> AsyncIterator[tuple[str, list[str]]]:
-    """Run `gateway serve`, wait until /healthz answers, yield (base URL, output lines)."""
+async def serving(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> AsyncIterator[tuple[str, list[str]]]:
+    """Run `gateway serve` (in `cwd`), wait until /healthz answers, yield (base URL, output
+    lines)."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         GATEWAY,
@@ -44,6 +47,7 @@ async def serving(env: dict[str, str], *args: str) -> AsyncIterator[tuple[str, l
         str(port),
         *args,
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -106,7 +110,8 @@ async def test_serve_demo_prints_a_working_header_and_answers_queries(tmp_path):
             assert page.status_code == 200 and "graphiql" in page.text.lower()
             ready = await client.get("/readyz")
             assert ready.status_code == 200
-            assert ready.json()["database"] == "ok"
+            # (no Redis, so no Redis prefix to report)
+            assert ready.json() == {"status": "ok", "database": "ok", "broker": "ok"}
 
 
 async def test_a_second_start_keeps_the_data_and_seeds_nothing_new(tmp_path):
@@ -147,8 +152,10 @@ async def test_readyz_reports_the_database_down_and_back(tmp_path):
     # Given a gateway on its own PostgreSQL database
     import asyncpg
 
+    assert PG_URL is not None
     admin = await asyncpg.connect(PG_URL)
-    name = "gateway_readyz_test"
+    # Named after the test database, so runs against other test databases never collide.
+    name = PG_URL.rsplit("/", 1)[1].partition("?")[0] + "_readyz"
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {name}")
