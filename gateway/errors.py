@@ -26,6 +26,12 @@ class GatewayError(GraphQLError):
         super().__init__(message, extensions={"code": self.code, **extensions})
 
 
+class BadRequest(GatewayError):
+    """A request that cannot be run as sent: the operation to run cannot be chosen."""
+
+    code = "BAD_REQUEST"
+
+
 class BadUserInput(GatewayError):
     """An argument value the field cannot use: out of range, an undecodable id."""
 

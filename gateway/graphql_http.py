@@ -7,8 +7,8 @@ before execution, and Strawberry's view answers application/json with 200 for ev
 The order of the checks is the contract (tests/test_http_protocol.py):
 method (405) → GraphiQL (debug only) → authentication (401) → Accept (406) →
 POST content type (415) → body size (413) → request parameters (400) →
-several operations and no operationName (a request error) → mutation over GET (405) →
-the GraphQL request itself.
+mutation over GET (405) → the GraphQL request itself (several operations and no
+operationName is a request error, as a parse or validation error is).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, GraphQLFormattedError, OperationDefinitionNode, parse
+from graphql import GraphQLError, GraphQLFormattedError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
@@ -45,7 +45,6 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 HTML = "text/html"
 
 # graphql-core's own words for it (the spec: the operation to run must be named).
-MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
 
 
 class HTTPProblem(Exception):
@@ -274,9 +273,6 @@ class GraphQLHTTP:
             query, operation_name, variables = _params(source, from_url=False)
             allowed = {OperationType.QUERY, OperationType.MUTATION}
 
-        if operation_name is None and self._operation_count(query) > 1:
-            return self._answer([_request_error(MULTIPLE_OPERATIONS)], media_type, executed=False)
-
         context = Context(
             settings=self.settings,
             viewer=viewer.user,
@@ -316,16 +312,6 @@ class GraphQLHTTP:
         return self._answer(
             [e.formatted for e in errors], media_type, executed=executed, data=result.data
         )
-
-    def _operation_count(self, query: str) -> int:
-        """How many operations the document defines; 0 when it doesn't parse (execution then
-        reports why, with its code). Strawberry would silently run the first of several, so
-        this is looked at before execution: one more parse, bounded by the token limit."""
-        try:
-            document = parse(query, no_location=True, max_tokens=self.settings.max_tokens)
-        except GraphQLError:
-            return 0
-        return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
 
     @staticmethod
     def _answer(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql import GraphQLError
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -282,7 +282,7 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             socket=socket,
             hub=self.view.hub,
         )
-        problem = _parameter_problem(operation, self.view.settings.max_tokens)
+        problem = _parameter_problem(operation)
         if problem is not None:
             error = GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
             presented = present_errors([error], context.request_id, self.view.settings.debug)
@@ -312,7 +312,7 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
 
 
-def _parameter_problem(operation: Operation[Context, None], max_tokens: int) -> str | None:
+def _parameter_problem(operation: Operation[Context, None]) -> str | None:
     """Why a `subscribe` payload's parameters can't be run, checked as over HTTP; or None."""
     query, name, variables = operation.query, operation.operation_name, operation.variables
     if not isinstance(query, str) or not query.strip():
@@ -321,17 +321,6 @@ def _parameter_problem(operation: Operation[Context, None], max_tokens: int) -> 
         return "`operationName` must be a string"
     if variables is not None and not isinstance(variables, dict):
         return "`variables` must be an object"
-    if name is None:
-        # Strawberry would silently run the first of several operations. Parsed once more
-        # here, only when no name is given; a document that doesn't parse is left to the
-        # schema, which answers it as over HTTP.
-        try:
-            document = parse(query, no_location=True, max_tokens=max_tokens)
-        except GraphQLError:
-            return None
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if len(operations) > 1:
-            return "Must provide operation name if query contains multiple operations."
     return None
 
 
