@@ -75,7 +75,8 @@ async def serving(
                 raise AssertionError("gateway did not start:\n" + "\n".join(lines))
         yield base, lines
     finally:
-        proc.terminate()
+        if proc.returncode is None:  # it may have failed to start: the output says why
+            proc.terminate()
         await proc.wait()
         reader.cancel()
 
