@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from gateway.broker import Broker
 from gateway.context import Context
 from gateway.errors import present_errors
 from gateway.loaders import Loaders
+from gateway.request_ids import accepted_request_id
 from gateway.services.envelopes import Envelope
 from gateway.settings import Settings
 
@@ -250,7 +250,7 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         """One operation (query, mutation or subscription), with the user as they are now,
         fresh loaders and a request id of its own; refused parameters and errors before
         execution are answered with an `error` message, as HTTP answers them."""
-        request_id = uuid.uuid4().hex
+        request_id = accepted_request_id(None)  # the socket's id is its handshake's
         try:
             await self._run_operation(operation, request_id)
         except Exception as exc:
@@ -398,7 +398,7 @@ class LiveView(GraphQL[Context, None]):
             settings=self.settings,
             viewer=None,  # type: ignore[arg-type]
             portal=None,  # type: ignore[arg-type]
-            request_id=uuid.uuid4().hex,
+            request_id=accepted_request_id(request.headers.get("x-request-id")),
             publisher=self.broker,
             websocket=request,
             hub=self.hub,

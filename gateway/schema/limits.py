@@ -39,6 +39,7 @@ from strawberry.extensions import AddValidationRules, SchemaExtension
 
 from gateway.errors import ValidationFailed, set_code
 from gateway.pagination import DEFAULT_PAGE_SIZE
+from gateway.services.digests import MAX_ENTRIES
 
 _VALIDATION_FAILED = {"code": "GRAPHQL_VALIDATION_FAILED"}
 
@@ -146,7 +147,7 @@ def _number(value: Any) -> int | None:
 # (short lists such as scopes or alerts count as one level): a digest shows at most 100 entries;
 # a rule's selections are counted as 100 (a cost estimate, as GitHub's is).
 BOUNDED_LISTS = {
-    ("Notification", "entries"): 100,
+    ("Notification", "entries"): MAX_ENTRIES,
     ("NotificationRule", "apps"): 100,
     ("NotificationRule", "users"): 100,
     ("NotificationRule", "teams"): 100,

@@ -27,8 +27,8 @@ from enum import Enum
 from tortoise.exceptions import IntegrityError
 
 from gateway import models as m
-from gateway.models.enums import AlertSeverity, AppActivity, AppStatus, SubscriptionTier
-from gateway.services.apps import derive_status
+from gateway.models.enums import AlertSeverity, AppActivity, SubscriptionTier
+from gateway.services.apps import current_status
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
 
@@ -163,11 +163,6 @@ def _older(occurred_at: datetime, last_change: datetime | None) -> bool:
     return last_change is not None and occurred_at < last_change
 
 
-async def _status(app: m.ConnectedApp) -> AppStatus | None:
-    open_alert = await m.AppAlert.filter(app_id=app.id, resolved_at=None).exists()
-    return derive_status(app, open_alert)
-
-
 async def _apply_to_app(changes: Changes, event: AppEvent, now: datetime) -> None:
     if not await m.Portal.exists(id=event.portal_id):
         raise _Stop(Outcome.UNKNOWN_PORTAL)
@@ -181,7 +176,7 @@ async def _apply_to_app(changes: Changes, event: AppEvent, now: datetime) -> Non
         raise _Stop(Outcome.UNKNOWN_APP)
     if app.uninstalled_at is not None:
         raise _Stop(Outcome.UNINSTALLED)
-    before = await _status(app)
+    before = await current_status(app)
     if event.type in (EventType.APP_DISCONNECTED, EventType.APP_RECONNECTED):
         await _set_mark(changes, app, event, now)
         alert_id = None
@@ -189,7 +184,7 @@ async def _apply_to_app(changes: Changes, event: AppEvent, now: datetime) -> Non
         alert_id = await _raise_alert(app, event)
     else:
         alert_id = await _recover(app, event)
-    after = await _status(app)
+    after = await current_status(app)
     changes.status_changed(
         app.portal_id, StatusChange(app.id, before, after, event.occurred_at, alert_id)
     )

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from gateway import models as m
 from gateway.models.enums import AppActivity, InstallLevel, ScopeState
 from gateway.services import text
-from gateway.services.apps import derive_status, scope_state
+from gateway.services.apps import current_status, scope_state
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
 from gateway.services.problems import (
@@ -41,11 +41,6 @@ class Actor:
     portal: m.Portal
     now: datetime
     publisher: Publisher
-
-
-async def _status(app: m.ConnectedApp) -> m.enums.AppStatus | None:
-    open_alert = await m.AppAlert.filter(app_id=app.id, resolved_at=None).exists()
-    return derive_status(app, open_alert)
 
 
 async def _lock_app(app_id: int) -> m.ConnectedApp | None:
@@ -245,7 +240,9 @@ async def _install(
         activity = AppActivity.REINSTALLED
     await _grant(app, grants, actor.now)
     await _log(changes, actor, app, activity)
-    changes.status_changed(app.portal_id, StatusChange(app.id, None, await _status(app), actor.now))
+    changes.status_changed(
+        app.portal_id, StatusChange(app.id, None, await current_status(app), actor.now)
+    )
     return app
 
 
@@ -261,7 +258,7 @@ async def _app_in_portal(actor: Actor, app_id: int, field: str = "appId") -> m.C
 
 async def _uninstall(changes: Changes, actor: Actor, app: m.ConnectedApp) -> None:
     """Every connection goes, grants are revoked, open alerts close; the history stays."""
-    previous = await _status(app)
+    previous = await current_status(app)
     # The mark restarts clear; moving its time means a delayed platform event from before
     # this change cannot set it on the reinstalled app.
     done = await m.ConnectedApp.filter(id=app.id, uninstalled_at__isnull=True).update(
