@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -31,7 +31,7 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def readyz(broker: Broker):  # type: ignore[no-untyped-def]
+def readyz(broker: Broker) -> Callable[[Request], Awaitable[JSONResponse]]:
     async def endpoint(_request: Request) -> JSONResponse:
         """503 only when the database is unreachable. The broker is reported, not required:
         a Redis outage must not take every instance out of the load balancer."""

@@ -8,14 +8,18 @@ import contextlib
 import gc
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway import demo as demo_data  # demo names for the banner and help examples
 from gateway.models.enums import AlertSeverity
 from gateway.services.ingestion import EventType
 from gateway.settings import DEV_JWT_SECRET, Settings, SettingsError
+
+T = TypeVar("T")
 
 
 def _fail(message: str) -> int:
@@ -105,7 +109,7 @@ def _check_sqlite_file(url: str) -> None:
         )
 
 
-async def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
     """`work()` on the migrated database (see `_open_migrated`)."""
     from gateway import db
 
@@ -420,7 +424,7 @@ async def _worker_portals(values: list[str] | None) -> list[int] | None:
             continue
         # Tortoise types flat values_list() as tuples.
         named = Portal.filter(name=value).order_by("id").limit(2)
-        found: list[int] = await named.values_list("id", flat=True)  # type: ignore[assignment]
+        found: list[int] = await named.values_list("id", flat=True)  # type: ignore[assignment]  # see above
         if len(found) != 1:
             many = "several portals are" if found else "no portal is"
             raise _WorkerError(f"{many} named {value!r}; pass the portal's global id")
@@ -490,7 +494,7 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
         await db.close_db()
 
 
-def _pause(point: str, seconds: float | None):  # type: ignore[no-untyped-def]
+def _pause(point: str, seconds: float | None) -> Callable[[], Awaitable[None]]:
     async def hook() -> None:
         print(f"PAUSED {point}", flush=True)
         if seconds is None:

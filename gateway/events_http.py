@@ -240,13 +240,13 @@ def parse_event(body: bytes, now: datetime) -> Event:
             _scopes(shape, raw),
         )
         if not shape.problems:
-            event = ScopesChanged(event_id, occurred_at, listing_id, scopes)  # type: ignore[arg-type]
+            event = ScopesChanged(event_id, occurred_at, listing_id, scopes)  # type: ignore[arg-type]  # no problem: every field was read
     elif event_type in APP_EVENT_TYPES:
         portal_id = shape.global_id(raw, "portalId", "Portal")
         app_id = shape.global_id(raw, "appId", "ConnectedApp")
         alert = _alert(shape, raw, event_type)
         if not shape.problems:
-            event = AppEvent(event_id, event_type, occurred_at, portal_id, app_id, alert)  # type: ignore[arg-type]
+            event = AppEvent(event_id, event_type, occurred_at, portal_id, app_id, alert)  # type: ignore[arg-type]  # no problem: every field was read
     if shape.problems or event is None:
         raise Answer(400, "invalid", "; ".join(shape.problems))
     return event

@@ -396,8 +396,9 @@ class LiveView(GraphQL[Context, None]):
         # Who it is arrives with connection_init; until then the socket can do nothing.
         return Context(
             settings=self.settings,
-            viewer=None,  # type: ignore[arg-type]
-            portal=None,  # type: ignore[arg-type]
+            # No operation runs before connection_init has set who it is.
+            viewer=None,  # type: ignore[arg-type]  # see above
+            portal=None,  # type: ignore[arg-type]  # see above
             request_id=accepted_request_id(request.headers.get("x-request-id")),
             publisher=self.broker,
             websocket=request,

@@ -158,7 +158,7 @@ class Settings:
                     raise SettingsError(f"GATEWAY_{name} must be a positive number, got {raw!r}")
                 values[attr] = value
         values.update(_worker_values(get))
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above
 
     @property
     def worker_in_process(self) -> bool:
@@ -176,7 +176,7 @@ class Settings:
         return self.redis_prefix or default_redis_prefix(self.database_url)
 
     def with_(self, **changes: object) -> Settings:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]  # callers name real fields; replace() checks them
 
     @property
     def introspection_enabled(self) -> bool:

@@ -92,11 +92,11 @@ class MarketplaceListing(Node):
         )
     )
     async def requested_scopes(self, info: Info) -> list[Scope]:
-        return await r.requested_scopes(row(self, m.MarketplaceListing), info)  # type: ignore[return-value]
+        return await r.requested_scopes(row(self, m.MarketplaceListing), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="Learning resources about this app.")
     async def learning_resources(self, info: Info) -> list[LearningResource]:
-        return await r.learning_resources(row(self, m.MarketplaceListing), info)  # type: ignore[return-value]
+        return await r.learning_resources(row(self, m.MarketplaceListing), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
 
 @strawberry.type(
@@ -109,7 +109,7 @@ class AppConnection(Node):
 
     @strawberry.field(description="Who connected (for MULTI_ACCOUNT: who added the account).")
     async def user(self, info: Info) -> UserT | None:
-        return await r.connection_user(row(self, m.AppConnection), info)  # type: ignore[return-value]
+        return await r.connection_user(row(self, m.AppConnection), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     account_name: str | None = strawberry.field(
         description="The external account, for MULTI_ACCOUNT apps; null otherwise."
@@ -127,7 +127,7 @@ class ConnectedApp(Node):
 
     @strawberry.field(description="The marketplace listing this app was installed from.")
     async def listing(self, info: Info) -> MarketplaceListing:
-        return await r.listing(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
+        return await r.listing(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     install_level: InstallLevel = strawberry.field(description="How the app is installed.")
 
@@ -142,7 +142,7 @@ class ConnectedApp(Node):
 
     @strawberry.field(description="Open alerts on the app, newest first.")
     async def alerts(self, info: Info) -> list[AppAlert]:
-        return await r.alerts(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
+        return await r.alerts(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     installed_at: datetime = strawberry.field(
         description="When the app was first installed (a reinstall keeps the first date)."
@@ -150,7 +150,7 @@ class ConnectedApp(Node):
 
     @strawberry.field(description="Who first installed the app (a reinstall keeps them).")
     async def installed_by(self, info: Info) -> UserT | None:
-        return await r.installed_by(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
+        return await r.installed_by(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="Some scope is NEEDS_REAUTHORIZATION: reauthorize to enable it.")
     async def update_available(self, info: Info) -> bool:
@@ -162,7 +162,7 @@ class ConnectedApp(Node):
 
     @strawberry.field(description="Every scope the listing requests, with its state here.")
     async def scopes(self, info: Info) -> list[Scope]:
-        return await r.scopes(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
+        return await r.scopes(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="The app's log, newest first.")
     async def log(
@@ -173,7 +173,7 @@ class ConnectedApp(Node):
         filter: AppLogFilterT | None = None,
     ) -> Connection[AppLogEntryT]:
         flt = filter.to_filter() if filter else None
-        return await log_r.app_log(row(self, m.ConnectedApp), info, first, after, flt)  # type: ignore[return-value]
+        return await log_r.app_log(row(self, m.ConnectedApp), info, first, after, flt)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(
         description="The app's connections, oldest first (the first is the first installer's)."
@@ -181,7 +181,7 @@ class ConnectedApp(Node):
     async def connections(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[AppConnection]:
-        return await r.connections(row(self, m.ConnectedApp), info, first, after)  # type: ignore[return-value]
+        return await r.connections(row(self, m.ConnectedApp), info, first, after)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="MULTI_ACCOUNT apps: where to manage the connected accounts.")
     async def manage_connections_url(self, info: Info) -> str | None:
@@ -189,7 +189,7 @@ class ConnectedApp(Node):
 
     @strawberry.field(description="Learning resources about this app.")
     async def learning_resources(self, info: Info) -> list[LearningResource]:
-        return await r.learning_resources(row(self, m.ConnectedApp), info)  # type: ignore[return-value]
+        return await r.learning_resources(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(
         description="The viewer may uninstall, reauthorize and manage this app's connections."

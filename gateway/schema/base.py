@@ -75,16 +75,16 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     @strawberry.field(description="The items of this page with their cursors.")
     def edges(self) -> list[Edge[T]]:
-        page: Page[Any] = self  # type: ignore[assignment]
-        return [_Edge(c, n) for c, n in zip(page.cursors, page.nodes, strict=True)]  # type: ignore[misc]
+        page: Page[Any] = self  # type: ignore[assignment]  # a Page stands for its Connection
+        return [_Edge(c, n) for c, n in zip(page.cursors, page.nodes, strict=True)]  # type: ignore[misc]  # _Edge stands for Edge
 
     nodes: list[T] = strawberry.field(description="The items of this page.")
 
     @strawberry.field(description="Where this page sits in the list.")
     def page_info(self) -> PageInfo:
-        return self  # type: ignore[return-value]
+        return self  # type: ignore[return-value]  # a Page answers PageInfo's fields
 
     @strawberry.field(description="Number of items in the whole list (all pages).")
     async def total_count(self) -> int:
-        page: Page[Any] = self  # type: ignore[assignment]
+        page: Page[Any] = self  # type: ignore[assignment]  # a Page stands for its Connection
         return await page.count()

@@ -184,7 +184,7 @@ def count_nodes(
     if isinstance(coerced, list):
         return 0
     # graphql-core 3.3 wraps the coerced values; 3.2 returned the dict itself.
-    values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # type: ignore[arg-type]
+    values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # type: ignore[arg-type]  # see above
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }

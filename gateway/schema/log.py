@@ -10,7 +10,7 @@ import strawberry
 from gateway import models as m
 from gateway.context import Info
 from gateway.resolvers import log as r
-from gateway.schema.base import Node, id_field, node_type
+from gateway.schema.base import Node, id_field, node_type, row
 from gateway.schema.enums import AppActivity
 from gateway.services.log import LogFilter
 
@@ -33,11 +33,11 @@ class AppLogEntry(Node):
 
     @strawberry.field(description="The app it happened to (also when since uninstalled).")
     async def app(self, info: Info) -> ConnectedAppT:
-        return await r.entry_app(self, info)  # type: ignore[arg-type,return-value]
+        return await r.entry_app(row(self, m.AppLogEntry), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="Who did it, if a person did; null for platform events.")
     async def user(self, info: Info) -> UserT | None:
-        return await r.entry_user(self, info)  # type: ignore[arg-type,return-value]
+        return await r.entry_user(row(self, m.AppLogEntry), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
 
 @strawberry.input(description="Narrows a log; all given conditions apply.")

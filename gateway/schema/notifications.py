@@ -10,7 +10,7 @@ import strawberry
 from gateway import models as m
 from gateway.context import Info
 from gateway.resolvers import notifications as r
-from gateway.schema.base import Node, id_field, node_type
+from gateway.schema.base import Node, id_field, node_type, row
 from gateway.schema.enums import (
     DeliveryStatus,
     NotificationAudience,
@@ -44,19 +44,19 @@ class NotificationRule(Node):
 
     @strawberry.field(description="The selected apps when `allApps` is false, by name.")
     async def apps(self, info: Info) -> list[ConnectedAppT]:
-        return await r.rule_apps(self, info)  # type: ignore[arg-type,return-value]
+        return await r.rule_apps(row(self, m.NotificationRule), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     audience: NotificationAudience = strawberry.field(description="Who receives the digests.")
 
     @strawberry.field(description="Named recipients of a SPECIFIC audience, by name.")
     async def users(self, info: Info) -> list[UserT]:
-        return await r.rule_users(self, info)  # type: ignore[arg-type,return-value]
+        return await r.rule_users(row(self, m.NotificationRule), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(
         description="Teams whose members receive a SPECIFIC audience's digests, by name."
     )
     async def teams(self, info: Info) -> list[TeamT]:
-        return await r.rule_teams(self, info)  # type: ignore[arg-type,return-value]
+        return await r.rule_teams(row(self, m.NotificationRule), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     channels: list[NotificationChannel] = strawberry.field(
         description="Where digests are delivered."
@@ -64,7 +64,7 @@ class NotificationRule(Node):
 
     @strawberry.field(description="Who created the rule.")
     async def created_by(self, info: Info) -> UserT | None:
-        return await r.user_by_id(self.created_by_id, info)  # type: ignore[attr-defined,return-value]
+        return await r.user_by_id(row(self, m.NotificationRule).created_by_id, info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     created_at: datetime = strawberry.field(description="When the rule was created.")
     updated_at: datetime = strawberry.field(description="When the rule was last changed.")
@@ -82,7 +82,7 @@ class Notification(Node):
 
     @strawberry.field(description="The rule that produced it; null once the rule is deleted.")
     async def rule(self, info: Info) -> NotificationRule | None:
-        return await r.notification_rule(self, info)  # type: ignore[arg-type,return-value]
+        return await r.notification_rule(row(self, m.Notification), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     type: NotificationType = strawberry.field(description="Which events the digest reports.")
     period_start: datetime = strawberry.field(description="Start of the covered period.")
@@ -93,7 +93,7 @@ class Notification(Node):
         description=f"The newest {MAX_ENTRIES} covered entries, newest first; see `entryCount`."
     )
     async def entries(self, info: Info) -> list[AppLogEntryT]:
-        return await r.notification_entries(self, info)  # type: ignore[arg-type,return-value]
+        return await r.notification_entries(row(self, m.Notification), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     read_at: datetime | None = strawberry.field(
         description="When the recipient read it; null if unread."
@@ -108,11 +108,11 @@ class Delivery(Node):
 
     @strawberry.field(description="The digest delivered.")
     async def notification(self, info: Info) -> Notification:
-        return await r.delivery_notification(self, info)  # type: ignore[arg-type,return-value]
+        return await r.delivery_notification(row(self, m.Delivery), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="Who it is for.")
     async def recipient(self, info: Info) -> UserT:
-        return await r.user_by_id(self.recipient_id, info)  # type: ignore[attr-defined,return-value]
+        return await r.user_by_id(row(self, m.Delivery).recipient_id, info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     channel: NotificationChannel = strawberry.field(description="Email or in-app.")
     status: DeliveryStatus = strawberry.field(description="Where the delivery stands.")

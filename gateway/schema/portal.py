@@ -11,7 +11,7 @@ from gateway.context import Info
 from gateway.resolvers import log as log_r
 from gateway.resolvers import portal as r
 from gateway.resolvers.inputs import enum_set
-from gateway.schema.base import Connection, Node, id_field, node_type
+from gateway.schema.base import Connection, Node, id_field, node_type, row
 from gateway.schema.enums import DeliveryStatus, SubscriptionTier
 from gateway.services.apps import AppFilter
 
@@ -51,7 +51,7 @@ class Team(Node):
     async def members(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[User]:
-        return await r.team_members(self, info, first, after)  # type: ignore[arg-type,return-value]
+        return await r.team_members(row(self, m.Team), info, first, after)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
 
 @strawberry.type(description="A person in one portal.")
@@ -71,7 +71,7 @@ class User(Node):
 
     @strawberry.field(description="Teams the user belongs to, by name.")
     async def teams(self, info: Info) -> list[Team]:
-        return await r.user_teams(self, info)  # type: ignore[arg-type,return-value]
+        return await r.user_teams(row(self, m.User), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
 
 @strawberry.type(
@@ -100,7 +100,7 @@ class Portal(Node):
 
     @strawberry.field(description="Counts of the installed apps by health.")
     async def app_summary(self, info: Info) -> AppSummary:
-        return await r.app_summary(self, info)  # type: ignore[arg-type,return-value]
+        return await r.app_summary(row(self, m.Portal), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="Installed apps, by name.")
     async def connected_apps(
@@ -118,7 +118,7 @@ class Portal(Node):
                 search=filter.search,
                 needs_attention=filter.needs_attention,
             )
-        return await r.connected_apps(self, info, first, after, flt)  # type: ignore[arg-type,return-value]
+        return await r.connected_apps(row(self, m.Portal), info, first, after, flt)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="The portal's app log, newest first.")
     async def app_log(
@@ -129,13 +129,13 @@ class Portal(Node):
         filter: AppLogFilterT | None = None,
     ) -> Connection[AppLogEntryT]:
         flt = filter.to_filter() if filter else None
-        return await log_r.portal_app_log(self, info, first, after, flt)  # type: ignore[arg-type,return-value]
+        return await log_r.portal_app_log(row(self, m.Portal), info, first, after, flt)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="Notification rules, by name.")
     async def notification_rules(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[NotificationRuleT]:
-        return await r.notification_rules(self, info, first, after)  # type: ignore[arg-type,return-value]
+        return await r.notification_rules(row(self, m.Portal), info, first, after)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(
         description="Listings not installed in this portal (including uninstalled ones), by name."
@@ -148,13 +148,13 @@ class Portal(Node):
         search: str | None = None,
         category: str | None = None,
     ) -> Connection[MarketplaceListingT]:
-        return await r.marketplace(self, info, first, after, search, category)  # type: ignore[arg-type,return-value]
+        return await r.marketplace(row(self, m.Portal), info, first, after, search, category)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="General learning resources about integrations.")
     async def learning_resources(
         self, info: Info, first: int | None = None
     ) -> list[LearningResourceT]:
-        return await r.learning_resources(info, first)  # type: ignore[return-value]
+        return await r.learning_resources(info, first)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="People in the portal, by name.")
     async def users(
@@ -164,13 +164,13 @@ class Portal(Node):
         after: str | None = None,
         search: str | None = None,
     ) -> Connection[User]:
-        return await r.users(self, info, first, after, search)  # type: ignore[arg-type,return-value]
+        return await r.users(row(self, m.Portal), info, first, after, search)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="Teams in the portal, by name.")
     async def teams(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Team]:
-        return await r.teams(self, info, first, after)  # type: ignore[arg-type,return-value]
+        return await r.teams(row(self, m.Portal), info, first, after)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(
         description="Digest deliveries, newest first. Super admins only: empty for anyone else."
@@ -182,18 +182,18 @@ class Portal(Node):
         after: str | None = None,
         status: DeliveryStatus | None = None,
     ) -> Connection[DeliveryT]:
-        return await r.deliveries(self, info, first, after, status)  # type: ignore[arg-type,return-value]
+        return await r.deliveries(row(self, m.Portal), info, first, after, status)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
 
 @strawberry.type(description="The signed-in user and their portal.")
 class Viewer:
     @strawberry.field(description="The signed-in user.")
     def user(self, info: Info) -> User:
-        return info.context.viewer  # type: ignore[return-value]
+        return info.context.viewer  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="The signed-in user's portal.")
     def portal(self, info: Info) -> Portal:
-        return info.context.portal  # type: ignore[return-value]
+        return info.context.portal  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(description="The viewer's in-app digests, newest first.")
     async def notifications(
@@ -203,4 +203,4 @@ class Viewer:
         after: str | None = None,
         unread_only: bool | None = None,
     ) -> Connection[NotificationT]:
-        return await r.inbox(info, first, after, unread_only)  # type: ignore[return-value]
+        return await r.inbox(info, first, after, unread_only)  # type: ignore[return-value]  # a row stands for its GraphQL type

@@ -53,7 +53,7 @@ class Subscription:
         self, info: Info, app_ids: list[strawberry.ID] | None = None
     ) -> AsyncGenerator[AppStatusChange, None]:
         async for change in r.app_status_changed(info, app_ids):
-            yield change  # type: ignore[misc]
+            yield change  # type: ignore[misc]  # a row stands for its GraphQL type
 
     @strawberry.subscription(
         description="New log entries as they commit, filtered like Portal.appLog."
@@ -64,9 +64,9 @@ class Subscription:
         filter: AppLogFilter | None = None,
     ) -> AsyncGenerator[AppLogEntry, None]:
         async for entry in r.app_log_appended(info, filter.to_filter() if filter else None):
-            yield entry  # type: ignore[misc]
+            yield entry  # type: ignore[misc]  # a row stands for its GraphQL type
 
     @strawberry.subscription(description="The viewer's new in-app digests.")
     async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
         async for notification in r.notification_received(info):
-            yield notification  # type: ignore[misc]
+            yield notification  # type: ignore[misc]  # a row stands for its GraphQL type
