@@ -83,6 +83,7 @@ from gateway.models.enums import (
     DeliveryStatus,
     NotificationChannel,
 )
+from gateway.models.sorting import sort_key
 from gateway.services.apps import within_tier
 from gateway.services.digests import MAX_ENTRIES, recipients
 from gateway.services.periods import period_containing
@@ -199,7 +200,7 @@ async def _seed_catalogue(anchor: datetime) -> dict[str, MarketplaceListing]:
         listing = await MarketplaceListing.create(
             slug=spec.slug,
             name=spec.name,
-            sort_name=spec.name.lower(),
+            sort_name=sort_key(spec.name),
             vendor=spec.vendor,
             category=spec.category,
             description=spec.description,
@@ -303,7 +304,7 @@ class _PortalSeeder:
             self.users[user.email] = await User.create(
                 portal_id=self.portal.id,
                 name=user.name,
-                sort_name=user.name.lower(),
+                sort_name=sort_key(user.name),
                 email=user.email,
                 is_super_admin=user.is_super_admin,
                 can_manage_apps=user.can_manage_apps,
@@ -314,7 +315,7 @@ class _PortalSeeder:
             team = await Team.create(
                 portal_id=self.portal.id,
                 name=name,
-                sort_name=name.lower(),
+                sort_name=sort_key(name),
                 created_at=created + timedelta(days=30 + index),
             )
             self.teams[name] = team
@@ -346,7 +347,7 @@ class _PortalSeeder:
             portal_id=self.portal.id,
             listing_id=listing.id,
             name=listing_spec.name,
-            sort_name=listing_spec.name.lower(),
+            sort_name=sort_key(listing_spec.name),
             install_level=listing_spec.install_level,
             installed_at=installed_at,
             installed_by_id=self._user_id(spec.installer),
@@ -520,7 +521,7 @@ class _PortalSeeder:
         rule = await NotificationRule.create(
             portal_id=self.portal.id,
             name=spec.name,
-            sort_name=spec.name.lower(),
+            sort_name=sort_key(spec.name),
             type=spec.type,
             frequency=spec.frequency,
             all_apps=not spec.app_slugs,

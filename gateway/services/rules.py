@@ -32,6 +32,7 @@ from gateway.models.enums import (
     NotificationFrequency,
     NotificationType,
 )
+from gateway.models.sorting import sort_key
 from gateway.services import text
 from gateway.services.faults import pause_point
 from gateway.services.lifecycle import Actor
@@ -89,7 +90,7 @@ class _Rule:
 
     @property
     def sort_name(self) -> str:
-        return self.name.lower()
+        return sort_key(self.name)
 
 
 def _super_admin_only(actor: Actor, *field: str) -> None:
@@ -241,7 +242,7 @@ def _merge(
 
 
 async def _name_taken(portal_id: int, name: str, rule_id: int | None) -> bool:
-    others = m.NotificationRule.filter(portal_id=portal_id, sort_name=name.lower())
+    others = m.NotificationRule.filter(portal_id=portal_id, sort_name=sort_key(name))
     if rule_id is not None:
         others = others.exclude(id=rule_id)
     return await others.exists()

@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.models.sorting import sort_key
 from gateway.services.problems import Problem, invalid
 
 
@@ -34,7 +35,7 @@ class Bound:
 
 SEARCH = Bound(200, shown=False)  # list arguments: search terms, categories
 ACCOUNT_NAME = Bound(200, shown=True, folded=str.casefold)  # AppConnection.key
-RULE_NAME = Bound(120, shown=True, folded=str.lower)  # NotificationRule.sort_name
+RULE_NAME = Bound(120, shown=True, folded=sort_key)  # NotificationRule.sort_name
 SCOPE_NAME = Bound(100, shown=True)
 SCOPE_DESCRIPTION = Bound(500, shown=True)
 EVENT_ID = Bound(200, shown=False)
