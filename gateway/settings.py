@@ -19,6 +19,9 @@ DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
 DEV_EVENTS_SECRET = "dev-only-events-secret-change-me-0123456789"
 
 
+EXECUTORS = ("fast", "reference")
+
+
 class SettingsError(Exception):
     """A configuration problem that must stop the gateway from starting."""
 
@@ -46,6 +49,9 @@ class Settings:
     debug: bool = False
     # Introspection follows debug unless set on its own (the conformance audit needs it).
     introspection: bool | None = None
+    # Which engine executes queries and mutations: "fast" (ours, gateway/executor/) or
+    # "reference" (graphql-core, what ours is proven equal to).
+    executor: str = "fast"
     host: str = "127.0.0.1"
     port: int = 8000
     # Request limits (DESIGN §3 "Safe defaults").
@@ -109,6 +115,13 @@ class Settings:
             "debug": _flag(get("DEBUG")),
             "introspection": None if get("INTROSPECTION") is None else _flag(get("INTROSPECTION")),
         }
+        executor = get("EXECUTOR")
+        if executor is not None:
+            if executor not in EXECUTORS:
+                raise SettingsError(
+                    f"GATEWAY_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {executor!r}"
+                )
+            values["executor"] = executor
         for name, attr in [
             ("DATABASE_URL", "database_url"),
             ("JWT_ISSUER", "jwt_issuer"),
