@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import strawberry
@@ -20,6 +20,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from gateway.context import Info
 from gateway.errors import BadRequest, present_errors
+from gateway.executor import FastExecutor
 from gateway.resolvers import node as node_r
 from gateway.schema.apps import (
     AppAlert,
@@ -79,6 +80,15 @@ NODE_TYPES = [
 
 
 class GatewaySchema(strawberry.Schema):
+    # Queries and mutations run on our executor unless GATEWAY_EXECUTOR=reference
+    # (subscriptions are executed by graphql-core either way).
+    fast_executor: FastExecutor | None = None
+
+    def _get_execute_function(self) -> Callable[..., Any]:
+        if self.fast_executor is not None:
+            return self.fast_executor
+        return super()._get_execute_function()
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry logs every error with a traceback; client mistakes are not ours to log,
         and unexpected errors are logged once, with the request id, where they are masked."""
@@ -162,7 +172,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return GatewaySchema(
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -170,6 +180,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )
+    if settings.executor == "fast":
+        schema.fast_executor = FastExecutor()
+    return schema
 
 
 def export_sdl() -> str:

@@ -1,0 +1,79 @@
+"""Our executor for queries and mutations: plan a validated document once, then execute it
+breadth-first (gateway/executor/run.py), each field step once over all its parent objects.
+
+graphql-core stays the reference: what the engine does not support (introspection,
+subscriptions, directives on the operation, middleware) is handed to graphql-core whole,
+decided when the plan is made, before any resolver runs. `GATEWAY_EXECUTOR=reference` sends
+everything there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from graphql import DocumentNode, ExecutionResult, GraphQLSchema, execute
+from graphql.execution.executor import Executor
+
+from gateway.executor.plan import PlanCache
+from gateway.executor.run import Run
+
+
+class FastExecutor:
+    """A drop-in for graphql-core's `execute`, with the plan cache it owns."""
+
+    def __init__(self, plans: PlanCache | None = None) -> None:
+        self.plans = plans or PlanCache()
+
+    def __call__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        middleware: Any = None,
+        **kwargs: Any,
+    ) -> ExecutionResult | Awaitable[ExecutionResult]:
+        def reference() -> Any:
+            return execute(
+                schema,
+                document,
+                root_value=root_value,
+                context_value=context_value,
+                variable_values=variable_values,
+                operation_name=operation_name,
+                middleware=middleware,
+                **kwargs,
+            )
+
+        if middleware is not None and getattr(middleware, "middlewares", None):
+            return reference()  # per-field hooks only graphql-core calls
+        built = Executor.build(
+            schema,
+            document,
+            root_value,
+            context_value,
+            variable_values,
+            operation_name,
+        )
+        if isinstance(built, list):  # the operation or its variables are unusable
+            return ExecutionResult(data=None, errors=built)
+        plan = self.plans.get(
+            schema, document, built.operation, built.fragments, built.variable_values
+        )
+        if plan.fallback is not None:
+            return reference()
+        run = Run(
+            plan, root_value, context_value, built.variable_values, built.fragment_definitions
+        )
+        return self._finish(run)
+
+    @staticmethod
+    async def _finish(run: Run) -> ExecutionResult:
+        data = await run.execute()
+        return ExecutionResult(data=data, errors=run.errors or None)
+
+
+__all__ = ["FastExecutor"]

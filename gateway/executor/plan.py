@@ -1,0 +1,216 @@
+"""Plans: what a validated operation selects, worked out once and kept.
+
+A plan holds, per object type, the fields a selection set executes, merged per response key
+exactly as graphql-core's CollectFields merges them (it is graphql-core's own
+`collect_fields`/`collect_subfields` that does the work), with each field's definition, return
+type and how its values are produced. What a selection set executes depends only on the
+document, the operation and the variables that `@skip`/`@include` read, so plans are cached
+under those; argument values are coerced per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    Visitor,
+    visit,
+)
+from graphql.execution.collect_fields import (
+    FieldDetailsList,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues
+
+log = logging.getLogger("gateway.executor")
+
+TYPENAME = "__typename"
+# Root fields the engine leaves to graphql-core (introspection is rare and not hot).
+_INTROSPECTION = frozenset({"__schema", "__type"})
+
+
+@dataclass(eq=False)
+class FieldPlan:
+    """One response key of a selection set on one object type."""
+
+    key: str
+    name: str
+    details: FieldDetailsList
+    nodes: list[FieldNode]
+    parent_type: GraphQLObjectType
+    definition: GraphQLField | None  # None for __typename
+    # The field's batch resolver, when it declares one (gateway/executor/batch.py).
+    batch: Callable[..., Any] | None = None
+    # Sub-selections per concrete object type, collected on first use.
+    children: dict[str, list[FieldPlan]] = field(default_factory=dict)
+
+    @property
+    def return_type(self) -> GraphQLOutputType:
+        assert self.definition is not None
+        return self.definition.type
+
+
+class Plan:
+    """The executable shape of one operation under one set of `@skip`/`@include` values."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDetails],
+        variable_values: VariableValues,
+    ) -> None:
+        self.schema = schema
+        self.operation = operation
+        self.fragments = fragments
+        # Only the @skip/@include values of these are read while collecting, and the plan is
+        # cached under exactly those, so any request's variables collect the same fields.
+        self._variable_values = variable_values
+        self.fallback: str | None = None
+        self.root_type = schema.get_root_type(operation.operation)
+        self.root_fields: list[FieldPlan] = []
+        if operation.operation is OperationType.SUBSCRIPTION:
+            self.fallback = "subscriptions are executed by graphql-core"
+            return
+        if self.root_type is None:
+            self.fallback = f"the schema has no {operation.operation.value} type"
+            return
+        if operation.directives:
+            self.fallback = "directives on the operation"
+            return
+        collected = collect_fields(
+            schema, fragments, variable_values, self.root_type, operation
+        ).grouped_field_set
+        if _INTROSPECTION & {details[0].node.name.value for details in collected.values()}:
+            self.fallback = "introspection"
+            return
+        self.root_fields = self._fields(self.root_type, collected)
+
+    def children(self, parent: FieldPlan, runtime_type: GraphQLObjectType) -> list[FieldPlan]:
+        """The fields a value of `runtime_type` in `parent`'s position executes."""
+        fields = parent.children.get(runtime_type.name)
+        if fields is None:
+            collected = collect_subfields(
+                self.schema,
+                self.fragments,
+                self._variable_values,
+                self.operation,
+                runtime_type,
+                parent.details,
+            ).grouped_field_set
+            fields = parent.children[runtime_type.name] = self._fields(runtime_type, collected)
+        return fields
+
+    @staticmethod
+    def _fields(
+        parent_type: GraphQLObjectType, collected: dict[str, FieldDetailsList]
+    ) -> list[FieldPlan]:
+        fields = []
+        for key, details in collected.items():
+            name = details[0].node.name.value
+            nodes = [d.node for d in details]
+            if name == TYPENAME:
+                fields.append(FieldPlan(key, name, details, nodes, parent_type, None))
+                continue
+            definition = parent_type.fields.get(name)
+            if definition is None:  # validation refuses unknown fields; graphql-core skips them
+                continue
+            fields.append(
+                FieldPlan(
+                    key, name, details, nodes, parent_type, definition, batch=_batch(definition)
+                )
+            )
+        return fields
+
+
+def _batch(definition: GraphQLField) -> Callable[..., Any] | None:
+    strawberry_field = (definition.extensions or {}).get("strawberry-definition")
+    metadata = getattr(strawberry_field, "metadata", None) or {}
+    batch: Callable[..., Any] | None = metadata.get("batch")
+    return batch
+
+
+def skip_include_variables(document: DocumentNode) -> frozenset[str]:
+    """The variables `@skip`/`@include` read anywhere in the document."""
+    names: set[str] = set()
+
+    class Finder(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_args: Any) -> None:
+            if node.name.value in ("skip", "include"):
+                for argument in node.arguments or ():
+                    if isinstance(argument.value, VariableNode):
+                        names.add(argument.value.name.value)
+
+    visit(document, Finder())
+    return frozenset(names)
+
+
+class PlanCache:
+    """Plans by (document, operation name, @skip/@include variable values), least recently
+    used first out. The document is the parsed object itself: the parser cache hands out the
+    same object for the same text, and the entry holds it, so its identity is stable."""
+
+    def __init__(self, maxsize: int = 1000) -> None:
+        self.maxsize = maxsize
+        self._plans: OrderedDict[Hashable, tuple[DocumentNode, Plan]] = OrderedDict()
+        self._directive_variables: dict[int, tuple[DocumentNode, frozenset[str]]] = {}
+        self.fallbacks = 0
+
+    def get(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDetails],
+        variable_values: VariableValues,
+    ) -> Plan:
+        names = self._variables_of(document)
+        coerced = variable_values.coerced
+        key = (
+            id(document),
+            operation.name.value if operation.name else None,
+            tuple(sorted((n, _hashable(coerced.get(n))) for n in names)),
+        )
+        entry = self._plans.get(key)
+        if entry is not None and entry[0] is document:
+            self._plans.move_to_end(key)
+            return entry[1]
+        plan = Plan(schema, operation, fragments, variable_values)
+        if plan.fallback is not None:
+            self.fallbacks += 1
+            log.info("executed by graphql-core: %s", plan.fallback)
+        self._plans[key] = (document, plan)
+        if len(self._plans) > self.maxsize:
+            self._plans.popitem(last=False)
+        return plan
+
+    def _variables_of(self, document: DocumentNode) -> frozenset[str]:
+        entry = self._directive_variables.get(id(document))
+        if entry is None or entry[0] is not document:
+            if len(self._directive_variables) >= self.maxsize:
+                self._directive_variables.clear()
+            entry = self._directive_variables[id(document)] = (
+                document,
+                skip_include_variables(document),
+            )
+        return entry[1]
+
+
+def _hashable(value: Any) -> Hashable:
+    return value if isinstance(value, Hashable) else repr(value)

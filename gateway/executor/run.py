@@ -1,0 +1,460 @@
+"""Executing a plan breadth-first: each field step runs once over all its parent objects.
+
+A field of a selection set is resolved for every parent object at once (one call of its batch
+resolver, or its per-object resolver called for each parent and awaited together), then its
+values are completed together: leaves serialized, lists flattened, objects grouped by runtime
+type and their own fields executed the same way. A page awaits once per field path, not once
+per object.
+
+Completion follows graphql-core's rules and messages exactly (the reference it is tested
+against): a resolver error, a null in a non-null position or a value that cannot be
+serialized is an error located at its path, and the position becomes null, or, when it is
+non-null, the nearest nullable position above it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any, TypeGuard, cast
+
+from graphql import (
+    GraphQLAbstractType,
+    GraphQLError,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    OperationType,
+    Undefined,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+    located_error,
+)
+from graphql.execution.executor import default_type_resolver
+from graphql.execution.values import VariableValues, get_argument_values
+from graphql.pyutils import Path, inspect, is_iterable
+from graphql.type.definition import GraphQLResolveInfoHelpers
+
+from gateway.executor.plan import TYPENAME, FieldPlan, Plan
+
+
+class _Error:
+    """The position is null because of an error (already recorded). At a non-null position
+    this propagates to the nearest nullable one."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ERROR"
+
+
+ERROR: Any = _Error()
+
+
+async def _gather_one(awaitable: Awaitable[Any]) -> Any:
+    try:
+        return await awaitable
+    except Exception as exc:
+        return exc
+
+
+def _no_tracking(_values: Sequence[Any]) -> None:
+    """Resolvers here get their awaitables awaited by the engine; nothing is left behind."""
+
+
+async def _gather(values: Sequence[Awaitable[Any]]) -> list[Any]:
+    return list(await asyncio.gather(*values))
+
+
+_HELPERS = GraphQLResolveInfoHelpers(gather=_gather, track=_no_tracking)
+
+
+def _is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
+    return hasattr(value, "__await__")
+
+
+class Run:
+    """One execution of a plan: its variables, context and collected errors."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        root_value: Any,
+        context: Any,
+        variable_values: VariableValues,
+        fragment_definitions: dict[str, Any],
+    ) -> None:
+        self.plan = plan
+        self.root_value = root_value
+        self.context = context
+        self.variable_values = variable_values
+        self.fragment_definitions = fragment_definitions
+        self.errors: list[GraphQLError] = []
+
+    async def execute(self) -> dict[str, Any] | None:
+        root_type = self.plan.root_type
+        assert root_type is not None
+        fields = self.plan.root_fields
+        if self.plan.operation.operation is OperationType.MUTATION:
+            # One after another: each payload shows the state after its own mutation.
+            data: dict[str, Any] = {}
+            for field in fields:
+                (value,) = await self._field(root_type, field, [self.root_value], [None])
+                if value is ERROR:
+                    return None
+                data[field.key] = value
+            return data
+        (result,) = await self._object(root_type, fields, [self.root_value], [None])
+        return None if result is ERROR else result
+
+    # -- fields ---------------------------------------------------------------------------
+
+    async def _object(
+        self,
+        object_type: GraphQLObjectType,
+        fields: list[FieldPlan],
+        parents: list[Any],
+        paths: list[Path | None],
+    ) -> list[Any]:
+        """The response objects of `parents`, or ERROR for each nulled by a non-null field."""
+        if len(fields) == 1:
+            columns = [await self._field(object_type, fields[0], parents, paths)]
+        else:
+            columns = list(
+                await asyncio.gather(*(self._field(object_type, f, parents, paths) for f in fields))
+            )
+        results: list[Any] = []
+        keys = [f.key for f in fields]
+        for i in range(len(parents)):
+            row = {}
+            for key, column in zip(keys, columns, strict=True):
+                value = column[i]
+                if value is ERROR:
+                    row = ERROR
+                    break
+                row[key] = value
+            results.append(row)
+        return results
+
+    async def _field(
+        self,
+        parent_type: GraphQLObjectType,
+        field: FieldPlan,
+        parents: list[Any],
+        paths: list[Path | None],
+    ) -> list[Any]:
+        field_paths = [Path(p, field.key, parent_type.name) for p in paths]
+        if field.definition is None:  # __typename
+            return [parent_type.name] * len(parents)
+        values = await self._resolve(field, parents, field_paths)
+        return await self._complete(field.return_type, field, values, field_paths)
+
+    async def _resolve(self, field: FieldPlan, parents: list[Any], paths: list[Path]) -> list[Any]:
+        """Each parent's raw value, or the exception its resolver raised."""
+        definition = field.definition
+        assert definition is not None
+        node = field.nodes[0]
+        try:
+            args = (
+                get_argument_values(
+                    definition,
+                    node,
+                    self.variable_values,
+                    field.details[0].fragment_variable_values,
+                )
+                if definition.args or node.arguments
+                else {}
+            )
+        except Exception as exc:
+            return [exc] * len(parents)
+        if field.batch is not None:
+            try:
+                values = list(await field.batch(self.context, parents, **args))
+            except Exception as exc:
+                # A failed batch fails each of its objects, as a loader's failure does.
+                return [exc] * len(parents)
+            if len(values) != len(parents):
+                error = TypeError(
+                    f"The batch resolver of {field.parent_type.name}.{field.name} returned "
+                    f"{len(values)} values for {len(parents)} objects."
+                )
+                return [error] * len(parents)
+            return values
+        resolve = definition.resolve
+        assert resolve is not None  # Strawberry gives every field a resolver
+        values = []
+        pending: list[int] = []
+        basic = getattr(resolve, "_is_default", False)  # a plain attribute read
+        for i, parent in enumerate(parents):
+            try:
+                value = (
+                    resolve(parent, None)
+                    if basic
+                    else resolve(parent, self._info(field, paths[i]), **args)
+                )
+            except Exception as exc:
+                value = exc
+            else:
+                if _is_awaitable(value):
+                    pending.append(i)
+            values.append(value)
+        if pending:
+            awaited = await asyncio.gather(*(_gather_one(values[i]) for i in pending))
+            for i, value in zip(pending, awaited, strict=True):
+                values[i] = value
+        return values
+
+    def _info(self, field: FieldPlan, path: Path) -> GraphQLResolveInfo:
+        return GraphQLResolveInfo(
+            field.name,
+            field.nodes,
+            field.return_type,
+            field.parent_type,
+            path,
+            self.plan.schema,
+            self.fragment_definitions,
+            self.root_value,
+            self.plan.operation,
+            self.variable_values,
+            self.context,
+            _is_awaitable,
+            None,
+            _HELPERS,
+        )
+
+    # -- completion -----------------------------------------------------------------------
+
+    def _fail(self, error: Exception, field: FieldPlan, path: Path) -> Any:
+        self.errors.append(located_error(error, field.nodes, path.as_list()))
+        return ERROR
+
+    async def _complete(
+        self,
+        return_type: GraphQLOutputType,
+        field: FieldPlan,
+        values: list[Any],
+        paths: list[Path],
+    ) -> list[Any]:
+        """Completed values at positions of type `return_type`; ERROR only where the position
+        is non-null (a nullable one absorbs its error as null)."""
+        if is_non_null_type(return_type):
+            inner = await self._complete_nullable(return_type.of_type, field, values, paths)
+            for i, value in enumerate(inner):
+                if value is None:
+                    message = (
+                        "Cannot return null for non-nullable field"
+                        f" {field.parent_type.name}.{field.name}."
+                    )
+                    inner[i] = self._fail(TypeError(message), field, paths[i])
+            return inner
+        completed = await self._complete_nullable(return_type, field, values, paths)
+        return [None if value is ERROR else value for value in completed]
+
+    async def _complete_nullable(
+        self,
+        return_type: GraphQLOutputType,
+        field: FieldPlan,
+        values: list[Any],
+        paths: list[Path],
+    ) -> list[Any]:
+        """Values, None, or ERROR where an error happened at that position."""
+        out: list[Any] = [None] * len(values)
+        todo: list[int] = []
+        for i, value in enumerate(values):
+            if isinstance(value, Exception):
+                out[i] = self._fail(value, field, paths[i])
+            elif value is not None and value is not Undefined:
+                todo.append(i)
+        if not todo:
+            return out
+        if is_list_type(return_type):
+            await self._complete_lists(return_type, field, values, paths, todo, out)
+        elif is_leaf_type(return_type):
+            self._complete_leaves(return_type, field, values, paths, todo, out)
+        elif is_abstract_type(return_type):
+            await self._complete_abstract(return_type, field, values, paths, todo, out)
+        elif is_object_type(return_type):
+            await self._complete_objects(return_type, field, values, paths, todo, out)
+        return out
+
+    async def _complete_lists(
+        self,
+        return_type: GraphQLList[Any],
+        field: FieldPlan,
+        values: list[Any],
+        paths: list[Path],
+        todo: list[int],
+        out: list[Any],
+    ) -> None:
+        items: list[Any] = []
+        item_paths: list[Path] = []
+        spans: list[tuple[int, int, int]] = []
+        for i in todo:
+            value = values[i]
+            if not is_iterable(value):
+                message = (
+                    "Expected Iterable, but did not find one for field"
+                    f" '{field.parent_type.name}.{field.name}'."
+                )
+                out[i] = self._fail(GraphQLError(message), field, paths[i])
+                continue
+            start = len(items)
+            for index, item in enumerate(value):
+                items.append(item)
+                item_paths.append(paths[i].add_key(index, None))
+            spans.append((i, start, len(items)))
+        pending = [j for j, item in enumerate(items) if _is_awaitable(item)]
+        if pending:
+            awaited = await asyncio.gather(*(_gather_one(items[j]) for j in pending))
+            for j, item in zip(pending, awaited, strict=True):
+                items[j] = item
+        completed = await self._complete(return_type.of_type, field, items, item_paths)
+        for i, start, end in spans:
+            chunk = completed[start:end]
+            out[i] = ERROR if any(v is ERROR for v in chunk) else chunk
+
+    def _complete_leaves(
+        self,
+        return_type: GraphQLLeafType,
+        field: FieldPlan,
+        values: list[Any],
+        paths: list[Path],
+        todo: Iterable[int],
+        out: list[Any],
+    ) -> None:
+        coerce = return_type.coerce_output_value
+        for i in todo:
+            value = values[i]
+            try:
+                coerced = coerce(value)
+                if coerced is Undefined or coerced is None:
+                    message = (
+                        f"Expected `{inspect(return_type)}.coerce_output_value("
+                        f"{inspect(value)})` to return non-nullable value, returned:"
+                        f" {inspect(coerced)}"
+                    )
+                    raise TypeError(message)
+            except Exception as exc:
+                out[i] = self._fail(exc, field, paths[i])
+            else:
+                out[i] = coerced
+
+    async def _complete_abstract(
+        self,
+        return_type: GraphQLAbstractType,
+        field: FieldPlan,
+        values: list[Any],
+        paths: list[Path],
+        todo: list[int],
+        out: list[Any],
+    ) -> None:
+        resolve_type = return_type.resolve_type
+        groups: dict[str, list[int]] = {}
+        types: dict[str, GraphQLObjectType] = {}
+        for i in todo:
+            value = values[i]
+            try:
+                info = self._info(field, paths[i])
+                if resolve_type is None:
+                    name = default_type_resolver(value, info, return_type)
+                else:
+                    name = resolve_type(value, info, return_type)
+                if _is_awaitable(name):
+                    name = await name
+                runtime_type = self._runtime_type(name, return_type, field, value)
+            except Exception as exc:
+                out[i] = self._fail(exc, field, paths[i])
+                continue
+            types[runtime_type.name] = runtime_type
+            groups.setdefault(runtime_type.name, []).append(i)
+        for type_name, indices in groups.items():
+            await self._complete_objects(types[type_name], field, values, paths, indices, out)
+
+    def _runtime_type(
+        self, name: Any, return_type: GraphQLAbstractType, field: FieldPlan, value: Any
+    ) -> GraphQLObjectType:
+        nodes = field.nodes
+        where = f"field '{field.parent_type.name}.{field.name}'"
+        if name is None:
+            raise GraphQLError(
+                f"Abstract type '{return_type}' must resolve to an Object type at runtime"
+                f" for {where}. Either the '{return_type}' type should provide"
+                " a 'resolve_type' function or each possible type should provide"
+                " an 'is_type_of' function.",
+                nodes,
+            )
+        if not isinstance(name, str):
+            raise GraphQLError(
+                f"Abstract type '{return_type}' must resolve to an Object type at runtime"
+                f" for {where} with value {inspect(value)}, received '{inspect(name)}',"
+                " which is not a valid Object type name.",
+                nodes,
+            )
+        runtime_type = self.plan.schema.get_type(name)
+        if runtime_type is None:
+            raise GraphQLError(
+                f"Abstract type '{return_type}' was resolved to a type"
+                f" '{name}' that does not exist inside the schema.",
+                nodes,
+            )
+        if not is_object_type(runtime_type):
+            raise GraphQLError(
+                f"Abstract type '{return_type}' was resolved to a non-object type '{name}'.",
+                nodes,
+            )
+        if not self.plan.schema.is_sub_type(return_type, runtime_type):
+            raise GraphQLError(
+                f"Runtime Object type '{runtime_type}' is not a possible type for '{return_type}'.",
+                nodes,
+            )
+        return runtime_type
+
+    async def _complete_objects(
+        self,
+        object_type: GraphQLObjectType,
+        field: FieldPlan,
+        values: list[Any],
+        paths: list[Path],
+        todo: list[int],
+        out: list[Any],
+    ) -> None:
+        is_type_of = object_type.is_type_of
+        objects: list[Any] = []
+        object_paths: list[Path | None] = []
+        kept: list[int] = []
+        for i in todo:
+            value = values[i]
+            if is_type_of is not None:
+                try:
+                    matches = (
+                        is_type_of(value, cast(GraphQLResolveInfo, None))
+                        if getattr(is_type_of, "ignores_info", False)
+                        else is_type_of(value, self._info(field, paths[i]))
+                    )
+                    if _is_awaitable(matches):
+                        matches = await matches
+                    if not matches:
+                        raise GraphQLError(
+                            f"Expected value of type '{object_type}' but got: {inspect(value)}.",
+                            field.nodes,
+                        )
+                except Exception as exc:
+                    out[i] = self._fail(exc, field, paths[i])
+                    continue
+            objects.append(value)
+            object_paths.append(paths[i])
+            kept.append(i)
+        if not objects:
+            return
+        fields = self.plan.children(field, object_type)
+        completed = await self._object(object_type, fields, objects, object_paths)
+        for i, value in zip(kept, completed, strict=True):
+            out[i] = value
+
+
+__all__ = ["ERROR", "TYPENAME", "Run"]
