@@ -8,7 +8,7 @@ and cache for their lifetime: build a fresh `Loaders` per request (or per subscr
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -93,8 +93,31 @@ def _connections_query(app_ids: list[int], _flt: Hashable) -> Any:
     return m.AppConnection.filter(app_id__in=app_ids)
 
 
+async def load_optional(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
+    """The loader's values for keys that may be None (no such relation): None for those."""
+    wanted = [k for k in keys if k is not None]
+    found = dict(zip(wanted, await loader.load_many(wanted), strict=True))
+    return [found.get(k) if k is not None else None for k in keys]
+
+
 class Loaders:
     """All loaders of one request. Each is created on first use."""
+
+    def __init__(self) -> None:
+        self._batches: dict[tuple[Callable[..., Any], str], DataLoader] = {}
+
+    def batch(self, fn: Callable[..., Any], arguments: dict[str, Any], context: Any) -> DataLoader:
+        """The loader of a batch resolver for one set of arguments, keyed by parent object
+        (gateway/executor/batch.py): graphql-core's per-object calls become one batch call."""
+        key = (fn, repr(sorted(arguments.items())))
+        loader = self._batches.get(key)
+        if loader is None:
+
+            async def load(parents: list[Any]) -> list[Any]:
+                return list(await fn(context, parents, **arguments))
+
+            loader = self._batches[key] = DataLoader(load, get_cache_key=id)
+        return loader
 
     # Objects by primary key.
     @cached_property

@@ -10,6 +10,7 @@ everything there.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import DocumentNode, ExecutionResult, GraphQLSchema, execute
@@ -19,10 +20,18 @@ from gateway.executor.plan import PlanCache
 from gateway.executor.run import Run
 
 
+@dataclass(frozen=True)
+class _Converter:
+    scalar_registry: Any
+    config: Any
+
+
 class FastExecutor:
     """A drop-in for graphql-core's `execute`, with the plan cache it owns."""
 
-    def __init__(self, plans: PlanCache | None = None) -> None:
+    def __init__(self, schema: Any, plans: PlanCache | None = None) -> None:
+        # The Strawberry schema: its scalar registry and config convert batch arguments.
+        self.converter = _Converter(schema.schema_converter.scalar_registry, schema.config)
         self.plans = plans or PlanCache()
 
     def __call__(
@@ -66,7 +75,12 @@ class FastExecutor:
         if plan.fallback is not None:
             return reference()
         run = Run(
-            plan, root_value, context_value, built.variable_values, built.fragment_definitions
+            plan,
+            root_value,
+            context_value,
+            built.variable_values,
+            built.fragment_definitions,
+            self.converter,
         )
         return self._finish(run)
 

@@ -38,6 +38,8 @@ from graphql.execution.collect_fields import (
 )
 from graphql.execution.values import VariableValues
 
+from gateway.executor.batch import batch_of
+
 log = logging.getLogger("gateway.executor")
 
 TYPENAME = "__typename"
@@ -55,8 +57,10 @@ class FieldPlan:
     nodes: list[FieldNode]
     parent_type: GraphQLObjectType
     definition: GraphQLField | None  # None for __typename
-    # The field's batch resolver, when it declares one (gateway/executor/batch.py).
+    # The field's batch resolver, when it declares one (gateway/executor/batch.py), and the
+    # Strawberry field that says how its arguments convert to Python values.
     batch: Callable[..., Any] | None = None
+    strawberry_field: Any = None
     # Sub-selections per concrete object type, collected on first use.
     children: dict[str, list[FieldPlan]] = field(default_factory=dict)
 
@@ -131,19 +135,20 @@ class Plan:
             definition = parent_type.fields.get(name)
             if definition is None:  # validation refuses unknown fields; graphql-core skips them
                 continue
+            strawberry_field = (definition.extensions or {}).get("strawberry-definition")
             fields.append(
                 FieldPlan(
-                    key, name, details, nodes, parent_type, definition, batch=_batch(definition)
+                    key,
+                    name,
+                    details,
+                    nodes,
+                    parent_type,
+                    definition,
+                    batch=batch_of(getattr(strawberry_field, "metadata", None)),
+                    strawberry_field=strawberry_field,
                 )
             )
         return fields
-
-
-def _batch(definition: GraphQLField) -> Callable[..., Any] | None:
-    strawberry_field = (definition.extensions or {}).get("strawberry-definition")
-    metadata = getattr(strawberry_field, "metadata", None) or {}
-    batch: Callable[..., Any] | None = metadata.get("batch")
-    return batch
 
 
 def skip_include_variables(document: DocumentNode) -> frozenset[str]:

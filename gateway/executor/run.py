@@ -39,6 +39,7 @@ from graphql.execution.executor import default_type_resolver
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path, inspect, is_iterable
 from graphql.type.definition import GraphQLResolveInfoHelpers
+from strawberry.types.arguments import convert_arguments
 
 from gateway.executor.plan import TYPENAME, FieldPlan, Plan
 
@@ -88,8 +89,12 @@ class Run:
         context: Any,
         variable_values: VariableValues,
         fragment_definitions: dict[str, Any],
+        converter: Any,
     ) -> None:
         self.plan = plan
+        # Strawberry's scalar registry and config, to give batch resolvers the Python values
+        # of their arguments as Strawberry gives them to per-object resolvers.
+        self.converter = converter
         self.root_value = root_value
         self.context = context
         self.variable_values = variable_values
@@ -174,6 +179,13 @@ class Run:
             return [exc] * len(parents)
         if field.batch is not None:
             try:
+                if args:
+                    args = convert_arguments(
+                        args,
+                        field.strawberry_field.arguments,
+                        scalar_registry=self.converter.scalar_registry,
+                        config=self.converter.config,
+                    )
                 values = list(await field.batch(self.context, parents, **args))
             except Exception as exc:
                 # A failed batch fails each of its objects, as a loader's failure does.

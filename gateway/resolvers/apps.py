@@ -1,96 +1,117 @@
-"""Resolvers of ConnectedApp, its connections and the catalogue."""
+"""Batch resolvers of ConnectedApp, its connections and the catalogue: each takes every parent
+of a field step at once and returns one value per parent (gateway/executor/batch.py)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from gateway import models as m
-from gateway.context import Info
-from gateway.models.enums import AppStatus
+from gateway.context import Context
+from gateway.loaders import load_optional
+from gateway.models.enums import AppStatus, InstallLevel
 from gateway.pagination import OLDEST_CONNECTED_FIRST, Page, PageRequest, page_from_rows
 from gateway.services import apps as service
 from gateway.services.apps import ScopeView
 
 
-async def status(app: m.ConnectedApp, info: Info) -> AppStatus | None:
-    return await service.status(info.context.loaders, app)
+async def statuses(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[AppStatus | None]:
+    return await service.statuses(ctx.loaders, apps)
 
 
-async def alerts(app: m.ConnectedApp, info: Info) -> list[m.AppAlert]:
-    if app.uninstalled_at is not None:
-        return []
-    return await info.context.loaders.open_alerts_by_app.load(app.id)
+async def alerts(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[list[m.AppAlert]]:
+    found = await ctx.loaders.open_alerts_by_app.load_many([a.id for a in apps])
+    return [[] if a.uninstalled_at is not None else f for a, f in zip(apps, found, strict=True)]
 
 
-async def installed_by(app: m.ConnectedApp, info: Info) -> m.User | None:
-    if app.installed_by_id is None:
-        return None
-    return await info.context.loaders.user_by_id.load(app.installed_by_id)
+async def installers(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[m.User | None]:
+    return await load_optional(ctx.loaders.user_by_id, [a.installed_by_id for a in apps])
 
 
-async def listing(app: m.ConnectedApp, info: Info) -> m.MarketplaceListing:
-    return await info.context.loaders.listing_by_id.load(app.listing_id)
+async def listings(
+    ctx: Context, apps: Sequence[m.ConnectedApp]
+) -> list[m.MarketplaceListing | None]:
+    found: list[m.MarketplaceListing | None] = await ctx.loaders.listing_by_id.load_many(
+        [a.listing_id for a in apps]
+    )
+    return found
 
 
-async def scopes(app: m.ConnectedApp, info: Info) -> list[ScopeView]:
-    if app.uninstalled_at is not None:
-        return []  # grants were revoked with the uninstall
-    return await service.scopes(info.context.loaders, app, info.context.portal.tier)
+async def scopes(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[list[ScopeView]]:
+    return await service.scope_lists(ctx.loaders, apps, ctx.portal.tier)
 
 
-async def update_available(app: m.ConnectedApp, info: Info) -> bool:
-    if app.uninstalled_at is not None:
-        return False
-    return (await service.flags(info.context.loaders, app, info.context.portal.tier))[0]
+async def updates_available(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
+    return [update for update, _ in await service.flags(ctx.loaders, apps, ctx.portal.tier)]
 
 
-async def upgrade_available(app: m.ConnectedApp, info: Info) -> bool:
-    if app.uninstalled_at is not None:
-        return False
-    return (await service.flags(info.context.loaders, app, info.context.portal.tier))[1]
+async def upgrades_available(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
+    return [upgrade for _, upgrade in await service.flags(ctx.loaders, apps, ctx.portal.tier)]
 
 
 async def connections(
-    app: m.ConnectedApp, info: Info, first: int | None, after: str | None
-) -> Page[m.AppConnection]:
-    loaders = info.context.loaders
-    request = PageRequest.of(
-        first, after, OLDEST_CONNECTED_FIRST, info.context.settings.max_page_size
+    ctx: Context, apps: Sequence[m.ConnectedApp], first: int | None, after: str | None
+) -> list[Page[m.AppConnection]]:
+    """Each app's page of connections: one windowed statement for all of them."""
+    loaders = ctx.loaders
+    request = PageRequest.of(first, after, OLDEST_CONNECTED_FIRST, ctx.settings.max_page_size)
+    pages = await loaders.connection_page_by_app.load_many([(a.id, request, None) for a in apps])
+
+    def page(app_id: int, rows: list[m.AppConnection]) -> Page[m.AppConnection]:
+        return page_from_rows(
+            rows, request, lambda: loaders.connection_count_by_app.load((app_id, None))
+        )
+
+    return [page(a.id, rows) for a, rows in zip(apps, pages, strict=True)]
+
+
+async def manage_connections_urls(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[str | None]:
+    multi = [a for a in apps if a.install_level is InstallLevel.MULTI_ACCOUNT]
+    found = await listings(ctx, multi)
+    urls = {
+        a.id: listing.manage_connections_url
+        for a, listing in zip(multi, found, strict=True)
+        if listing
+    }
+    return [urls.get(a.id) for a in apps]
+
+
+async def learning_resources(ctx: Context, rows: Sequence[Any]) -> list[list[m.LearningResource]]:
+    """For apps or listings: the listing's own resources."""
+    listing_ids = [r.listing_id if isinstance(r, m.ConnectedApp) else r.id for r in rows]
+    found: list[list[m.LearningResource]] = await ctx.loaders.resources_by_listing.load_many(
+        listing_ids
     )
-    rows = await loaders.connection_page_by_app.load((app.id, request, None))
-    return page_from_rows(
-        rows, request, lambda: loaders.connection_count_by_app.load((app.id, None))
-    )
+    return found
 
 
-async def manage_connections_url(app: m.ConnectedApp, info: Info) -> str | None:
-    if app.install_level is not m.enums.InstallLevel.MULTI_ACCOUNT:
-        return None
-    return (await listing(app, info)).manage_connections_url
+def viewer_can_manage(ctx: Context) -> bool:
+    return ctx.viewer.can_manage
 
 
-async def learning_resources(row: Any, info: Info) -> list[m.LearningResource]:
-    """For an app or a listing: the listing's own resources."""
-    listing_id = row.listing_id if isinstance(row, m.ConnectedApp) else row.id
-    return await info.context.loaders.resources_by_listing.load(listing_id)
+async def connection_users(
+    ctx: Context, connections: Sequence[m.AppConnection]
+) -> list[m.User | None]:
+    return await load_optional(ctx.loaders.user_by_id, [c.user_id for c in connections])
 
 
-def viewer_can_manage(info: Info) -> bool:
-    return info.context.viewer.can_manage
-
-
-async def connection_user(conn: m.AppConnection, info: Info) -> m.User | None:
-    if conn.user_id is None:
-        return None
-    return await info.context.loaders.user_by_id.load(conn.user_id)
-
-
-async def requested_scopes(listing_row: m.MarketplaceListing, info: Info) -> list[ScopeView]:
+async def requested_scopes(
+    ctx: Context, listings_: Sequence[m.MarketplaceListing]
+) -> list[list[ScopeView]]:
     """As this portal would get them: from its installed app if there is one, else what an
     install would give (GRANTED where the tier allows, else NEEDS_UPGRADE)."""
-    loaders = info.context.loaders
-    tier = info.context.portal.tier
-    for app in await loaders.installed_apps_by_portal.load(info.context.portal.id):
-        if app.listing_id == listing_row.id:
-            return await service.scopes(loaders, app, tier)
-    return service.scope_views(await loaders.scopes_by_listing.load(listing_row.id), None, tier)
+    loaders = ctx.loaders
+    tier = ctx.portal.tier
+    installed = {
+        a.listing_id: a for a in await loaders.installed_apps_by_portal.load(ctx.portal.id)
+    }
+    apps = [installed[listing.id] for listing in listings_ if listing.id in installed]
+    others = [listing.id for listing in listings_ if listing.id not in installed]
+    of_apps, of_listings = await asyncio.gather(
+        service.scope_lists(loaders, apps, tier), loaders.scopes_by_listing.load_many(others)
+    )
+    by_listing = {a.listing_id: views for a, views in zip(apps, of_apps, strict=True)}
+    for listing_id, requested in zip(others, of_listings, strict=True):
+        by_listing[listing_id] = service.scope_views(requested, None, tier)
+    return [by_listing[listing.id] for listing in listings_]

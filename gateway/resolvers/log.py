@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from gateway import models as m
-from gateway.context import Info
+from gateway.context import Context, Info
 from gateway.errors import BadUserInput
+from gateway.loaders import load_optional
 from gateway.models.enums import AppActivity
 from gateway.pagination import (
     NEWEST_LOG_FIRST,
@@ -49,21 +51,29 @@ async def portal_app_log(
     return await paginate_queryset(portal_log(portal.id, flt), _request(info, first, after))
 
 
-async def app_log(
-    app: m.ConnectedApp, info: Info, first: int | None, after: str | None, flt: LogFilter | None
-) -> Page[m.AppLogEntry]:
-    """An app's own log; batched across the apps of a page (one statement per page shape)."""
-    request = _request(info, first, after)
-    loaders = info.context.loaders
-    rows = await loaders.log_page_by_app.load((app.id, request, flt))
-    return page_from_rows(rows, request, lambda: loaders.log_count_by_app.load((app.id, flt)))
+async def app_logs(
+    ctx: Context,
+    apps: Sequence[m.ConnectedApp],
+    first: int | None,
+    after: str | None,
+    filter: Any = None,
+) -> list[Page[m.AppLogEntry]]:
+    """Each app's own log page: one windowed statement for all the apps of a page."""
+    flt = filter.to_filter() if filter is not None else None
+    request = PageRequest.of(first, after, NEWEST_LOG_FIRST, ctx.settings.max_page_size)
+    loaders = ctx.loaders
+    pages = await loaders.log_page_by_app.load_many([(a.id, request, flt) for a in apps])
+
+    def page(app_id: int, rows: list[m.AppLogEntry]) -> Page[m.AppLogEntry]:
+        return page_from_rows(rows, request, lambda: loaders.log_count_by_app.load((app_id, flt)))
+
+    return [page(a.id, rows) for a, rows in zip(apps, pages, strict=True)]
 
 
-async def entry_app(entry: m.AppLogEntry, info: Info) -> m.ConnectedApp:
-    return await info.context.loaders.app_by_id.load(entry.app_id)
+async def entry_apps(ctx: Context, entries: Sequence[m.AppLogEntry]) -> list[m.ConnectedApp]:
+    found: list[m.ConnectedApp] = await ctx.loaders.app_by_id.load_many([e.app_id for e in entries])
+    return found
 
 
-async def entry_user(entry: m.AppLogEntry, info: Info) -> m.User | None:
-    if entry.user_id is None:
-        return None
-    return await info.context.loaders.user_by_id.load(entry.user_id)
+async def entry_users(ctx: Context, entries: Sequence[m.AppLogEntry]) -> list[m.User | None]:
+    return await load_optional(ctx.loaders.user_by_id, [e.user_id for e in entries])

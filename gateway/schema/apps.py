@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from gateway import models as m
-from gateway.context import Info
+from gateway.context import Context, Info
+from gateway.executor.batch import batch_field, batched, load
 from gateway.resolvers import apps as r
 from gateway.resolvers import log as log_r
-from gateway.schema.base import Connection, Node, id_field, node_type, row
+from gateway.schema.base import Connection, Node, id_field, node_type
 from gateway.schema.enums import (
     AlertSeverity,
     AppStatus,
@@ -84,19 +86,18 @@ class MarketplaceListing(Node):
     description: str = strawberry.field(description="What the app does.")
     install_level: InstallLevel = strawberry.field(description="How the app is installed.")
 
-    @strawberry.field(
+    requested_scopes: list[Scope] = batch_field(
+        r.requested_scopes,
         description=(
             "The scopes the app requests, as this portal would get them: the installed app's "
             "states, or for a listing not installed, GRANTED where the tier allows, else "
             "NEEDS_UPGRADE."
-        )
+        ),
     )
-    async def requested_scopes(self, info: Info) -> list[Scope]:
-        return await r.requested_scopes(row(self, m.MarketplaceListing), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
-    @strawberry.field(description="Learning resources about this app.")
-    async def learning_resources(self, info: Info) -> list[LearningResource]:
-        return await r.learning_resources(row(self, m.MarketplaceListing), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
+    learning_resources: list[LearningResource] = batch_field(
+        r.learning_resources, description="Learning resources about this app."
+    )
 
 
 @strawberry.type(
@@ -107,14 +108,18 @@ class AppConnection(Node):
 
     id: strawberry.ID = id_field("AppConnection", "connection")
 
-    @strawberry.field(description="Who connected (for MULTI_ACCOUNT: who added the account).")
-    async def user(self, info: Info) -> UserT | None:
-        return await r.connection_user(row(self, m.AppConnection), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
+    user: UserT | None = batch_field(
+        r.connection_users, description="Who connected (for MULTI_ACCOUNT: who added the account)."
+    )
 
     account_name: str | None = strawberry.field(
         description="The external account, for MULTI_ACCOUNT apps; null otherwise."
     )
     connected_at: datetime = strawberry.field(description="When the connection was made.")
+
+
+async def _viewer_can_manage(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
+    return [r.viewer_can_manage(ctx)] * len(apps)
 
 
 @strawberry.type(description="A marketplace listing installed in the viewer's portal.")
@@ -125,46 +130,44 @@ class ConnectedApp(Node):
 
     name: str = strawberry.field(description="Name of the app (from its listing).")
 
-    @strawberry.field(description="The marketplace listing this app was installed from.")
-    async def listing(self, info: Info) -> MarketplaceListing:
-        return await r.listing(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
+    listing: MarketplaceListing = batch_field(
+        r.listings, description="The marketplace listing this app was installed from."
+    )
 
     install_level: InstallLevel = strawberry.field(description="How the app is installed.")
 
-    @strawberry.field(
+    status: AppStatus | None = batch_field(
+        r.statuses,
         description=(
             "Derived health: DISCONNECTED if marked disconnected, else ERROR with an open alert, "
             "else CONNECTED. Null for MULTI_ACCOUNT apps and uninstalled apps."
-        )
+        ),
     )
-    async def status(self, info: Info) -> AppStatus | None:
-        return await r.status(row(self, m.ConnectedApp), info)
 
-    @strawberry.field(description="Open alerts on the app, newest first.")
-    async def alerts(self, info: Info) -> list[AppAlert]:
-        return await r.alerts(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
+    alerts: list[AppAlert] = batch_field(
+        r.alerts, description="Open alerts on the app, newest first."
+    )
 
     installed_at: datetime = strawberry.field(
         description="When the app was first installed (a reinstall keeps the first date)."
     )
 
-    @strawberry.field(description="Who first installed the app (a reinstall keeps them).")
-    async def installed_by(self, info: Info) -> UserT | None:
-        return await r.installed_by(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
+    installed_by: UserT | None = batch_field(
+        r.installers, description="Who first installed the app (a reinstall keeps them)."
+    )
+    update_available: bool = batch_field(
+        r.updates_available,
+        description="Some scope is NEEDS_REAUTHORIZATION: reauthorize to enable it.",
+    )
+    upgrade_available: bool = batch_field(
+        r.upgrades_available,
+        description="Some scope is NEEDS_UPGRADE: a higher tier would enable it.",
+    )
+    scopes: list[Scope] = batch_field(
+        r.scopes, description="Every scope the listing requests, with its state here."
+    )
 
-    @strawberry.field(description="Some scope is NEEDS_REAUTHORIZATION: reauthorize to enable it.")
-    async def update_available(self, info: Info) -> bool:
-        return await r.update_available(row(self, m.ConnectedApp), info)
-
-    @strawberry.field(description="Some scope is NEEDS_UPGRADE: a higher tier would enable it.")
-    async def upgrade_available(self, info: Info) -> bool:
-        return await r.upgrade_available(row(self, m.ConnectedApp), info)
-
-    @strawberry.field(description="Every scope the listing requests, with its state here.")
-    async def scopes(self, info: Info) -> list[Scope]:
-        return await r.scopes(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
-
-    @strawberry.field(description="The app's log, newest first.")
+    @strawberry.field(description="The app's log, newest first.", metadata=batched(log_r.app_logs))
     async def log(
         self,
         info: Info,
@@ -172,30 +175,31 @@ class ConnectedApp(Node):
         after: str | None = None,
         filter: AppLogFilterT | None = None,
     ) -> Connection[AppLogEntryT]:
-        flt = filter.to_filter() if filter else None
-        return await log_r.app_log(row(self, m.ConnectedApp), info, first, after, flt)  # type: ignore[return-value]  # a row stands for its GraphQL type
+        return await load(info, log_r.app_logs, self, first=first, after=after, filter=filter)
 
     @strawberry.field(
-        description="The app's connections, oldest first (the first is the first installer's)."
+        description="The app's connections, oldest first (the first is the first installer's).",
+        metadata=batched(r.connections),
     )
     async def connections(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[AppConnection]:
-        return await r.connections(row(self, m.ConnectedApp), info, first, after)  # type: ignore[return-value]  # a row stands for its GraphQL type
+        return await load(info, r.connections, self, first=first, after=after)
 
-    @strawberry.field(description="MULTI_ACCOUNT apps: where to manage the connected accounts.")
-    async def manage_connections_url(self, info: Info) -> str | None:
-        return await r.manage_connections_url(row(self, m.ConnectedApp), info)
-
-    @strawberry.field(description="Learning resources about this app.")
-    async def learning_resources(self, info: Info) -> list[LearningResource]:
-        return await r.learning_resources(row(self, m.ConnectedApp), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
+    manage_connections_url: str | None = batch_field(
+        r.manage_connections_urls,
+        description="MULTI_ACCOUNT apps: where to manage the connected accounts.",
+    )
+    learning_resources: list[LearningResource] = batch_field(
+        r.learning_resources, description="Learning resources about this app."
+    )
 
     @strawberry.field(
-        description="The viewer may uninstall, reauthorize and manage this app's connections."
+        description="The viewer may uninstall, reauthorize and manage this app's connections.",
+        metadata=batched(_viewer_can_manage, viewer_facts=("can_manage",)),
     )
     def viewer_can_manage(self, info: Info) -> bool:
-        return r.viewer_can_manage(info)
+        return r.viewer_can_manage(info.context)
 
     uninstalled_at: datetime | None = strawberry.field(
         description="Set while uninstalled: the app is gone from lists but reachable by id and from its log."

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from gateway import models as m
-from gateway.context import Info
+from gateway.executor.batch import batch_field
 from gateway.resolvers import log as r
-from gateway.schema.base import Node, id_field, node_type, row
+from gateway.schema.base import Node, id_field, node_type
 from gateway.schema.enums import AppActivity
 from gateway.services.log import LogFilter
 
@@ -31,13 +31,12 @@ class AppLogEntry(Node):
     activity: AppActivity = strawberry.field(description="What happened.")
     occurred_at: datetime = strawberry.field(description="When it happened, as reported.")
 
-    @strawberry.field(description="The app it happened to (also when since uninstalled).")
-    async def app(self, info: Info) -> ConnectedAppT:
-        return await r.entry_app(row(self, m.AppLogEntry), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
-
-    @strawberry.field(description="Who did it, if a person did; null for platform events.")
-    async def user(self, info: Info) -> UserT | None:
-        return await r.entry_user(row(self, m.AppLogEntry), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
+    app: ConnectedAppT = batch_field(
+        r.entry_apps, description="The app it happened to (also when since uninstalled)."
+    )
+    user: UserT | None = batch_field(
+        r.entry_users, description="Who did it, if a person did; null for platform events."
+    )
 
 
 @strawberry.input(description="Narrows a log; all given conditions apply.")

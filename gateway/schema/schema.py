@@ -181,7 +181,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         config=StrawberryConfig(auto_camel_case=True),
     )
     if settings.executor == "fast":
-        schema.fast_executor = FastExecutor()
+        schema.fast_executor = FastExecutor(schema)
     return schema
 
 

@@ -7,6 +7,7 @@ and the portal's tier every time they are read, so they can never disagree with 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway import models as m
@@ -82,10 +83,11 @@ def scope_views(
     ]
 
 
-async def status(loaders: Loaders, app: m.ConnectedApp) -> AppStatus | None:
-    """The status of an app being read: its open alerts are loaded in the request's batch."""
-    # Loaded even when the answer can't depend on it, so a page's `alerts` join this batch.
-    return derive_status(app, bool(await loaders.open_alerts_by_app.load(app.id)))
+async def statuses(loaders: Loaders, apps: Sequence[m.ConnectedApp]) -> list[AppStatus | None]:
+    """The status of apps being read: their open alerts are loaded in one batch."""
+    # Loaded even where the answer can't depend on it, so a page's `alerts` share this batch.
+    alerts = await loaders.open_alerts_by_app.load_many([a.id for a in apps])
+    return [derive_status(app, bool(open_)) for app, open_ in zip(apps, alerts, strict=True)]
 
 
 async def current_status(app: m.ConnectedApp) -> AppStatus | None:
@@ -98,17 +100,31 @@ async def has_open_alert(app_id: int) -> bool:
     return await m.AppAlert.filter(app_id=app_id, resolved_at=None).exists()
 
 
-async def scopes(loaders: Loaders, app: m.ConnectedApp, tier: SubscriptionTier) -> list[ScopeView]:
+async def scope_lists(
+    loaders: Loaders, apps: Sequence[m.ConnectedApp], tier: SubscriptionTier
+) -> list[list[ScopeView]]:
+    """Each app's scopes; none for an uninstalled app (its grants went with the uninstall)."""
     requested, grants = await asyncio.gather(
-        loaders.scopes_by_listing.load(app.listing_id), loaders.grants_by_app.load(app.id)
+        loaders.scopes_by_listing.load_many([a.listing_id for a in apps]),
+        loaders.grants_by_app.load_many([a.id for a in apps]),
     )
-    return scope_views(requested, {g.name for g in grants}, tier)
+    return [
+        [] if app.uninstalled_at is not None else scope_views(r, {g.name for g in g_}, tier)
+        for app, r, g_ in zip(apps, requested, grants, strict=True)
+    ]
 
 
-async def flags(loaders: Loaders, app: m.ConnectedApp, tier: SubscriptionTier) -> tuple[bool, bool]:
-    """(updateAvailable, upgradeAvailable)."""
-    states = {s.state for s in await scopes(loaders, app, tier)}
+def flags_of(scopes: list[ScopeView]) -> tuple[bool, bool]:
+    """(updateAvailable, upgradeAvailable) of an app with these scopes."""
+    states = {s.state for s in scopes}
     return ScopeState.NEEDS_REAUTHORIZATION in states, ScopeState.NEEDS_UPGRADE in states
+
+
+async def flags(
+    loaders: Loaders, apps: Sequence[m.ConnectedApp], tier: SubscriptionTier
+) -> list[tuple[bool, bool]]:
+    """(updateAvailable, upgradeAvailable) of each app."""
+    return [flags_of(s) for s in await scope_lists(loaders, apps, tier)]
 
 
 @dataclass(frozen=True)
@@ -121,14 +137,11 @@ class _Facts:
 
 async def _facts(loaders: Loaders, portal: m.Portal) -> list[_Facts]:
     apps = await loaders.installed_apps_by_portal.load(portal.id)
-
-    async def one(app: m.ConnectedApp) -> _Facts:
-        st, (update, upgrade) = await asyncio.gather(
-            status(loaders, app), flags(loaders, app, portal.tier)
-        )
-        return _Facts(app, st, update, upgrade)
-
-    return list(await asyncio.gather(*(one(a) for a in apps)))
+    states, pairs = await asyncio.gather(statuses(loaders, apps), flags(loaders, apps, portal.tier))
+    return [
+        _Facts(app, st, update, upgrade)
+        for app, st, (update, upgrade) in zip(apps, states, pairs, strict=True)
+    ]
 
 
 async def list_apps(loaders: Loaders, portal: m.Portal, flt: AppFilter) -> list[m.ConnectedApp]:

@@ -1,0 +1,62 @@
+"""Batch resolvers: the one definition of how a field's values are loaded.
+
+A field declares a batch function `fn(context, parents, **arguments)` that returns one value
+per parent, in order (an Exception in place of a value fails that parent only). Our executor
+calls it once per field step with every parent. graphql-core, the reference, calls the field's
+per-object resolver instead, and that resolver is derived from the same function: a
+per-request DataLoader over it, one per set of arguments, so graphql-core's calls are batched
+the same way and both executors read the same data the same way.
+
+Fields that read facts about the viewer (beyond the portal) name them in `viewer_facts`, so
+results can be shared between viewers who agree on those facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import strawberry
+
+BATCH = "batch"
+VIEWER_FACTS = "viewer_facts"
+
+BatchFunction = Callable[..., Awaitable[Sequence[Any]]]
+
+
+def batched(fn: BatchFunction, *, viewer_facts: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Field metadata declaring `fn` as the field's batch function."""
+    return {BATCH: fn, VIEWER_FACTS: viewer_facts}
+
+
+def batch_field(
+    fn: BatchFunction,
+    *,
+    description: str,
+    viewer_facts: tuple[str, ...] = (),
+    deprecation_reason: str | None = None,
+) -> Any:
+    """A field without arguments whose values come from `fn`; its type is the annotation it
+    is assigned to."""
+
+    async def resolve(root: strawberry.Parent[Any], info: strawberry.Info) -> Any:
+        return await load(info, fn, root)
+
+    return strawberry.field(
+        resolver=resolve,
+        description=description,
+        deprecation_reason=deprecation_reason,
+        metadata=batched(fn, viewer_facts=viewer_facts),
+    )
+
+
+async def load(info: strawberry.Info, fn: BatchFunction, parent: Any, **arguments: Any) -> Any:
+    """The per-object resolver of a batch field: `parent`'s value through the request's
+    loader of `fn` for these arguments."""
+    context = info.context
+    return await context.loaders.batch(fn, arguments, context).load(parent)
+
+
+def batch_of(metadata: Any) -> BatchFunction | None:
+    fn: BatchFunction | None = (metadata or {}).get(BATCH)
+    return fn
