@@ -17,7 +17,7 @@ from gateway.auth import mint_token
 from gateway.services import faults
 from tests import factories as f
 from tests.conftest import EVENTS_SECRET, JWT_SECRET, PG_URL, REDIS_URL
-from tests.helpers import gql
+from tests.helpers import gql, until
 from tests.live_support import (
     Served,
     WSClient,
@@ -326,16 +326,13 @@ async def redis_server(port: int):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+    def answers() -> bool:
+        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
+        return ping.stdout.strip() == b"PONG"
+
     try:
-        for _ in range(100):
-            if (
-                subprocess.run(
-                    ["redis-cli", "-p", str(port), "ping"], capture_output=True
-                ).stdout.strip()
-                == b"PONG"
-            ):
-                break
-            await asyncio.sleep(0.05)
+        await until(answers, what=f"redis-server on port {port} answering", every=0.05)
         yield proc
     finally:
         proc.terminate()
@@ -344,12 +341,11 @@ async def redis_server(port: int):
 
 async def wait_for_broker(base: str, state: str) -> None:
     async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            body = (await client.get(f"{base}/readyz")).json()
-            if body["broker"] == state:
-                return
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"broker never became {state}")
+
+        async def reported() -> bool:
+            return bool((await client.get(f"{base}/readyz")).json()["broker"] == state)
+
+        await until(reported, what=f"the broker {state}", every=0.05)
 
 
 @pytest.mark.postgres
