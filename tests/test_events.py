@@ -33,8 +33,8 @@ from gateway.services import faults
 from gateway.services.envelopes import Envelope
 from gateway.services.ingestion import Purger
 from tests import factories as f
-from tests.conftest import EVENTS_SECRET
-from tests.helpers import data, gid
+from tests.conftest import EVENTS_SECRET, PG_URL
+from tests.helpers import data, gid, until
 from tests.test_serve import GATEWAY, clean_env, serving
 
 F, S, P, E = (
@@ -929,20 +929,40 @@ async def test_new_scopes_show_as_needing_reauthorization_or_upgrade_in_every_po
 
 @pytest.mark.postgres
 async def test_identical_events_at_once_apply_once(client, world, envelopes):
+    import asyncpg
+    from tortoise.backends.base_postgres.client import BasePostgresClient
+    from tortoise.connection import get_connection
+
     body = orjson.dumps(app_event("app.disconnected", world.app))
     headers = headers_for(body)
     arrivals = 0
+    # The winner holds one of the pool's connections: as many others as the rest of the pool
+    # lends can wait on its id; any beyond wait for a connection, then find the id committed.
+    pool = get_connection("default")
+    assert isinstance(pool, BasePostgresClient)
+    queued = min(5, pool.pool_maxsize - 1)
+    watcher = await asyncpg.connect(PG_URL)
+
+    async def others_waiting() -> bool:
+        waiting = await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return bool(waiting >= queued)
 
     async def hold_the_first() -> None:
-        # The winner sits on its uncommitted id so the others must wait on the primary key.
+        # The winner sits on its uncommitted id until the others wait on the primary key.
         nonlocal arrivals
         arrivals += 1
-        await asyncio.sleep(0.3)
+        await until(others_waiting, what=f"{queued} other requests waiting on the winner's id")
 
-    with faults.hooked("ingest:after-claim", hold_the_first):
-        responses = await asyncio.gather(
-            *(client.post("/events", content=body, headers=headers) for _ in range(6))
-        )
+    try:
+        with faults.hooked("ingest:after-claim", hold_the_first):
+            responses = await asyncio.gather(
+                *(client.post("/events", content=body, headers=headers) for _ in range(6))
+            )
+    finally:
+        await watcher.close()
     assert sorted(r.status_code for r in responses) == [200] * 5 + [202]
     assert arrivals == 1
     assert await AppLogEntry.filter(app_id=world.app.id, activity="DISCONNECTED").count() == 1
