@@ -17,7 +17,7 @@ from gateway.auth import mint_token
 from gateway.services import faults
 from tests import factories as f
 from tests.conftest import EVENTS_SECRET, JWT_SECRET, PG_URL, REDIS_URL
-from tests.helpers import gql, until
+from tests.helpers import gid, gql, until
 from tests.live_support import (
     Served,
     WSClient,
@@ -348,6 +348,42 @@ async def wait_for_broker(base: str, state: str) -> None:
         await until(reported, what=f"the broker {state}", every=0.05)
 
 
+async def until_live(base: str, listeners: list[tuple[WSClient, str, f.Tenant]]) -> None:
+    """Wait until each (socket, operation, portal) listener receives events posted to `base`.
+
+    The listeners' subscriptions live in another process, whose hub cannot be counted from
+    here, so probe them: each round disconnects a fresh app in every listener's portal, through
+    `base`, and reads each operation up to that round's probe. Redis keeps one channel's order,
+    so once an operation has seen the latest probe no earlier one is still on its way; a round
+    in which every operation saw its probe leaves nothing behind for the test to read."""
+    portals = {t.gid: t for _, _, t in listeners}
+
+    async def a_round() -> bool:
+        latest = {}
+        for key, t in portals.items():
+            listing = await f.make_listing(f.unique("Probe"))
+            app = await f.install(t.portal, listing, None)
+            latest[key] = listing.name
+            response = await post_event(
+                base, EVENTS_SECRET, "app.disconnected", key, gid("ConnectedApp", app.id)
+            )
+            assert response.status_code == 202, response.text
+        # every operation is read up to its probe, even after one has missed it
+        return all([await saw(ws, op, latest[t.gid]) for ws, op, t in listeners])
+
+    await until(a_round, 15, "the subscriptions receiving a probe", every=0)
+
+
+async def saw(ws: WSClient, op: str, probe: str) -> bool:
+    """Whether operation `op` receives the app named `probe` (skipping earlier probes)."""
+    with contextlib.suppress(TimeoutError):
+        while True:
+            (payload,) = (await ws.next(op, timeout=1))["data"].values()
+            if payload["app"]["name"] == probe:
+                return True
+    return False
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 async def test_redis_outage_closes_subscriptions_and_spares_everything_else(app, settings):
@@ -407,7 +443,7 @@ async def test_redis_outage_closes_subscriptions_and_spares_everything_else(app,
 
 @pytest.mark.postgres
 @pytest.mark.redis
-async def test_an_event_on_one_process_reaches_subscribers_on_another(settings):
+async def test_an_event_on_one_process_reaches_subscribers_on_another(app, settings):
     from tests.test_serve import clean_env, serving
 
     acme, other = await tenant(settings, "Shared"), await tenant(settings)
@@ -424,8 +460,10 @@ async def test_an_event_on_one_process_reaches_subscribers_on_another(settings):
             WSClient.connect(process_b, other.token(ADMIN)) as theirs,
         ):
             status, log = await mine.subscribe(STATUS), await mine.subscribe(LOG)
-            await theirs.subscribe(LOG)
-            await asyncio.sleep(0.3)
+            theirs_log = await theirs.subscribe(LOG)
+            await until_live(
+                process_a, [(mine, status, acme), (mine, log, acme), (theirs, theirs_log, other)]
+            )
             await event(process_a, acme, "app.disconnected", "Shared")
             change = (await mine.next(status))["data"]["appStatusChanged"]
             assert (change["app"]["name"], change["previousStatus"], change["status"]) == (
