@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from gateway.auth import mint_token
+from gateway.ids import to_global_id
 from gateway.models import (
     AppAlert,
     AppConnection,
@@ -181,9 +182,34 @@ class Tenant:
     teams: dict[str, Team] = field(default_factory=dict)
     apps: dict[str, ConnectedApp] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    settings: Settings | None = None
 
     def token(self, name: str) -> str:
         return self.tokens[name]
+
+    @property
+    def gid(self) -> str:
+        """The portal's global id, as events and subscriptions name it."""
+        return to_global_id("Portal", self.portal.id)
+
+    def app_gid(self, name: str | None = None) -> str:
+        """The global id of the app of that name (without a name, of the only app)."""
+        if name is None:
+            (app,) = self.apps.values()
+        else:
+            app = self.apps[name]
+        return to_global_id("ConnectedApp", app.id)
+
+    async def add_person(self, name: str | None = None, role: Role = "member") -> User:
+        """One more person, for a test that adds people as it goes (with a token, given
+        settings)."""
+        user = await make_user(
+            self.portal, name, super_admin=role == "admin", manager=role == "manager"
+        )
+        self.people[user.name] = user
+        if self.settings is not None:
+            self.tokens[user.name] = mint_token(user, self.settings)
+        return user
 
 
 async def make_tenant(
@@ -196,19 +222,21 @@ async def make_tenant(
     apps: Sequence[str | MarketplaceListing] = (),
     category: str = "Test fixtures",
     installed_at: datetime = T0,
+    accounts: Mapping[str, Sequence[str]] | None = None,
 ) -> Tenant:
     """A portal with `people` (name → role, created in that order; default: one super admin,
     "Ada Admin"), `teams` (name → member names) and `apps` installed by the first person at
     `installed_at` with every scope the tier allows: a name makes a PORTAL listing of that
     name in `category`, a listing is installed as it is (listings are global: a module may
-    share a few). With `settings`, everyone gets a token."""
+    share a few). `accounts` (app name → account names) connects accounts of MULTI_ACCOUNT
+    apps, by the first person at `installed_at`. With `settings`, everyone gets a token, and
+    so does anyone `Tenant.add_person` adds later."""
     portal = await make_portal(tier=tier, timezone=timezone)
     roles = people if people is not None else {"Ada Admin": "admin"}
-    made = {
-        name: await make_user(portal, name, super_admin=role == "admin", manager=role == "manager")
-        for name, role in roles.items()
-    }
-    tenant = Tenant(portal, made)
+    tenant = Tenant(portal, {}, settings=settings)
+    for name, role in roles.items():
+        await tenant.add_person(name, role)
+    made = tenant.people
     for team, members in (teams or {}).items():
         tenant.teams[team] = await make_team(portal, team, [made[m] for m in members])
     installer = next(iter(made.values()), None)
@@ -217,8 +245,9 @@ async def make_tenant(
         if listing is None:
             listing = await make_listing(str(spec), category=category)
         tenant.apps[listing.name] = await install(portal, listing, installer, installed_at)
-    if settings is not None:
-        tenant.tokens = {name: mint_token(user, settings) for name, user in made.items()}
+    for app_name, names in (accounts or {}).items():
+        for account in names:
+            await connect(tenant.apps[app_name], installer, installed_at, account)
     return tenant
 
 

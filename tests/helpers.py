@@ -1,9 +1,13 @@
-"""Small helpers shared by tests: run GraphQL over HTTP, mint tokens, count SQL statements."""
+"""Small helpers shared by tests: run GraphQL over HTTP, mint tokens, count SQL statements,
+wait for a condition."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -96,11 +100,30 @@ def count_statements() -> Iterator[list[str]]:
         logger.setLevel(previous)
 
 
+async def until(
+    condition: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 10,
+    what: str = "the condition",
+    *,
+    every: float = 0.01,
+) -> None:
+    """Wait until `condition` (sync or async) holds, polled every `every` seconds; fail with
+    `what` after `timeout` seconds. Tests wait for what they need, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not come true within {timeout} s")
+        await asyncio.sleep(every)
+
+
 def barrier_at(name: str, parties: int = 2):  # type: ignore[no-untyped-def]
     """Hold the first `parties` arrivals at the named pause point until all have arrived, so
     their reads happen before any write (a retry that passes the point again goes straight on)."""
-    import asyncio
-
     from gateway.services import faults
 
     barrier = asyncio.Barrier(parties)

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.ids import decode_id
 from gateway.live import Hub
+from tests.helpers import until
 
 PROTOCOL = "graphql-transport-ws"
 
@@ -66,10 +67,13 @@ async def uvicorn_serving(app: Any, *, ws_max_size: int = 64 * 1024) -> AsyncIte
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+            task.result()  # it failed to start: its error, not a timeout
+        return bool(server.started)
+
+    await until(started, what="uvicorn starting")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -82,11 +86,11 @@ async def until_subscribed(hub: Hub, portal: str, count: int, timeout: float = 5
     so an event published next reaches them."""
     portal_id = decode_id(portal, "Portal")
     assert portal_id is not None, portal
-    deadline = time.monotonic() + timeout
-    while (current := hub.subscription_count(portal_id)) != count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{current} subscriptions open, never {count}")
-        await asyncio.sleep(0.01)
+    await until(
+        lambda: hub.subscription_count(portal_id) == count,
+        timeout,
+        f"{count} open subscriptions of {portal}",
+    )
 
 
 class WSClient:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,8 +38,8 @@ from gateway.models.enums import (
 from gateway.services import faults
 from gateway.worker import PassResult, run_forever, run_pass
 from tests import factories as f
-from tests.helpers import data, gid, token_for
-from tests.live_support import WSClient, uvicorn_serving
+from tests.helpers import data, gid, token_for, until
+from tests.live_support import WSClient, until_subscribed, uvicorn_serving
 
 INSTALL, DISCONNECT, UNINSTALL = (
     NotificationType.APP_INSTALL,
@@ -72,14 +71,6 @@ LATER = timedelta(minutes=5)
 LONG_AGO = datetime(2025, 1, 1, tzinfo=UTC)
 
 _names = itertools.count(1)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    """Wait until `condition` holds (polled), failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        await asyncio.sleep(0.01)
 
 
 def utc(*args: int) -> datetime:
@@ -626,11 +617,9 @@ async def test_recipients_subscribed_receive_the_digest_live(app, settings, worl
             WSClient.connect(base, await token_for(settings, world.member.email)) as member,
             WSClient.connect(base, await token_for(settings, world.admin.email)) as admin,
         ):
-            hub = app.state.hub
-            before = hub.open_subscriptions
             op = await member.subscribe(RECEIVED)
             await admin.subscribe(RECEIVED)
-            await until(lambda: hub.open_subscriptions == before + 2)
+            await until_subscribed(app.state.hub, gid("Portal", world.portal.id), 2)
             await world.run(utc(2026, 6, 16) + LATER)
             n = await Notification.get(rule_id=rule.id)
             pushed = await member.next(op)

@@ -33,8 +33,8 @@ from gateway.services import faults
 from gateway.services.envelopes import Envelope
 from gateway.services.ingestion import Purger
 from tests import factories as f
-from tests.conftest import EVENTS_SECRET
-from tests.helpers import data, gid, token_for
+from tests.conftest import EVENTS_SECRET, PG_URL
+from tests.helpers import data, gid, until
 from tests.test_serve import GATEWAY, clean_env, serving
 
 F, S, P, E = (
@@ -166,13 +166,14 @@ async def listings(app) -> dict[str, MarketplaceListing]:
 
 @pytest.fixture
 async def world(app, settings, listings) -> World:
-    portal = await f.make_portal(tier=P)
-    admin = await f.make_user(portal, "Ada Admin", super_admin=True)
-    a = await f.install(portal, listings["portal"], admin)
-    b = await f.install(portal, listings["portal2"], admin)
-    multi = await f.install(portal, listings["multi"], admin)
-    await f.connect(multi, admin, f.T0, account="@acme")
-    return World(portal, await token_for(settings, admin.email), a, b, multi)
+    t = await f.make_tenant(
+        settings,
+        tier=P,
+        apps=[listings["portal"], listings["portal2"], listings["multi"]],
+        accounts={"Chirpy": ["@acme"]},
+    )
+    apps = t.apps
+    return World(t.portal, t.token("Ada Admin"), apps["Ledger"], apps["Quill"], apps["Chirpy"])
 
 
 async def read_app(client: httpx.AsyncClient, world: World, app: ConnectedApp) -> dict[str, Any]:
@@ -568,8 +569,8 @@ async def test_unknown_portal_app_or_listing_is_404_and_stores_nothing(client, w
 async def test_an_app_of_another_portal_answers_exactly_like_a_missing_one(
     client, world, listings, envelopes
 ):
-    stranger = await f.make_portal()
-    foreign = await f.install(stranger, listings["portal"], None)
+    stranger_tenant = await f.make_tenant(people={}, apps=[listings["portal"]])
+    stranger, foreign = stranger_tenant.portal, stranger_tenant.apps["Ledger"]
     before = (await snapshot(world.portal.id), await snapshot(stranger.id))
     as_ours = {**app_event("app.disconnected", foreign), "portalId": gid("Portal", world.portal.id)}
     missing = {**app_event("app.disconnected", world.app), "appId": gid("ConnectedApp", 10**9)}
@@ -859,14 +860,10 @@ async def test_new_scopes_show_as_needing_reauthorization_or_upgrade_in_every_po
     )
     views = {}
     for tier in (S, E):
-        portal = await f.make_portal(tier=tier)
-        user = await f.make_user(portal, super_admin=True)
-        views[tier] = (
-            await f.install(portal, listing, user),
-            await token_for(settings, user.email),
-        )
-    bystander = await f.make_portal(tier=S)
-    looker = await token_for(settings, (await f.make_user(bystander)).email)
+        t = await f.make_tenant(settings, tier=tier, apps=[listing])
+        views[tier] = (t.apps["Pipeline"], t.token("Ada Admin"))
+    bystander = await f.make_tenant(settings, tier=S, people={"Lou Looker": "member"})
+    looker = bystander.token("Lou Looker")
     # When the platform reports the listing's new list
     new = [
         _scope("oauth", "FREE", True, "Sign in"),
@@ -932,20 +929,40 @@ async def test_new_scopes_show_as_needing_reauthorization_or_upgrade_in_every_po
 
 @pytest.mark.postgres
 async def test_identical_events_at_once_apply_once(client, world, envelopes):
+    import asyncpg
+    from tortoise.backends.base_postgres.client import BasePostgresClient
+    from tortoise.connection import get_connection
+
     body = orjson.dumps(app_event("app.disconnected", world.app))
     headers = headers_for(body)
     arrivals = 0
+    # The winner holds one of the pool's connections: as many others as the rest of the pool
+    # lends can wait on its id; any beyond wait for a connection, then find the id committed.
+    pool = get_connection("default")
+    assert isinstance(pool, BasePostgresClient)
+    queued = min(5, pool.pool_maxsize - 1)
+    watcher = await asyncpg.connect(PG_URL)
+
+    async def others_waiting() -> bool:
+        waiting = await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return bool(waiting >= queued)
 
     async def hold_the_first() -> None:
-        # The winner sits on its uncommitted id so the others must wait on the primary key.
+        # The winner sits on its uncommitted id until the others wait on the primary key.
         nonlocal arrivals
         arrivals += 1
-        await asyncio.sleep(0.3)
+        await until(others_waiting, what=f"{queued} other requests waiting on the winner's id")
 
-    with faults.hooked("ingest:after-claim", hold_the_first):
-        responses = await asyncio.gather(
-            *(client.post("/events", content=body, headers=headers) for _ in range(6))
-        )
+    try:
+        with faults.hooked("ingest:after-claim", hold_the_first):
+            responses = await asyncio.gather(
+                *(client.post("/events", content=body, headers=headers) for _ in range(6))
+            )
+    finally:
+        await watcher.close()
     assert sorted(r.status_code for r in responses) == [200] * 5 + [202]
     assert arrivals == 1
     assert await AppLogEntry.filter(app_id=world.app.id, activity="DISCONNECTED").count() == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -15,11 +14,10 @@ from websockets.exceptions import InvalidStatus
 
 from gateway.app import create_app
 from gateway.auth import mint_token
-from gateway.models.enums import InstallLevel
 from gateway.services import faults
 from tests import factories as f
 from tests.conftest import EVENTS_SECRET, JWT_SECRET, PG_URL, REDIS_URL
-from tests.helpers import gid, gql, token_for
+from tests.helpers import gid, gql, until
 from tests.live_support import (
     Served,
     WSClient,
@@ -35,29 +33,12 @@ LOG = """subscription($filter: AppLogFilter) { appLogAppended(filter: $filter) {
   activity app { name } user { name } } }"""
 
 
-@dataclass
-class Tenant:
-    portal_gid: str
-    admin: str
-    member: str
-    apps: dict[str, str]  # name -> global id
+ADMIN, MEMBER = "Ann Admin", "Max Member"
 
 
-async def tenant(settings, *names: str) -> Tenant:
-    portal = await f.make_portal()
-    admin = await f.make_user(portal, super_admin=True)
-    member = await f.make_user(portal)
-    apps = {}
-    for name in names:
-        listing = await f.make_listing(name, InstallLevel.PORTAL)
-        app = await f.install(portal, listing, admin)
-        apps[name] = gid("ConnectedApp", app.id)
-    return Tenant(
-        gid("Portal", portal.id),
-        await token_for(settings, admin.email),
-        await token_for(settings, member.email),
-        apps,
-    )
+async def tenant(settings, *names: str) -> f.Tenant:
+    """A portal with an admin, a member, and PORTAL apps of these names."""
+    return await f.make_tenant(settings, people={ADMIN: "admin", MEMBER: "member"}, apps=names)
 
 
 @pytest.fixture
@@ -81,24 +62,27 @@ async def limited(app, settings):
         yield Served(base, limited_app.state.hub)
 
 
-async def event(base, t: Tenant, type_: str, app: str, **extra):
-    response = await post_event(base, EVENTS_SECRET, type_, t.portal_gid, t.apps[app], **extra)
+async def event(base, t: f.Tenant, type_: str, app: str, **extra):
+    response = await post_event(base, EVENTS_SECRET, type_, t.gid, t.app_gid(app), **extra)
     assert response.status_code == 202, response.text
 
 
 async def test_status_changes_reach_their_portal_only(live, app, settings):
     acme, other = await tenant(settings, "Alpha", "Beta"), await tenant(settings, "Gamma")
-    async with WSClient.connect(live, acme.member) as a, WSClient.connect(live, other.admin) as b:
+    async with (
+        WSClient.connect(live, acme.token(MEMBER)) as a,
+        WSClient.connect(live, other.token(ADMIN)) as b,
+    ):
         status_a, log_a = await a.subscribe(STATUS), await a.subscribe(LOG)
-        await b.subscribe(STATUS, {"apps": [acme.apps["Alpha"]]})  # names a foreign app
-        await until_subscribed(app.state.hub, acme.portal_gid, 2)
-        await until_subscribed(app.state.hub, other.portal_gid, 1)
+        await b.subscribe(STATUS, {"apps": [acme.app_gid("Alpha")]})  # names a foreign app
+        await until_subscribed(app.state.hub, acme.gid, 2)
+        await until_subscribed(app.state.hub, other.gid, 1)
         await event(live, acme, "app.disconnected", "Alpha")
         assert await a.next(status_a) == {
             "data": {
                 "appStatusChanged": {
                     "app": {
-                        "id": acme.apps["Alpha"],
+                        "id": acme.app_gid("Alpha"),
                         "name": "Alpha",
                         "status": "DISCONNECTED",
                         "alerts": [],
@@ -123,10 +107,10 @@ async def test_status_changes_reach_their_portal_only(live, app, settings):
 
 async def test_filters(live, app, settings):
     t = await tenant(settings, "One", "Two")
-    async with WSClient.connect(live, t.admin) as ws:
-        only_two = await ws.subscribe(STATUS, {"apps": [t.apps["Two"]]})
+    async with WSClient.connect(live, t.token(ADMIN)) as ws:
+        only_two = await ws.subscribe(STATUS, {"apps": [t.app_gid("Two")]})
         reconnects = await ws.subscribe(LOG, {"filter": {"activities": ["RECONNECTED"]}})
-        await until_subscribed(app.state.hub, t.portal_gid, 2)
+        await until_subscribed(app.state.hub, t.gid, 2)
         await event(live, t, "app.disconnected", "One")
         await event(live, t, "app.disconnected", "Two")
         await event(live, t, "app.reconnected", "One")
@@ -143,9 +127,9 @@ async def test_filters(live, app, settings):
 
 async def test_each_event_reads_fresh_data(live, app, settings):
     t = await tenant(settings, "Fresh")
-    async with WSClient.connect(live, t.admin) as ws:
+    async with WSClient.connect(live, t.token(ADMIN)) as ws:
         op = await ws.subscribe(STATUS)
-        await until_subscribed(app.state.hub, t.portal_gid, 1)
+        await until_subscribed(app.state.hub, t.gid, 1)
         alert = {"severity": "ERROR", "code": "sync_failed", "message": "Sync failed"}
         await event(live, t, "app.error", "Fresh", alert=alert)
         failing = (await ws.next(op))["data"]["appStatusChanged"]
@@ -167,13 +151,16 @@ async def test_each_event_reads_fresh_data(live, app, settings):
 async def test_refused_changes_publish_nothing(live, app, settings):
     t = await tenant(settings, "Keep")
     uninstall = "mutation($id: ID!) { uninstallApp(input: {appId: $id}) { userErrors { code } } }"
-    async with WSClient.connect(live, t.admin) as ws, httpx.AsyncClient(base_url=live) as http:
+    async with (
+        WSClient.connect(live, t.token(ADMIN)) as ws,
+        httpx.AsyncClient(base_url=live) as http,
+    ):
         op = await ws.subscribe(LOG)
-        await until_subscribed(app.state.hub, t.portal_gid, 1)
-        refused = await gql(http, uninstall, {"id": t.apps["Keep"]}, token=t.member)
+        await until_subscribed(app.state.hub, t.gid, 1)
+        refused = await gql(http, uninstall, {"id": t.app_gid("Keep")}, token=t.token(MEMBER))
         assert refused["data"]["uninstallApp"]["userErrors"] == [{"code": "FORBIDDEN"}]
         await ws.nothing()
-        done = await gql(http, uninstall, {"id": t.apps["Keep"]}, token=t.admin)
+        done = await gql(http, uninstall, {"id": t.app_gid("Keep")}, token=t.token(ADMIN))
         assert done["data"]["uninstallApp"]["userErrors"] == []
         assert (await ws.next(op))["data"]["appLogAppended"]["activity"] == "UNINSTALLED"
 
@@ -212,10 +199,10 @@ async def test_protocol_errors(live, settings):
     async with WSClient.connect(live, init=False) as ws:  # subscribe before init
         await ws.send({"id": "1", "type": "subscribe", "payload": {"query": STATUS}})
         assert await ws.closed_with() == 4401
-    async with WSClient.connect(live, t.admin) as ws:  # a second init
+    async with WSClient.connect(live, t.token(ADMIN)) as ws:  # a second init
         await ws.send({"type": "connection_init", "payload": {}})
         assert await ws.closed_with() == 4429
-    async with WSClient.connect(live, t.admin) as ws:  # an id in use
+    async with WSClient.connect(live, t.token(ADMIN)) as ws:  # an id in use
         await ws.send({"id": "same", "type": "subscribe", "payload": {"query": STATUS}})
         await ws.send({"id": "same", "type": "subscribe", "payload": {"query": STATUS}})
         assert await ws.closed_with() == 4409
@@ -232,7 +219,7 @@ async def test_the_legacy_protocol_is_not_spoken(live):
 
 async def test_the_101st_subscription_gets_an_error(live, settings):
     t = await tenant(settings)
-    async with WSClient.connect(live, t.admin) as ws:
+    async with WSClient.connect(live, t.token(ADMIN)) as ws:
         for _ in range(100):
             await ws.subscribe(STATUS)
         extra = await ws.subscribe(STATUS)
@@ -243,21 +230,27 @@ async def test_the_101st_subscription_gets_an_error(live, settings):
 
 async def test_too_many_sockets_for_one_user_closes_with_1008(limited, settings):
     t = await tenant(settings)
-    async with WSClient.connect(limited.base, t.admin), WSClient.connect(limited.base, t.admin):
+    async with (
+        WSClient.connect(limited.base, t.token(ADMIN)),
+        WSClient.connect(limited.base, t.token(ADMIN)),
+    ):
         async with WSClient.connect(limited.base, init=False) as third:
             await third.send(
-                {"type": "connection_init", "payload": {"authorization": f"Bearer {t.admin}"}}
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {t.token(ADMIN)}"},
+                }
             )
             assert await third.closed_with() == 1008
     # closed sockets no longer count: this one is acknowledged (connect checks the ack)
-    async with WSClient.connect(limited.base, t.admin) as again:
+    async with WSClient.connect(limited.base, t.token(ADMIN)) as again:
         await again.subscribe(STATUS)
         await again.nothing()
 
 
 async def test_a_frame_over_64_kib_closes_with_1009(live, settings):
     t = await tenant(settings)
-    async with WSClient.connect(live, t.admin) as ws:
+    async with WSClient.connect(live, t.token(ADMIN)) as ws:
         await ws.send(
             {
                 "id": "big",
@@ -271,11 +264,13 @@ async def test_a_frame_over_64_kib_closes_with_1009(live, settings):
 async def test_origins_outside_the_allowed_list_are_refused(limited, settings):
     t = await tenant(settings)
     with pytest.raises(InvalidStatus) as refused:
-        async with WSClient.connect(limited.base, t.admin, origin="https://evil.example"):
+        async with WSClient.connect(limited.base, t.token(ADMIN), origin="https://evil.example"):
             pass
     assert refused.value.response.status_code == 403
     # a listed origin is acknowledged (connect checks the ack) and may subscribe
-    async with WSClient.connect(limited.base, t.admin, origin="https://console.example") as ws:
+    async with WSClient.connect(
+        limited.base, t.token(ADMIN), origin="https://console.example"
+    ) as ws:
         await ws.subscribe(STATUS)
         await ws.nothing()
 
@@ -288,11 +283,11 @@ async def test_a_subscriber_too_far_behind_is_closed_with_1013(limited, settings
         await release.wait()
 
     async with (
-        WSClient.connect(limited.base, t.admin) as slow,
-        WSClient.connect(limited.base, t.member) as other,
+        WSClient.connect(limited.base, t.token(ADMIN)) as slow,
+        WSClient.connect(limited.base, t.token(MEMBER)) as other,
     ):
         await slow.subscribe(LOG)
-        await until_subscribed(limited.hub, t.portal_gid, 1)
+        await until_subscribed(limited.hub, t.gid, 1)
         with faults.hooked("live:before-push", stuck):
             # the first event is held at the push; two more fill its queue; a fourth overflows
             for kind in (
@@ -306,7 +301,7 @@ async def test_a_subscriber_too_far_behind_is_closed_with_1013(limited, settings
             release.set()
         # the other socket subscribed to nothing, is unaffected, and still gets live updates
         op = await other.subscribe(LOG)
-        await until_subscribed(limited.hub, t.portal_gid, 1)
+        await until_subscribed(limited.hub, t.gid, 1)
         await event(limited.base, t, "app.disconnected", "Busy")
         assert (await other.next(op))["data"]["appLogAppended"]["activity"] == "DISCONNECTED"
 
@@ -331,16 +326,13 @@ async def redis_server(port: int):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+    def answers() -> bool:
+        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
+        return ping.stdout.strip() == b"PONG"
+
     try:
-        for _ in range(100):
-            if (
-                subprocess.run(
-                    ["redis-cli", "-p", str(port), "ping"], capture_output=True
-                ).stdout.strip()
-                == b"PONG"
-            ):
-                break
-            await asyncio.sleep(0.05)
+        await until(answers, what=f"redis-server on port {port} answering", every=0.05)
         yield proc
     finally:
         proc.terminate()
@@ -349,12 +341,47 @@ async def redis_server(port: int):
 
 async def wait_for_broker(base: str, state: str) -> None:
     async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            body = (await client.get(f"{base}/readyz")).json()
-            if body["broker"] == state:
-                return
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"broker never became {state}")
+
+        async def reported() -> bool:
+            return bool((await client.get(f"{base}/readyz")).json()["broker"] == state)
+
+        await until(reported, what=f"the broker {state}", every=0.05)
+
+
+async def until_live(base: str, listeners: list[tuple[WSClient, str, f.Tenant]]) -> None:
+    """Wait until each (socket, operation, portal) listener receives events posted to `base`.
+
+    The listeners' subscriptions live in another process, whose hub cannot be counted from
+    here, so probe them: each round disconnects a fresh app in every listener's portal, through
+    `base`, and reads each operation up to that round's probe. Redis keeps one channel's order,
+    so once an operation has seen the latest probe no earlier one is still on its way; a round
+    in which every operation saw its probe leaves nothing behind for the test to read."""
+    portals = {t.gid: t for _, _, t in listeners}
+
+    async def a_round() -> bool:
+        latest = {}
+        for key, t in portals.items():
+            listing = await f.make_listing(f.unique("Probe"))
+            app = await f.install(t.portal, listing, None)
+            latest[key] = listing.name
+            response = await post_event(
+                base, EVENTS_SECRET, "app.disconnected", key, gid("ConnectedApp", app.id)
+            )
+            assert response.status_code == 202, response.text
+        # every operation is read up to its probe, even after one has missed it
+        return all([await saw(ws, op, latest[t.gid]) for ws, op, t in listeners])
+
+    await until(a_round, 15, "the subscriptions receiving a probe", every=0)
+
+
+async def saw(ws: WSClient, op: str, probe: str) -> bool:
+    """Whether operation `op` receives the app named `probe` (skipping earlier probes)."""
+    with contextlib.suppress(TimeoutError):
+        while True:
+            (payload,) = (await ws.next(op, timeout=1))["data"].values()
+            if payload["app"]["name"] == probe:
+                return True
+    return False
 
 
 @pytest.mark.postgres
@@ -368,7 +395,7 @@ async def test_redis_outage_closes_subscriptions_and_spares_everything_else(app,
         await broker.start()
         try:
             await wait_for_broker(base, "ok")
-            async with WSClient.connect(base, t.admin) as ws:
+            async with WSClient.connect(base, t.token(ADMIN)) as ws:
                 await ws.subscribe(STATUS)
                 # When Redis goes away
                 redis_proc.terminate()
@@ -387,27 +414,27 @@ async def test_redis_outage_closes_subscriptions_and_spares_everything_else(app,
                 }
                 # queries, mutations and ingestion keep working
                 body = await gql(
-                    http, "{ viewer { portal { appSummary { total } } } }", token=t.admin
+                    http, "{ viewer { portal { appSummary { total } } } }", token=t.token(ADMIN)
                 )
                 assert body == {"data": {"viewer": {"portal": {"appSummary": {"total": 1}}}}}
                 await event(base, t, "app.disconnected", "Steady")
                 status = await gql(
                     http,
                     "query($id: ID!) { node(id: $id) { ... on ConnectedApp { status } } }",
-                    {"id": t.apps["Steady"]},
-                    token=t.admin,
+                    {"id": t.app_gid("Steady")},
+                    token=t.token(ADMIN),
                 )
                 assert status["data"]["node"]["status"] == "DISCONNECTED"
             # new subscriptions are refused the same way
-            async with WSClient.connect(base, t.admin) as ws:
+            async with WSClient.connect(base, t.token(ADMIN)) as ws:
                 await ws.subscribe(STATUS)
                 assert await ws.closed_with() == 1013
             # When Redis is back, the broker reconnects by itself and live updates flow again
             async with redis_server(port):
                 await wait_for_broker(base, "ok")
-                async with WSClient.connect(base, t.admin) as ws:
+                async with WSClient.connect(base, t.token(ADMIN)) as ws:
                     op = await ws.subscribe(STATUS)
-                    await until_subscribed(outage_app.state.hub, t.portal_gid, 1)
+                    await until_subscribed(outage_app.state.hub, t.gid, 1)
                     await event(base, t, "app.reconnected", "Steady")
                     assert (await ws.next(op))["data"]["appStatusChanged"]["status"] == "CONNECTED"
         finally:
@@ -416,7 +443,7 @@ async def test_redis_outage_closes_subscriptions_and_spares_everything_else(app,
 
 @pytest.mark.postgres
 @pytest.mark.redis
-async def test_an_event_on_one_process_reaches_subscribers_on_another(settings):
+async def test_an_event_on_one_process_reaches_subscribers_on_another(app, settings):
     from tests.test_serve import clean_env, serving
 
     acme, other = await tenant(settings, "Shared"), await tenant(settings)
@@ -429,12 +456,14 @@ async def test_an_event_on_one_process_reaches_subscribers_on_another(settings):
     async with serving(env) as (process_a, _), serving(env) as (process_b, _):
         await wait_for_broker(process_b, "ok")
         async with (
-            WSClient.connect(process_b, acme.member) as mine,
-            WSClient.connect(process_b, other.admin) as theirs,
+            WSClient.connect(process_b, acme.token(MEMBER)) as mine,
+            WSClient.connect(process_b, other.token(ADMIN)) as theirs,
         ):
             status, log = await mine.subscribe(STATUS), await mine.subscribe(LOG)
-            await theirs.subscribe(LOG)
-            await asyncio.sleep(0.3)
+            theirs_log = await theirs.subscribe(LOG)
+            await until_live(
+                process_a, [(mine, status, acme), (mine, log, acme), (theirs, theirs_log, other)]
+            )
             await event(process_a, acme, "app.disconnected", "Shared")
             change = (await mine.next(status))["data"]["appStatusChanged"]
             assert (change["app"]["name"], change["previousStatus"], change["status"]) == (

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,13 +14,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from gateway.app import create_app
-from gateway.auth import mint_token
-from gateway.models import ConnectedApp, Portal, User
-from gateway.models.enums import InstallLevel
+from gateway.models import ConnectedApp, User
 from gateway.settings import Settings, SettingsError
 from tests import factories as f
 from tests.conftest import EVENTS_SECRET
-from tests.helpers import count_statements, gid, gql
+from tests.helpers import count_statements, gql
 from tests.live_support import (
     CLIENT_LOG,
     Served,
@@ -41,28 +38,14 @@ UNPARSABLE = "subscription { appStatusChanged { status "
 TOO_MANY_ALIASES = "{ " + " ".join(f"a{i}: viewer {{ user {{ name }} }}" for i in range(16)) + " }"
 
 
-@dataclass
-class Account:
-    """A portal with one installed app and users made on demand."""
-
-    settings: Settings
-    portal: Portal
-    app_gid: str
-
-    @property
-    def gid(self) -> str:
-        return gid("Portal", self.portal.id)
-
-    async def user(self, **kw: Any) -> tuple[User, str]:
-        user = await f.make_user(self.portal, f.unique("Person"), **kw)
-        return user, mint_token(user, self.settings)
+async def a_portal(settings: Settings) -> f.Tenant:
+    """A portal with one installed app; each test adds the people it needs with `person`."""
+    return await f.make_tenant(settings, apps=[f.unique("App")])
 
 
-async def a_portal(settings: Settings) -> Account:
-    portal = await f.make_portal()
-    admin = await f.make_user(portal, super_admin=True)
-    app = await f.install(portal, await f.make_listing(f.unique("App"), InstallLevel.PORTAL), admin)
-    return Account(settings, portal, gid("ConnectedApp", app.id))
+async def person(portal: f.Tenant, role: f.Role = "member") -> tuple[User, str]:
+    user = await portal.add_person(f.unique("Person"), role)
+    return user, portal.token(user.name)
 
 
 @pytest.fixture
@@ -109,24 +92,24 @@ async def revoke(user: User, how: str) -> None:
 async def test_a_query_over_a_socket_reads_current_data(live, settings):
     # Given a socket that has already read the app as connected
     p = await a_portal(settings)
-    _, token = await p.user()
+    _, token = await person(p)
     async with WSClient.connect(live, token) as ws, httpx.AsyncClient(base_url=live) as http:
-        assert await ws.execute(APP_STATUS, {"id": p.app_gid}) == {
+        assert await ws.execute(APP_STATUS, {"id": p.app_gid()}) == {
             "data": {"node": {"status": "CONNECTED"}}
         }
         # When the platform reports the app disconnected
-        response = await post_event(live, EVENTS_SECRET, "app.disconnected", p.gid, p.app_gid)
+        response = await post_event(live, EVENTS_SECRET, "app.disconnected", p.gid, p.app_gid())
         assert response.status_code == 202, response.text
         # Then the same query on the same socket says so, as HTTP does
-        over_http = await gql(http, APP_STATUS, {"id": p.app_gid}, token=token)
+        over_http = await gql(http, APP_STATUS, {"id": p.app_gid()}, token=token)
         assert over_http == {"data": {"node": {"status": "DISCONNECTED"}}}
-        assert await ws.execute(APP_STATUS, {"id": p.app_gid}) == over_http
+        assert await ws.execute(APP_STATUS, {"id": p.app_gid()}) == over_http
 
 
 async def test_each_operation_over_a_socket_reads_its_user_afresh(live, settings):
     # Given a manager's socket
     p = await a_portal(settings)
-    manager, token = await p.user(manager=True)
+    manager, token = await person(p, "manager")
     async with WSClient.connect(live, token) as ws:
         assert await ws.execute(VIEWER_NAME) == {
             "data": {"viewer": {"user": {"name": manager.name}}}
@@ -135,11 +118,11 @@ async def test_each_operation_over_a_socket_reads_its_user_afresh(live, settings
         await User.filter(id=manager.id).update(name="Renamed", can_manage_apps=False)
         # Then the next operations see the user as they are now
         assert await ws.execute(VIEWER_NAME) == {"data": {"viewer": {"user": {"name": "Renamed"}}}}
-        assert await ws.execute(UNINSTALL, {"id": p.app_gid}) == {
+        assert await ws.execute(UNINSTALL, {"id": p.app_gid()}) == {
             "data": {"uninstallApp": {"userErrors": [{"code": "FORBIDDEN"}]}}
         }
         # and the refused mutation changed nothing
-        assert await ws.execute(APP_STATUS, {"id": p.app_gid}) == {
+        assert await ws.execute(APP_STATUS, {"id": p.app_gid()}) == {
             "data": {"node": {"status": "CONNECTED"}}
         }
     assert await ConnectedApp.filter(portal_id=p.portal.id).count() == 1
@@ -151,7 +134,7 @@ async def test_an_operation_of_a_user_who_lost_access_closes_the_socket_with_440
 ):
     # Given a socket whose user has read something
     p = await a_portal(settings)
-    user, token = await p.user()
+    user, token = await person(p)
     async with WSClient.connect(live, token) as ws:
         assert await ws.execute(VIEWER_NAME) == {"data": {"viewer": {"user": {"name": user.name}}}}
         # When the user is deleted, or no longer in the token's portal
@@ -163,7 +146,7 @@ async def test_an_operation_of_a_user_who_lost_access_closes_the_socket_with_440
 
 async def test_document_limits_apply_over_a_socket(live, settings):
     p = await a_portal(settings)
-    _, token = await p.user()
+    _, token = await person(p)
     async with WSClient.connect(live, token) as ws, httpx.AsyncClient(base_url=live) as http:
         errors = await ws.refused(TOO_MANY_ALIASES)
         assert errors == [
@@ -181,7 +164,7 @@ async def test_document_limits_apply_over_a_socket(live, settings):
 
 async def test_several_operations_need_an_operation_name(live, settings):
     p = await a_portal(settings)
-    user, token = await p.user()
+    user, token = await person(p)
     async with WSClient.connect(live, token) as ws:
         assert await ws.refused(TWO_OPERATIONS) == [
             {
@@ -201,7 +184,7 @@ async def test_several_operations_need_an_operation_name(live, settings):
 async def test_an_unparsable_document_gets_an_error_and_logs_nothing(live, settings, caplog):
     caplog.set_level(logging.INFO)
     p = await a_portal(settings)
-    user, token = await p.user()
+    user, token = await person(p)
     async with WSClient.connect(live, token) as ws, httpx.AsyncClient(base_url=live) as http:
         errors = await ws.refused(UNPARSABLE)
         assert errors == [
@@ -231,7 +214,7 @@ async def test_malformed_operations_get_a_bad_request_error(
 ):
     caplog.set_level(logging.INFO)
     p = await a_portal(settings)
-    _, token = await p.user()
+    _, token = await person(p)
     async with WSClient.connect(live, token) as ws:
         await ws.send({"id": "bad", "type": "subscribe", "payload": payload})
         assert await ws.message("bad") == {
@@ -248,7 +231,7 @@ async def test_malformed_operations_get_a_bad_request_error(
 
 async def test_a_socket_whose_user_loses_access_is_closed_with_4403(serve, settings):
     p = await a_portal(settings)
-    (gone, gone_token), (moved, moved_token), (_, stays_token) = [await p.user() for _ in "123"]
+    (gone, gone_token), (moved, moved_token), (_, stays_token) = [await person(p) for _ in "123"]
     async with (
         serve(ws_access_check_interval=0.2) as served,
         WSClient.connect(served.base, gone_token) as gone_ws,
@@ -269,7 +252,7 @@ async def test_a_socket_whose_user_loses_access_is_closed_with_4403(serve, setti
         # and the third keeps its subscription and its portal's events
         await until_subscribed(served.hub, p.gid, 1)
         response = await post_event(
-            served.base, EVENTS_SECRET, "app.disconnected", p.gid, p.app_gid
+            served.base, EVENTS_SECRET, "app.disconnected", p.gid, p.app_gid()
         )
         assert response.status_code == 202, response.text
         assert (await stays_ws.next(stays))["data"]["appLogAppended"]["activity"] == "DISCONNECTED"
@@ -277,7 +260,7 @@ async def test_a_socket_whose_user_loses_access_is_closed_with_4403(serve, setti
 
 async def test_the_access_check_reads_every_open_sockets_user_in_one_statement(serve, settings):
     first, second = await a_portal(settings), await a_portal(settings)
-    tokens = [(await first.user())[1], (await first.user())[1], (await second.user())[1]]
+    tokens = [(await person(first))[1], (await person(first))[1], (await person(second))[1]]
     async with (
         serve(ws_access_check_interval=3600) as served,
         WSClient.connect(served.base, tokens[0]),
@@ -309,7 +292,7 @@ async def test_no_log_record_carries_a_token_under_debug(serve, settings, caplog
     # Given a debug server with everything logged at DEBUG
     caplog.set_level(logging.DEBUG)
     p = await a_portal(settings)
-    user, token = await p.user()
+    user, token = await person(p)
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     async with serve(debug=True) as served:
         # When a client sends its token in connection_init, and also in the handshake's
