@@ -61,6 +61,8 @@ class FieldPlan:
     # Strawberry field that says how its arguments convert to Python values.
     batch: Callable[..., Any] | None = None
     strawberry_field: Any = None
+    # The attribute a field without a resolver reads (Strawberry's default resolver).
+    attribute: str | None = None
     # Sub-selections per concrete object type, collected on first use.
     children: dict[str, list[FieldPlan]] = field(default_factory=dict)
 
@@ -146,9 +148,23 @@ class Plan:
                     definition,
                     batch=batch_of(getattr(strawberry_field, "metadata", None)),
                     strawberry_field=strawberry_field,
+                    attribute=_attribute(definition, strawberry_field),
                 )
             )
         return fields
+
+
+def _attribute(definition: GraphQLField, strawberry_field: Any) -> str | None:
+    """The attribute a plain field reads, when reading it is all its resolver does."""
+    resolve = definition.resolve
+    if (
+        getattr(resolve, "_is_default", False)
+        and strawberry_field is not None
+        and strawberry_field.default_resolver is getattr
+    ):
+        name: str = strawberry_field.python_name
+        return name
+    return None
 
 
 def skip_include_variables(document: DocumentNode) -> frozenset[str]:

@@ -75,6 +75,13 @@ async def _gather(values: Sequence[Awaitable[Any]]) -> list[Any]:
 _HELPERS = GraphQLResolveInfoHelpers(gather=_gather, track=_no_tracking)
 
 
+def _read(parent: Any, attribute: str) -> Any:
+    try:
+        return getattr(parent, attribute)
+    except Exception as exc:
+        return exc
+
+
 def _is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
     return hasattr(value, "__await__")
 
@@ -197,18 +204,16 @@ class Run:
                 )
                 return [error] * len(parents)
             return values
+        attribute = field.attribute
+        if attribute is not None:
+            return [_read(parent, attribute) for parent in parents]
         resolve = definition.resolve
         assert resolve is not None  # Strawberry gives every field a resolver
         values = []
         pending: list[int] = []
-        basic = getattr(resolve, "_is_default", False)  # a plain attribute read
         for i, parent in enumerate(parents):
             try:
-                value = (
-                    resolve(parent, None)
-                    if basic
-                    else resolve(parent, self._info(field, paths[i]), **args)
-                )
+                value = resolve(parent, self._info(field, paths[i]), **args)
             except Exception as exc:
                 value = exc
             else:

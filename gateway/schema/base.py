@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 from tortoise.models import Model
 
+from gateway.executor.batch import batch_field
 from gateway.ids import to_global_id
 from gateway.pagination import Page
 
@@ -41,10 +44,10 @@ def row(obj: object, model: type[M]) -> M:
 def id_field(type_name: str, what: str) -> Any:
     """The `id` field of a node type whose values are rows: the row's global id."""
 
-    def resolve(root: strawberry.Parent[Any]) -> strawberry.ID:
-        return strawberry.ID(to_global_id(type_name, root.id))
+    async def ids(_ctx: Any, rows: Sequence[Any]) -> list[str]:
+        return [to_global_id(type_name, r.id) for r in rows]
 
-    return strawberry.field(resolver=resolve, description=f"Opaque global id of the {what}.")
+    return batch_field(ids, description=f"Opaque global id of the {what}.")
 
 
 @strawberry.type(description="Where a page sits in its list (Relay).")
@@ -71,20 +74,25 @@ class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
 
 
+async def _edges(_ctx: Any, pages: Sequence[Page[Any]]) -> list[list[_Edge]]:
+    return [[_Edge(c, n) for c, n in zip(page.cursors, page.nodes, strict=True)] for page in pages]
+
+
+async def _page_infos(_ctx: Any, pages: Sequence[Page[Any]]) -> list[Page[Any]]:
+    return list(pages)  # a Page answers PageInfo's fields
+
+
+async def _total_counts(_ctx: Any, pages: Sequence[Page[Any]]) -> list[int]:
+    return list(await asyncio.gather(*(page.count() for page in pages)))
+
+
 @strawberry.type(description="A page of a list (Relay connection) with keyset cursors.")
 class Connection(Generic[T]):
-    @strawberry.field(description="The items of this page with their cursors.")
-    def edges(self) -> list[Edge[T]]:
-        page: Page[Any] = self  # type: ignore[assignment]  # a Page stands for its Connection
-        return [_Edge(c, n) for c, n in zip(page.cursors, page.nodes, strict=True)]  # type: ignore[misc]  # _Edge stands for Edge
-
+    edges: list[Edge[T]] = batch_field(
+        _edges, description="The items of this page with their cursors."
+    )
     nodes: list[T] = strawberry.field(description="The items of this page.")
-
-    @strawberry.field(description="Where this page sits in the list.")
-    def page_info(self) -> PageInfo:
-        return self  # type: ignore[return-value]  # a Page answers PageInfo's fields
-
-    @strawberry.field(description="Number of items in the whole list (all pages).")
-    async def total_count(self) -> int:
-        page: Page[Any] = self  # type: ignore[assignment]  # a Page stands for its Connection
-        return await page.count()
+    page_info: PageInfo = batch_field(_page_infos, description="Where this page sits in the list.")
+    total_count: int = batch_field(
+        _total_counts, description="Number of items in the whole list (all pages)."
+    )
