@@ -105,6 +105,9 @@ class Loaders:
 
     def __init__(self) -> None:
         self._batches: dict[tuple[Callable[..., Any], str], DataLoader] = {}
+        # Values derived from loaded rows (an app's scope states, say), computed once per
+        # request however many fields read them.
+        self.derived: dict[Hashable, Any] = {}
 
     def batch(self, fn: Callable[..., Any], arguments: dict[str, Any], context: Any) -> DataLoader:
         """The loader of a batch resolver for one set of arguments, keyed by parent object

@@ -29,6 +29,11 @@ def batched(fn: BatchFunction, *, viewer_facts: tuple[str, ...] = ()) -> dict[st
     return {BATCH: fn, VIEWER_FACTS: viewer_facts}
 
 
+def reads_viewer(*facts: str) -> dict[str, Any]:
+    """Field metadata of a field without a batch function that reads these viewer facts."""
+    return {VIEWER_FACTS: facts}
+
+
 def batch_field(
     fn: BatchFunction,
     *,

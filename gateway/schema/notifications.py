@@ -9,6 +9,7 @@ import strawberry
 
 from gateway import models as m
 from gateway.context import Info
+from gateway.executor.batch import reads_viewer
 from gateway.resolvers import notifications as r
 from gateway.schema.base import Node, id_field, node_type, row
 from gateway.schema.enums import (
@@ -69,7 +70,10 @@ class NotificationRule(Node):
     created_at: datetime = strawberry.field(description="When the rule was created.")
     updated_at: datetime = strawberry.field(description="When the rule was last changed.")
 
-    @strawberry.field(description="The viewer may edit or delete the rule (super admins only).")
+    @strawberry.field(
+        description="The viewer may edit or delete the rule (super admins only).",
+        metadata=reads_viewer("is_super_admin"),
+    )
     def viewer_can_edit(self, info: Info) -> bool:
         return info.context.viewer.is_super_admin
 

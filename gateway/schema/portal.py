@@ -8,6 +8,7 @@ import strawberry
 
 from gateway import models as m
 from gateway.context import Info
+from gateway.executor.batch import reads_viewer
 from gateway.resolvers import log as log_r
 from gateway.resolvers import portal as r
 from gateway.resolvers.inputs import enum_set
@@ -173,7 +174,8 @@ class Portal(Node):
         return await r.teams(row(self, m.Portal), info, first, after)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(
-        description="Digest deliveries, newest first. Super admins only: empty for anyone else."
+        description="Digest deliveries, newest first. Super admins only: empty for anyone else.",
+        metadata=reads_viewer("is_super_admin"),
     )
     async def deliveries(
         self,
@@ -187,7 +189,7 @@ class Portal(Node):
 
 @strawberry.type(description="The signed-in user and their portal.")
 class Viewer:
-    @strawberry.field(description="The signed-in user.")
+    @strawberry.field(description="The signed-in user.", metadata=reads_viewer("id"))
     def user(self, info: Info) -> User:
         return info.context.viewer  # type: ignore[return-value]  # a row stands for its GraphQL type
 
@@ -195,7 +197,9 @@ class Viewer:
     def portal(self, info: Info) -> Portal:
         return info.context.portal  # type: ignore[return-value]  # a row stands for its GraphQL type
 
-    @strawberry.field(description="The viewer's in-app digests, newest first.")
+    @strawberry.field(
+        description="The viewer's in-app digests, newest first.", metadata=reads_viewer("id")
+    )
     async def notifications(
         self,
         info: Info,

@@ -21,6 +21,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from gateway.context import Info
 from gateway.errors import BadRequest, present_errors
 from gateway.executor import FastExecutor
+from gateway.executor.batch import reads_viewer
 from gateway.resolvers import node as node_r
 from gateway.schema.apps import (
     AppAlert,
@@ -50,13 +51,16 @@ class Query:
         return Viewer()
 
     @strawberry.field(
-        description="Any object by global id; null when it does not exist or is not visible."
+        description="Any object by global id; null when it does not exist or is not visible.",
+        # Visibility: a colleague's notification is null, deliveries are for super admins.
+        metadata=reads_viewer("id", "is_super_admin"),
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         return await node_r.node(info, id)
 
     @strawberry.field(
-        description="Objects by global ids (at most 100), in order; null for each that is not visible."
+        description="Objects by global ids (at most 100), in order; null for each that is not visible.",
+        metadata=reads_viewer("id", "is_super_admin"),
     )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         return await node_r.nodes(info, ids)

@@ -104,14 +104,18 @@ async def scope_lists(
     loaders: Loaders, apps: Sequence[m.ConnectedApp], tier: SubscriptionTier
 ) -> list[list[ScopeView]]:
     """Each app's scopes; none for an uninstalled app (its grants went with the uninstall)."""
-    requested, grants = await asyncio.gather(
-        loaders.scopes_by_listing.load_many([a.listing_id for a in apps]),
-        loaders.grants_by_app.load_many([a.id for a in apps]),
-    )
-    return [
-        [] if app.uninstalled_at is not None else scope_views(r, {g.name for g in g_}, tier)
-        for app, r, g_ in zip(apps, requested, grants, strict=True)
-    ]
+    derived = loaders.derived
+    missing = [a for a in apps if ("scopes", a.id, tier) not in derived]
+    if missing:
+        requested, grants = await asyncio.gather(
+            loaders.scopes_by_listing.load_many([a.listing_id for a in missing]),
+            loaders.grants_by_app.load_many([a.id for a in missing]),
+        )
+        for app, r, g_ in zip(missing, requested, grants, strict=True):
+            derived["scopes", app.id, tier] = (
+                [] if app.uninstalled_at is not None else scope_views(r, {g.name for g in g_}, tier)
+            )
+    return [derived["scopes", a.id, tier] for a in apps]
 
 
 def flags_of(scopes: list[ScopeView]) -> tuple[bool, bool]:
