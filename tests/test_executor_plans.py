@@ -1,0 +1,113 @@
+"""The executor's plans (gateway/executor/plan.py): cached per document, operation and
+@skip/@include values, bounded, and the decision to hand a document to graphql-core made when
+the plan is made, logged once per plan and counted."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import parse
+
+from gateway.executor.batch import VIEWER_FACTS
+from gateway.executor.plan import PlanCache
+from gateway.schema.schema import build_schema
+from gateway.settings import Settings
+from tests.helpers import gql, token_for
+
+PAGE = """
+query Page($withLog: Boolean!, $first: Int) {
+  viewer { portal { connectedApps(first: $first) { nodes { name log(first: 1) @include(if: $withLog) { totalCount } } } } }
+}
+"""
+TWO = "query A { viewer { user { name } } } query B { viewer { portal { name } } }"
+
+
+def _plan(cache: PlanCache, document, variables, operation_name=None):  # type: ignore[no-untyped-def]
+    from graphql.execution.executor import Executor
+
+    schema = build_schema(Settings(debug=True))._schema
+    built = Executor.build(schema, document, None, None, variables, operation_name)
+    assert not isinstance(built, list), built
+    return cache.get(schema, document, built.operation, built.fragments, built.variable_values)
+
+
+def test_a_plan_is_reused_for_other_values_of_variables_that_do_not_steer_directives() -> None:
+    cache = PlanCache()
+    document = parse(PAGE)
+    first = _plan(cache, document, {"withLog": True, "first": 5})
+    assert _plan(cache, document, {"withLog": True, "first": 50}) is first
+
+
+def test_each_value_of_a_directive_variable_has_its_own_plan() -> None:
+    cache = PlanCache()
+    document = parse(PAGE)
+    with_log = _plan(cache, document, {"withLog": True})
+    without = _plan(cache, document, {"withLog": False})
+    assert with_log is not without
+    assert _plan(cache, document, {"withLog": True}) is with_log
+
+
+def test_each_operation_of_a_document_has_its_own_plan() -> None:
+    cache = PlanCache()
+    document = parse(TWO)
+    a, b = _plan(cache, document, {}, "A"), _plan(cache, document, {}, "B")
+    assert a is not b
+    assert [f.name for f in a.root_fields] == ["viewer"]
+
+
+def test_the_cache_is_bounded_least_recently_used_first_out() -> None:
+    cache = PlanCache(maxsize=2)
+    documents = [parse("{ viewer { user { name } } }") for _ in range(3)]
+    first = _plan(cache, documents[0], {})
+    _plan(cache, documents[1], {})
+    assert _plan(cache, documents[0], {}) is first  # now the most recently used
+    _plan(cache, documents[2], {})  # evicts documents[1]
+    assert _plan(cache, documents[0], {}) is first
+    assert len(cache._plans) == 2
+
+
+def test_introspection_is_left_to_graphql_core_decided_once_logged_once(caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="gateway.executor")
+    cache = PlanCache()
+    document = parse("{ __schema { queryType { name } } }")
+    plan = _plan(cache, document, {})
+    assert plan.fallback == "introspection"
+    assert _plan(cache, document, {}) is plan
+    assert cache.fallbacks == 1
+    assert [r.getMessage() for r in caplog.records] == ["executed by graphql-core: introspection"]
+
+
+def test_an_ordinary_query_runs_on_our_executor() -> None:
+    cache = PlanCache()
+    plan = _plan(cache, parse(PAGE), {"withLog": False})
+    assert plan.fallback is None
+    assert cache.fallbacks == 0
+
+
+async def test_introspection_still_answers_through_the_fallback(
+    make_client, demo, settings
+) -> None:  # type: ignore[no-untyped-def]
+    token = await token_for(settings, "admin@demo.example")
+    async with make_client(introspection=True) as client:
+        body = await gql(client, "{ __schema { queryType { name } } }", token=token)
+    assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+
+def test_fields_that_read_the_viewer_say_which_facts() -> None:
+    schema = build_schema(Settings(debug=True))._schema
+    declared = {}
+    for type_name, graphql_type in schema.type_map.items():
+        for field_name, field in getattr(graphql_type, "fields", {}).items():
+            strawberry_field = (field.extensions or {}).get("strawberry-definition")
+            facts = (getattr(strawberry_field, "metadata", None) or {}).get(VIEWER_FACTS)
+            if facts:
+                declared[f"{type_name}.{field_name}"] = tuple(facts)
+    assert declared == {
+        "ConnectedApp.viewerCanManage": ("can_manage",),
+        "NotificationRule.viewerCanEdit": ("is_super_admin",),
+        "Portal.deliveries": ("is_super_admin",),
+        "Query.node": ("id", "is_super_admin"),
+        "Query.nodes": ("id", "is_super_admin"),
+        "Viewer.notifications": ("id",),
+        "Viewer.user": ("id",),
+    }
