@@ -331,9 +331,12 @@ class Run:
             for j, item in zip(pending, awaited, strict=True):
                 items[j] = item
         completed = await self._complete(return_type.of_type, field, items, item_paths)
+        # Only non-null items can fail (a nullable one absorbs its error as null): a failed
+        # item nulls its whole list.
+        failed = any(v is ERROR for v in completed)
         for i, start, end in spans:
             chunk = completed[start:end]
-            out[i] = ERROR if any(v is ERROR for v in chunk) else chunk
+            out[i] = ERROR if failed and any(v is ERROR for v in chunk) else chunk
 
     def _complete_leaves(
         self,

@@ -28,6 +28,9 @@ def node_type(model: type[Model]) -> Any:
     def is_type_of(cls: type, obj: Any, _info: Any) -> bool:
         return isinstance(obj, model)
 
+    # Our executor then calls it without building a resolve info for every object.
+    is_type_of.ignores_info = True  # type: ignore[attr-defined]  # a marker read with getattr
+
     return classmethod(is_type_of)
 
 
