@@ -4,10 +4,12 @@ A few functions every path to the database, the ORM and the response bytes goes 
 wrapped with timers while a page is requested N times through the ASGI app (no load, no
 network):
 
-- database: asyncpg's Connection and PreparedStatement query methods, and Connection.reset
-  (which the pool runs on every release): the wall time during which at least one statement is
-  in flight, and how many statements and resets were sent. This sits below the ORM, so it also
-  sees SQL sent through the ORM's connection without the ORM.
+- database: the time the event loop sits idle in its selector waiting for I/O. In-process the
+  only I/O is PostgreSQL's answers, so this is the wait for the database, and it never overlaps
+  the CPU work below. asyncpg's Connection and PreparedStatement query methods and
+  Connection.reset (which the pool runs on every release) count the statements and resets
+  sent; this sits below the ORM, so it also sees SQL sent through the ORM's connection without
+  the ORM.
 - row mapping: Tortoise's Model._init_from_db, which builds each model object from a row.
 - JSON: orjson.dumps, as the gateway and the hand-written endpoint call it.
 - the rest of the wall time: GraphQL (parse, validate, execute, complete), the transport,
@@ -20,6 +22,7 @@ calls. The database's own CPU runs in PostgreSQL's processes and is not in it.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -52,18 +55,6 @@ class Tally:
     models: int = 0
     json_calls: int = 0
     pages: int = 0
-    in_flight: int = 0
-    db_since: float = 0.0
-
-    def db_enter(self) -> None:
-        if self.in_flight == 0:
-            self.db_since = time.perf_counter()
-        self.in_flight += 1
-
-    def db_leave(self) -> None:
-        self.in_flight -= 1
-        if self.in_flight == 0:
-            self.db += time.perf_counter() - self.db_since
 
 
 def _db_wrapper(
@@ -77,11 +68,9 @@ def _db_wrapper(
             tally.resets += 1
         else:
             tally.statements += 1
-        tally.db_enter()
         try:
             return await method(*args, **kwargs)
         finally:
-            tally.db_leave()
             _inside.reset(token)
 
     return timed
@@ -89,10 +78,23 @@ def _db_wrapper(
 
 @contextmanager
 def probes(tally: Tally) -> Iterator[None]:
-    """The timers, installed on the classes (every connection, pool or not) until exit."""
+    """The timers, installed on the classes (every connection, pool or not) and on the running
+    event loop's selector until exit."""
     from tortoise.models import Model
 
     originals: list[tuple[Any, str, Any]] = []
+    # asyncio's selector event loop (the default) blocks in _selector.select for I/O.
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]  # no public hook for the loop's wait
+    select = selector.select
+
+    def timed_select(timeout: float | None = None) -> Any:
+        started = time.perf_counter()
+        try:
+            return select(timeout)
+        finally:
+            tally.db += time.perf_counter() - started
+
+    selector.select = timed_select
 
     def replace(owner: Any, name: str, new: Any) -> None:
         originals.append((owner, name, owner.__dict__[name]))
@@ -133,6 +135,7 @@ def probes(tally: Tally) -> Iterator[None]:
     finally:
         for owner, name, original in reversed(originals):
             setattr(owner, name, original)
+        del selector.select  # the class's method again
 
 
 def timed_app(app: Any, tally: Tally) -> Any:
