@@ -12,12 +12,13 @@ network):
   the ORM.
 - row mapping: Tortoise's Model._init_from_db, which builds each model object from a row.
 - JSON: orjson.dumps, as the gateway and the hand-written endpoint call it.
-- the rest of the wall time: GraphQL (parse, validate, execute, complete), the transport,
-  middleware and auth. Nothing here depends on the gateway's executor, so it keeps working
-  whichever executor runs.
+- the rest of the CPU time: GraphQL (parse, validate, execute, complete), the transport,
+  middleware, auth, and asyncpg encoding parameters and decoding rows. Nothing here depends on
+  the gateway's executor, so it keeps working whichever executor runs.
 
 Wall time covers the app call only (not the client's); CPU is the process's time over the same
-calls. The database's own CPU runs in PostgreSQL's processes and is not in it.
+calls. The database's own CPU runs in PostgreSQL's processes and is not in it. What is left of
+the wall time is time the process was runnable but had no core (the machine is shared).
 """
 
 from __future__ import annotations
@@ -164,18 +165,23 @@ def print_split(title: str, tallies: dict[str, Tally]) -> None:
     """One line per server: per-page averages in ms, then counts per page."""
     print(f"\n{title}: in-process time per page (ms), no load")
     print(
-        f"{'server':<12} {'pages':>5} {'wall':>8} {'CPU':>8} {'database':>9} {'rows->ORM':>9} "
-        f"{'JSON':>7} {'rest':>8}  per page: statements, pool resets, models, JSON calls"
+        f"{'server':<12} {'pages':>5} {'wall':>7} {'CPU':>7} {'db wait':>7} {'rows->ORM':>9} "
+        f"{'JSON':>6} {'GraphQL+rest':>12} {'no core':>7}  "
+        "per page: statements, pool resets, models, JSON calls"
     )
     for name, t in tallies.items():
-        rest = t.wall - t.db - t.mapping - t.json
         n = max(t.pages, 1)
+        rest = t.cpu - t.mapping - t.json
+        waiting = t.wall - t.cpu - t.db
         print(
-            f"{name:<12} {t.pages:>5} {_ms(t.wall, n):>8} {_ms(t.cpu, n):>8} {_ms(t.db, n):>9} "
-            f"{_ms(t.mapping, n):>9} {_ms(t.json, n):>7} {_ms(rest, n):>8}  "
+            f"{name:<12} {t.pages:>5} {_ms(t.wall, n):>7} {_ms(t.cpu, n):>7} {_ms(t.db, n):>7} "
+            f"{_ms(t.mapping, n):>9} {_ms(t.json, n):>6} {_ms(rest, n):>12} "
+            f"{_ms(waiting, n):>7}  "
             f"{t.statements / n:g}, {t.resets / n:g}, {t.models / n:g}, {t.json_calls / n:g}"
         )
     print(
-        "  rest = wall - database - rows->ORM - JSON: GraphQL parse/validate/execute, transport,"
-        " auth.\n  JSON 0 with 0 calls: the response was not written by orjson.dumps."
+        "  wall = CPU + db wait + no core; CPU = rows->ORM + JSON + GraphQL+rest (parse, validate,"
+        "\n  execute, transport, auth, asyncpg's encoding and decoding). no core: runnable but"
+        " not running\n  (other processes had the cores). JSON 0 with 0 calls: the response"
+        " was not written by orjson.dumps."
     )
