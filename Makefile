@@ -40,11 +40,12 @@ lock:
 	/tmp/gateway-lock-venv/bin/pip install --quiet -e '.[test]'
 	/tmp/gateway-lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
+# Flags pass through: make bench-page BENCH_ARGS="--skip-seed --db-url postgres://..."
 bench-page: install
-	$(BIN)/python bench/page.py
+	$(BIN)/python bench/page.py $(BENCH_ARGS)
 
 bench-subscriptions: install
-	$(BIN)/python bench/subscriptions.py
+	$(BIN)/python bench/subscriptions.py $(BENCH_ARGS)
 
 audit: install
 	bash .ci/audit.sh

@@ -1,10 +1,13 @@
-"""The yardstick: the "My Apps page" served by hand, without GraphQL or an ORM.
+"""The yardstick: the bench's two pages served by hand, without GraphQL or an ORM.
 
 Starlette + an asyncpg pool + orjson, answering POST /graphql with exactly the JSON the gateway
-returns for shared/queries/my-apps-page.graphql ({"data": {...}}), so bench/page.py can load
-both the same way and compare them. It does the same per-request work the gateway must do and
-nothing more: read and parse the body, verify the bearer JWT and load its user and portal (one
-statement), then 4 batched statements:
+returns for shared/queries/my-apps-page.graphql and shared/queries/app-log-page.graphql
+({"data": {...}}), so bench/page.py can load both the same way and compare them. It does the
+same per-request work the gateway must do and nothing more: read and parse the body, verify the
+bearer JWT and load its user and portal (one statement). A body whose query mentions `appLog`
+is the App log page: one more statement, the page's entries joined to their app and user,
+honouring `first`, `after` and the filter's `activities`, `since` and `until`. Any other body is
+the My Apps page: 4 batched statements:
 
   1. the portal's installed apps by name, with their installer's name and connection count;
   2. every requested scope of those apps with whether it is granted;
@@ -26,6 +29,7 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -104,6 +108,23 @@ LEFT JOIN app_user u ON u.id = r.user_id
 WHERE r.rn <= $2
 ORDER BY r.app_id, r.occurred_at DESC, r.id DESC
 """
+
+
+# One statement per combination of the filter's parts, so each gets its own plan: a single
+# statement with "$n IS NULL OR ..." would get a generic plan fit for none of them. The cursor is
+# a row comparison, which PostgreSQL uses as a bound of the (portal, occurred_at, id) index.
+LOG_PAGE_SELECT = """
+SELECT e.id, e.activity, e.occurred_at, e.app_id, a.name AS app_name, a.install_level,
+       e.user_id, u.name AS user_name, u.email AS user_email
+FROM app_log_entry e
+JOIN connected_app a ON a.id = e.app_id
+LEFT JOIN app_user u ON u.id = e.user_id
+WHERE e.portal_id = $1
+"""
+ACTIVITIES = frozenset(
+    ["INSTALLED", "UNINSTALLED", "REINSTALLED", "DISCONNECTED", "RECONNECTED", "REAUTHORIZED"]
+)
+MAX_PAGE_SIZE = 100  # the gateway's default max_page_size
 
 
 class Unauthenticated(Exception):
@@ -307,6 +328,112 @@ async def page_json(conn: Any, authorization: str | None, body: bytes, secret: s
     return orjson.dumps({"data": data})
 
 
+def log_cursor(occurred_at: datetime, pk: int) -> str:
+    """gateway/pagination.py Order.encode for NEWEST_LOG_FIRST: the same bytes as its
+    json.dumps([isoformat, id], separators=(",", ":")), as an ISO timestamp needs no escaping."""
+    return base64.urlsafe_b64encode(f'["{occurred_at.isoformat()}",{pk}]'.encode()).decode()
+
+
+def decode_log_cursor(cursor: Any) -> tuple[datetime, int]:
+    try:
+        value, pk = json.loads(base64.urlsafe_b64decode(str(cursor).encode()))
+        at = datetime.fromisoformat(value)
+        if not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk < 2**31 or not at.tzinfo:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise BadRequest("`after` is not a cursor of this list") from None
+    return at, pk
+
+
+def _instant(flt: dict[str, Any], name: str) -> datetime | None:
+    value = flt.get(name)
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"`filter.{name}` is not a DateTime") from None
+    if at.tzinfo is None:
+        raise BadRequest(f"`filter.{name}` needs a timezone (ISO 8601 with Z or an offset)")
+    return at
+
+
+def log_page_query(variables: dict[str, Any]) -> tuple[str, list[Any], int]:
+    """(SQL after the portal's $1, its further arguments, page size) from the variables."""
+    first = variables.get("first", DEFAULT_FIRST)
+    if first is None:
+        first = 20  # the gateway's page size when `first` is null
+    if not isinstance(first, int) or not 0 <= first <= MAX_PAGE_SIZE:
+        raise BadRequest(f"`first` must be between 0 and {MAX_PAGE_SIZE}")
+    flt = variables.get("filter") or {}
+    sql, args = LOG_PAGE_SELECT, list[Any]()
+    activities = flt.get("activities")
+    if activities is not None:
+        if not isinstance(activities, list) or not set(activities) <= ACTIVITIES:
+            raise BadRequest("`filter.activities` must list AppActivity values")
+        args.append(sorted(set(activities)))
+        sql += f"AND e.activity = ANY(${len(args) + 1}::text[])\n"
+    for name, op in (("since", ">="), ("until", "<")):
+        at = _instant(flt, name)
+        if at is not None:
+            args.append(at)
+            sql += f"AND e.occurred_at {op} ${len(args) + 1}\n"
+    after = variables.get("after")
+    if after is not None:
+        args.extend(decode_log_cursor(after))
+        sql += f"AND (e.occurred_at, e.id) < (${len(args)}, ${len(args) + 1})\n"
+    args.append(first + 1)  # one more row only says whether there is a next page
+    sql += f"ORDER BY e.occurred_at DESC, e.id DESC LIMIT ${len(args) + 1}"
+    return sql, args, first
+
+
+async def log_page_json(conn: Any, authorization: str | None, body: bytes, secret: str) -> bytes:
+    """The App log page's response body: auth, then 1 statement, JSON assembly."""
+    user_pk, portal_pk = verify_token(authorization, secret)
+    try:
+        source = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("The request body is not valid JSON") from None
+    if not isinstance(source, dict) or not isinstance(source.get("variables") or {}, dict):
+        raise BadRequest("`variables` must be an object")
+    sql, args, first = log_page_query(source.get("variables") or {})
+    viewer = await conn.fetchrow(AUTH_SQL, user_pk, portal_pk)
+    if viewer is None:
+        raise Unauthenticated
+    rows = await conn.fetch(sql, viewer["portal_id"], *args)
+    edges = []
+    for row in rows[:first]:
+        user = None
+        if row["user_id"] is not None:
+            user = {
+                "id": global_id("User", row["user_id"]),
+                "name": row["user_name"],
+                "email": row["user_email"],
+            }
+        edges.append(
+            {
+                "cursor": log_cursor(row["occurred_at"], row["id"]),
+                "node": {
+                    "id": global_id("AppLogEntry", row["id"]),
+                    "activity": row["activity"],
+                    "occurredAt": row["occurred_at"],
+                    "app": {
+                        "id": global_id("ConnectedApp", row["app_id"]),
+                        "name": row["app_name"],
+                        "installLevel": row["install_level"],
+                    },
+                    "user": user,
+                },
+            }
+        )
+    page_info = {
+        "hasNextPage": len(rows) > first,
+        "endCursor": edges[-1]["cursor"] if edges else None,
+    }
+    data = {"viewer": {"portal": {"appLog": {"pageInfo": page_info, "edges": edges}}}}
+    return orjson.dumps({"data": data})
+
+
 def create_app(dsn: str, secret: str) -> Starlette:
     pool: asyncpg.Pool | None = None
 
@@ -323,8 +450,10 @@ def create_app(dsn: str, secret: str) -> Starlette:
         body = await request.body()
         assert pool is not None
         try:
+            # Which page: a substring test, as the body is parsed by the page's own code.
+            handler = log_page_json if b"appLog" in body else page_json
             async with pool.acquire() as conn:
-                payload = await page_json(conn, request.headers.get("authorization"), body, secret)
+                payload = await handler(conn, request.headers.get("authorization"), body, secret)
         except Unauthenticated:
             return Response(UNAUTHENTICATED, status_code=401, media_type="application/json")
         except BadRequest as exc:

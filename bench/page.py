@@ -1,8 +1,10 @@
-"""Benchmark of the "My Apps page" query: the gateway against a hand-written endpoint.
+"""Benchmark of the console's pages: the gateway against a hand-written endpoint.
 
-Seeds a bench portal on PostgreSQL (its own database, never `test`), serves the gateway and
-bench/handwritten.py with uvicorn (one worker each, no access log), checks that both return the
-same JSON, then load-tests each in turn with wrk and prints requests/s and p50/p99 latency.
+Two scenarios: the "My Apps page" and the "App log page" (bench/applog.py). Seeds both portals on
+PostgreSQL (its own database, never `test`), measures where one page's time goes in-process
+(bench/split.py), serves the gateway and bench/handwritten.py with uvicorn (one worker each, no
+access log), checks that both return the same JSON, then load-tests each in turn with wrk at
+16 connections and at 1, and prints requests/s and p50/p99 latency per scenario.
 See bench/README.md. Run with `make bench-page` (or .venv/bin/python bench/page.py --help).
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import re
 import shutil
@@ -23,15 +24,16 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import applog
 import asyncpg
 import common
+import split
 from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -73,11 +75,25 @@ GATEWAY_LAUNCHER = textwrap.dedent(
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="My Apps page: gateway vs hand-written endpoint")
+    parser = argparse.ArgumentParser(
+        description="My Apps and App log pages: gateway vs hand-written endpoint"
+    )
     parser.add_argument("--duration", type=int, default=20, help="measured seconds per server")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds per server")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--connections",
+        default="16,1",
+        help="wrk connection counts, each run in turn (default 16,1)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="wrk threads (never more than connections)"
+    )
+    parser.add_argument(
+        "--split-pages",
+        type=int,
+        default=40,
+        help="pages requested in-process per server for the time split",
+    )
     parser.add_argument(
         "--db-url",
         default=os.environ.get("GATEWAY_BENCH_DATABASE_URL", DEFAULT_DB_URL),
@@ -119,20 +135,33 @@ def _apt(*args: str) -> int:
     return subprocess.run(["apt-get", "-q", *args], env=env, stdout=subprocess.DEVNULL).returncode
 
 
-def wrk_script(body: bytes, token: str, folder: Path) -> Path:
-    """A Lua script that POSTs the query; a long bracket string so the JSON needs no escaping."""
-    text = body.decode()
+def wrk_script(bodies: list[bytes], token: str, path: Path) -> Path:
+    """A Lua script that POSTs the bodies in turn (each wrk thread cycles through them from the
+    first); long bracket strings, so the JSON needs no escaping. The requests are formatted
+    once per thread, in init."""
     level = "=" * 3
-    assert f"]{level}]" not in text
-    script = folder / "my-apps-page.lua"
-    script.write_text(
+    texts = [body.decode() for body in bodies]
+    assert all(f"]{level}]" not in text for text in texts)
+    listed = ",\n".join(f"  [{level}[{text}]{level}]" for text in texts)
+    path.write_text(
         'wrk.method = "POST"\n'
-        f"wrk.body = [{level}[{text}]{level}]\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Authorization"] = "Bearer {token}"\n',
+        f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        f"local bodies = {{\n{listed}\n}}\n"
+        "local requests = {}\n"
+        "local i = 0\n"
+        "function init(args)\n"
+        "  for k, body in ipairs(bodies) do\n"
+        "    requests[k] = wrk.format(nil, nil, nil, body)\n"
+        "  end\n"
+        "end\n"
+        "function request()\n"
+        "  i = i % #requests + 1\n"
+        "  return requests[i]\n"
+        "end\n",
         encoding="utf-8",
     )
-    return script
+    return path
 
 
 @dataclass
@@ -172,12 +201,14 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def run_wrk(wrk: str, url: str, script: Path, args: argparse.Namespace, seconds: int) -> WrkResult:
+def run_wrk(
+    wrk: str, url: str, script: Path, threads: int, connections: int, seconds: int
+) -> WrkResult:
     # A generous timeout: a slow response must count in the latency, not vanish as an error.
     command = [
         wrk,
-        f"-t{args.threads}",
-        f"-c{args.connections}",
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
         f"-d{seconds}s",
         "--timeout",
         "30s",
@@ -479,8 +510,9 @@ async def analyze(url: str) -> None:
         await conn.close()
 
 
-async def prepare_database(url: str, skip_seed: bool) -> str:
-    """Create/reset/migrate/seed unless skipped; returns a token for the portal's super admin."""
+async def prepare_database(url: str, skip_seed: bool) -> tuple[str, str]:
+    """Create/reset/migrate/seed unless skipped; returns a token for each portal's super admin
+    (the My Apps portal's, the App log portal's)."""
     from gateway import db
     from gateway.auth import mint_token
     from gateway.models import User
@@ -493,16 +525,20 @@ async def prepare_database(url: str, skip_seed: bool) -> str:
         await db.open_db(url)
         try:
             await seed()
+            await applog.seed(url)
         finally:
             await db.close_db()
         print(f"seeded {database_name(url)} in {time.monotonic() - started:.1f} s", flush=True)
     await analyze(url)
     await db.open_db(url)
     try:
-        admin = await User.get_or_none(email=ADMIN_EMAIL, portal__name=PORTAL_NAME)
-        if admin is None:
-            sys.exit(f"no bench portal in {database_name(url)}: run without --skip-seed")
-        return mint_token(admin, bench_settings(url))
+        tokens = []
+        for email, portal in ((ADMIN_EMAIL, PORTAL_NAME), (applog.ADMIN_EMAIL, applog.PORTAL_NAME)):
+            admin = await User.get_or_none(email=email, portal__name=portal)
+            if admin is None:
+                sys.exit(f"no {portal!r} in {database_name(url)}: run without --skip-seed")
+            tokens.append(mint_token(admin, bench_settings(url)))
+        return tokens[0], tokens[1]
     finally:
         await db.close_db()
 
@@ -514,74 +550,91 @@ def bench_settings(url: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# SQL statements per request (measured in-process: the ORM's debug log; a counting connection)
+# The scenarios, and the in-process time split (bench/split.py)
 
 
-class _StatementLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if (
-            record.getMessage()
-            .lstrip()
-            .upper()
-            .startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"))
-        ):
-            self.count += 1
+@dataclass
+class Scenario:
+    title: str
+    token: str
+    # The requests, sent in turn (the App log page: the first page, then "load more").
+    bodies: list[bytes]
+    # What a response holds, for the equality check's line.
+    summary: Callable[[Any], str]
 
 
-@contextmanager
-def orm_statements() -> Iterator[_StatementLog]:
-    logger = logging.getLogger("tortoise.db_client")
-    handler, previous = _StatementLog(), logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
+def my_apps_scenario(token: str) -> Scenario:
+    def summary(data: Any) -> str:
+        return f"{len(data['viewer']['portal']['connectedApps']['edges'])} apps"
+
+    body = json.dumps({"query": load_query(QUERY_NAME), "variables": {"first": N_APPS}}).encode()
+    return Scenario(
+        f"My Apps page ({N_APPS} apps x {N_SCOPES} scopes x {N_LOG_ENTRIES} log entries, "
+        f"{N_USERS} users)",
+        token,
+        [body],
+        summary,
+    )
 
 
-class _CountingConnection:
-    """Enough of an asyncpg connection for handwritten.page_json, counting what it sends."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn, self.count = conn, 0
-
-    async def fetch(self, *args: Any) -> Any:
-        self.count += 1
-        return await self.conn.fetch(*args)
-
-    async def fetchrow(self, *args: Any) -> Any:
-        self.count += 1
-        return await self.conn.fetchrow(*args)
-
-
-async def count_statements(url: str, token: str, body: bytes) -> tuple[int, int]:
-    """(gateway, hand-written) statements for one page request."""
-    import handwritten
+async def app_log_scenario(url: str, token: str) -> Scenario:
+    """The first page, and the page after its endCursor, read from the gateway in-process."""
     import httpx
 
     from gateway.app import create_app
 
+    query = load_query(applog.QUERY_NAME)
+    first = applog.request_body(query)
     app = create_app(bench_settings(url))
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            with orm_statements() as gateway:
-                await client.post("/graphql", content=body, headers=headers)
+            response = await client.post("/graphql", content=first, headers=headers)
+    second = applog.request_body(query, applog.end_cursor(response.content))
 
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        counting = _CountingConnection(conn)
-        await handwritten.page_json(counting, f"Bearer {token}", body, JWT_SECRET)
-    finally:
-        await conn.close()
-    return gateway.count, counting.count
+    def summary(data: Any) -> str:
+        return f"{len(data['viewer']['portal']['appLog']['edges'])} entries"
+
+    return Scenario(
+        f"App log page ({applog.N_ENTRIES:,} entries; {applog.PAGE_SIZE} per page, "
+        'the first page and "load more" in turn)',
+        token,
+        [first, second],
+        summary,
+    )
+
+
+async def split_pages(url: str, scenario: Scenario, pages: int) -> dict[str, split.Tally]:
+    """Each server's app in this process, asked for `pages` pages (the scenario's requests in
+    turn) after a few unmeasured ones, with bench/split.py's timers on."""
+    import handwritten
+    import httpx
+
+    from gateway.app import create_app
+
+    apps = {
+        "gateway": create_app(bench_settings(url)),
+        "handwritten": handwritten.create_app(asyncpg_dsn(url), JWT_SECRET),
+    }
+    headers = {"Authorization": f"Bearer {scenario.token}", "Content-Type": "application/json"}
+    tallies = {}
+    for name, app in apps.items():
+        tally = split.Tally()
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=split.timed_app(app, tally))
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                for i in range(3 * len(scenario.bodies)):  # caches, pools, prepared statements
+                    body = scenario.bodies[i % len(scenario.bodies)]
+                    await client.post("/graphql", content=body, headers=headers)
+                tally = split.Tally()
+                transport.app = split.timed_app(app, tally)
+                with split.probes(tally):
+                    for i in range(pages):
+                        body = scenario.bodies[i % len(scenario.bodies)]
+                        await client.post("/graphql", content=body, headers=headers)
+        tallies[name] = tally
+    return tallies
 
 
 # ---------------------------------------------------------------------------------------------
@@ -724,7 +777,13 @@ def differences(a: Any, b: Any, path: str = "$") -> Iterator[str]:
         yield f"{path}: gateway {json.dumps(a)[:120]} vs handwritten {json.dumps(b)[:120]}"
 
 
-def compare_responses(gateway: Server, handwritten: Server, body: bytes, token: str) -> bool:
+def compare_responses(
+    gateway: Server,
+    handwritten: Server,
+    body: bytes,
+    token: str,
+    summary: Callable[[Any], str],
+) -> bool:
     """Whether both answer 200 with equal JSON; prints what differs and any gateway errors."""
     (g_status, g_raw), (h_status, h_raw) = (
         fetch(gateway, body, token),
@@ -751,9 +810,8 @@ def compare_responses(gateway: Server, handwritten: Server, body: bytes, token: 
             print(f"  {line}")
         ok = False
     if ok:
-        apps = g_json["data"]["viewer"]["portal"]["connectedApps"]
         print(
-            f"responses are equal: {len(apps['edges'])} apps, "
+            f"responses are equal: {summary(g_json['data'])}, "
             f"{len(g_raw):,} bytes (gateway) / {len(h_raw):,} bytes (handwritten)"
         )
     return ok
@@ -768,45 +826,55 @@ def _latency(ms: float) -> str:
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.2f}"
 
 
-def print_table(results: dict[str, WrkResult], statements: tuple[int, int] | None) -> None:
-    print()
+def print_table(
+    title: str,
+    results: dict[tuple[str, int], WrkResult],
+    statements: dict[str, float],
+    started_load: str,
+) -> None:
+    print(f"\n{title}\nat the start of its runs: {started_load}")
     print(
-        f"{'server':<12} {'requests/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'requests':>9}  SQL/request"
+        f"{'server':<12} {'conns':>5} {'requests/s':>11} {'p50 ms':>9} {'p99 ms':>9} "
+        f"{'requests':>9}  SQL/request"
     )
-    for i, (name, r) in enumerate(results.items()):
-        sql = str(statements[i]) if statements else "-"
+    for (name, connections), r in results.items():
         print(
-            f"{name:<12} {r.requests_per_s:>11.1f} {_latency(r.p50_ms):>9} "
-            f"{_latency(r.p99_ms):>9} {r.requests:>9}  {sql}"
+            f"{name:<12} {connections:>5} {r.requests_per_s:>11.1f} {_latency(r.p50_ms):>9} "
+            f"{_latency(r.p99_ms):>9} {r.requests:>9}  {statements[name]:g}"
         )
-    gateway, handwritten = results["gateway"], results["handwritten"]
-    if gateway.requests_per_s > 0:
-        ratio = handwritten.requests_per_s / gateway.requests_per_s
-        print(f"ratio handwritten/gateway requests/s: {ratio:.1f}x")
-    else:
-        print("ratio: the gateway completed no request (a longer --duration is needed)")
-    for name, r in results.items():
+    for connections in sorted({c for _, c in results}, reverse=True):
+        gateway, handwritten = results["gateway", connections], results["handwritten", connections]
+        if handwritten.requests_per_s > 0 and handwritten.p50_ms > 0:
+            print(
+                f"ratio gateway/handwritten at {connections} connection(s): requests/s "
+                f"{gateway.requests_per_s / handwritten.requests_per_s:.2f}x, "
+                f"p50 {gateway.p50_ms / handwritten.p50_ms:.1f}x"
+            )
+    for (name, connections), r in results.items():
         if r.non_2xx or r.socket_errors:
             print(
-                f"WARNING {name}: {r.non_2xx} non-2xx responses; socket errors: {r.socket_errors}"
+                f"WARNING {name} at {connections} connection(s): {r.non_2xx} non-2xx responses; "
+                f"socket errors: {r.socket_errors}"
             )
 
 
-def load_query() -> str:
+def load_query(name: str) -> str:
     """The console's query, from ../shared/queries (or a copy under tests/queries)."""
     for folder in (REPO.parent / "shared" / "queries", REPO / "tests" / "queries"):
-        if (folder / QUERY_NAME).exists():
-            return (folder / QUERY_NAME).read_text(encoding="utf-8")
-    sys.exit(f"{QUERY_NAME} not found in ../shared/queries or tests/queries")
+        if (folder / name).exists():
+            return (folder / name).read_text(encoding="utf-8")
+    sys.exit(f"{name} not found in ../shared/queries or tests/queries")
 
 
-def describe(args: argparse.Namespace, wrk: str) -> None:
+def describe(args: argparse.Namespace, wrk: str, connections: list[int]) -> None:
     version = subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout.splitlines()
     print(
         f"My Apps page: {N_APPS} apps x {N_SCOPES} scopes x {N_LOG_ENTRIES} log entries, "
-        f"{N_USERS} users; db {database_name(args.db_url)}\n"
-        f"load: {(version or ['wrk'])[0].split(' [')[0]}, {args.threads} threads, "
-        f"{args.connections} connections, {args.warmup} s warm-up + {args.duration} s per server; "
+        f"{N_USERS} users; App log page: {applog.N_ENTRIES:,} entries; "
+        f"db {database_name(args.db_url)}\n"
+        f"load: {(version or ['wrk'])[0].split(' [')[0]}, at most {args.threads} threads, "
+        f"{' then '.join(map(str, connections))} connections, {args.warmup} s warm-up + "
+        f"{args.duration} s per server; "
         f"{os.cpu_count()} CPUs shared by wrk, the server and PostgreSQL; {load_average()}",
         flush=True,
     )
@@ -817,42 +885,91 @@ def load_average() -> str:
     return f"load average {os.getloadavg()[0]:.2f} (1 min)"
 
 
+def connection_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        sys.exit(f"--connections takes positive counts separated by commas, got {text!r}")
+    return counts
+
+
+def load_test(
+    wrk: str,
+    args: argparse.Namespace,
+    connections: list[int],
+    scenario: Scenario,
+    servers: list[Server],
+    folder: Path,
+) -> dict[tuple[str, int], WrkResult] | None:
+    """Both servers under load at each connection count; None if their answers differ."""
+    gateway, handwritten = servers
+    equal = all(
+        compare_responses(gateway, handwritten, body, scenario.token, scenario.summary)
+        for body in scenario.bodies
+    )
+    if not equal and not args.ignore_mismatch:
+        print("not load-testing different answers (--ignore-mismatch to do it anyway)")
+        return None
+    script = wrk_script(scenario.bodies, scenario.token, folder / f"{id(scenario)}.lua")
+    results = {}
+    for count in connections:
+        for server in servers:
+            print(
+                f"{server.name}, {count} connection(s): warm-up {args.warmup} s, "
+                f"then {args.duration} s",
+                flush=True,
+            )
+            run_wrk(wrk, server.url, script, args.threads, count, args.warmup)
+            drain(server, scenario.bodies[0], scenario.token)
+            result = run_wrk(wrk, server.url, script, args.threads, count, args.duration)
+            results[server.name, count] = result
+            drain(server, scenario.bodies[0], scenario.token)
+    # The servers must still give the same answers after the load.
+    for body in scenario.bodies:
+        compare_responses(gateway, handwritten, body, scenario.token, scenario.summary)
+    return results
+
+
 def main() -> int:
     args = parse_args()
     if database_name(args.db_url) in FORBIDDEN_DATABASES:
         sys.exit(f"refusing to use database {database_name(args.db_url)!r}: the bench resets it")
+    connections = connection_counts(args.connections)
     wrk = ensure_wrk()
-    describe(args, wrk)
-    body = json.dumps({"query": load_query(), "variables": {"first": N_APPS}}).encode()
-    token = asyncio.run(prepare_database(args.db_url, args.skip_seed))
-    statements = asyncio.run(count_statements(args.db_url, token, body))
+    describe(args, wrk, connections)
+    apps_token, log_token = asyncio.run(prepare_database(args.db_url, args.skip_seed))
+    scenarios = [
+        my_apps_scenario(apps_token),
+        asyncio.run(app_log_scenario(args.db_url, log_token)),
+    ]
+    splits = {}
+    for scenario in scenarios:
+        splits[scenario.title] = asyncio.run(split_pages(args.db_url, scenario, args.split_pages))
+        split.print_split(scenario.title, splits[scenario.title])
 
     servers: list[Server] = []
+    tables = []
     with tempfile.TemporaryDirectory(prefix="bench-page-") as tmp:
         folder = Path(tmp)
         try:
-            gateway = start_gateway(args.db_url, folder)
-            servers.append(gateway)
-            handwritten = start_handwritten(args.db_url, folder)
-            servers.append(handwritten)
-            if (
-                not compare_responses(gateway, handwritten, body, token)
-                and not args.ignore_mismatch
-            ):
-                print("not load-testing different answers (--ignore-mismatch to do it anyway)")
-                return 1
-            script = wrk_script(body, token, folder)
-            results = {}
-            for server in servers:
-                print(f"{server.name}: warm-up {args.warmup} s, then {args.duration} s", flush=True)
-                run_wrk(wrk, server.url, script, args, args.warmup)
-                drain(server, body, token)
-                results[server.name] = run_wrk(wrk, server.url, script, args, args.duration)
-                drain(server, body, token)
-            # The servers must still give the same answer after the load.
-            compare_responses(gateway, handwritten, body, token)
-            print_table(results, statements)
-            print(f"after the run: {load_average()}")
+            servers.append(start_gateway(args.db_url, folder))
+            servers.append(start_handwritten(args.db_url, folder))
+            for scenario in scenarios:
+                print(f"\n{scenario.title}", flush=True)
+                started_load = load_average()
+                results = load_test(wrk, args, connections, scenario, servers, folder)
+                if results is None:
+                    return 1
+                statements = {
+                    name: tally.statements / max(tally.pages, 1)
+                    for name, tally in splits[scenario.title].items()
+                }
+                tables.append((scenario.title, results, statements, started_load))
+            for table in tables:
+                print_table(*table)
+            print(f"\nafter the runs: {load_average()}")
             for server in servers:
                 summary = server.log_summary()
                 if summary:
