@@ -13,8 +13,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, ExecutionResult, GraphQLSchema, execute
+from graphql import DocumentNode, ExecutionResult, GraphQLSchema, OperationType, execute
 from graphql.execution.executor import Executor
+from tortoise.transactions import in_transaction
 
 from gateway.executor.plan import PlanCache
 from gateway.executor.run import Run
@@ -86,7 +87,14 @@ class FastExecutor:
 
     @staticmethod
     async def _finish(run: Run) -> ExecutionResult:
-        data = await run.execute()
+        if run.plan.operation.operation is OperationType.QUERY:
+            # One connection for all of a query's statements: the pool would otherwise hand
+            # out (and reset) a connection per statement. Mutations keep their own
+            # transactions, whose commit is what publishes their changes.
+            async with in_transaction():
+                data = await run.execute()
+        else:
+            data = await run.execute()
         return ExecutionResult(data=data, errors=run.errors or None)
 
 
