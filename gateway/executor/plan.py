@@ -21,6 +21,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLField,
+    GraphQLLeafType,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
@@ -28,6 +29,8 @@ from graphql import (
     OperationType,
     VariableNode,
     Visitor,
+    is_leaf_type,
+    is_non_null_type,
     visit,
 )
 from graphql.execution.collect_fields import (
@@ -61,8 +64,20 @@ class FieldPlan:
     # Strawberry field that says how its arguments convert to Python values.
     batch: Callable[..., Any] | None = None
     strawberry_field: Any = None
-    # The attribute a field without a resolver reads (Strawberry's default resolver).
+    # The attribute a field without a resolver reads (Strawberry's default resolver), and
+    # when that field is of a leaf type (maybe non-null, not a list), the type and attribute.
     attribute: str | None = None
+    leaf_type: GraphQLLeafType | None = None
+    leaf_attribute: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.attribute is not None and self.definition is not None:
+            named = self.definition.type
+            if is_non_null_type(named):
+                named = named.of_type
+            if is_leaf_type(named):
+                self.leaf_type, self.leaf_attribute = named, self.attribute
+
     # Sub-selections per concrete object type, collected on first use.
     children: dict[str, list[FieldPlan]] = field(default_factory=dict)
 

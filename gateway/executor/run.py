@@ -134,12 +134,22 @@ class Run:
         paths: list[Path | None],
     ) -> list[Any]:
         """The response objects of `parents`, or ERROR for each nulled by a non-null field."""
-        if len(fields) == 1:
-            columns = [await self._field(object_type, fields[0], parents, paths)]
-        else:
-            columns = list(
-                await asyncio.gather(*(self._field(object_type, f, parents, paths) for f in fields))
+        columns: list[Any] = [None] * len(fields)
+        pending: list[int] = []
+        for index, field in enumerate(fields):
+            column = self._plain_field(object_type, field, parents, paths)
+            if column is None:
+                pending.append(index)
+            else:
+                columns[index] = column
+        if len(pending) == 1:
+            columns[pending[0]] = await self._field(object_type, fields[pending[0]], parents, paths)
+        elif pending:
+            awaited = await asyncio.gather(
+                *(self._field(object_type, fields[i], parents, paths) for i in pending)
             )
+            for index, column in zip(pending, awaited, strict=True):
+                columns[index] = column
         results: list[Any] = []
         keys = [f.key for f in fields]
         for i in range(len(parents)):
@@ -152,6 +162,55 @@ class Run:
                 row[key] = value
             results.append(row)
         return results
+
+    def _plain_field(
+        self,
+        parent_type: GraphQLObjectType,
+        field: FieldPlan,
+        parents: list[Any],
+        paths: list[Path | None],
+    ) -> list[Any] | None:
+        """`__typename`, and attributes of a leaf type, completed without awaiting anything;
+        None for every other field."""
+        if field.definition is None:
+            return [parent_type.name] * len(parents)
+        if field.leaf_attribute is None:
+            return None
+        values = [_read(parent, field.leaf_attribute) for parent in parents]
+        if all(v is not None and not isinstance(v, Exception) for v in values):
+            try:
+                coerce = field.leaf_type.coerce_output_value  # type: ignore[union-attr]  # set with leaf_attribute
+                coerced = [coerce(v) for v in values]
+                if all(c is not None and c is not Undefined for c in coerced):
+                    return coerced
+            except Exception:
+                pass
+        # Some value is null or fails: complete the slow way, which locates each error.
+        field_paths = [Path(p, field.key, parent_type.name) for p in paths]
+        return self._complete_sync_leaves(field, values, field_paths)
+
+    def _complete_sync_leaves(
+        self, field: FieldPlan, values: list[Any], paths: list[Path]
+    ) -> list[Any]:
+        out: list[Any] = [None] * len(values)
+        todo = []
+        for i, value in enumerate(values):
+            if isinstance(value, Exception):
+                out[i] = self._fail(value, field, paths[i])
+            elif value is not None and value is not Undefined:
+                todo.append(i)
+        assert field.leaf_type is not None
+        self._complete_leaves(field.leaf_type, field, values, paths, todo, out)
+        if is_non_null_type(field.return_type):
+            for i, value in enumerate(out):
+                if value is None:
+                    message = (
+                        "Cannot return null for non-nullable field"
+                        f" {field.parent_type.name}.{field.name}."
+                    )
+                    out[i] = self._fail(TypeError(message), field, paths[i])
+            return out
+        return [None if value is ERROR else value for value in out]
 
     async def _field(
         self,
