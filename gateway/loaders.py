@@ -111,7 +111,11 @@ class Loaders:
 
     def batch(self, fn: Callable[..., Any], arguments: dict[str, Any], context: Any) -> DataLoader:
         """The loader of a batch resolver for one set of arguments, keyed by parent object
-        (gateway/executor/batch.py): graphql-core's per-object calls become one batch call."""
+        (gateway/executor/batch.py): graphql-core's per-object calls become one batch call.
+
+        The context is the first caller's: a subscription event's loaders are shared by that
+        portal's subscribers, so batch functions read only what they share (the portal, the
+        settings, the loaders), never the viewer."""
         key = (fn, repr(sorted(arguments.items())))
         loader = self._batches.get(key)
         if loader is None:
