@@ -227,7 +227,12 @@ class PlanCache:
         if entry is not None and entry[0] is document:
             self._plans.move_to_end(key)
             return entry[1]
-        plan = Plan(schema, operation, fragments, variable_values)
+        # The plan keeps only the variables that steer directives, not a request's others.
+        steering = VariableValues(
+            {n: s for n, s in variable_values.sources.items() if n in names},
+            {n: v for n, v in coerced.items() if n in names},
+        )
+        plan = Plan(schema, operation, fragments, steering)
         if plan.fallback is not None:
             self.fallbacks += 1
             log.info("executed by graphql-core: %s", plan.fallback)
