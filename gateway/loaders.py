@@ -18,13 +18,14 @@ from tortoise.models import Model
 
 from gateway import models as m
 from gateway.pagination import PageRequest, top_n_per_parent
+from gateway.rows import fetch as fetch_rows
 
 M = TypeVar("M", bound=Model)
 
 
 def _by_id(model: type[M]) -> DataLoader:
     async def load(ids: list[int]) -> list[M | None]:
-        rows = {row.pk: row for row in await model.filter(id__in=set(ids))}
+        rows = {row.pk: row for row in await fetch_rows(model.filter(id__in=set(ids)))}
         return [rows.get(i) for i in ids]
 
     return DataLoader(load)
@@ -35,7 +36,7 @@ def _grouped(fetch: Callable[[list[Any]], Any], key_of: Callable[[Any], Hashable
 
     async def load(keys: list[Any]) -> list[list[Any]]:
         groups: dict[Hashable, list[Any]] = defaultdict(list)
-        for row in await fetch(list(set(keys))):
+        for row in await fetch_rows(fetch(list(set(keys)))):
             groups[key_of(row)].append(row)
         return [groups.get(k, []) for k in keys]
 
@@ -235,9 +236,11 @@ class Loaders:
         """The portal's installed apps in list order: lists and the summary filter this."""
 
         async def load(portal_ids: list[int]) -> list[list[m.ConnectedApp]]:
-            rows = await m.ConnectedApp.filter(
-                portal_id__in=set(portal_ids), uninstalled_at=None
-            ).order_by("sort_name", "id")
+            rows = await fetch_rows(
+                m.ConnectedApp.filter(portal_id__in=set(portal_ids), uninstalled_at=None).order_by(
+                    "sort_name", "id"
+                )
+            )
             groups: dict[int, list[m.ConnectedApp]] = defaultdict(list)
             for row in rows:
                 groups[row.portal_id].append(row)

@@ -21,6 +21,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from gateway.errors import BadUserInput
+from gateway.rows import fetch as fetch_rows
 from gateway.services import text
 
 T = TypeVar("T")
@@ -187,7 +188,7 @@ async def top_n_per_parent(
     ids = [row["id"] for row in await get_connection("default").execute_query_dict(sql, params)]
     if not ids:
         return {}
-    rows = await qs.model.filter(id__in=ids).order_by(*request.order.order_by)
+    rows = await fetch_rows(qs.model.filter(id__in=ids).order_by(*request.order.order_by))
     grouped: dict[int, list[M]] = {}
     for row in rows:
         grouped.setdefault(getattr(row, parent_column), []).append(row)
