@@ -40,6 +40,7 @@ from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path, inspect, is_iterable
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.types.arguments import convert_arguments
+from tortoise.models import Model
 
 from gateway.executor.plan import TYPENAME, FieldPlan, Plan
 
@@ -83,7 +84,9 @@ def _read(parent: Any, attribute: str) -> Any:
 
 
 def _is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
-    return hasattr(value, "__await__")
+    # Tortoise rows are awaitable, to themselves: graphql-core awaits each one (a task per row
+    # in a list); taking them as they are gives the same value at once.
+    return not isinstance(value, Model) and hasattr(value, "__await__")
 
 
 class Run:
