@@ -94,10 +94,28 @@ def _connections_query(app_ids: list[int], _flt: Hashable) -> Any:
     return m.AppConnection.filter(app_id__in=app_ids)
 
 
+async def load_all(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
+    """The loader's values for `keys`, as `load_many` gives them, for a whole field step: each
+    distinct key is asked once, and what the loader already holds is taken without waiting
+    (a page's 250 log entries name some 20 users)."""
+    cache = loader._cache
+    values: dict[Any, Any] = {}
+    missing = []
+    for key in dict.fromkeys(keys):
+        held = cache.get(loader.get_cache_key(key))
+        if held is not None and held.done() and not held.cancelled() and held.exception() is None:
+            values[key] = held.result()
+        else:
+            missing.append(key)
+    if missing:
+        values.update(zip(missing, await loader.load_many(missing), strict=True))
+    return [values[key] for key in keys]
+
+
 async def load_optional(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
     """The loader's values for keys that may be None (no such relation): None for those."""
     wanted = [k for k in keys if k is not None]
-    found = dict(zip(wanted, await loader.load_many(wanted), strict=True))
+    found = dict(zip(wanted, await load_all(loader, wanted), strict=True))
     return [found.get(k) if k is not None else None for k in keys]
 
 

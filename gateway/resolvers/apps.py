@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway import models as m
 from gateway.context import Context
-from gateway.loaders import load_optional
+from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppStatus, InstallLevel
 from gateway.pagination import OLDEST_CONNECTED_FIRST, Page, PageRequest, page_from_rows
 from gateway.services import apps as service
@@ -21,7 +21,7 @@ async def statuses(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[AppStat
 
 
 async def alerts(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[list[m.AppAlert]]:
-    found = await ctx.loaders.open_alerts_by_app.load_many([a.id for a in apps])
+    found = await load_all(ctx.loaders.open_alerts_by_app, [a.id for a in apps])
     return [[] if a.uninstalled_at is not None else f for a, f in zip(apps, found, strict=True)]
 
 
@@ -32,8 +32,8 @@ async def installers(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[m.Use
 async def listings(
     ctx: Context, apps: Sequence[m.ConnectedApp]
 ) -> list[m.MarketplaceListing | None]:
-    found: list[m.MarketplaceListing | None] = await ctx.loaders.listing_by_id.load_many(
-        [a.listing_id for a in apps]
+    found: list[m.MarketplaceListing | None] = await load_all(
+        ctx.loaders.listing_by_id, [a.listing_id for a in apps]
     )
     return found
 
@@ -56,7 +56,7 @@ async def connections(
     """Each app's page of connections: one windowed statement for all of them."""
     loaders = ctx.loaders
     request = PageRequest.of(first, after, OLDEST_CONNECTED_FIRST, ctx.settings.max_page_size)
-    pages = await loaders.connection_page_by_app.load_many([(a.id, request, None) for a in apps])
+    pages = await load_all(loaders.connection_page_by_app, [(a.id, request, None) for a in apps])
 
     def page(app_id: int, rows: list[m.AppConnection]) -> Page[m.AppConnection]:
         return page_from_rows(
@@ -80,8 +80,8 @@ async def manage_connections_urls(ctx: Context, apps: Sequence[m.ConnectedApp]) 
 async def learning_resources(ctx: Context, rows: Sequence[Any]) -> list[list[m.LearningResource]]:
     """For apps or listings: the listing's own resources."""
     listing_ids = [r.listing_id if isinstance(r, m.ConnectedApp) else r.id for r in rows]
-    found: list[list[m.LearningResource]] = await ctx.loaders.resources_by_listing.load_many(
-        listing_ids
+    found: list[list[m.LearningResource]] = await load_all(
+        ctx.loaders.resources_by_listing, listing_ids
     )
     return found
 
@@ -109,7 +109,7 @@ async def requested_scopes(
     apps = [installed[listing.id] for listing in listings_ if listing.id in installed]
     others = [listing.id for listing in listings_ if listing.id not in installed]
     of_apps, of_listings = await asyncio.gather(
-        service.scope_lists(loaders, apps, tier), loaders.scopes_by_listing.load_many(others)
+        service.scope_lists(loaders, apps, tier), load_all(loaders.scopes_by_listing, others)
     )
     by_listing = {a.listing_id: views for a, views in zip(apps, of_apps, strict=True)}
     for listing_id, requested in zip(others, of_listings, strict=True):

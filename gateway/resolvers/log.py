@@ -9,7 +9,7 @@ from typing import Any
 from gateway import models as m
 from gateway.context import Context, Info
 from gateway.errors import BadUserInput
-from gateway.loaders import load_optional
+from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppActivity
 from gateway.pagination import (
     NEWEST_LOG_FIRST,
@@ -62,7 +62,7 @@ async def app_logs(
     flt = filter.to_filter() if filter is not None else None
     request = PageRequest.of(first, after, NEWEST_LOG_FIRST, ctx.settings.max_page_size)
     loaders = ctx.loaders
-    pages = await loaders.log_page_by_app.load_many([(a.id, request, flt) for a in apps])
+    pages = await load_all(loaders.log_page_by_app, [(a.id, request, flt) for a in apps])
 
     def page(app_id: int, rows: list[m.AppLogEntry]) -> Page[m.AppLogEntry]:
         return page_from_rows(rows, request, lambda: loaders.log_count_by_app.load((app_id, flt)))
@@ -71,7 +71,7 @@ async def app_logs(
 
 
 async def entry_apps(ctx: Context, entries: Sequence[m.AppLogEntry]) -> list[m.ConnectedApp]:
-    found: list[m.ConnectedApp] = await ctx.loaders.app_by_id.load_many([e.app_id for e in entries])
+    found: list[m.ConnectedApp] = await load_all(ctx.loaders.app_by_id, [e.app_id for e in entries])
     return found
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway import models as m
-from gateway.loaders import Loaders
+from gateway.loaders import Loaders, load_all
 from gateway.models.enums import AppStatus, InstallLevel, ScopeState, SubscriptionTier
 
 
@@ -86,7 +86,7 @@ def scope_views(
 async def statuses(loaders: Loaders, apps: Sequence[m.ConnectedApp]) -> list[AppStatus | None]:
     """The status of apps being read: their open alerts are loaded in one batch."""
     # Loaded even where the answer can't depend on it, so a page's `alerts` share this batch.
-    alerts = await loaders.open_alerts_by_app.load_many([a.id for a in apps])
+    alerts = await load_all(loaders.open_alerts_by_app, [a.id for a in apps])
     return [derive_status(app, bool(open_)) for app, open_ in zip(apps, alerts, strict=True)]
 
 
@@ -108,8 +108,8 @@ async def scope_lists(
     missing = [a for a in apps if ("scopes", a.id, tier) not in derived]
     if missing:
         requested, grants = await asyncio.gather(
-            loaders.scopes_by_listing.load_many([a.listing_id for a in missing]),
-            loaders.grants_by_app.load_many([a.id for a in missing]),
+            load_all(loaders.scopes_by_listing, [a.listing_id for a in missing]),
+            load_all(loaders.grants_by_app, [a.id for a in missing]),
         )
         for app, r, g_ in zip(missing, requested, grants, strict=True):
             derived["scopes", app.id, tier] = (
