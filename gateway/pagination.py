@@ -12,6 +12,7 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -112,10 +113,15 @@ class Page(Generic[T]):
     """One page of a list; the GraphQL connection types read it."""
 
     nodes: list[T]
-    cursors: list[str]
+    order: Order
     has_next_page: bool
     has_previous_page: bool
     count: Callable[[], Awaitable[int]] = field(repr=False)
+
+    @cached_property
+    def cursors(self) -> list[str]:
+        """Made when asked for: a page read only for its nodes needs none."""
+        return [self.order.encode(n) for n in self.nodes]
 
     @property
     def start_cursor(self) -> str | None:
@@ -133,7 +139,7 @@ def page_from_rows(
     nodes = list(rows[: request.first])
     return Page(
         nodes=nodes,
-        cursors=[request.order.encode(n) for n in nodes],
+        order=request.order,
         has_next_page=len(rows) > request.first,
         has_previous_page=request.after is not None,
         count=count,
