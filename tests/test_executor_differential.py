@@ -395,12 +395,22 @@ LITERAL_ERRORS = [
     "{ viewer { nope } }",
     "{ viewer }",
     "query { viewer { user { name } } } query B { viewer { user { name } } }",
+    # Over the document limits: 16 aliases, 13 deep, more than 50,000 possible nodes.
+    "{ %s }" % " ".join(f"a{i}: viewer {{ user {{ name }} }}" for i in range(16)),
+    "{ viewer { portal { connectedApps(first: 1) { nodes { log(first: 1) { nodes { app {"
+    " log(first: 1) { nodes { app { log(first: 1) { nodes { app { id } } } } } } } } } } } } } }",
+    "{ viewer { portal { connectedApps(first: 100) { nodes { log(first: 100) { nodes { app {"
+    " connections(first: 10) { nodes { id } } } } } } } } } }",
+    # Introspection, which our executor leaves to graphql-core.
+    "{ __schema { queryType { name } } }",
+    '{ __type(name: "Node") { name possibleTypes { name } } viewer { user { name } } }',
 ]
 
 
 @pytest.mark.parametrize("query", LITERAL_ERRORS)
 async def test_refused_documents(both, acme, query):
-    await _agree(both, query, None, acme)
+    body = await _agree(both, query, None, acme)
+    assert body.get("errors"), body
 
 
 TYPENAMES = """query ($app: ID!) {
