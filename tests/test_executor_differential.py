@@ -277,10 +277,25 @@ fragment Teams on User { teams { name } }"""
 
 @pytest.mark.parametrize(
     "variables",
-    [{"yes": True}, {"yes": False}, {"yes": True, "no": True}, {"yes": False, "no": None}],
+    [{"yes": True}, {"yes": False}, {"yes": True, "no": True}, {"yes": False, "no": False}],
 )
 async def test_skip_and_include(both, acme, variables):
     await _agree(both, DIRECTIVES, variables, acme)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "query ($no: Boolean = false) { viewer @include(if: $no) { user { name } } }",
+        "query ($no: Boolean = false) { viewer { user { name @include(if: $no) email } } }",
+        "query ($no: Boolean = false) { viewer { user @skip(if: $no) { name } } }",
+    ],
+    ids=["root", "leaf", "object"],
+)
+async def test_a_null_variable_where_a_directive_needs_a_boolean(both, acme, query):
+    # Given a nullable variable with a default, used where @include/@skip need a Boolean!
+    # (valid: the default covers a missing value), when it is sent as an explicit null
+    await _agree(both, query, {"no": None}, acme)
 
 
 SPREADS = """query ($first: Int = 2, $activities: [AppActivity!]) {
