@@ -29,6 +29,13 @@ REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
 EXECUTORS = ["fast"] if PG_URL else ["fast", "reference"]
 
 
+def _on_another_executor_for_nothing(item: pytest.Item) -> bool:
+    """A test that runs no GraphQL gains nothing from a second executor."""
+    callspec = getattr(item, "callspec", None)
+    executor = callspec.params.get("settings") if callspec is not None else None
+    return executor not in (None, EXECUTORS[0]) and bool(item.get_closest_marker("one_executor"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     missing = {"postgres": not PG_URL, "redis": not REDIS_URL}
     deselected = [
@@ -36,6 +43,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items
         if any(item.get_closest_marker(m) and gone for m, gone in missing.items())
     ]
+    repeated = [item for item in items if _on_another_executor_for_nothing(item)]
+    if repeated:
+        items[:] = [item for item in items if item not in repeated]
+        config.hook.pytest_deselected(items=repeated)
     if deselected:
         items[:] = [item for item in items if item not in deselected]
         config.hook.pytest_deselected(items=deselected)
