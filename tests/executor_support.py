@@ -102,9 +102,8 @@ def differences(fast: Answer, reference: Answer) -> list[str]:
         found.append("`data` present on one side only")
     data = fast.body.get("data")
     if _ordered(data) != _ordered(reference.body.get("data")):
-        found.append(
-            f"data differ:\n  fast:      {data}\n  reference: {reference.body.get('data')}"
-        )
+        where, ours, theirs = _first_difference(data, reference.body.get("data"), ())
+        found.append(f"data differ at {list(where)}:\n  fast:      {ours}\n  reference: {theirs}")
         return found
     has_data = "data" in fast.body
     compared: dict[str, Counter[ErrorKey]] = {}
