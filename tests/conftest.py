@@ -1,6 +1,10 @@
 """Test harness: one real database per pytest process (SQLite file, or PostgreSQL when
 GATEWAY_TEST_DATABASE_URL is set), migrated from empty, the demo data seeded at a fixed anchor,
-and the app served through its real ASGI stack."""
+and the app served through its real ASGI stack.
+
+The API suite runs once per executor (the test ids say which): ours and graphql-core, the
+reference, on SQLite; ours on PostgreSQL. Each executor's session starts from an empty,
+freshly migrated database with the demo data seeded again."""
 
 from __future__ import annotations
 
@@ -22,6 +26,14 @@ EVENTS_SECRET = "test-events-secret-0123456789abcdef012345"
 
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
+EXECUTORS = ["fast"] if PG_URL else ["fast", "reference"]
+
+
+def _on_another_executor_for_nothing(item: pytest.Item) -> bool:
+    """A test that runs no GraphQL gains nothing from a second executor."""
+    callspec = getattr(item, "callspec", None)
+    executor = callspec.params.get("settings") if callspec is not None else None
+    return executor not in (None, EXECUTORS[0]) and bool(item.get_closest_marker("one_executor"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -31,6 +43,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items
         if any(item.get_closest_marker(m) and gone for m, gone in missing.items())
     ]
+    repeated = [item for item in items if _on_another_executor_for_nothing(item)]
+    if repeated:
+        items[:] = [item for item in items if item not in repeated]
+        config.hook.pytest_deselected(items=repeated)
     if deselected:
         items[:] = [item for item in items if item not in deselected]
         config.hook.pytest_deselected(items=deselected)
@@ -63,9 +79,10 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return PG_URL or f"sqlite://{tmp_path_factory.mktemp('db') / 'gateway.sqlite3'}"
 
 
-@pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+@pytest.fixture(scope="session", params=EXECUTORS)
+def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
     return Settings(
+        executor=request.param,
         database_url=database_url,
         redis_url=REDIS_URL,  # with Redis, envelopes make the round trip through it
         jwt_secret=JWT_SECRET,

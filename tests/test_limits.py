@@ -14,7 +14,7 @@ import pytest
 from graphql import Source, parse
 from graphql.language import Lexer, TokenKind
 
-import gateway.resolvers.portal
+import gateway.services.apps
 from gateway.schema.limits import count_nodes
 from gateway.schema.schema import build_schema
 from gateway.settings import Settings
@@ -139,7 +139,8 @@ async def test_unexpected_error_is_masked_and_logged_with_the_request_id(
     async def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(gateway.resolvers.portal, "app_summary", boom)
+    # The service the field calls: a seam both executors reach.
+    monkeypatch.setattr(gateway.services.apps, "summary", boom)
 
     with caplog.at_level(logging.ERROR, logger="gateway.graphql"):
         response, body = await ask(
@@ -164,15 +165,15 @@ async def test_masked_error_keeps_the_rest_of_the_data(client, token, monkeypatc
     async def boom(*_args: object, **_kwargs: object) -> None:
         raise KeyError("secret detail")
 
-    monkeypatch.setattr(gateway.resolvers.portal, "users", boom)
+    monkeypatch.setattr(gateway.services.apps, "summary", boom)
     query = """query ($portal: ID!) {
       viewer { user { email } }
-      node(id: $portal) { ... on Portal { name users { totalCount } } }
+      node(id: $portal) { ... on Portal { name appSummary { total } } }
     }"""
 
     _, body = await ask(client, query, {"portal": gid("Portal", demo.acme_portal_id)}, token=token)
 
-    # `users` is non-null, so its Portal becomes null; `node` is nullable and stops it there.
+    # `appSummary` is non-null, so its Portal becomes null; `node` is nullable and stops it there.
     assert body["data"] == {"viewer": {"user": {"email": ADMIN}}, "node": None}
     assert error_codes(body) == ["INTERNAL_SERVER_ERROR"]
     assert "secret" not in json.dumps(body)

@@ -49,6 +49,9 @@ from gateway.services.mail import MailResult, SmtpConfig, send_due
 from gateway.settings import Settings, SettingsError
 from tests import factories as f
 
+# Runs no GraphQL: one executor is enough (tests/conftest.py).
+pytestmark = pytest.mark.one_executor
+
 NY = "America/New_York"
 # The digest of Monday 2 November 2026 in New York (EST, UTC-5), made two minutes after.
 DAY_START = datetime(2026, 11, 2, 5, 0, tzinfo=UTC)

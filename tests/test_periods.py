@@ -10,6 +10,9 @@ import pytest
 from gateway.models.enums import NotificationFrequency as F
 from gateway.services.periods import period_containing, period_end, period_start
 
+# Runs no GraphQL: one executor is enough (tests/conftest.py).
+pytestmark = pytest.mark.one_executor
+
 NY = "America/New_York"
 H = timedelta(hours=1)
 

@@ -34,6 +34,9 @@ from gateway.models.enums import (
 from tests import factories as f
 from tests.conftest import PG_URL, REDIS_URL
 
+# Runs no GraphQL: one executor is enough (tests/conftest.py).
+pytestmark = pytest.mark.one_executor
+
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 ROOT = Path(__file__).resolve().parents[1]
 SECRETS = {
