@@ -12,8 +12,8 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from tortoise.connection import get_connection
