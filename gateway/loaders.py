@@ -142,7 +142,15 @@ class Loaders:
             async def load(parents: list[Any]) -> list[Any]:
                 return list(await fn(context, parents, **arguments))
 
-            loader = self._batches[key] = DataLoader(load, get_cache_key=id)
+            # Parents are keyed by identity (rows and pages need not be hashable), so each one
+            # is kept alive with the loader: a freed parent's id could name another object.
+            held: list[Any] = []
+
+            def identity(parent: Any) -> int:
+                held.append(parent)
+                return id(parent)
+
+            loader = self._batches[key] = DataLoader(load, get_cache_key=identity)
         return loader
 
     # Objects by primary key.

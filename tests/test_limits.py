@@ -829,3 +829,25 @@ def test_long_plain_lists_multiply_what_is_below_them():
         "{ nodes { id } } } } } } } }"
     )
     assert count_nodes(schema, document, None, None) == 4 + 4 * 100 + 4 * 100 * 100
+
+
+# ---- directive conditions: a null where @skip/@include need a Boolean
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "query ($no: Boolean = false) { viewer @include(if: $no) { user { name } } }",
+        "query ($no: Boolean = false) { viewer { user { name @include(if: $no) email } } }",
+        "query ($no: Boolean = false) { viewer { user @skip(if: $no) { name } } }",
+    ],
+    ids=["root", "leaf", "object"],
+)
+async def test_a_null_directive_condition_refuses_the_request(client, token, query) -> None:
+    # given a nullable variable with a default where @include/@skip need a Boolean!,
+    # when it is sent as an explicit null, then nothing runs, wherever the directive stands
+    _, body = await ask(client, query, {"no": None}, token=token)
+    assert refused(body, BAD_USER_INPUT) == (
+        "Argument 'if' has invalid value: Expected variable '$no' provided to non-null type"
+        " 'Boolean!' not to be None."
+    )

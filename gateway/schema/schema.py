@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
     ParserCache,
-    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -19,7 +18,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from gateway.context import Info
-from gateway.errors import BadRequest, present_errors
+from gateway.errors import present_errors
 from gateway.executor import FastExecutor
 from gateway.executor.batch import reads_viewer
 from gateway.resolvers import node as node_r
@@ -39,6 +38,10 @@ from gateway.schema.limits import (
 from gateway.schema.log import AppLogEntry
 from gateway.schema.mutations import Mutation
 from gateway.schema.notifications import Delivery, Notification, NotificationRule
+from gateway.schema.operation_checks import (
+    DirectiveConditionsHaveValues,
+    SeveralOperationsNeedAName,
+)
 from gateway.schema.portal import Portal, Team, User, Viewer
 from gateway.schema.subscriptions import Subscription
 from gateway.settings import Settings
@@ -132,26 +135,6 @@ class GatewaySchema(strawberry.Schema):
         return presented()
 
 
-class SeveralOperationsNeedAName(SchemaExtension):
-    """A document with several operations runs the one `operationName` names (the GraphQL
-    spec); Strawberry would run the first. Checked on the parsed document, before execution,
-    for HTTP and WebSocket alike; raised, so subscriptions answer it too."""
-
-    def on_execute(self) -> Iterator[None]:
-        ctx = self.execution_context
-        document = ctx.graphql_document
-        # `operation_name` falls back to the first operation's name; what the client sent is
-        # kept aside (Strawberry is pinned; tests cover this over HTTP and WebSocket).
-        unnamed = ctx._provided_operation_name is None
-        if unnamed and document is not None and not ctx.result:
-            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-            if len(operations) > 1:
-                raise BadRequest(
-                    "Must provide operation name if query contains multiple operations."
-                )
-        yield
-
-
 def _operation_choice(error: GraphQLError) -> GraphQLError:
     """An operation name the document doesn't define is the request's mistake, coded as over
     HTTP (gateway/graphql_http.py), not an unexpected error to mask."""
@@ -172,6 +155,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         document_limits_extension(settings.max_depth, settings.max_aliases),
         ValidationCache,
         SeveralOperationsNeedAName,
+        DirectiveConditionsHaveValues,
         node_limit(settings.max_nodes),
     ]
     if not settings.introspection_enabled:
