@@ -10,6 +10,7 @@ everything there.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,13 @@ from gateway.executor.run import Run
 class _Converter:
     scalar_registry: Any
     config: Any
+
+
+def _one_connection() -> AbstractAsyncContextManager[Any]:
+    try:
+        return in_transaction()
+    except RuntimeError:  # no database configured (a schema run on its own): nothing to share
+        return nullcontext()
 
 
 class FastExecutor:
@@ -91,7 +99,7 @@ class FastExecutor:
             # One connection for all of a query's statements: the pool would otherwise hand
             # out (and reset) a connection per statement. Mutations keep their own
             # transactions, whose commit is what publishes their changes.
-            async with in_transaction():
+            async with _one_connection():
                 data = await run.execute()
         else:
             data = await run.execute()

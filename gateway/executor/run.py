@@ -177,12 +177,13 @@ class Run:
         None for every other field."""
         if field.definition is None:
             return [parent_type.name] * len(parents)
-        if field.leaf_attribute is None:
+        attribute, leaf_type = field.leaf_attribute, field.leaf_type
+        if attribute is None or leaf_type is None:
             return None
-        values = [_read(parent, field.leaf_attribute) for parent in parents]
+        values = [_read(parent, attribute) for parent in parents]
         if all(v is not None and not isinstance(v, Exception) for v in values):
             try:
-                coerce = field.leaf_type.coerce_output_value  # type: ignore[union-attr]  # set with leaf_attribute
+                coerce = leaf_type.coerce_output_value
                 coerced = [coerce(v) for v in values]
                 if all(c is not None and c is not Undefined for c in coerced):
                     return coerced
