@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import pytest_asyncio
+from starlette.applications import Starlette
 
 from gateway import db
+from gateway.broker import Broker
 from gateway.settings import Settings
 
 # Demo data is deterministic for an anchor; every test that reads it uses this one.
@@ -93,7 +95,7 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[object]:
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The gateway app with its lifespan entered: the database is open for the whole session."""
     from gateway.app import create_app
 
@@ -113,14 +115,14 @@ async def demo(app: object) -> object:
 
 
 @pytest_asyncio.fixture
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
 
 @pytest.fixture
-def make_client(app: object, settings: Settings):  # type: ignore[no-untyped-def]
+def make_client(app: object, settings: Settings):
     """A client for an app built with other settings (debug, limits, RS256…). It shares the
     session's open database: ASGITransport does not run the second app's lifespan."""
     from contextlib import asynccontextmanager
@@ -137,21 +139,21 @@ def make_client(app: object, settings: Settings):  # type: ignore[no-untyped-def
     return factory
 
 
-class Envelopes(list):  # type: ignore[type-arg]
+class Envelopes(list):
     """Envelopes the session app's broker delivered, in order."""
 
-    def __init__(self, broker: object) -> None:
+    def __init__(self, broker: Broker) -> None:
         super().__init__()
         self.broker = broker
 
     async def settled(self) -> Envelopes:
         """Wait until everything published so far has been delivered (Redis is asynchronous)."""
-        await self.broker.settled()  # type: ignore[attr-defined]
+        await self.broker.settled()
         return self
 
 
 @pytest.fixture
-def envelopes(app):  # type: ignore[no-untyped-def]
+def envelopes(app):
     recorder = Envelopes(app.state.publisher)
     stop = app.state.publisher.listen(recorder.append)
     yield recorder

@@ -232,7 +232,7 @@ async def make_tenant(
     apps, by the first person at `installed_at`. With `settings`, everyone gets a token, and
     so does anyone `Tenant.add_person` adds later."""
     portal = await make_portal(tier=tier, timezone=timezone)
-    roles = people if people is not None else {"Ada Admin": "admin"}
+    roles: Mapping[str, Role] = people if people is not None else {"Ada Admin": "admin"}
     tenant = Tenant(portal, {}, settings=settings)
     for name, role in roles.items():
         await tenant.add_person(name, role)

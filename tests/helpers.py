@@ -58,7 +58,7 @@ async def gql(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == status, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 async def data(
@@ -121,7 +121,7 @@ async def until(
         await asyncio.sleep(every)
 
 
-def barrier_at(name: str, parties: int = 2):  # type: ignore[no-untyped-def]
+def barrier_at(name: str, parties: int = 2):
     """Hold the first `parties` arrivals at the named pause point until all have arrived, so
     their reads happen before any write (a retry that passes the point again goes straight on)."""
     from gateway.services import faults

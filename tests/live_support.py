@@ -21,12 +21,13 @@ import httpx
 import uvicorn
 import websockets
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from gateway.ids import decode_id
 from gateway.live import Hub
 from tests.helpers import until
 
-PROTOCOL = "graphql-transport-ws"
+PROTOCOL = Subprotocol("graphql-transport-ws")
 
 # The test client's own logger (websockets logs every frame at DEBUG), so tests that inspect
 # the server's log records can tell the client's apart.
@@ -130,7 +131,7 @@ class WSClient:
         await self.ws.send(json.dumps(message))
 
     async def receive(self, timeout: float = 5) -> dict[str, Any]:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))  # type: ignore[no-any-return]
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
 
     async def init(self, token: str | None) -> None:
         payload = {"authorization": f"Bearer {token}"} if token else {}
@@ -164,7 +165,7 @@ class WSClient:
         """The next `next` payload for operation `op` (fails on anything else for it)."""
         message = await self.message(op, timeout)
         assert message["type"] == "next", message
-        return message["payload"]  # type: ignore[no-any-return]
+        return message["payload"]
 
     async def execute(
         self, query: str, variables: dict[str, Any] | None = None, **payload: Any
@@ -182,7 +183,7 @@ class WSClient:
         op = await self.subscribe(query, variables, **payload)
         message = await self.message(op)
         assert message["type"] == "error", message
-        return message["payload"]  # type: ignore[no-any-return]
+        return message["payload"]
 
     async def nothing(self, seconds: float = 0.5) -> None:
         """Nothing arrives for a while."""

@@ -120,7 +120,7 @@ async def _post(
     client: httpx.AsyncClient, authorization: str | bytes | None, query: str = VIEWER
 ) -> httpx.Response:
     headers = {} if authorization is None else {"Authorization": authorization}
-    return await client.post("/graphql", json={"query": query}, headers=headers)
+    return await client.post("/graphql", json={"query": query}, headers=headers)  # type: ignore[arg-type]  # httpx takes a str name with a bytes value; its HeaderTypes don't say so
 
 
 async def _get(client: httpx.AsyncClient, authorization: str) -> httpx.Response:
@@ -153,7 +153,7 @@ def _assert_admin(response: httpx.Response) -> None:
 def _reasons(caplog: pytest.LogCaptureFixture) -> list[str]:
     """Why the gateway refused, as its log says (the answer never does)."""
     return [
-        str(record.args[0])  # type: ignore[index]
+        str(record.args[0])  # type: ignore[index]  # logged with positional args: a tuple
         for record in caplog.records
         if record.name == "gateway.http" and record.msg == "authentication failed: %s"
     ]
@@ -196,7 +196,8 @@ async def test_valid_token_over_get(client, settings, demo) -> None:
 # token with that defect repaired, which the gateway accepts, and the log names the defect as
 # the reason for the refusal. So each case shows the refusal comes from that defect alone.
 
-Maker = Callable[..., Awaitable[str]]
+# A token, or (for header defects) the whole header, which may be bytes.
+Maker = Callable[..., Awaitable[str | bytes]]
 
 
 @dataclass(frozen=True)
@@ -423,12 +424,15 @@ async def _assert_only_the_defect_is_refused(
     admin = await _user(ADMIN)
     good = await defect.make(settings, admin, fixed=True)
     bad = await defect.make(settings, admin)
-    prefix = "Bearer " if bearer else ""
+    if bearer:
+        # Token defects make bare tokens (str); only header defects make bytes.
+        assert isinstance(good, str) and isinstance(bad, str)
+        good, bad = f"Bearer {good}", f"Bearer {bad}"
 
-    _assert_admin(await _post(client, f"{prefix}{good}" if bearer else good))
+    _assert_admin(await _post(client, good))
     caplog.clear()
     with caplog.at_level("INFO", logger="gateway.http"):
-        response = await _post(client, f"{prefix}{bad}" if bearer else bad)
+        response = await _post(client, bad)
 
     _assert_refused(response, reference, defect.challenge)
     assert _reasons(caplog) == [defect.reason]
@@ -779,7 +783,7 @@ def _ask_app(query: str, token: str, env: dict[str, str]) -> dict[str, Any]:
         timeout=120,
     )
     assert asked.returncode == 0, asked.stderr
-    return json.loads(asked.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(asked.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")

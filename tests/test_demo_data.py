@@ -15,9 +15,10 @@ import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tortoise import Tortoise
+from tortoise.queryset import ValuesListQuery
 
 from gateway import db
 from gateway.demo import DemoData, seed_demo
@@ -478,15 +479,21 @@ async def test_notification_rules(demo: DemoData) -> None:
     assert {r.in_app for r in rules} == {True, False} and any(r.email for r in rules)
 
 
+async def _id_set(query: ValuesListQuery[Any]) -> set[int]:
+    """The ids a one-field `values_list(..., flat=True)` query gives (Tortoise types every
+    values_list result as rows of tuples)."""
+    return set(cast(list[int], await query))
+
+
 async def _recipients(rule: NotificationRule) -> set[int]:
     users = User.filter(portal_id=rule.portal_id)
     if rule.audience is NotificationAudience.SUPER_ADMINS:
-        return set(await users.filter(is_super_admin=True).values_list("id", flat=True))
+        return await _id_set(users.filter(is_super_admin=True).values_list("id", flat=True))
     if rule.audience is NotificationAudience.EVERYONE:
-        return set(await users.values_list("id", flat=True))
-    ids = set(await RuleUser.filter(rule_id=rule.id).values_list("user_id", flat=True))
+        return await _id_set(users.values_list("id", flat=True))
+    ids = await _id_set(RuleUser.filter(rule_id=rule.id).values_list("user_id", flat=True))
     teams = await RuleTeam.filter(rule_id=rule.id).values_list("team_id", flat=True)
-    ids |= set(await TeamMembership.filter(team_id__in=teams).values_list("user_id", flat=True))
+    ids |= await _id_set(TeamMembership.filter(team_id__in=teams).values_list("user_id", flat=True))
     return ids
 
 
@@ -500,6 +507,7 @@ async def test_notifications_in_the_inboxes(demo: DemoData) -> None:
         notifications = await Notification.filter(portal_id=portal_id)
         assert notifications
         for n in notifications:
+            assert n.rule_id is not None
             rule = rules[n.rule_id]
             assert n.type is rule.type and n.in_app and rule.in_app
             assert n.recipient_id in await _recipients(rule)

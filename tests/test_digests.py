@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
+from starlette.applications import Starlette
 
 from gateway.models import (
     AppLogEntry,
@@ -36,6 +38,8 @@ from gateway.models.enums import (
     NotificationType,
 )
 from gateway.services import faults
+from gateway.services.envelopes import Publisher
+from gateway.settings import Settings
 from gateway.worker import PassResult, run_forever, run_pass
 from tests import factories as f
 from tests.helpers import data, gid, token_for, until
@@ -73,8 +77,10 @@ LONG_AGO = datetime(2025, 1, 1, tzinfo=UTC)
 _names = itertools.count(1)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 @dataclass
@@ -88,13 +94,26 @@ class World:
     member: User
     member2: User
     apps: dict[str, ConnectedApp]
-    settings: object
-    publisher: object
+    settings: Settings
+    publisher: Publisher
 
-    async def run(self, at: datetime, owner: str = "test-worker", **kw: object) -> PassResult:
+    async def run(
+        self,
+        at: datetime,
+        owner: str = "test-worker",
+        *,
+        settle: timedelta | None = None,
+        send_mail: bool = True,
+    ) -> PassResult:
         return await run_pass(
-            at, self.settings, self.publisher, owner, portal_ids=[self.portal.id], **kw
-        )  # type: ignore[arg-type]
+            at,
+            self.settings,
+            self.publisher,
+            owner,
+            portal_ids=[self.portal.id],
+            settle=settle,
+            send_mail=send_mail,
+        )
 
     async def rule(
         self,
@@ -106,8 +125,8 @@ class World:
         email: bool = False,
         in_app: bool = True,
         apps: list[str] | None = None,
-        users: list[User] = (),  # type: ignore[assignment]
-        teams: list[Team] = (),  # type: ignore[assignment]
+        users: Sequence[User] = (),
+        teams: Sequence[Team] = (),
     ) -> NotificationRule:
         """A rule as the rules service makes it: its cut is its creation time."""
         name = f"Rule {next(_names)}"
@@ -152,8 +171,8 @@ class World:
 
 @dataclass
 class Worlds:
-    app: object
-    settings: object
+    app: Starlette
+    settings: Settings
     mail_dir: Path
     made: list[World] = field(default_factory=list)
 
@@ -169,8 +188,18 @@ class Worlds:
             apps=["Ledger", "Mailer", "Dialer"],
             installed_at=LONG_AGO,
         )
-        settings = self.settings.with_(smtp_url=None, mail_dir=str(self.mail_dir))  # type: ignore[attr-defined]
-        world = World(t.portal, *t.people.values(), t.apps, settings, self.app.state.publisher)  # type: ignore[attr-defined]
+        settings = self.settings.with_(smtp_url=None, mail_dir=str(self.mail_dir))
+        p = t.people
+        world = World(
+            t.portal,
+            p["Ada Admin"],
+            p["Abe Admin"],
+            p["Mia Member"],
+            p["Moe Member"],
+            t.apps,
+            settings,
+            self.app.state.publisher,
+        )
         self.made.append(world)
         return world
 
@@ -195,7 +224,7 @@ async def digests(rule: NotificationRule) -> list[tuple[int, datetime, datetime,
         .order_by("period_start", "recipient_id")
         .values_list("recipient_id", "period_start", "period_end", "entry_count")
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 async def periods(rule: NotificationRule) -> list[tuple[datetime, datetime, int]]:
@@ -205,10 +234,12 @@ async def periods(rule: NotificationRule) -> list[tuple[datetime, datetime, int]
 
 async def linked(notification_id: int) -> list[int]:
     """Entry ids a notification links, newest first."""
-    return list(
+    # Tortoise types every values_list as rows of tuples; flat=True gives the ids themselves.
+    return cast(
+        list[int],
         await AppLogEntry.filter(notification_entries__notification_id=notification_id)
         .order_by("-occurred_at", "-id")
-        .values_list("id", flat=True)
+        .values_list("id", flat=True),
     )
 
 
@@ -773,7 +804,7 @@ async def test_run_forever_survives_a_failing_pass_and_stops_when_asked(monkeypa
 
     monkeypatch.setattr(worker, "run_pass", fake_pass)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_forever(settings, None, stop, interval=0.05))  # type: ignore[arg-type]
+    task = asyncio.create_task(run_forever(settings, None, stop, interval=0.05))
     await until(lambda: len(passes) >= 3)
     stop.set()
     await asyncio.wait_for(task, timeout=2)

@@ -10,6 +10,7 @@ import hmac
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,7 +100,7 @@ async def send(
 ) -> dict[str, Any]:
     response = await post(client, payload)
     assert response.status_code == status, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def app_event(
@@ -206,8 +207,8 @@ async def snapshot(portal_id: int) -> tuple[Any, ...]:
 
 
 def envelope(
-    portal_id: int, log_entries: list[int] = (), changes: list[dict[str, Any]] = ()
-) -> dict[str, Any]:  # type: ignore[assignment]
+    portal_id: int, log_entries: Sequence[int] = (), changes: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     return {
         "portalId": portal_id,
         "logEntries": list(log_entries),
@@ -1068,7 +1069,7 @@ async def test_gateway_emit_signs_and_sends_an_event(tmp_path):
                     "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
                 )
             [node] = response.json()["data"]["viewer"]["portal"]["connectedApps"]["nodes"]
-            return node  # type: ignore[no-any-return]
+            return node
 
         assert ((await quotely())["name"], (await quotely())["status"]) == (
             "Quotely CPQ",

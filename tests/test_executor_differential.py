@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import strategies as st
@@ -25,7 +25,7 @@ from gateway.models.enums import AppActivity, InstallLevel
 from gateway.schema.schema import build_schema
 from gateway.settings import Settings
 from tests.executor_support import Executors, differences, examples, executors
-from tests.factories import Tenant, alert, connect, install, log, make_listing, make_tenant
+from tests.factories import Role, Tenant, alert, connect, install, log, make_listing, make_tenant
 from tests.helpers import token_for
 
 pytestmark = [
@@ -43,7 +43,7 @@ pytestmark = [
 GENERATED = 200
 GENERATED_INVALID = 60
 ROLES = ("admin", "manager", "member")
-PEOPLE = {"Ada Admin": "admin", "Max Manager": "manager", "Mia Member": "member"}
+PEOPLE: dict[str, Role] = {"Ada Admin": "admin", "Max Manager": "manager", "Mia Member": "member"}
 
 
 @pytest.fixture(autouse=True)
@@ -139,9 +139,10 @@ async def known_ids() -> list[str]:
     """Global ids of every type, from every portal (so other portals' ids are there too)."""
     found: list[str] = []
     for model in _MODELS:
-        for pk in await model.all().order_by("id").limit(4).values_list("id", flat=True):
-            found.append(to_global_id(model.__name__, pk))
-        for pk in await model.all().order_by("-id").limit(2).values_list("id", flat=True):
+        # Tortoise types every values_list as rows of tuples; flat=True gives the ids themselves.
+        first = await model.all().order_by("id").limit(4).values_list("id", flat=True)
+        last = await model.all().order_by("-id").limit(2).values_list("id", flat=True)
+        for pk in cast(list[int], first) + cast(list[int], last):
             found.append(to_global_id(model.__name__, pk))
     return found
 

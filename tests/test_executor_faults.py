@@ -113,15 +113,18 @@ async def scaled(_ctx: Any, rows: Sequence[Row], by: int = 1) -> list[Any]:
 
 @strawberry.type
 class Item:
+    """Resolvers below return what their annotations refuse on purpose: the faults under test
+    (hence their `type: ignore`s). A `Row` stands in for an Item: the resolvers read `index`."""
+
     index: int
 
     @strawberry.field
     def required(self) -> int:
-        return None if self.index == 1 else self.index  # type: ignore[return-value]
+        return None if self.index == 1 else self.index  # type: ignore[return-value]  # the fault: null for Int!
 
     @strawberry.field
     async def required_async(self) -> int:
-        return None if self.index == 1 else self.index  # type: ignore[return-value]
+        return None if self.index == 1 else self.index  # type: ignore[return-value]  # the fault: null for Int!
 
     @strawberry.field
     def maybe(self) -> int | None:
@@ -137,11 +140,11 @@ class Item:
 
     @strawberry.field
     def wrong(self) -> int:
-        return "abc" if self.index == 1 else self.index  # type: ignore[return-value]
+        return "abc" if self.index == 1 else self.index  # type: ignore[return-value]  # the fault: a string for an Int
 
     @strawberry.field
     def wrong_nullable(self) -> int | None:
-        return "abc" if self.index == 1 else self.index  # type: ignore[return-value]
+        return "abc" if self.index == 1 else self.index  # type: ignore[return-value]  # the fault: a string for an Int
 
     @strawberry.field
     def huge(self) -> int | None:
@@ -149,7 +152,7 @@ class Item:
 
     @strawberry.field
     def strict(self) -> list[int]:
-        return [1, None, 3] if self.index == 1 else [1, 2]  # type: ignore[list-item]
+        return [1, None, 3] if self.index == 1 else [1, 2]  # type: ignore[list-item]  # the fault: a null in [Int!]
 
     @strawberry.field
     def loose(self) -> list[int | None]:
@@ -157,12 +160,12 @@ class Item:
 
     @strawberry.field
     def not_a_list(self) -> list[int] | None:
-        return 5 if self.index == 1 else [self.index]  # type: ignore[return-value]
+        return 5 if self.index == 1 else [self.index]  # type: ignore[return-value]  # the fault: a scalar for a list
 
     @strawberry.field
     def thing(self) -> Thing | None:
         if self.index == 1:
-            return Stranger()  # type: ignore[return-value]
+            return Stranger()  # type: ignore[return-value]  # the fault: an object no type claims
         return (
             Good(name="good", size=self.index)
             if self.index % 2 == 0
@@ -171,19 +174,19 @@ class Item:
 
     @strawberry.field
     def things(self) -> list[Thing]:
-        return [Good(name="g", size=1), Stranger()] if self.index == 1 else []  # type: ignore[list-item]
+        return [Good(name="g", size=1), Stranger()] if self.index == 1 else []  # type: ignore[list-item]  # the fault: an object no type claims
 
     @strawberry.field
     def pet(self) -> Pet:
-        return Stranger() if self.index == 1 else Good(name="g", size=2)  # type: ignore[return-value]
+        return Stranger() if self.index == 1 else Good(name="g", size=2)  # type: ignore[return-value]  # the fault: an object no type claims
 
     @strawberry.field
     def checked(self) -> Checked | None:
-        return Stranger() if self.index == 1 else CheckedRow(self.index)  # type: ignore[return-value]
+        return Stranger() if self.index == 1 else CheckedRow(self.index)  # type: ignore[return-value]  # CheckedRow passes is_type_of; Stranger fails it
 
     @strawberry.field
     def must_check(self) -> Checked:
-        return Stranger() if self.index == 2 else CheckedRow(self.index)  # type: ignore[return-value]
+        return Stranger() if self.index == 2 else CheckedRow(self.index)  # type: ignore[return-value]  # CheckedRow passes is_type_of; Stranger fails it
 
     batch_ok: int = batch_field(doubled, description="Twice the index.")
     batch_raises: int | None = batch_field(raising, description="A batch that raises.")
@@ -196,34 +199,34 @@ class Item:
 
     @strawberry.field(metadata=batched(scaled))
     async def batch_scaled(self, info: strawberry.Info, by: int = 1) -> int:
-        return await load(info, scaled, self, by=by)  # type: ignore[no-any-return]
+        return await load(info, scaled, self, by=by)
 
     @strawberry.field
     def children(self) -> list[Item | None]:
-        return [Row(i) for i in range(3)] if self.index == 0 else []  # type: ignore[misc]
+        return [Row(i) for i in range(3)] if self.index == 0 else []  # type: ignore[misc]  # a Row stands in for an Item
 
 
 @strawberry.type
 class Query:
     @strawberry.field
     def items(self) -> list[Item | None]:
-        return [Row(i) for i in range(4)]  # type: ignore[misc]
+        return [Row(i) for i in range(4)]  # type: ignore[misc]  # a Row stands in for an Item
 
     @strawberry.field
     def strict_items(self) -> list[Item] | None:
-        return [Row(i) for i in range(4)]  # type: ignore[misc]
+        return [Row(i) for i in range(4)]  # type: ignore[misc]  # a Row stands in for an Item
 
     @strawberry.field
     async def grid(self) -> list[list[Item | None]] | None:
-        return [[Row(i), Row(i + 1)] for i in range(3)]  # type: ignore[misc]
+        return [[Row(i), Row(i + 1)] for i in range(3)]  # type: ignore[list-item]  # a Row stands in for an Item
 
     @strawberry.field
     def one(self, index: int = 1) -> Item:
-        return Row(index)  # type: ignore[return-value]
+        return Row(index)  # type: ignore[return-value]  # a Row stands in for an Item
 
     @strawberry.field
     def maybe_one(self, index: int = 1) -> Item | None:
-        return Row(index)  # type: ignore[return-value]
+        return Row(index)  # type: ignore[return-value]  # a Row stands in for an Item
 
     @strawberry.field
     async def boom(self) -> int | None:

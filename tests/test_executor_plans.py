@@ -22,7 +22,7 @@ query Page($withLog: Boolean!, $first: Int) {
 TWO = "query A { viewer { user { name } } } query B { viewer { portal { name } } }"
 
 
-def _plan(cache: PlanCache, document, variables, operation_name=None):  # type: ignore[no-untyped-def]
+def _plan(cache: PlanCache, document, variables, operation_name=None):
     from graphql.execution.executor import Executor
 
     schema = build_schema(Settings(debug=True))._schema
@@ -66,7 +66,7 @@ def test_the_cache_is_bounded_least_recently_used_first_out() -> None:
     assert len(cache._plans) == 2
 
 
-def test_introspection_is_left_to_graphql_core_decided_once_logged_once(caplog) -> None:  # type: ignore[no-untyped-def]
+def test_introspection_is_left_to_graphql_core_decided_once_logged_once(caplog) -> None:
     caplog.set_level(logging.INFO, logger="gateway.executor")
     cache = PlanCache()
     document = parse("{ __schema { queryType { name } } }")
@@ -86,7 +86,7 @@ def test_an_ordinary_query_runs_on_our_executor() -> None:
 
 async def test_introspection_still_answers_through_the_fallback(
     make_client, demo, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     token = await token_for(settings, "admin@demo.example")
     async with make_client(introspection=True) as client:
         body = await gql(client, "{ __schema { queryType { name } } }", token=token)

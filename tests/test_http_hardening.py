@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 import websockets
+from starlette.types import Message
 from strawberry import Schema
 from websockets.exceptions import InvalidStatus
 
@@ -358,12 +359,12 @@ async def test_without_the_http_response_extension_an_oversized_handshake_is_clo
         "headers": [(b"x-padding", b"p" * MAX_HEADER_BYTES)],
         "extensions": {},
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "websocket.connect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await HeaderSizeLimit(app)(scope, receive, send)

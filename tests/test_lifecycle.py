@@ -63,8 +63,14 @@ async def world(app, settings) -> World:
         },
     )
     roles = ("admin", "manager", "member", "member2")
+    tokens = t.tokens
     return World(
-        t.portal, *t.tokens.values(), users=dict(zip(roles, t.people.values(), strict=True))
+        t.portal,
+        tokens["Ada Admin"],
+        tokens["Max Manager"],
+        tokens["Mia Member"],
+        tokens["Moe Member"],
+        users=dict(zip(roles, t.people.values(), strict=True)),
     )
 
 

@@ -156,7 +156,7 @@ async def test_unexpected_error_is_masked_and_logged_with_the_request_id(
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
     assert error["path"] == ["viewer", "portal", "appSummary"]
     [record] = [r for r in caplog.records if r.name == "gateway.graphql"]
-    assert record.request_id == request_id  # type: ignore[attr-defined]
+    assert record.request_id == request_id
     assert record.exc_info is not None and str(record.exc_info[1]) == "secret detail"
     assert "viewer.portal.appSummary" in record.getMessage()
 
@@ -445,7 +445,7 @@ async def test_node_limit_boundary_and_default_page_size(make_client, token) -> 
 
 
 @pytest.fixture(scope="module")
-def graphql_schema():  # type: ignore[no-untyped-def]
+def graphql_schema():
     return build_schema(Settings(jwt_secret="x" * 40, events_secret="y" * 40))._schema
 
 

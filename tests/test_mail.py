@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -131,7 +132,7 @@ class Server:
         return f"smtp://127.0.0.1:{self.port}"
 
 
-def start_server(**smtp_parameters: object) -> tuple[Controller, Server]:
+def start_server(**smtp_parameters: Any) -> tuple[Controller, Server]:
     handler = Handler()
     if smtp_parameters.pop("with_auth", False):
         smtp_parameters.update(authenticator=handler.authenticate, auth_require_tls=False)

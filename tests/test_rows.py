@@ -14,7 +14,7 @@ MODELS = [model for model in m.__models__ if model is not m.ProcessedEvent]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)
-async def test_every_row_maps_to_what_tortoise_builds(demo, model) -> None:  # type: ignore[no-untyped-def]
+async def test_every_row_maps_to_what_tortoise_builds(demo, model) -> None:
     # Given every row of a table, read by Tortoise and by the mapper
     reference = await model.all().order_by("id")
     mapped = await fetch(model.all().order_by("id"))

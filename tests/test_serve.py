@@ -87,7 +87,7 @@ async def test_serve_demo_prints_a_working_header_and_answers_queries(tmp_path):
     async with serving(env, "--demo") as (base, lines):
         # Then it printed a ready-to-paste Authorization header for the demo super admin
         header = next(line for line in lines if '"Authorization": "Bearer ' in line)
-        token = re.search(r"Bearer ([\w.-]+)", header).group(1)  # type: ignore[union-attr]
+        token = re.search(r"Bearer ([\w.-]+)", header).group(1)
         async with httpx.AsyncClient(base_url=base) as client:
             # and the header works over real HTTP
             response = await client.post(

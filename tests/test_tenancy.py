@@ -24,6 +24,8 @@ async def acme_ids(demo) -> list[str]:
     rule = await NotificationRule.filter(portal_id=demo.acme_portal_id).first()
     team = await Team.filter(portal_id=demo.acme_portal_id).first()
     notification = await Notification.filter(portal_id=demo.acme_portal_id).first()
+    assert entry is not None and rule is not None
+    assert team is not None and notification is not None
     return [
         gid("Portal", demo.acme_portal_id),
         gid("User", demo.user_ids[d.ADMIN_EMAIL]),
