@@ -359,6 +359,14 @@ async def test_faults_actually_happen() -> None:
     }
 
 
+async def test_objects_whose_every_selection_is_skipped_are_empty_alike() -> None:
+    fast, _ = await both(
+        "query ($s: Boolean!) { items { index @skip(if: $s) } one(index: 0) { index @skip(if: $s) } }",
+        {"s": True},
+    )
+    assert fast.body == {"data": {"items": [{}, {}, {}, {}], "one": {}}}
+
+
 async def test_a_raising_resolver_is_masked_alike() -> None:
     fast, _ = await both("{ ok boom }")
     [error] = fast.body["errors"]

@@ -153,8 +153,13 @@ class Run:
             )
             for index, column in zip(pending, awaited, strict=True):
                 columns[index] = column
-        results: list[Any] = []
+        if not fields:  # every selection skipped
+            return [{} for _ in parents]
         keys = [f.key for f in fields]
+        # Completed values are dicts, lists and scalars: `in` finds ERROR by identity.
+        if not any(ERROR in column for column in columns):
+            return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+        results: list[Any] = []
         for i in range(len(parents)):
             row = {}
             for key, column in zip(keys, columns, strict=True):
