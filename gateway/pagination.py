@@ -16,7 +16,6 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
-from tortoise.connection import get_connection
 from tortoise.expressions import Q, RawSQL
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -174,8 +173,8 @@ def _past(order: Order, key: tuple[Any, int], after: tuple[Any, int]) -> bool:
 async def top_n_per_parent(
     qs: QuerySet[M], parent_field: str, request: PageRequest
 ) -> dict[int, list[M]]:
-    """Up to first + 1 rows past the cursor for each parent, in one windowed statement plus one
-    fetch, so a list of 5 parents or 500 costs the same number of queries."""
+    """Up to first + 1 rows past the cursor for each parent, in one windowed statement, so a
+    list of 5 parents or 500 costs the same one query."""
     if request.after is not None:
         qs = qs.filter(request.order.after_q(request.after))
     direction = "DESC" if request.order.descending else "ASC"
@@ -186,15 +185,15 @@ async def top_n_per_parent(
             f"ROW_NUMBER() OVER (PARTITION BY {parent_column} "
             f"ORDER BY {column} {direction}, id {direction})"
         )
-    ).values("id", "rn")
-    ranked.sql()  # builds the query so its parameters can be taken with it
-    inner_sql, params = ranked.query.get_parameterized_sql()
+    )
     limit = int(request.first) + 1
-    sql = f"SELECT id FROM ({inner_sql}) AS ranked WHERE rn <= {limit}"
-    ids = [row["id"] for row in await get_connection("default").execute_query_dict(sql, params)]
-    if not ids:
-        return {}
-    rows = await fetch_rows(qs.model.filter(id__in=ids).order_by(*request.order.order_by))
+    # Whole rows, ranked within their parent: the rank column is read by no model field.
+    rows = await fetch_rows(
+        ranked,
+        lambda sql: (
+            f"SELECT * FROM ({sql}) AS ranked WHERE rn <= {limit} ORDER BY {parent_column}, rn"
+        ),
+    )
     grouped: dict[int, list[M]] = {}
     for row in rows:
         grouped.setdefault(getattr(row, parent_column), []).append(row)

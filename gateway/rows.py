@@ -67,8 +67,9 @@ def _enum(by_value: dict[Any, Enum], fallback: Callable[[Any], Any]) -> Callable
 _mappers: dict[type[Model], _Mapper] = {}
 
 
-async def fetch(qs: QuerySet[M]) -> list[M]:
-    """The rows of a plain query (no select_related, annotations or prefetches) as models."""
+async def fetch(qs: QuerySet[M], wrap: Callable[[str], str] | None = None) -> list[M]:
+    """The rows of a plain query (no select_related or prefetches; annotations are read by no
+    field) as models; `wrap` puts the query's SQL inside a statement of its own."""
     model = qs.model
     mapper = _mappers.get(model)
     if mapper is None:
@@ -78,5 +79,7 @@ async def fetch(qs: QuerySet[M]) -> list[M]:
     qs._choose_db_if_not_chosen()
     qs._make_query()
     sql, params = qs.query.get_parameterized_sql()
+    if wrap is not None:
+        sql = wrap(sql)
     _count, rows = await qs._db.execute_query(sql, params)
     return [mapper(row) for row in rows]  # type: ignore[misc]  # the mapper builds `model`s

@@ -11,8 +11,8 @@ from tests.helpers import count_statements, data, load_query
 MY_APPS_PAGE = load_query("my-apps-page.graphql")
 
 # auth (user + portal) 1; installed apps 1; open alerts 1; requested scopes 1; grants 1;
-# users (installers and log authors, one batch) 1; connection pages 2 + count 1; log pages 2.
-EXPECTED_STATEMENTS = 11
+# users (installers and log authors, one batch) 1; connection pages 1 + count 1; log pages 1.
+EXPECTED_STATEMENTS = 9
 
 SCOPES = [
     ("crm.read", SubscriptionTier.FREE, True),
