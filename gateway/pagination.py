@@ -148,7 +148,7 @@ def page_from_rows(
 async def paginate_queryset(qs: QuerySet[M], request: PageRequest) -> Page[M]:
     """A page of a query: one statement for the rows, one more only if totalCount is asked."""
     ranged = qs.filter(request.order.after_q(request.after)) if request.after else qs
-    rows = await ranged.order_by(*request.order.order_by).limit(request.first + 1)
+    rows = await fetch_rows(ranged.order_by(*request.order.order_by).limit(request.first + 1))
     return page_from_rows(rows, request, qs.count)
 
 

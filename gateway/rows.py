@@ -70,6 +70,8 @@ _mappers: dict[type[Model], _Mapper] = {}
 async def fetch(qs: QuerySet[M], wrap: Callable[[str], str] | None = None) -> list[M]:
     """The rows of a plain query (no select_related or prefetches; annotations are read by no
     field) as models; `wrap` puts the query's SQL inside a statement of its own."""
+    if qs._select_related or qs._prefetch_map:  # rows of several models: Tortoise's own way
+        return list(await qs)
     model = qs.model
     mapper = _mappers.get(model)
     if mapper is None:
