@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from common import asyncpg_dsn
+from common import asyncpg_dsn, create_users
 
 QUERY_NAME = "app-log-page.graphql"
 PORTAL_NAME = "Bench log portal"
@@ -65,18 +65,7 @@ async def seed(url: str) -> None:
         name=PORTAL_NAME, tier=SubscriptionTier.PROFESSIONAL, timezone="UTC"
     )
     names = ["Ada Admin"] + [f"Log User {i:02d}" for i in range(1, N_USERS)]
-    await m.User.bulk_create(
-        m.User(
-            portal=portal,
-            name=name,
-            sort_name=name.lower(),
-            email=f"{name.lower().replace(' ', '.')}@log.bench.test",
-            is_super_admin=i == 0,
-            can_manage_apps=i < 5,
-        )
-        for i, name in enumerate(names)
-    )
-    users = list(await m.User.filter(portal=portal).order_by("id").values_list("id", flat=True))
+    users = [u.id for u in await create_users(portal, names, "log.bench.test")]
     listings = list(
         await m.MarketplaceListing.filter(slug__startswith="bench-app-").order_by("slug")
     )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -44,6 +45,25 @@ async def reset_schema(url: str) -> None:
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     finally:
         await conn.close()
+
+
+async def create_users(portal: Any, names: list[str], domain: str) -> list[Any]:
+    """A bench portal's people (the first a super admin, the first five managers), read back:
+    bulk_create leaves primary keys unset."""
+    from gateway import models as m
+
+    await m.User.bulk_create(
+        m.User(
+            portal=portal,
+            name=name,
+            sort_name=name.lower(),
+            email=f"{name.lower().replace(' ', '.')}@{domain}",
+            is_super_admin=i == 0,
+            can_manage_apps=i < 5,
+        )
+        for i, name in enumerate(names)
+    )
+    return list(await m.User.filter(portal=portal).order_by("id"))
 
 
 def free_port() -> int:

@@ -334,21 +334,7 @@ async def seed() -> None:
 
 
 async def seed_users(portal: Any) -> list[Any]:
-    from gateway import models as m
-
-    await m.User.bulk_create(
-        m.User(
-            portal=portal,
-            name=name,
-            sort_name=name.lower(),
-            email=f"{name.lower().replace(' ', '.')}@bench.test",
-            is_super_admin=i == 0,
-            can_manage_apps=i < 5,
-        )
-        for i, name in enumerate(USER_NAMES)
-    )
-    # bulk_create leaves primary keys unset: read the rows back.
-    return list(await m.User.filter(portal=portal).order_by("id"))
+    return await common.create_users(portal, USER_NAMES, "bench.test")
 
 
 async def seed_apps(portal: Any, users: list[Any]) -> list[Any]:

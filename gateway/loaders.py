@@ -135,7 +135,7 @@ class Loaders:
         The context is the first caller's: a subscription event's loaders are shared by that
         portal's subscribers, so batch functions read only what they share (the portal, the
         settings, the loaders), never the viewer."""
-        key = (fn, repr(sorted(arguments.items())))
+        key = (fn, repr(sorted(arguments.items())) if arguments else "")
         loader = self._batches.get(key)
         if loader is None:
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
+from strawberry import Schema
 
 from gateway import db
 from gateway.broker import Broker
@@ -158,3 +160,17 @@ def envelopes(app):
     stop = app.state.publisher.listen(recorder.append)
     yield recorder
     stop()
+
+
+@pytest.fixture
+def executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The documents handed to the schema for execution while the test runs."""
+    seen: list[str] = []
+    original = Schema.execute
+
+    async def spy(self: Schema, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        seen.append(query or "")
+        return await original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(Schema, "execute", spy)
+    return seen

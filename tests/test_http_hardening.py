@@ -15,7 +15,6 @@ import httpx
 import pytest
 import websockets
 from starlette.types import Message
-from strawberry import Schema
 from websockets.exceptions import InvalidStatus
 
 from gateway.middleware import HeaderSizeLimit
@@ -43,20 +42,6 @@ TOO_LARGE_BODY = {
 @pytest.fixture
 async def token(settings: Any, demo: object) -> str:
     return await token_for(settings, ADMIN)
-
-
-@pytest.fixture
-def executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The documents handed to the schema for execution while the test runs."""
-    seen: list[str] = []
-    original = Schema.execute
-
-    async def spy(self: Schema, query: str | None, *args: Any, **kwargs: Any) -> Any:
-        seen.append(query or "")
-        return await original(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(Schema, "execute", spy)
-    return seen
 
 
 @pytest.fixture

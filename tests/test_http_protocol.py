@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from strawberry import Schema
 
 from gateway.auth import UNAUTHENTICATED_MESSAGE
 from gateway.schema.schema import build_schema
@@ -48,20 +47,6 @@ async def token(demo: object, settings: Any) -> str:
 @pytest.fixture
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The documents handed to the schema for execution while the test runs."""
-    seen: list[str] = []
-    original = Schema.execute
-
-    async def spy(self: Schema, query: str | None, *args: Any, **kwargs: Any) -> Any:
-        seen.append(query or "")
-        return await original(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(Schema, "execute", spy)
-    return seen
 
 
 def media_type(response: httpx.Response) -> str:

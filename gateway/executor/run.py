@@ -201,25 +201,10 @@ class Run:
     def _complete_sync_leaves(
         self, field: FieldPlan, values: list[Any], paths: list[Path]
     ) -> list[Any]:
-        out: list[Any] = [None] * len(values)
-        todo = []
-        for i, value in enumerate(values):
-            if isinstance(value, Exception):
-                out[i] = self._fail(value, field, paths[i])
-            elif value is not None and value is not Undefined:
-                todo.append(i)
+        out, todo = self._start(field, values, paths)
         assert field.leaf_type is not None
         self._complete_leaves(field.leaf_type, field, values, paths, todo, out)
-        if is_non_null_type(field.return_type):
-            for i, value in enumerate(out):
-                if value is None:
-                    message = (
-                        "Cannot return null for non-nullable field"
-                        f" {field.parent_type.name}.{field.name}."
-                    )
-                    out[i] = self._fail(TypeError(message), field, paths[i])
-            return out
-        return [None if value is ERROR else value for value in out]
+        return self._positioned(field.return_type, field, out, paths)
 
     async def _field(
         self,
@@ -327,18 +312,43 @@ class Run:
     ) -> list[Any]:
         """Completed values at positions of type `return_type`; ERROR only where the position
         is non-null (a nullable one absorbs its error as null)."""
-        if is_non_null_type(return_type):
-            inner = await self._complete_nullable(return_type.of_type, field, values, paths)
-            for i, value in enumerate(inner):
-                if value is None:
-                    message = (
-                        "Cannot return null for non-nullable field"
-                        f" {field.parent_type.name}.{field.name}."
-                    )
-                    inner[i] = self._fail(TypeError(message), field, paths[i])
-            return inner
-        completed = await self._complete_nullable(return_type, field, values, paths)
-        return [None if value is ERROR else value for value in completed]
+        inner_type = return_type.of_type if is_non_null_type(return_type) else return_type
+        completed = await self._complete_nullable(inner_type, field, values, paths)
+        return self._positioned(return_type, field, completed, paths)
+
+    def _positioned(
+        self,
+        return_type: GraphQLOutputType,
+        field: FieldPlan,
+        completed: list[Any],
+        paths: list[Path],
+    ) -> list[Any]:
+        """Completed values put in positions of `return_type`: a null in a non-null position is
+        an error that propagates (ERROR); a nullable position absorbs an error as null."""
+        if not is_non_null_type(return_type):
+            return [None if value is ERROR else value for value in completed]
+        for i, value in enumerate(completed):
+            if value is None:
+                message = (
+                    "Cannot return null for non-nullable field"
+                    f" {field.parent_type.name}.{field.name}."
+                )
+                completed[i] = self._fail(TypeError(message), field, paths[i])
+        return completed
+
+    def _start(
+        self, field: FieldPlan, values: list[Any], paths: list[Path]
+    ) -> tuple[list[Any], list[int]]:
+        """Positions whose resolver failed (their errors recorded) or gave null, and the
+        indices of the values left to complete."""
+        out: list[Any] = [None] * len(values)
+        todo: list[int] = []
+        for i, value in enumerate(values):
+            if isinstance(value, Exception):
+                out[i] = self._fail(value, field, paths[i])
+            elif value is not None and value is not Undefined:
+                todo.append(i)
+        return out, todo
 
     async def _complete_nullable(
         self,
@@ -348,13 +358,7 @@ class Run:
         paths: list[Path],
     ) -> list[Any]:
         """Values, None, or ERROR where an error happened at that position."""
-        out: list[Any] = [None] * len(values)
-        todo: list[int] = []
-        for i, value in enumerate(values):
-            if isinstance(value, Exception):
-                out[i] = self._fail(value, field, paths[i])
-            elif value is not None and value is not Undefined:
-                todo.append(i)
+        out, todo = self._start(field, values, paths)
         if not todo:
             return out
         if is_list_type(return_type):

@@ -68,6 +68,16 @@ async def _grant(app: m.ConnectedApp, names: list[str], now: datetime) -> None:
 # --- what an input says by itself ----------------------------------------------------------
 
 
+def _above_tier(scope: m.ListingScope, tier: m.enums.SubscriptionTier, index: int) -> Problem:
+    """The refusal of a scope named in an input that this portal's tier does not allow."""
+    return needs_upgrade(
+        f"The scope {scope.name} needs the {scope.required_tier.value} tier; this portal has {tier.value}",
+        "input",
+        "scopes",
+        str(index),
+    )
+
+
 def install_input_problems(scopes: list[str] | None, account_name: str | None) -> list[Problem]:
     """The texts of an install input that no listing could take (gateway/services/text.py).
     Resolvers report them with the input's other problems; the operations check them again, so
@@ -125,14 +135,7 @@ def _install_scopes(
                 invalid(f"The app does not request the scope {name!r}", "input", "scopes", str(i))
             )
         elif not scope.required and scope_state(scope, False, tier) is ScopeState.NEEDS_UPGRADE:
-            problems.append(
-                needs_upgrade(
-                    f"The scope {name} needs the {scope.required_tier.value} tier; this portal has {tier.value}",
-                    "input",
-                    "scopes",
-                    str(i),
-                )
-            )
+            problems.append(_above_tier(scope, tier, i))
     missing = [s.name for s in listing_scopes if s.required and s.name not in named]
     if missing:
         problems.append(
@@ -385,14 +388,7 @@ def _reauthorizable(
                 invalid(f"The scope {name} is already granted", "input", "scopes", str(i))
             )
         elif state is ScopeState.NEEDS_UPGRADE:
-            problems.append(
-                needs_upgrade(
-                    f"The scope {name} needs the {scope.required_tier.value} tier; this portal has {tier.value}",
-                    "input",
-                    "scopes",
-                    str(i),
-                )
-            )
+            problems.append(_above_tier(scope, tier, i))
     if not named:
         problems.append(invalid("Name at least one scope, or leave scopes out", "input", "scopes"))
     refuse_if(problems)
