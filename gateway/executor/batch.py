@@ -13,15 +13,18 @@ results can be shared between viewers who agree on those facts.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 
 BATCH = "batch"
 VIEWER_FACTS = "viewer_facts"
 
-BatchFunction = Callable[..., Awaitable[Sequence[Any]]]
+# Async when it loads; a plain function when it only derives values from its parents (ids,
+# page edges), which then cost no loader, future or await on either executor.
+BatchFunction = Callable[..., Awaitable[Sequence[Any]] | Sequence[Any]]
 
 
 def batched(fn: BatchFunction, *, viewer_facts: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -44,9 +47,13 @@ def batch_field(
     """A field without arguments whose values come from `fn`; its type is the annotation it
     is assigned to."""
 
-    async def resolve(root: strawberry.Parent[Any], info: strawberry.Info) -> Any:
+    async def load_one(root: strawberry.Parent[Any], info: strawberry.Info) -> Any:
         return await load(info, fn, root)
 
+    def derive_one(root: strawberry.Parent[Any], info: strawberry.Info) -> Any:
+        return cast(Sequence[Any], fn(info.context, [root]))[0]
+
+    resolve = load_one if inspect.iscoroutinefunction(fn) else derive_one
     return strawberry.field(
         resolver=resolve,
         description=description,

@@ -246,7 +246,8 @@ class Run:
                         scalar_registry=self.converter.scalar_registry,
                         config=self.converter.config,
                     )
-                values = list(await field.batch(self.context, parents, **args))
+                batch = field.batch(self.context, parents, **args)
+                values = list(await batch if _is_awaitable(batch) else batch)
             except Exception as exc:
                 # A failed batch fails each of its objects, as a loader's failure does.
                 return [exc] * len(parents)

@@ -118,7 +118,7 @@ class AppConnection(Node):
     connected_at: datetime = strawberry.field(description="When the connection was made.")
 
 
-async def _viewer_can_manage(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
+def _viewer_can_manage(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
     return [r.viewer_can_manage(ctx)] * len(apps)
 
 

@@ -47,7 +47,7 @@ def row(obj: object, model: type[M]) -> M:
 def id_field(type_name: str, what: str) -> Any:
     """The `id` field of a node type whose values are rows: the row's global id."""
 
-    async def ids(_ctx: Any, rows: Sequence[Any]) -> list[str]:
+    def ids(_ctx: Any, rows: Sequence[Any]) -> list[str]:
         return [to_global_id(type_name, r.id) for r in rows]
 
     return batch_field(ids, description=f"Opaque global id of the {what}.")
@@ -77,11 +77,11 @@ class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
 
 
-async def _edges(_ctx: Any, pages: Sequence[Page[Any]]) -> list[list[_Edge]]:
+def _edges(_ctx: Any, pages: Sequence[Page[Any]]) -> list[list[_Edge]]:
     return [[_Edge(c, n) for c, n in zip(page.cursors, page.nodes, strict=True)] for page in pages]
 
 
-async def _page_infos(_ctx: Any, pages: Sequence[Page[Any]]) -> list[Page[Any]]:
+def _page_infos(_ctx: Any, pages: Sequence[Page[Any]]) -> list[Page[Any]]:
     return list(pages)  # a Page answers PageInfo's fields
 
 
