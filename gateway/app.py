@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from gateway import db
+from gateway import db, heap
 from gateway.broker import Broker, make_broker
 from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
@@ -103,6 +103,8 @@ def create_app(settings: Settings) -> Starlette:
         await broker.start()
         # Embedded mode: the digest worker runs in this process (scale-out: `gateway worker`).
         worker = _start_worker(settings, broker) if settings.worker_in_process else None
+        if settings.settle_heap:
+            heap.settle_after_startup()
         try:
             yield
         finally:

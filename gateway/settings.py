@@ -52,6 +52,8 @@ class Settings:
     # Which engine executes queries and mutations: "fast" (ours, gateway/executor/) or
     # "reference" (graphql-core, what ours is proven equal to).
     executor: str = "fast"
+    # Freeze what start-up built and collect cycles less often (gateway/heap.py).
+    settle_heap: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
     # Request limits (DESIGN §3 "Safe defaults").
@@ -115,6 +117,8 @@ class Settings:
             "debug": _flag(get("DEBUG")),
             "introspection": None if get("INTROSPECTION") is None else _flag(get("INTROSPECTION")),
         }
+        if get("SETTLE_HEAP") is not None:
+            values["settle_heap"] = _flag(get("SETTLE_HEAP"))
         executor = get("EXECUTOR")
         if executor is not None:
             if executor not in EXECUTORS:
