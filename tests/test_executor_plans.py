@@ -111,3 +111,35 @@ def test_fields_that_read_the_viewer_say_which_facts() -> None:
         "Viewer.notifications": ("id",),
         "Viewer.user": ("id",),
     }
+
+
+def test_leaf_serializers_give_what_each_type_s_own_serializer_gives() -> None:
+    """Every leaf type of the schema, with each enum's members, their raw values (a str enum's
+    member equals its value, which Strawberry's serializer treats on its own) and a value of
+    the wrong kind: the looked-up serializer answers or fails exactly as the type's own."""
+    from enum import Enum
+
+    from graphql import is_leaf_type
+
+    from gateway.executor.leaves import coercer
+
+    schema = build_schema(Settings(debug=True))._schema
+    leaf_types = [t for t in schema.type_map.values() if is_leaf_type(t)]
+    enums = [t for t in leaf_types if isinstance(getattr(t, "wrapped_cls", None), type)]
+    assert len(enums) >= 5  # the schema's enums are all looked at
+    for leaf_type in leaf_types:
+        enum_class = getattr(leaf_type, "wrapped_cls", None)
+        members = list(enum_class) if isinstance(enum_class, type) else []
+        samples: list[object] = [*members, *(m.value for m in members if isinstance(m, Enum))]
+        samples += ["NO_SUCH_VALUE", 3, 2.5, True, object()]
+        fast = coercer(leaf_type)
+        for value in samples:
+            try:
+                expected: object = leaf_type.coerce_output_value(value)
+            except Exception as exc:
+                expected = (type(exc), str(exc))
+            try:
+                got: object = fast(value)
+            except Exception as exc:
+                got = (type(exc), str(exc))
+            assert got == expected, (leaf_type, value)

@@ -42,6 +42,7 @@ from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.types.arguments import convert_arguments
 from tortoise.models import Model
 
+from gateway.executor.leaves import coercer
 from gateway.executor.plan import TYPENAME, FieldPlan, Plan
 
 
@@ -188,7 +189,7 @@ class Run:
         values = [_read(parent, attribute) for parent in parents]
         if all(v is not None and not isinstance(v, Exception) for v in values):
             try:
-                coerce = leaf_type.coerce_output_value
+                coerce = coercer(leaf_type)
                 coerced = [coerce(v) for v in values]
                 if all(c is not None and c is not Undefined for c in coerced):
                     return coerced
@@ -420,7 +421,7 @@ class Run:
         todo: Iterable[int],
         out: list[Any],
     ) -> None:
-        coerce = return_type.coerce_output_value
+        coerce = coercer(return_type)
         for i in todo:
             value = values[i]
             try:
