@@ -15,7 +15,8 @@ non-null, the nearest nullable position above it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeGuard, cast
 
 from graphql import (
@@ -57,6 +58,12 @@ class _Error:
 
 
 ERROR: Any = _Error()
+
+# The response path of each position of a step, by index, made only when one is asked for (an
+# error, or the info of a per-object resolver): a page has thousands of positions and hardly
+# ever an error, so building a `Path` for each would be most of the bookkeeping.
+PathsAt = Callable[[int], Path]
+ParentPathsAt = Callable[[int], Path | None]
 
 
 async def _gather_one(awaitable: Awaitable[Any]) -> Any:
@@ -120,12 +127,12 @@ class Run:
             # One after another: each payload shows the state after its own mutation.
             data: dict[str, Any] = {}
             for field in fields:
-                (value,) = await self._field(root_type, field, [self.root_value], [None])
+                (value,) = await self._field(root_type, field, [self.root_value], _at_root)
                 if value is ERROR:
                     return None
                 data[field.key] = value
             return data
-        (result,) = await self._object(root_type, fields, [self.root_value], [None])
+        (result,) = await self._object(root_type, fields, [self.root_value], _at_root)
         return None if result is ERROR else result
 
     # -- fields ---------------------------------------------------------------------------
@@ -135,7 +142,7 @@ class Run:
         object_type: GraphQLObjectType,
         fields: list[FieldPlan],
         parents: list[Any],
-        paths: list[Path | None],
+        paths: ParentPathsAt,
     ) -> list[Any]:
         """The response objects of `parents`, or ERROR for each nulled by a non-null field."""
         columns: list[Any] = [None] * len(fields)
@@ -177,7 +184,7 @@ class Run:
         parent_type: GraphQLObjectType,
         field: FieldPlan,
         parents: list[Any],
-        paths: list[Path | None],
+        paths: ParentPathsAt,
     ) -> list[Any] | None:
         """`__typename`, and attributes of a leaf type, completed without awaiting anything;
         None for every other field."""
@@ -196,11 +203,10 @@ class Run:
             except Exception:
                 pass
         # Some value is null or fails: complete the slow way, which locates each error.
-        field_paths = [Path(p, field.key, parent_type.name) for p in paths]
-        return self._complete_sync_leaves(field, values, field_paths)
+        return self._complete_sync_leaves(field, values, _field_paths(paths, field, parent_type))
 
     def _complete_sync_leaves(
-        self, field: FieldPlan, values: list[Any], paths: list[Path]
+        self, field: FieldPlan, values: list[Any], paths: PathsAt
     ) -> list[Any]:
         out, todo = self._start(field, values, paths)
         assert field.leaf_type is not None
@@ -212,15 +218,15 @@ class Run:
         parent_type: GraphQLObjectType,
         field: FieldPlan,
         parents: list[Any],
-        paths: list[Path | None],
+        paths: ParentPathsAt,
     ) -> list[Any]:
-        field_paths = [Path(p, field.key, parent_type.name) for p in paths]
         if field.definition is None:  # __typename
             return [parent_type.name] * len(parents)
+        field_paths = _field_paths(paths, field, parent_type)
         values = await self._resolve(field, parents, field_paths)
         return await self._complete(field.return_type, field, values, field_paths)
 
-    async def _resolve(self, field: FieldPlan, parents: list[Any], paths: list[Path]) -> list[Any]:
+    async def _resolve(self, field: FieldPlan, parents: list[Any], paths: PathsAt) -> list[Any]:
         """Each parent's raw value, or the exception its resolver raised."""
         definition = field.definition
         assert definition is not None
@@ -268,7 +274,7 @@ class Run:
         pending: list[int] = []
         for i, parent in enumerate(parents):
             try:
-                value = resolve(parent, self._info(field, paths[i]), **args)
+                value = resolve(parent, self._info(field, paths(i)), **args)
             except Exception as exc:
                 value = exc
             else:
@@ -310,7 +316,7 @@ class Run:
         return_type: GraphQLOutputType,
         field: FieldPlan,
         values: list[Any],
-        paths: list[Path],
+        paths: PathsAt,
     ) -> list[Any]:
         """Completed values at positions of type `return_type`; ERROR only where the position
         is non-null (a nullable one absorbs its error as null)."""
@@ -323,7 +329,7 @@ class Run:
         return_type: GraphQLOutputType,
         field: FieldPlan,
         completed: list[Any],
-        paths: list[Path],
+        paths: PathsAt,
     ) -> list[Any]:
         """Completed values put in positions of `return_type`: a null in a non-null position is
         an error that propagates (ERROR); a nullable position absorbs an error as null."""
@@ -335,11 +341,11 @@ class Run:
                     "Cannot return null for non-nullable field"
                     f" {field.parent_type.name}.{field.name}."
                 )
-                completed[i] = self._fail(TypeError(message), field, paths[i])
+                completed[i] = self._fail(TypeError(message), field, paths(i))
         return completed
 
     def _start(
-        self, field: FieldPlan, values: list[Any], paths: list[Path]
+        self, field: FieldPlan, values: list[Any], paths: PathsAt
     ) -> tuple[list[Any], list[int]]:
         """Positions whose resolver failed (their errors recorded) or gave null, and the
         indices of the values left to complete."""
@@ -347,7 +353,7 @@ class Run:
         todo: list[int] = []
         for i, value in enumerate(values):
             if isinstance(value, Exception):
-                out[i] = self._fail(value, field, paths[i])
+                out[i] = self._fail(value, field, paths(i))
             elif value is not None and value is not Undefined:
                 todo.append(i)
         return out, todo
@@ -357,7 +363,7 @@ class Run:
         return_type: GraphQLOutputType,
         field: FieldPlan,
         values: list[Any],
-        paths: list[Path],
+        paths: PathsAt,
     ) -> list[Any]:
         """Values, None, or ERROR where an error happened at that position."""
         out, todo = self._start(field, values, paths)
@@ -378,12 +384,11 @@ class Run:
         return_type: GraphQLList[Any],
         field: FieldPlan,
         values: list[Any],
-        paths: list[Path],
+        paths: PathsAt,
         todo: list[int],
         out: list[Any],
     ) -> None:
         items: list[Any] = []
-        item_paths: list[Path] = []
         spans: list[tuple[int, int, int]] = []
         for i in todo:
             value = values[i]
@@ -392,19 +397,19 @@ class Run:
                     "Expected Iterable, but did not find one for field"
                     f" '{field.parent_type.name}.{field.name}'."
                 )
-                out[i] = self._fail(GraphQLError(message), field, paths[i])
+                out[i] = self._fail(GraphQLError(message), field, paths(i))
                 continue
             start = len(items)
-            for index, item in enumerate(value):
-                items.append(item)
-                item_paths.append(paths[i].add_key(index, None))
+            items.extend(value)
             spans.append((i, start, len(items)))
         pending = [j for j, item in enumerate(items) if _is_awaitable(item)]
         if pending:
             awaited = await asyncio.gather(*(_gather_one(items[j]) for j in pending))
             for j, item in zip(pending, awaited, strict=True):
                 items[j] = item
-        completed = await self._complete(return_type.of_type, field, items, item_paths)
+        completed = await self._complete(
+            return_type.of_type, field, items, _item_paths(paths, spans)
+        )
         # Only non-null items can fail (a nullable one absorbs its error as null): a failed
         # item nulls its whole list.
         failed = any(v is ERROR for v in completed)
@@ -417,7 +422,7 @@ class Run:
         return_type: GraphQLLeafType,
         field: FieldPlan,
         values: list[Any],
-        paths: list[Path],
+        paths: PathsAt,
         todo: Iterable[int],
         out: list[Any],
     ) -> None:
@@ -434,7 +439,7 @@ class Run:
                     )
                     raise TypeError(message)
             except Exception as exc:
-                out[i] = self._fail(exc, field, paths[i])
+                out[i] = self._fail(exc, field, paths(i))
             else:
                 out[i] = coerced
 
@@ -443,7 +448,7 @@ class Run:
         return_type: GraphQLAbstractType,
         field: FieldPlan,
         values: list[Any],
-        paths: list[Path],
+        paths: PathsAt,
         todo: list[int],
         out: list[Any],
     ) -> None:
@@ -453,7 +458,7 @@ class Run:
         for i in todo:
             value = values[i]
             try:
-                info = self._info(field, paths[i])
+                info = self._info(field, paths(i))
                 if resolve_type is None:
                     name = default_type_resolver(value, info, return_type)
                 else:
@@ -462,7 +467,7 @@ class Run:
                     name = await name
                 runtime_type = self._runtime_type(name, return_type, field, value)
             except Exception as exc:
-                out[i] = self._fail(exc, field, paths[i])
+                out[i] = self._fail(exc, field, paths(i))
                 continue
             types[runtime_type.name] = runtime_type
             groups.setdefault(runtime_type.name, []).append(i)
@@ -513,13 +518,12 @@ class Run:
         object_type: GraphQLObjectType,
         field: FieldPlan,
         values: list[Any],
-        paths: list[Path],
+        paths: PathsAt,
         todo: list[int],
         out: list[Any],
     ) -> None:
         is_type_of = object_type.is_type_of
         objects: list[Any] = []
-        object_paths: list[Path | None] = []
         kept: list[int] = []
         for i in todo:
             value = values[i]
@@ -528,7 +532,7 @@ class Run:
                     matches = (
                         is_type_of(value, cast(GraphQLResolveInfo, None))
                         if getattr(is_type_of, "ignores_info", False)
-                        else is_type_of(value, self._info(field, paths[i]))
+                        else is_type_of(value, self._info(field, paths(i)))
                     )
                     if _is_awaitable(matches):
                         matches = await matches
@@ -538,17 +542,38 @@ class Run:
                             field.nodes,
                         )
                 except Exception as exc:
-                    out[i] = self._fail(exc, field, paths[i])
+                    out[i] = self._fail(exc, field, paths(i))
                     continue
             objects.append(value)
-            object_paths.append(paths[i])
             kept.append(i)
         if not objects:
             return
         fields = self.plan.children(field, object_type)
-        completed = await self._object(object_type, fields, objects, object_paths)
+        completed = await self._object(object_type, fields, objects, lambda k: paths(kept[k]))
         for i, value in zip(kept, completed, strict=True):
             out[i] = value
+
+
+def _at_root(_index: int) -> None:
+    return None
+
+
+def _field_paths(
+    parents: ParentPathsAt, field: FieldPlan, parent_type: GraphQLObjectType
+) -> PathsAt:
+    key, type_name = field.key, parent_type.name
+    return lambda i: Path(parents(i), key, type_name)
+
+
+def _item_paths(lists: PathsAt, spans: list[tuple[int, int, int]]) -> PathsAt:
+    """Paths of the items of lists laid end to end: (list index, first item, end) per list."""
+    starts = [start for _i, start, _end in spans]
+
+    def at(j: int) -> Path:
+        owner, start, _end = spans[bisect_right(starts, j) - 1]
+        return lists(owner).add_key(j - start, None)
+
+    return at
 
 
 __all__ = ["ERROR", "TYPENAME", "Run"]
