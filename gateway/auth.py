@@ -10,6 +10,7 @@ from typing import Any
 
 import jwt
 
+from gateway import rows
 from gateway.ids import decode_id, to_global_id
 from gateway.models import Portal, User
 from gateway.settings import Settings
@@ -92,9 +93,31 @@ async def authenticate(header: str | None, settings: Settings) -> tuple[Viewer, 
 
 async def load_viewer(user_pk: int, portal_pk: int) -> Viewer | None:
     """The user as they are now, or None once they are deleted or no longer in the portal.
-    Read per request: over a long-lived socket, per operation."""
-    user = await User.filter(id=user_pk, portal_id=portal_pk).select_related("portal").first()
-    return None if user is None else Viewer(user=user, portal=user.portal)
+    Read per request: over a long-lived socket, per operation.
+
+    Every request runs this statement, so its SQL is written once per dialect instead of being
+    built by the ORM's query builder each time (a third of a small request's CPU)."""
+    client = User._meta.db
+    sql = _viewer_sql.get(client.capabilities.dialect)
+    if sql is None:
+        user, portal = rows.parameters(client, 2)
+        sql = _viewer_sql[client.capabilities.dialect] = (
+            f"SELECT {rows.columns(User, 'u')}, {rows.columns(Portal, 'p', 'portal.')} "
+            f'FROM "{User._meta.db_table}" u JOIN "{Portal._meta.db_table}" p '
+            f'ON p."id" = u."portal_id" WHERE u."id" = {user} AND u."portal_id" = {portal}'
+        )
+    _count, found = await client.execute_query(sql, [user_pk, portal_pk])
+    if not found:
+        return None
+    viewer = Viewer(
+        user=rows.model_of(User, found[0]), portal=rows.model_of(Portal, found[0], "portal.")
+    )
+    # What select_related would have set: `user.portal` is the portal read here.
+    object.__setattr__(viewer.user, "_portal", viewer.portal)
+    return viewer
+
+
+_viewer_sql: dict[str, str] = {}
 
 
 async def portals_of(user_pks: Collection[int]) -> dict[int, int]:

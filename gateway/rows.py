@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -22,7 +23,7 @@ _Converter = Callable[[Any], Any] | None
 
 
 class _Mapper:
-    def __init__(self, model: type[Model]) -> None:
+    def __init__(self, model: type[Model], prefix: str = "") -> None:
         meta = model._meta
         self.model = model
         self.custom_pk = meta.db_pk_column not in meta.generated_db_fields
@@ -39,7 +40,8 @@ class _Mapper:
             else:
                 # `to_python_value` would turn None into None too; the mapper skips None.
                 columns.append((key, attr, field.to_python_value))
-        self.columns = columns
+        # A row may hold several models' columns, each model's named with its own prefix.
+        self.columns = [(prefix + key, attr, convert) for key, attr, convert in columns]
 
     def __call__(self, row: Mapping[str, Any]) -> Model:
         obj = self.model.__new__(self.model)
@@ -64,7 +66,35 @@ def _enum(by_value: dict[Any, Enum], fallback: Callable[[Any], Any]) -> Callable
     return convert
 
 
-_mappers: dict[type[Model], _Mapper] = {}
+_mappers: dict[tuple[type[Model], str], _Mapper] = {}
+
+
+def _mapper(model: type[Model], prefix: str = "") -> _Mapper:
+    mapper = _mappers.get((model, prefix))
+    if mapper is None:
+        mapper = _mappers[(model, prefix)] = _Mapper(model, prefix)
+    return mapper
+
+
+def model_of(model: type[M], row: Mapping[str, Any], prefix: str = "") -> M:
+    """The `model` whose columns `row` holds, named `prefix` + column (see `columns`)."""
+    return _mapper(model, prefix)(row)  # type: ignore[return-value]  # the mapper builds `model`s
+
+
+def columns(model: type[Model], table: str, prefix: str = "") -> str:
+    """A select list of every column of `model` read from `table` (a name or an alias), each
+    named `prefix` + column, for statements written by hand and read with `model_of`."""
+    return ", ".join(
+        f'{table}."{column}" AS "{prefix}{column}"'
+        for column in model._meta.fields_db_projection.values()
+    )
+
+
+def parameters(client: BaseDBAsyncClient, count: int) -> list[str]:
+    """Placeholders for `count` parameters in `client`'s SQL dialect (SQLite or PostgreSQL)."""
+    if client.capabilities.dialect == "postgres":
+        return [f"${i}" for i in range(1, count + 1)]
+    return ["?"] * count
 
 
 async def fetch(qs: QuerySet[M], wrap: Callable[[str], str] | None = None) -> list[M]:
@@ -72,10 +102,7 @@ async def fetch(qs: QuerySet[M], wrap: Callable[[str], str] | None = None) -> li
     field) as models; `wrap` puts the query's SQL inside a statement of its own."""
     if qs._select_related or qs._prefetch_map:  # rows of several models: Tortoise's own way
         return list(await qs)
-    model = qs.model
-    mapper = _mappers.get(model)
-    if mapper is None:
-        mapper = _mappers[model] = _Mapper(model)
+    mapper = _mapper(qs.model)
     # What awaiting the query set does up to its rows (Tortoise is pinned; the API tests and
     # the differential tests read every field of these models).
     qs._choose_db_if_not_chosen()
