@@ -482,6 +482,40 @@ async def test_a_token_within_the_clock_leeway_is_still_accepted(client, setting
     _assert_admin(await _post(client, f"Bearer {expired_a_second_ago}"))
 
 
+async def test_a_token_accepted_before_is_refused_once_it_expires(client, settings, demo) -> None:
+    """Verified tokens are remembered between requests (gateway/auth.py), never past their
+    expiry: a token at the edge of the leeway works, then is told to refresh."""
+    import asyncio
+
+    within_leeway = mint_token(
+        await _user(ADMIN),
+        settings,
+        ttl=timedelta(minutes=5),
+        now=datetime.now(UTC) - timedelta(minutes=5, seconds=4),
+    )
+    _assert_admin(await _post(client, f"Bearer {within_leeway}"))
+    _assert_admin(await _post(client, f"Bearer {within_leeway}"))  # the remembered one
+
+    await asyncio.sleep(1.5)  # now more than 5 s past `exp`
+
+    response = await _post(client, f"Bearer {within_leeway}")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == EXPIRED_CHALLENGE
+
+
+async def test_a_token_is_not_remembered_across_keys(settings, demo) -> None:
+    """A token verified under one secret is not taken under another (a rotated secret)."""
+    from gateway.auth import AuthenticationFailed, authenticate
+
+    token = mint_token(await _user(ADMIN), settings)
+    header = f"Bearer {token}"
+    await authenticate(header, settings)  # verified, and remembered for this secret
+    rotated = settings.with_(jwt_secret="another-secret-" + "y" * 40)
+    with pytest.raises(AuthenticationFailed):
+        await authenticate(header, rotated)
+    await authenticate(header, settings)
+
+
 async def test_refused_token_reveals_nothing_of_the_query(client, demo) -> None:
     """Even an unparsable document is not looked at before the token is checked."""
     reference = await _missing_token_body(client)
