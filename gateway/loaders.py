@@ -7,6 +7,7 @@ and cache for their lifetime: build a fresh `Loaders` per request (or per subscr
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from functools import cached_property
@@ -95,21 +96,62 @@ def _connections_query(app_ids: list[int], _flt: Hashable) -> Any:
 
 
 async def load_all(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
-    """The loader's values for `keys`, as `load_many` gives them, for a whole field step: each
-    distinct key is asked once, and what the loader already holds is taken without waiting
-    (a page's 250 log entries name some 20 users)."""
+    """The loader's values for `keys`, as `load_many` gives them, for a whole field step.
+
+    Each distinct key is asked once; what the loader already holds is taken without waiting (a
+    page's 250 log entries name some 20 users); the rest are fetched by one call of the batch
+    function, without `load_many`'s future, queue entry and gather callback per key: the fast
+    executor asks for hundreds of keys per page. Futures stand in the loader's cache while the
+    batch runs, so a concurrent `load` or `load_all` of the same key waits for this fetch
+    instead of starting another."""
     cache = loader._cache
+    cache_key = loader.get_cache_key
     values: dict[Any, Any] = {}
-    missing = []
+    missing: list[Any] = []
+    waiting: list[tuple[Any, asyncio.Future[Any]]] = []
     for key in dict.fromkeys(keys):
-        held = cache.get(loader.get_cache_key(key))
-        if held is not None and held.done() and not held.cancelled() and held.exception() is None:
-            values[key] = held.result()
-        else:
+        held = cache.get(cache_key(key))
+        if held is None:
             missing.append(key)
+        elif not held.done():
+            waiting.append((key, held))
+        elif held.cancelled() or held.exception() is not None:
+            # A failed fetch is not remembered (DataLoader clears it too): ask again.
+            missing.append(key)
+        else:
+            values[key] = held.result()
     if missing:
-        values.update(zip(missing, await loader.load_many(missing), strict=True))
+        values.update(await _fetch_into(loader, missing))
+    for key, future in waiting:
+        values[key] = await future
     return [values[key] for key in keys]
+
+
+async def _fetch_into(loader: DataLoader, keys: list[Any]) -> dict[Any, Any]:
+    """One call of the loader's batch function for `keys`, its values left in the cache."""
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in keys]
+    cache_keys = [loader.get_cache_key(key) for key in keys]
+    for cache_key, future in zip(cache_keys, futures, strict=True):
+        loader._cache[cache_key] = future
+    try:
+        found = list(await loader.batch_load_fn(keys))
+        if len(found) != len(keys):
+            raise TypeError(
+                f"a loader's batch function returned {len(found)} values for {len(keys)} keys"
+            )
+    except BaseException as exc:
+        for cache_key, future in zip(cache_keys, futures, strict=True):
+            loader._cache.pop(cache_key, None)
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()  # retrieved here: only concurrent waiters re-raise it
+            else:
+                future.cancel()
+        raise
+    for future, value in zip(futures, found, strict=True):
+        future.set_result(value)
+    return dict(zip(keys, found, strict=True))
 
 
 async def load_optional(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:

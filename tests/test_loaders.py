@@ -1,0 +1,79 @@
+"""`load_all` (gateway/loaders.py): a whole field step's keys through one call of a loader's
+batch function, sharing the loader's cache with per-object `load` calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiodataloader import DataLoader
+
+from gateway import models as m
+from gateway.loaders import Loaders, load_all, load_optional
+
+
+class Counted:
+    """A batch function over real rows that records the keys of each call."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[list[int]] = []
+        self.fail = fail
+
+    async def load(self, ids: list[int]) -> list[m.User | None]:
+        self.calls.append(list(ids))
+        await asyncio.sleep(0)  # a real fetch yields to the loop
+        if self.fail:
+            raise LookupError("the batch failed")
+        rows = {u.id: u for u in await m.User.filter(id__in=ids)}
+        return [rows.get(i) for i in ids]
+
+
+async def test_load_all_gives_what_load_many_gives(demo) -> None:
+    ids = [u.id for u in await m.User.all().order_by("id")]
+    keys = [ids[2], ids[0], ids[2], 10**9, ids[1], ids[0]]  # repeats, and an id of no row
+    reference = await Loaders().user_by_id.load_many(keys)
+    ours = await load_all(Loaders().user_by_id, keys)
+    assert [u and u.id for u in ours] == [u and u.id for u in reference]
+    assert ours[3] is None and ours[0] is ours[2]
+
+
+async def test_each_key_is_fetched_once_by_concurrent_and_later_callers(demo) -> None:
+    ids = [u.id for u in await m.User.all().order_by("id")][:4]
+    batch = Counted()
+    loader = DataLoader(batch.load)
+    first, second, single = await asyncio.gather(
+        load_all(loader, ids[:3]), load_all(loader, ids[1:4]), loader.load(ids[2])
+    )
+    again = await load_all(loader, ids)
+    assert sorted(k for call in batch.calls for k in call) == sorted(ids)  # no key twice
+    assert [u.id for u in first] == ids[:3] and [u.id for u in second] == ids[1:4]
+    assert single.id == ids[2] and [u.id for u in again] == ids
+
+
+async def test_a_failed_fetch_fails_its_waiters_and_is_not_remembered(demo) -> None:
+    ids = [u.id for u in await m.User.all().order_by("id")][:2]
+    batch = Counted(fail=True)
+    loader = DataLoader(batch.load)
+    results = await asyncio.gather(
+        load_all(loader, ids), load_all(loader, ids[:1]), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [LookupError, LookupError]
+    assert len(batch.calls) == 1  # the second caller waited for the first's fetch
+    batch.fail = False
+    assert [u.id for u in await load_all(loader, ids)] == ids  # asked again, and found
+    assert len(batch.calls) == 2
+
+
+async def test_load_optional_gives_none_for_absent_keys(demo) -> None:
+    user = await m.User.all().order_by("id").first()
+    assert user is not None
+    found = await load_optional(Loaders().user_by_id, [None, user.id, None])
+    assert found[0] is None and found[2] is None and found[1].id == user.id
+
+
+@pytest.mark.parametrize("size", [0, 1])
+async def test_no_keys_or_one_key(demo, size) -> None:
+    ids = [u.id for u in await m.User.all().order_by("id")][:size]
+    batch = Counted()
+    assert [u.id for u in await load_all(DataLoader(batch.load), ids)] == ids
+    assert len(batch.calls) == size
