@@ -19,26 +19,29 @@ from tortoise.models import Model
 
 from gateway import models as m
 from gateway.pagination import PageRequest, top_n_per_parent
-from gateway.rows import fetch as fetch_rows
+from gateway.rows import fetch_in
 
 M = TypeVar("M", bound=Model)
 
 
 def _by_id(model: type[M]) -> DataLoader:
     async def load(ids: list[int]) -> list[M | None]:
-        rows = {row.pk: row for row in await fetch_rows(model.filter(id__in=set(ids)))}
+        rows = {row.pk: row for row in await fetch_in(model, "id", set(ids))}
         return [rows.get(i) for i in ids]
 
     return DataLoader(load)
 
 
-def _grouped(fetch: Callable[[list[Any]], Any], key_of: Callable[[Any], Hashable]) -> DataLoader:
-    """A loader whose value per key is the list of rows `key_of` assigns to it (maybe empty)."""
+def _grouped(
+    model: type[M], column: str, *, where: str = "", order_by: tuple[str, ...] = ()
+) -> DataLoader:
+    """A loader whose value per key is the list of rows whose `column` holds it (maybe
+    empty), in `order_by` order; `where` is a further condition in SQL (rows.fetch_in)."""
 
-    async def load(keys: list[Any]) -> list[list[Any]]:
-        groups: dict[Hashable, list[Any]] = defaultdict(list)
-        for row in await fetch_rows(fetch(list(set(keys)))):
-            groups[key_of(row)].append(row)
+    async def load(keys: list[Any]) -> list[list[M]]:
+        groups: dict[Hashable, list[M]] = defaultdict(list)
+        for row in await fetch_in(model, column, set(keys), where=where, order_by=order_by):
+            groups[getattr(row, column)].append(row)
         return [groups.get(k, []) for k in keys]
 
     return DataLoader(load)
@@ -248,66 +251,56 @@ class Loaders:
     @cached_property
     def open_alerts_by_app(self) -> DataLoader:
         return _grouped(
-            lambda ids: m.AppAlert.filter(app_id__in=ids, resolved_at=None).order_by(
-                "-raised_at", "-id"
-            ),
-            lambda a: a.app_id,
+            m.AppAlert, "app_id", where='"resolved_at" IS NULL', order_by=("-raised_at", "-id")
         )
 
     @cached_property
     def scopes_by_listing(self) -> DataLoader:
-        return _grouped(
-            lambda ids: m.ListingScope.filter(listing_id__in=ids).order_by("position", "id"),
-            lambda s: s.listing_id,
-        )
+        return _grouped(m.ListingScope, "listing_id", order_by=("position", "id"))
 
     @cached_property
     def grants_by_app(self) -> DataLoader:
-        return _grouped(lambda ids: m.GrantedScope.filter(app_id__in=ids), lambda g: g.app_id)
+        return _grouped(m.GrantedScope, "app_id")
 
     @cached_property
     def resources_by_listing(self) -> DataLoader:
-        return _grouped(
-            lambda ids: m.LearningResource.filter(listing_id__in=ids).order_by("position", "id"),
-            lambda r: r.listing_id,
-        )
+        return _grouped(m.LearningResource, "listing_id", order_by=("position", "id"))
 
     @cached_property
     def memberships_by_user(self) -> DataLoader:
-        return _grouped(lambda ids: m.TeamMembership.filter(user_id__in=ids), lambda t: t.user_id)
+        return _grouped(m.TeamMembership, "user_id")
 
     @cached_property
     def memberships_by_team(self) -> DataLoader:
-        return _grouped(lambda ids: m.TeamMembership.filter(team_id__in=ids), lambda t: t.team_id)
+        return _grouped(m.TeamMembership, "team_id")
 
     @cached_property
     def rule_apps_by_rule(self) -> DataLoader:
-        return _grouped(lambda ids: m.RuleApp.filter(rule_id__in=ids), lambda r: r.rule_id)
+        return _grouped(m.RuleApp, "rule_id")
 
     @cached_property
     def rule_users_by_rule(self) -> DataLoader:
-        return _grouped(lambda ids: m.RuleUser.filter(rule_id__in=ids), lambda r: r.rule_id)
+        return _grouped(m.RuleUser, "rule_id")
 
     @cached_property
     def rule_teams_by_rule(self) -> DataLoader:
-        return _grouped(lambda ids: m.RuleTeam.filter(rule_id__in=ids), lambda r: r.rule_id)
+        return _grouped(m.RuleTeam, "rule_id")
 
     @cached_property
     def entries_by_notification(self) -> DataLoader:
-        return _grouped(
-            lambda ids: m.NotificationEntry.filter(notification_id__in=ids),
-            lambda e: e.notification_id,
-        )
+        return _grouped(m.NotificationEntry, "notification_id")
 
     @cached_property
     def installed_apps_by_portal(self) -> DataLoader:
         """The portal's installed apps in list order: lists and the summary filter this."""
 
         async def load(portal_ids: list[int]) -> list[list[m.ConnectedApp]]:
-            rows = await fetch_rows(
-                m.ConnectedApp.filter(portal_id__in=set(portal_ids), uninstalled_at=None).order_by(
-                    "sort_name", "id"
-                )
+            rows = await fetch_in(
+                m.ConnectedApp,
+                "portal_id",
+                set(portal_ids),
+                where='"uninstalled_at" IS NULL',
+                order_by=("sort_name", "id"),
             )
             groups: dict[int, list[m.ConnectedApp]] = defaultdict(list)
             for row in rows:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import models as m
-from gateway.rows import fetch
+from gateway.rows import fetch, fetch_in
 
 # Every table the demo data fills (processed platform event ids are not demo data, and are
 # never read through the mapper).
@@ -29,3 +29,35 @@ async def test_every_row_maps_to_what_tortoise_builds(demo, model) -> None:
             assert (a, type(a)) == (b, type(b)), (model.__name__, theirs.pk, name)
         assert ours.pk == theirs.pk
         assert ours._saved_in_db and not ours._partial
+
+
+# The loaders' statements (gateway/loaders.py), each as the ORM would write it.
+SHAPES = [
+    (m.AppAlert, "app_id", '"resolved_at" IS NULL', {"resolved_at": None}, ("-raised_at", "-id")),
+    (m.ListingScope, "listing_id", "", {}, ("position", "id")),
+    (
+        m.ConnectedApp,
+        "portal_id",
+        '"uninstalled_at" IS NULL',
+        {"uninstalled_at": None},
+        ("sort_name", "id"),
+    ),
+    (m.GrantedScope, "app_id", "", {}, ("id",)),
+    (m.User, "id", "", {}, ("-id",)),
+    (m.TeamMembership, "team_id", "", {}, ("id",)),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda shape: f"{shape[0].__name__}.{shape[1]}")
+async def test_fetch_in_gives_the_rows_the_orm_gives(demo, shape) -> None:
+    model, column, where, where_kwargs, order_by = shape
+    every = await model.filter(**where_kwargs).values_list(column, flat=True)
+    keys = sorted(set(every))[::2] + [10**9]  # some keys, and one that no row holds
+    reference = await model.filter(**{f"{column}__in": keys}, **where_kwargs).order_by(*order_by)
+    ours = await fetch_in(model, column, keys, where=where, order_by=order_by)
+    assert reference, f"the demo data has no {model.__name__} rows for this shape"
+    assert [row.pk for row in ours] == [row.pk for row in reference]
+    for mine, theirs in zip(ours, reference, strict=True):
+        for name in model._meta.fields_db_projection:
+            assert getattr(mine, name) == getattr(theirs, name)
+    assert await fetch_in(model, column, []) == []
