@@ -2,8 +2,9 @@
 loaders send.
 
 What Tortoise's `_init_from_db` does, with each column's conversion chosen once per model
-instead of per value: enum columns map through a dict instead of calling the enum class, and
-columns the driver already converts are stored as they come. Any other field type still goes through
+instead of per value: enum columns map through a dict instead of calling the enum class, aware
+datetimes are moved to the configured zone without reading the settings per value, and columns
+the driver already converts are stored as they come. Any other field type still goes through
 the field's own `to_python_value`, so values are exactly the ones Tortoise would give
 (tests/test_rows.py compares every row of the demo data).
 """
@@ -11,12 +12,15 @@ the field's own `to_python_value`, so values are exactly the ones Tortoise would
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.fields import DatetimeField
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
+from tortoise.timezone import get_default_timezone, get_use_tz
 
 M = TypeVar("M", bound=Model)
 
@@ -38,6 +42,8 @@ class _Mapper:
             if isinstance(enum_type, type) and issubclass(enum_type, Enum):
                 by_value = {member.value: member for member in enum_type}
                 columns.append((key, attr, _enum(by_value, field.to_python_value)))
+            elif isinstance(field, DatetimeField) and get_use_tz():
+                columns.append((key, attr, _aware(field.to_python_value)))
             else:
                 # `to_python_value` would turn None into None too; the mapper skips None.
                 columns.append((key, attr, field.to_python_value))
@@ -63,6 +69,20 @@ def _enum(by_value: dict[Any, Enum], fallback: Callable[[Any], Any]) -> Callable
     def convert(value: Any) -> Any:
         member = by_value.get(value)
         return member if member is not None else fallback(value)
+
+    return convert
+
+
+def _aware(fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """What DatetimeField.to_python_value does to the aware datetimes drivers return, without
+    reading the time zone settings from the environment per value (they are read once here,
+    when the mapper is made; Tortoise reads them at start-up too)."""
+    zone = get_default_timezone()
+
+    def convert(value: Any) -> Any:
+        if type(value) is datetime and value.utcoffset() is not None:
+            return value.astimezone(zone)
+        return fallback(value)
 
     return convert
 
