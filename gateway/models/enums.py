@@ -13,10 +13,10 @@ class SubscriptionTier(str, Enum):
 
     @property
     def rank(self) -> int:
-        return _TIER_ORDER.index(self)
+        return _TIER_RANK[self]
 
 
-_TIER_ORDER = list(SubscriptionTier)
+_TIER_RANK = {tier: rank for rank, tier in enumerate(SubscriptionTier)}
 
 
 class InstallLevel(str, Enum):
