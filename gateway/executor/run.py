@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeGuard, cast
+from typing import Any, TypeGuard
 
 from graphql import (
     GraphQLAbstractType,
@@ -523,24 +523,26 @@ class Run:
         out: list[Any],
     ) -> None:
         is_type_of = object_type.is_type_of
+        # A type whose values are instances of one class says which (schema/base.py): one
+        # isinstance per object instead of a call of its `is_type_of`.
+        instances_of = getattr(is_type_of, "instances_of", None)
         objects: list[Any] = []
         kept: list[int] = []
         for i in todo:
             value = values[i]
-            if is_type_of is not None:
-                try:
-                    matches = (
-                        is_type_of(value, cast(GraphQLResolveInfo, None))
-                        if getattr(is_type_of, "ignores_info", False)
-                        else is_type_of(value, self._info(field, paths(i)))
+            if instances_of is not None:
+                if not isinstance(value, instances_of):
+                    out[i] = self._fail(
+                        self._not_of_type(object_type, field, value), field, paths(i)
                     )
+                    continue
+            elif is_type_of is not None:
+                try:
+                    matches = is_type_of(value, self._info(field, paths(i)))
                     if _is_awaitable(matches):
                         matches = await matches
                     if not matches:
-                        raise GraphQLError(
-                            f"Expected value of type '{object_type}' but got: {inspect(value)}.",
-                            field.nodes,
-                        )
+                        raise self._not_of_type(object_type, field, value)
                 except Exception as exc:
                     out[i] = self._fail(exc, field, paths(i))
                     continue
@@ -552,6 +554,12 @@ class Run:
         completed = await self._object(object_type, fields, objects, lambda k: paths(kept[k]))
         for i, value in zip(kept, completed, strict=True):
             out[i] = value
+
+    @staticmethod
+    def _not_of_type(object_type: GraphQLObjectType, field: FieldPlan, value: Any) -> GraphQLError:
+        return GraphQLError(
+            f"Expected value of type '{object_type}' but got: {inspect(value)}.", field.nodes
+        )
 
 
 def _at_root(_index: int) -> None:
