@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as migrate_api
 
 MODELS_MODULE = "gateway.models"
@@ -13,7 +14,7 @@ MIGRATIONS_MODULE = "gateway.migrations"
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
@@ -24,6 +25,23 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    """The connection's config. On PostgreSQL, a connection going back to the pool skips
+    asyncpg's reset statement (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`),
+    a round trip after every request: nothing here leaves session state behind (no session
+    advisory locks, LISTEN, SET or cursors outside a transaction), and asyncpg still rolls back
+    a transaction left open before a connection is reused."""
+    config = expand_db_url(database_url)
+    if config["engine"] != "tortoise.backends.asyncpg":
+        return database_url
+    config["credentials"]["reset"] = _keep_session
+    return config
+
+
+async def _keep_session(_connection: Any) -> None:
+    """The pool's reset: nothing beyond asyncpg's own (see `_connection`)."""
 
 
 # For `tortoise makemigrations` (a developer tool: `make migrations`); it needs no database.
