@@ -52,7 +52,7 @@ SHAPES = [
 async def test_fetch_in_gives_the_rows_the_orm_gives(demo, shape) -> None:
     model, column, where, where_kwargs, order_by = shape
     every = await model.filter(**where_kwargs).values_list(column, flat=True)
-    keys = sorted(set(every))[::2] + [10**9]  # some keys, and one that no row holds
+    keys = [*sorted(set(every))[::2], 10**9]  # some keys, and one that no row holds
     reference = await model.filter(**{f"{column}__in": keys}, **where_kwargs).order_by(*order_by)
     ours = await fetch_in(model, column, keys, where=where, order_by=order_by)
     assert reference, f"the demo data has no {model.__name__} rows for this shape"
