@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import TransactionalDBClient, TransactionContextPooled
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.connection import get_connection, get_connections
 from tortoise.migrations.api import migrate as migrate_api
 
 MODELS_MODULE = "gateway.models"
@@ -69,10 +73,45 @@ async def ping(timeout: float = 2.0) -> bool:
     """Whether the database answers a trivial query within `timeout` seconds."""
     import asyncio
 
-    from tortoise.connection import get_connection
-
     try:
         await asyncio.wait_for(get_connection("default").execute_query("SELECT 1"), timeout)
     except Exception:
         return False
     return True
+
+
+def one_connection() -> AbstractAsyncContextManager[Any]:
+    """All statements of a block on one connection (a query's: the pool would otherwise hand
+    out a connection per statement).
+
+    On PostgreSQL a pooled connection is held for the block without BEGIN and COMMIT, two
+    round trips a request would otherwise pay: each statement then sees what was committed
+    before it, exactly as under a READ COMMITTED transaction, and a transaction opened inside
+    the block is a real one. On SQLite, whose one connection every statement shares anyway, the
+    block is a transaction: one snapshot for all its reads. No database configured (a schema
+    run on its own): nothing to hold."""
+    try:
+        client = get_connection("default")
+    except Exception:
+        return nullcontext()
+    if isinstance(client, AsyncpgDBClient) and not isinstance(client, TransactionalDBClient):
+        return _Held(TransactionWrapper(client), client._pool_init_lock)
+    return client._in_transaction()
+
+
+class _Held(TransactionContextPooled):
+    """Tortoise's pooled transaction context (it makes the ORM's statements in the block use
+    the held connection) without the transaction. Tortoise is pinned: its private parts are
+    the ones `TransactionContextPooled` itself uses."""
+
+    async def __aenter__(self) -> Any:
+        await self.ensure_connection()
+        self.client._connection = await self.client._parent._pool.acquire()
+        self.token = get_connections().set(self.connection_name, self.client)
+        return self.client
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        try:
+            await self.client._parent._pool.release(self.client._connection)
+        finally:
+            get_connections().reset(self.token)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from gateway.models.enums import AppActivity, InstallLevel, SubscriptionTier
 from tests import factories as f
 from tests.helpers import count_statements, data, load_query
@@ -72,3 +74,38 @@ async def test_my_apps_page_statement_count_does_not_grow_with_apps(client, sett
         small_statements,
         large_statements,
     )
+
+
+@pytest.mark.postgres
+async def test_a_page_reads_on_one_held_connection_without_a_transaction(client, settings):
+    """After the viewer's statement, every statement of a query runs on one pooled connection
+    (gateway/db.py `one_connection`), and no BEGIN or COMMIT round trip is spent on it."""
+    import asyncpg.connection
+
+    token = await portal_with_apps(settings, 5)
+    sent: list[tuple[int, str]] = []
+    originals = {
+        name: getattr(asyncpg.connection.Connection, name)
+        for name in ("execute", "fetch", "fetchrow", "fetchval")
+    }
+
+    def recording(method):
+        async def recorded(self, query, *args, **kwargs):
+            sent.append((id(self), query))
+            return await method(self, query, *args, **kwargs)
+
+        return recorded
+
+    for name, method in originals.items():
+        setattr(asyncpg.connection.Connection, name, recording(method))
+    try:
+        page = await data(client, MY_APPS_PAGE, token=token)
+    finally:
+        for name, method in originals.items():
+            setattr(asyncpg.connection.Connection, name, method)
+
+    assert len(page["viewer"]["portal"]["connectedApps"]["edges"]) == 5
+    statements = [query for _connection, query in sent]
+    assert len(statements) == EXPECTED_STATEMENTS, statements
+    assert not [q for q in statements if q.strip(" ;").upper() in {"BEGIN", "COMMIT"}]
+    assert len({connection for connection, _query in sent[1:]}) == 1

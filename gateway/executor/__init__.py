@@ -10,14 +10,13 @@ everything there.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import DocumentNode, ExecutionResult, GraphQLSchema, OperationType, execute
 from graphql.execution.executor import Executor
-from tortoise.transactions import in_transaction
 
+from gateway.db import one_connection
 from gateway.executor.plan import PlanCache
 from gateway.executor.run import Run
 
@@ -26,13 +25,6 @@ from gateway.executor.run import Run
 class _Converter:
     scalar_registry: Any
     config: Any
-
-
-def _one_connection() -> AbstractAsyncContextManager[Any]:
-    try:
-        return in_transaction()
-    except RuntimeError:  # no database configured (a schema run on its own): nothing to share
-        return nullcontext()
 
 
 class FastExecutor:
@@ -96,10 +88,9 @@ class FastExecutor:
     @staticmethod
     async def _finish(run: Run) -> ExecutionResult:
         if run.plan.operation.operation is OperationType.QUERY:
-            # One connection for all of a query's statements: the pool would otherwise hand
-            # out (and reset) a connection per statement. Mutations keep their own
+            # One connection for all of a query's statements. Mutations keep their own
             # transactions, whose commit is what publishes their changes.
-            async with _one_connection():
+            async with one_connection():
                 data = await run.execute()
         else:
             data = await run.execute()
