@@ -304,6 +304,8 @@ class GraphQLHTTP:
             # validation error: 200 with errors under application/json, 400 under ours.
             error = _request_error(exc.as_http_error_reason())
             return self._answer([error], media_type, executed=False)
+        finally:
+            context.loaders.clear()
 
         errors = present_errors(result.errors or [], request_id, self.settings.debug)
         # Errors without a path stopped the request before execution (parse, validation,

@@ -173,6 +173,13 @@ class Loaders:
         # request however many fields read them.
         self.derived: dict[Hashable, Any] = {}
 
+    def clear(self) -> None:
+        """Let go of everything loaded, once the request is answered: its rows then go with it
+        even where something still refers to its context (graphql-core's executor does,
+        through a reference cycle of its own, until the cycle collector runs)."""
+        self.__dict__.clear()  # the loaders made on first use
+        self.__init__()  # type: ignore[misc]  # back to a fresh, empty set of loaders
+
     def batch(self, fn: Callable[..., Any], arguments: dict[str, Any], context: Any) -> DataLoader:
         """The loader of a batch resolver for one set of arguments, keyed by parent object
         (gateway/executor/batch.py): graphql-core's per-object calls become one batch call.
@@ -293,6 +300,9 @@ class Loaders:
     @cached_property
     def installed_apps_by_portal(self) -> DataLoader:
         """The portal's installed apps in list order: lists and the summary filter this."""
+        # The app loader itself, not `self`: a closure over `self` would make the request's
+        # loaders a reference cycle, whose rows only the cycle collector could free.
+        by_id = self.app_by_id
 
         async def load(portal_ids: list[int]) -> list[list[m.ConnectedApp]]:
             rows = await fetch_in(
@@ -305,7 +315,7 @@ class Loaders:
             groups: dict[int, list[m.ConnectedApp]] = defaultdict(list)
             for row in rows:
                 groups[row.portal_id].append(row)
-                self.app_by_id.prime(row.id, row)
+                by_id.prime(row.id, row)
             return [groups.get(p, []) for p in portal_ids]
 
         return DataLoader(load)

@@ -109,3 +109,31 @@ async def test_a_page_reads_on_one_held_connection_without_a_transaction(client,
     assert len(statements) == EXPECTED_STATEMENTS, statements
     assert not [q for q in statements if q.strip(" ;").upper() in {"BEGIN", "COMMIT"}]
     assert len({connection for connection, _query in sent[1:]}) == 1
+
+
+async def test_a_page_s_rows_are_freed_when_it_is_answered(client, settings):
+    """No reference cycle keeps a request's rows after its answer (they would wait for the
+    cycle collector, whose pauses then grow with the rows waiting: gateway/heap.py)."""
+    import gc
+
+    from tortoise.models import Model
+
+    from gateway.models import Portal, User
+
+    token = await portal_with_apps(settings, 5)
+    await data(client, MY_APPS_PAGE, token=token)  # plans and caches made
+    gc.collect()
+    gc.disable()
+    try:
+        page = await data(client, MY_APPS_PAGE, token=token)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        # graphql-core's own executor (the reference) keeps its context, and with it the
+        # viewer and their portal, in a cycle of its own: the loaded rows are what must go.
+        rows = [o for o in gc.garbage if isinstance(o, Model) and not isinstance(o, User | Portal)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert len(page["viewer"]["portal"]["connectedApps"]["edges"]) == 5
+    assert rows == []

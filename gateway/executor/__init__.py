@@ -70,6 +70,10 @@ class FastExecutor:
         )
         if isinstance(built, list):  # the operation or its variables are unusable
             return ExecutionResult(data=None, errors=built)
+        # graphql-core's executor refers to itself through its helpers: left as it is, that
+        # cycle would hold the context, and every row the request loads, until the cycle
+        # collector ran. Only its operation, fragments and variables are used here.
+        del built.async_helpers
         plan = self.plans.get(
             schema, document, built.operation, built.fragments, built.variable_values
         )
