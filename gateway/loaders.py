@@ -19,7 +19,7 @@ from tortoise.models import Model
 
 from gateway import models as m
 from gateway.pagination import PageRequest, top_n_per_parent
-from gateway.rows import fetch_in
+from gateway.rows import fetch_in, pairs_in
 
 M = TypeVar("M", bound=Model)
 
@@ -266,8 +266,16 @@ class Loaders:
         return _grouped(m.ListingScope, "listing_id", order_by=("position", "id"))
 
     @cached_property
-    def grants_by_app(self) -> DataLoader:
-        return _grouped(m.GrantedScope, "app_id")
+    def granted_names_by_app(self) -> DataLoader:
+        """The names of the scopes each app holds: all that scope states read of a grant."""
+
+        async def load(app_ids: list[int]) -> list[set[str]]:
+            names: dict[int, set[str]] = defaultdict(set)
+            for app_id, name in await pairs_in(m.GrantedScope, "app_id", set(app_ids), "name"):
+                names[app_id].add(name)
+            return [names.get(i, set()) for i in app_ids]
+
+        return DataLoader(load)
 
     @cached_property
     def resources_by_listing(self) -> DataLoader:

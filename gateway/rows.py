@@ -149,31 +149,49 @@ async def fetch_in(
     The loaders' statements, written here rather than by the query builder, which spends more
     on a 50-key `IN` list than the database does answering it. PostgreSQL gets the keys as one
     array, so each shape is one prepared statement whatever the number of keys."""
+    rows = await _select_in(model, column, keys, where, tuple(order_by), None)
+    mapper = _mapper(model)
+    return [mapper(row) for row in rows]  # type: ignore[misc]  # the mapper builds `model`s
+
+
+async def pairs_in(model: type[Model], column: str, keys: Collection[Any], other: str) -> list[Any]:
+    """(`column`, `other`) of the rows of `model` whose `column` is one of `keys`, as the
+    driver gives them (for columns it already converts, such as text): no model is built."""
+    return [(row[0], row[1]) for row in await _select_in(model, column, keys, "", (), other)]
+
+
+async def _select_in(
+    model: type[Model],
+    column: str,
+    keys: Collection[Any],
+    where: str,
+    order_by: tuple[str, ...],
+    other: str | None,
+) -> list[Any]:
     if not keys:
         return []
     client = model._meta.db
-    postgres = client.capabilities.dialect == "postgres"
-    shape = (model, column, where, tuple(order_by))
+    shape = (model, column, where, order_by, other)
     head, tail = _shapes.get(shape) or _shapes.setdefault(shape, _shape(*shape))
-    if postgres:
+    if client.capabilities.dialect == "postgres":
         sql, params = f"{head} = ANY($1){tail}", [list(keys)]
     else:
         params = list(keys)
         sql = f"{head} IN ({', '.join('?' * len(params))}){tail}"
     _count, rows = await client.execute_query(sql, params)
-    mapper = _mapper(model)
-    return [mapper(row) for row in rows]  # type: ignore[misc]  # the mapper builds `model`s
+    return list(rows)
 
 
 _shapes: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
 def _shape(
-    model: type[Model], column: str, where: str, order_by: tuple[str, ...]
+    model: type[Model], column: str, where: str, order_by: tuple[str, ...], other: str | None
 ) -> tuple[str, str]:
     """The statement around the key list: what comes before it and what after."""
     table = f'"{model._meta.db_table}"'
-    head = f'SELECT {columns(model, table)} FROM {table} WHERE "{column}"'
+    selected = f'"{column}", "{other}"' if other else columns(model, table)
+    head = f'SELECT {selected} FROM {table} WHERE "{column}"'
     tail = f" AND ({where})" if where else ""
     if order_by:
         terms = []

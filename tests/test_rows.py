@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import models as m
-from gateway.rows import fetch, fetch_in
+from gateway.rows import fetch, fetch_in, pairs_in
 
 # Every table the demo data fills (processed platform event ids are not demo data, and are
 # never read through the mapper).
@@ -61,3 +61,13 @@ async def test_fetch_in_gives_the_rows_the_orm_gives(demo, shape) -> None:
         for name in model._meta.fields_db_projection:
             assert getattr(mine, name) == getattr(theirs, name)
     assert await fetch_in(model, column, []) == []
+
+
+async def test_pairs_in_gives_the_values_the_orm_gives(demo) -> None:
+    apps = sorted(set(await m.GrantedScope.all().values_list("app_id", flat=True)))
+    keys = [*apps[::2], 10**9]
+    reference = await m.GrantedScope.filter(app_id__in=keys).values_list("app_id", "name")
+    ours = await pairs_in(m.GrantedScope, "app_id", keys, "name")
+    assert reference
+    assert sorted(ours) == sorted(tuple(pair) for pair in reference)
+    assert await pairs_in(m.GrantedScope, "app_id", [], "name") == []

@@ -108,13 +108,13 @@ async def scope_lists(
     derived = loaders.derived
     missing = [a for a in apps if ("scopes", a.id, tier) not in derived]
     if missing:
-        requested, grants = await asyncio.gather(
+        requested, granted = await asyncio.gather(
             load_all(loaders.scopes_by_listing, [a.listing_id for a in missing]),
-            load_all(loaders.grants_by_app, [a.id for a in missing]),
+            load_all(loaders.granted_names_by_app, [a.id for a in missing]),
         )
-        for app, r, g_ in zip(missing, requested, grants, strict=True):
+        for app, r, names in zip(missing, requested, granted, strict=True):
             derived["scopes", app.id, tier] = (
-                [] if app.uninstalled_at is not None else scope_views(r, {g.name for g in g_}, tier)
+                [] if app.uninstalled_at is not None else scope_views(r, names, tier)
             )
     return [derived["scopes", a.id, tier] for a in apps]
 
