@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any, TypeGuard
 
 from graphql import (
@@ -58,6 +59,9 @@ class _Error:
 
 
 ERROR: Any = _Error()
+
+# Types of values a leaf position cannot serve as they are (null, or no value).
+_UNSERVED = frozenset({type(None), type(Undefined)})
 
 # The response path of each position of a step, by index, made only when one is asked for (an
 # error, or the info of a per-object resolver): a page has thousands of positions and hardly
@@ -193,15 +197,22 @@ class Run:
         attribute, leaf_type = field.leaf_attribute, field.leaf_type
         if attribute is None or leaf_type is None:
             return None
-        values = [_read(parent, attribute) for parent in parents]
-        if all(v is not None and not isinstance(v, Exception) for v in values):
-            try:
-                coerce = coercer(leaf_type)
-                coerced = [coerce(v) for v in values]
-                if all(c is not None and c is not Undefined for c in coerced):
-                    return coerced
-            except Exception:
-                pass
+        # C-level passes over the values (a page has thousands): read them all, check their
+        # types once, serialize them all; any null, error or odd value takes the slow way.
+        try:
+            values = list(map(attrgetter(attribute), parents))
+        except Exception:
+            values = [_read(parent, attribute) for parent in parents]
+        else:
+            kinds = set(map(type, values))
+            if _UNSERVED.isdisjoint(kinds) and not any(issubclass(t, Exception) for t in kinds):
+                try:
+                    coerced = list(map(coercer(leaf_type), values))
+                except Exception:
+                    pass
+                else:
+                    if _UNSERVED.isdisjoint(map(type, coerced)):
+                        return coerced
         # Some value is null or fails: complete the slow way, which locates each error.
         return self._complete_sync_leaves(field, values, _field_paths(paths, field, parent_type))
 
