@@ -113,9 +113,12 @@ async def scope_lists(
             load_all(loaders.granted_names_by_app, [a.id for a in missing]),
         )
         for app, r, names in zip(missing, requested, granted, strict=True):
-            derived["scopes", app.id, tier] = (
-                [] if app.uninstalled_at is not None else scope_views(r, names, tier)
-            )
+            # Sibling fields (the summary and the list) ask at once and share the loads: the
+            # first to resume makes the views, the others find them.
+            if ("scopes", app.id, tier) not in derived:
+                derived["scopes", app.id, tier] = (
+                    [] if app.uninstalled_at is not None else scope_views(r, names, tier)
+                )
     return [derived["scopes", a.id, tier] for a in apps]
 
 
