@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -107,6 +107,15 @@ class PageRequest:
         return cls(size, order.decode(after) if after is not None else None, order)
 
 
+@dataclass(frozen=True)
+class CountOf:
+    """A page's total as a loader's value for a key, so that the pages of many parents are
+    counted by one batch (`totalCount` of each app's connections, say)."""
+
+    loader: Any  # a DataLoader (gateway/loaders.py)
+    key: Hashable
+
+
 @dataclass
 class Page(Generic[T]):
     """One page of a list; the GraphQL connection types read it."""
@@ -115,7 +124,8 @@ class Page(Generic[T]):
     order: Order
     has_next_page: bool
     has_previous_page: bool
-    count: Callable[[], Awaitable[int]] = field(repr=False)
+    # How its total is found, when `totalCount` is asked: by a call, or a loader's batch.
+    count: Callable[[], Awaitable[int]] | CountOf = field(repr=False)
 
     @cached_property
     def cursors(self) -> list[str]:
@@ -132,7 +142,7 @@ class Page(Generic[T]):
 
 
 def page_from_rows(
-    rows: Sequence[T], request: PageRequest, count: Callable[[], Awaitable[int]]
+    rows: Sequence[T], request: PageRequest, count: Callable[[], Awaitable[int]] | CountOf
 ) -> Page[T]:
     """`rows` holds up to first + 1 rows past the cursor; the extra one only says there is more."""
     nodes = list(rows[: request.first])

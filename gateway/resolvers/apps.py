@@ -11,7 +11,13 @@ from gateway import models as m
 from gateway.context import Context
 from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppStatus, InstallLevel
-from gateway.pagination import OLDEST_CONNECTED_FIRST, Page, PageRequest, page_from_rows
+from gateway.pagination import (
+    OLDEST_CONNECTED_FIRST,
+    CountOf,
+    Page,
+    PageRequest,
+    page_from_rows,
+)
 from gateway.services import apps as service
 from gateway.services.apps import ScopeView
 
@@ -60,7 +66,7 @@ async def connections(
 
     def page(app_id: int, rows: list[m.AppConnection]) -> Page[m.AppConnection]:
         return page_from_rows(
-            rows, request, lambda: loaders.connection_count_by_app.load((app_id, None))
+            rows, request, CountOf(loaders.connection_count_by_app, (app_id, None))
         )
 
     return [page(a.id, rows) for a, rows in zip(apps, pages, strict=True)]

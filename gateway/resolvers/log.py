@@ -13,6 +13,7 @@ from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppActivity
 from gateway.pagination import (
     NEWEST_LOG_FIRST,
+    CountOf,
     Page,
     PageRequest,
     page_from_rows,
@@ -65,7 +66,7 @@ async def app_logs(
     pages = await load_all(loaders.log_page_by_app, [(a.id, request, flt) for a in apps])
 
     def page(app_id: int, rows: list[m.AppLogEntry]) -> Page[m.AppLogEntry]:
-        return page_from_rows(rows, request, lambda: loaders.log_count_by_app.load((app_id, flt)))
+        return page_from_rows(rows, request, CountOf(loaders.log_count_by_app, (app_id, flt)))
 
     return [page(a.id, rows) for a, rows in zip(apps, pages, strict=True)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -12,7 +12,8 @@ from tortoise.models import Model
 
 from gateway.executor.batch import batch_field
 from gateway.ids import to_global_id
-from gateway.pagination import Page
+from gateway.loaders import load_all
+from gateway.pagination import CountOf, Page
 
 T = TypeVar("T")
 
@@ -86,7 +87,26 @@ def _page_infos(_ctx: Any, pages: Sequence[Page[Any]]) -> list[Page[Any]]:
 
 
 async def _total_counts(_ctx: Any, pages: Sequence[Page[Any]]) -> list[int]:
-    return list(await asyncio.gather(*(page.count() for page in pages)))
+    """Pages counted by a loader are counted in one batch per loader; others each by its call."""
+    counts: list[Any] = [None] * len(pages)
+    batches: dict[int, tuple[Any, list[int]]] = {}
+    calls: list[int] = []
+    for i, page in enumerate(pages):
+        if isinstance(page.count, CountOf):
+            batches.setdefault(id(page.count.loader), (page.count.loader, []))[1].append(i)
+        else:
+            calls.append(i)
+
+    async def batch(loader: Any, indices: list[int]) -> None:
+        keys = [cast(CountOf, pages[i].count).key for i in indices]
+        for i, count in zip(indices, await load_all(loader, keys), strict=True):
+            counts[i] = count
+
+    async def call(i: int) -> None:
+        counts[i] = await cast(Callable[[], Awaitable[int]], pages[i].count)()
+
+    await asyncio.gather(*(batch(*b) for b in batches.values()), *(call(i) for i in calls))
+    return counts
 
 
 @strawberry.type(description="A page of a list (Relay connection) with keyset cursors.")
