@@ -95,6 +95,16 @@ def _read(parent: Any, attribute: str) -> Any:
         return exc
 
 
+def _all_served(values: list[Any]) -> bool:
+    """No value is null, missing or an error (checked per type of value, not per value)."""
+    kinds = set(map(type, values))
+    return _UNSERVED.isdisjoint(kinds) and not any(issubclass(t, Exception) for t in kinds)
+
+
+def _is_awaitable_type(kind: type) -> bool:
+    return not issubclass(kind, Model) and hasattr(kind, "__await__")
+
+
 def _is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
     # Tortoise rows are awaitable, to themselves: graphql-core awaits each one (a task per row
     # in a list); taking them as they are gives the same value at once.
@@ -204,8 +214,7 @@ class Run:
         except Exception:
             values = [_read(parent, attribute) for parent in parents]
         else:
-            kinds = set(map(type, values))
-            if _UNSERVED.isdisjoint(kinds) and not any(issubclass(t, Exception) for t in kinds):
+            if _all_served(values):
                 try:
                     coerced = list(map(coercer(leaf_type), values))
                 except Exception:
@@ -361,6 +370,8 @@ class Run:
         """Positions whose resolver failed (their errors recorded) or gave null, and the
         indices of the values left to complete."""
         out: list[Any] = [None] * len(values)
+        if _all_served(values):  # the usual case, checked once per type of value
+            return out, list(range(len(values)))
         todo: list[int] = []
         for i, value in enumerate(values):
             if isinstance(value, Exception):
@@ -413,8 +424,8 @@ class Run:
             start = len(items)
             items.extend(value)
             spans.append((i, start, len(items)))
-        pending = [j for j, item in enumerate(items) if _is_awaitable(item)]
-        if pending:
+        if any(_is_awaitable_type(kind) for kind in set(map(type, items))):
+            pending = [j for j, item in enumerate(items) if _is_awaitable(item)]
             awaited = await asyncio.gather(*(_gather_one(items[j]) for j in pending))
             for j, item in zip(pending, awaited, strict=True):
                 items[j] = item
