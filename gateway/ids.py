@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 
 # Keys are 32-bit integer columns: a larger one cannot exist, and PostgreSQL would refuse to
 # bind it. Decoding refuses such keys, so code holding a decoded key need not check again.
 MAX_KEY = 2**31 - 1
 
 
+@lru_cache(maxsize=2**16)
 def to_global_id(type_name: str, pk: int) -> str:
+    # Remembered: a page names the same users and apps many times, and a lookup costs a
+    # fifth of an encoding.
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
 
 
