@@ -470,14 +470,19 @@ async def test_an_expired_token_is_told_to_refresh_over_get_too(client, settings
     _assert_refused(response, reference, EXPIRED_CHALLENGE)
 
 
-async def test_a_token_within_the_clock_leeway_is_still_accepted(client, settings, demo) -> None:
-    """Tokens are checked with 5 s of leeway for clocks that drift apart."""
-    expired_a_second_ago = mint_token(
+async def _admin_token_expired(settings: Settings, seconds: float) -> str:
+    """The super admin's token whose `exp` was `seconds` ago."""
+    return mint_token(
         await _user(ADMIN),
         settings,
         ttl=timedelta(minutes=5),
-        now=datetime.now(UTC) - timedelta(minutes=5, seconds=1),
+        now=datetime.now(UTC) - timedelta(minutes=5, seconds=seconds),
     )
+
+
+async def test_a_token_within_the_clock_leeway_is_still_accepted(client, settings, demo) -> None:
+    """Tokens are checked with 5 s of leeway for clocks that drift apart."""
+    expired_a_second_ago = await _admin_token_expired(settings, 1)
 
     _assert_admin(await _post(client, f"Bearer {expired_a_second_ago}"))
 
@@ -487,12 +492,7 @@ async def test_a_token_accepted_before_is_refused_once_it_expires(client, settin
     expiry: a token at the edge of the leeway works, then is told to refresh."""
     import asyncio
 
-    within_leeway = mint_token(
-        await _user(ADMIN),
-        settings,
-        ttl=timedelta(minutes=5),
-        now=datetime.now(UTC) - timedelta(minutes=5, seconds=4),
-    )
+    within_leeway = await _admin_token_expired(settings, 4)
     _assert_admin(await _post(client, f"Bearer {within_leeway}"))
     _assert_admin(await _post(client, f"Bearer {within_leeway}"))  # the remembered one
 
