@@ -92,7 +92,7 @@ def one_connection() -> AbstractAsyncContextManager[Any]:
     run on its own): nothing to hold."""
     try:
         client = get_connection("default")
-    except Exception:
+    except RuntimeError:  # Tortoise is not set up
         return nullcontext()
     if isinstance(client, AsyncpgDBClient) and not isinstance(client, TransactionalDBClient):
         return _Held(TransactionWrapper(client), client._pool_init_lock)

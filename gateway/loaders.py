@@ -167,18 +167,21 @@ async def load_optional(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
 class Loaders:
     """All loaders of one request. Each is created on first use."""
 
+    _batches: dict[tuple[Callable[..., Any], str], DataLoader]
+    # Values derived from loaded rows (an app's scope states, say), computed once per request
+    # however many fields read them.
+    derived: dict[Hashable, Any]
+
     def __init__(self) -> None:
-        self._batches: dict[tuple[Callable[..., Any], str], DataLoader] = {}
-        # Values derived from loaded rows (an app's scope states, say), computed once per
-        # request however many fields read them.
-        self.derived: dict[Hashable, Any] = {}
+        self.clear()
 
     def clear(self) -> None:
-        """Let go of everything loaded, once the request is answered: its rows then go with it
-        even where something still refers to its context (graphql-core's executor does,
-        through a reference cycle of its own, until the cycle collector runs)."""
+        """Empty: also how a request lets go of everything loaded once it is answered, so its
+        rows go with it even where something still refers to its context (graphql-core's
+        executor does, through a reference cycle of its own, until the cycle collector runs)."""
         self.__dict__.clear()  # the loaders made on first use
-        self.__init__()  # type: ignore[misc]  # back to a fresh, empty set of loaders
+        self._batches = {}
+        self.derived = {}
 
     def batch(self, fn: Callable[..., Any], arguments: dict[str, Any], context: Any) -> DataLoader:
         """The loader of a batch resolver for one set of arguments, keyed by parent object
