@@ -17,10 +17,9 @@ from gateway.pagination import (
     Page,
     PageRequest,
     page_from_rows,
-    paginate_queryset,
 )
 from gateway.resolvers.inputs import decode_ids, enum_set
-from gateway.services.log import LogFilter, portal_log
+from gateway.services.log import LogFilter, portal_log_page
 
 
 def log_filter(
@@ -49,7 +48,7 @@ def _request(info: Info, first: int | None, after: str | None) -> PageRequest:
 async def portal_app_log(
     portal: m.Portal, info: Info, first: int | None, after: str | None, flt: LogFilter | None
 ) -> Page[m.AppLogEntry]:
-    return await paginate_queryset(portal_log(portal.id, flt), _request(info, first, after))
+    return await portal_log_page(portal.id, flt, _request(info, first, after))
 
 
 async def app_logs(

@@ -1,14 +1,21 @@
-"""Reading the app log: the filter of DESIGN §1 (since inclusive, until exclusive)."""
+"""Reading the app log: the filter of DESIGN §1 (since inclusive, until exclusive).
+
+The filter exists in three forms that must agree: on a query set (`apply_log_filter`), on one
+entry in memory (`matches`, for live updates), and as the SQL of the portal's log page on
+PostgreSQL (`_page_sql`); tests/test_log_page.py holds the last to the first."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise.queryset import QuerySet
 
 from gateway import models as m
+from gateway import rows
 from gateway.models.enums import AppActivity
+from gateway.pagination import Page, PageRequest, page_from_rows, paginate_queryset
 
 
 @dataclass(frozen=True)
@@ -53,3 +60,59 @@ def matches(entry: m.AppLogEntry, flt: LogFilter | None) -> bool:
         and (flt.since is None or entry.occurred_at >= flt.since)
         and (flt.until is None or entry.occurred_at < flt.until)
     )
+
+
+async def portal_log_page(
+    portal_id: int, flt: LogFilter | None, request: PageRequest
+) -> Page[m.AppLogEntry]:
+    """A page of the portal's log. Its statement is the console's most frequent, so on
+    PostgreSQL it is written here rather than by the query builder (whose work costs more than
+    the database's answer); SQLite, and `totalCount`, use the query set."""
+    qs = portal_log(portal_id, flt)
+    client = m.AppLogEntry._meta.db
+    if client.capabilities.dialect != "postgres":
+        return await paginate_queryset(qs, request)
+    sql, params = _page_sql(portal_id, flt, request)
+    _count, found = await client.execute_query(sql, params)
+    return page_from_rows([rows.model_of(m.AppLogEntry, r) for r in found], request, qs.count)
+
+
+def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tuple[str, list[Any]]:
+    """PostgreSQL's statement for `portal_log_page`: `apply_log_filter` and the page's keyset,
+    lists as one array parameter each (one prepared statement per shape of filter)."""
+    params: list[Any] = [portal_id]
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    where = ['"portal_id" = $1']
+    if flt is not None:
+        if flt.activities is not None:
+            activities = sorted(a.value for a in flt.activities)
+            where.append(f'"activity" = ANY({param(activities)})')
+        if flt.user_ids is not None:
+            where.append(f'"user_id" = ANY({param(sorted(flt.user_ids))})')
+        if flt.app_ids is not None:
+            where.append(f'"app_id" = ANY({param(sorted(flt.app_ids))})')
+        if flt.since is not None:
+            where.append(f'"occurred_at" >= {param(flt.since)}')
+        if flt.until is not None:
+            where.append(f'"occurred_at" < {param(flt.until)}')
+    order = request.order
+    column = m.AppLogEntry._meta.fields_map[order.field].source_field or order.field
+    op, direction = ("<", "DESC") if order.descending else (">", "ASC")
+    if request.after is not None:
+        # As Order.after_q: the plain range first, so the index bounds the scan.
+        value, pk = request.after
+        v = param(value)
+        where.append(
+            f'"{column}" {op}= {v} AND ("{column}" {op} {v} OR ("{column}" = {v} AND "id" {op} '
+            f"{param(pk)}))"
+        )
+    table = f'"{m.AppLogEntry._meta.db_table}"'
+    sql = (
+        f"SELECT {rows.columns(m.AppLogEntry, table)} FROM {table} WHERE {' AND '.join(where)} "
+        f'ORDER BY "{column}" {direction}, "id" {direction} LIMIT {int(request.first) + 1}'
+    )
+    return sql, params

@@ -1,0 +1,54 @@
+"""The portal's log page on PostgreSQL (gateway/services/log.py `portal_log_page`) reads the
+statement it writes itself: for generated filters, cursors and page sizes over the demo data,
+its rows are the rows the ORM's query set gives, in the same order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import strategies as st
+
+from gateway import models as m
+from gateway.models.enums import AppActivity
+from gateway.pagination import NEWEST_LOG_FIRST, PageRequest, paginate_queryset
+from gateway.services.log import LogFilter, portal_log, portal_log_page
+from tests.executor_support import examples
+
+pytestmark = pytest.mark.postgres
+
+CASES = 200
+
+
+def _cases(portal_id: int, entries: list[m.AppLogEntry], users: list[int], apps: list[int]):
+    times = sorted({e.occurred_at for e in entries})
+    instants = st.sampled_from([*times, times[0] - timedelta(days=1), times[-1] + timedelta(1)])
+    some = lambda values: st.none() | st.frozensets(st.sampled_from(values))  # noqa: E731
+    filters = st.none() | st.builds(
+        LogFilter,
+        activities=some(list(AppActivity)),
+        user_ids=some([*users, 10**9]),
+        app_ids=some([*apps, 10**9]),
+        since=st.none() | instants,
+        until=st.none() | instants,
+    )
+    cursors = st.none() | st.tuples(instants, st.sampled_from([e.id for e in entries] + [1]))
+    return st.tuples(filters, cursors, st.sampled_from([0, 1, 2, 7, 50]))
+
+
+async def test_the_written_statement_gives_the_query_set_s_rows(demo) -> None:
+    portal = await m.Portal.filter(log_entries__id__gt=0).distinct().first()
+    assert portal is not None
+    entries = await m.AppLogEntry.filter(portal_id=portal.id)
+    users = sorted({e.user_id for e in entries if e.user_id is not None})
+    apps = sorted({e.app_id for e in entries})
+    assert len(entries) > 20 and users and apps
+    for flt, after, first in examples(_cases(portal.id, entries, users, apps), CASES):
+        request = PageRequest(first, after, NEWEST_LOG_FIRST)
+        ours = await portal_log_page(portal.id, flt, request)
+        reference = await paginate_queryset(portal_log(portal.id, flt), request)
+        assert [e.id for e in ours.nodes] == [e.id for e in reference.nodes], (flt, after, first)
+        assert ours.has_next_page == reference.has_next_page, (flt, after, first)
+        for mine, theirs in zip(ours.nodes, reference.nodes, strict=True):
+            for name in m.AppLogEntry._meta.fields_db_projection:
+                assert getattr(mine, name) == getattr(theirs, name)
