@@ -18,8 +18,8 @@ from tortoise.functions import Count
 from tortoise.models import Model
 
 from gateway import models as m
-from gateway.pagination import PageRequest, top_n_per_parent
-from gateway.rows import fetch_in, pairs_in
+from gateway.pagination import PageRequest, top_n_per_parent, top_n_written
+from gateway.rows import Params, fetch_in, pairs_in
 
 M = TypeVar("M", bound=Model)
 
@@ -47,9 +47,24 @@ def _grouped(
     return DataLoader(load)
 
 
-def _pages(query: Callable[[list[int], Hashable], Any], parent_field: str) -> DataLoader:
+# A loader's filter as SQL conditions for PostgreSQL, adding its values to the parameters.
+Conditions = Callable[[Hashable, Params], list[str]]
+
+
+def _on_postgres(model: type[Model]) -> bool:
+    return model._meta.db.capabilities.dialect == "postgres"
+
+
+def _pages(
+    model: type[M],
+    parent_field: str,
+    query: Callable[[list[int], Hashable], Any],
+    conditions: Conditions,
+) -> DataLoader:
     """Loader of nested pages keyed by (parent id, PageRequest, filter key): parents asking for
-    the same page shape share one windowed statement."""
+    the same page shape share one windowed statement, written by hand on PostgreSQL (from
+    `conditions`) and by the query builder (from `query`) elsewhere."""
+    column = f"{parent_field}_id"
 
     async def load(keys: list[tuple[int, PageRequest, Hashable]]) -> list[list[Any]]:
         shapes: dict[tuple[PageRequest, Hashable], set[int]] = defaultdict(set)
@@ -57,7 +72,12 @@ def _pages(query: Callable[[list[int], Hashable], Any], parent_field: str) -> Da
             shapes[(request, flt)].add(parent)
         results: dict[tuple[int, PageRequest, Hashable], list[Any]] = {}
         for (request, flt), parents in shapes.items():
-            grouped = await top_n_per_parent(query(sorted(parents), flt), parent_field, request)
+            if _on_postgres(model):
+                param = Params(sorted(parents))
+                where = [f'"{column}" = ANY($1)', *conditions(flt, param)]
+                grouped = await top_n_written(model, column, where, param, request)
+            else:
+                grouped = await top_n_per_parent(query(sorted(parents), flt), parent_field, request)
             for parent in parents:
                 results[(parent, request, flt)] = grouped.get(parent, [])
         return [results[k] for k in keys]
@@ -65,9 +85,28 @@ def _pages(query: Callable[[list[int], Hashable], Any], parent_field: str) -> Da
     return DataLoader(load)
 
 
-def _counts(query: Callable[[list[int], Hashable], Any], parent_field: str) -> DataLoader:
-    """Loader of row counts keyed by (parent id, filter key), one GROUP BY per filter."""
+def _counts(
+    model: type[M],
+    parent_field: str,
+    query: Callable[[list[int], Hashable], Any],
+    conditions: Conditions,
+) -> DataLoader:
+    """Loader of row counts keyed by (parent id, filter key), one GROUP BY per filter (written
+    by hand on PostgreSQL, as `_pages`)."""
     column = f"{parent_field}_id"
+    table = f'"{model._meta.db_table}"'
+
+    async def counted(parents: list[int], flt: Hashable) -> list[tuple[int, int]]:
+        if _on_postgres(model):
+            param = Params(parents)
+            where = " AND ".join([f'"{column}" = ANY($1)', *conditions(flt, param)])
+            sql = f'SELECT "{column}", COUNT(*) FROM {table} WHERE {where} GROUP BY "{column}"'
+            _count, found = await model._meta.db.execute_query(sql, param.values)
+            return [(row[0], row[1]) for row in found]
+        rows = (
+            await query(parents, flt).annotate(n=Count("id")).group_by(column).values(column, "n")
+        )
+        return [(row[column], row["n"]) for row in rows]
 
     async def load(keys: list[tuple[int, Hashable]]) -> list[int]:
         by_filter: dict[Hashable, set[int]] = defaultdict(set)
@@ -75,17 +114,21 @@ def _counts(query: Callable[[list[int], Hashable], Any], parent_field: str) -> D
             by_filter[flt].add(parent)
         counts: dict[tuple[int, Hashable], int] = {}
         for flt, parents in by_filter.items():
-            rows = (
-                await query(sorted(parents), flt)
-                .annotate(n=Count("id"))
-                .group_by(column)
-                .values(column, "n")
-            )
-            for row in rows:
-                counts[(row[column], flt)] = row["n"]
+            for parent, n in await counted(sorted(parents), flt):
+                counts[(parent, flt)] = n
         return [counts.get(k, 0) for k in keys]
 
     return DataLoader(load)
+
+
+def _log_conditions(flt: Hashable, param: Params) -> list[str]:
+    from gateway.services.log import log_conditions
+
+    return log_conditions(flt, param)  # type: ignore[arg-type]  # loader keys carry the LogFilter as a Hashable
+
+
+def _no_conditions(_flt: Hashable, _param: Params) -> list[str]:
+    return []
 
 
 def _log_query(app_ids: list[int], flt: Hashable) -> Any:
@@ -334,16 +377,16 @@ class Loaders:
     # Nested pages and their counts.
     @cached_property
     def log_page_by_app(self) -> DataLoader:
-        return _pages(_log_query, "app")
+        return _pages(m.AppLogEntry, "app", _log_query, _log_conditions)
 
     @cached_property
     def log_count_by_app(self) -> DataLoader:
-        return _counts(_log_query, "app")
+        return _counts(m.AppLogEntry, "app", _log_query, _log_conditions)
 
     @cached_property
     def connection_page_by_app(self) -> DataLoader:
-        return _pages(_connections_query, "app")
+        return _pages(m.AppConnection, "app", _connections_query, _no_conditions)
 
     @cached_property
     def connection_count_by_app(self) -> DataLoader:
-        return _counts(_connections_query, "app")
+        return _counts(m.AppConnection, "app", _connections_query, _no_conditions)

@@ -21,6 +21,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from gateway.errors import BadUserInput
+from gateway.rows import Params, columns, fetch_sql
 from gateway.rows import fetch as fetch_rows
 from gateway.services import text
 
@@ -179,6 +180,49 @@ def paginate_list(items: Sequence[T], request: PageRequest) -> Page[T]:
         return total
 
     return page_from_rows(items[: request.first + 1], request, count)
+
+
+def column_of(model: type[Model], order: Order) -> str:
+    """The column `order` sorts `model` by."""
+    return model._meta.fields_map[order.field].source_field or order.field
+
+
+def after_sql(model: type[Model], request: PageRequest, param: Params) -> list[str]:
+    """`Order.after_q` in SQL written by hand: rows past the request's cursor (none without)."""
+    if request.after is None:
+        return []
+    column, op = column_of(model, request.order), "<" if request.order.descending else ">"
+    value, pk = request.after
+    v = param(value)
+    # The plain range first, so that an index on the sort column bounds the scan.
+    past = f'"{column}" {op} {v} OR ("{column}" = {v} AND "id" {op} {param(pk)})'
+    return [f'"{column}" {op}= {v} AND ({past})']
+
+
+def order_sql(model: type[Model], order: Order) -> str:
+    direction = "DESC" if order.descending else "ASC"
+    return f'"{column_of(model, order)}" {direction}, "id" {direction}'
+
+
+async def top_n_written(
+    model: type[M], parent_column: str, conditions: list[str], params: Params, request: PageRequest
+) -> dict[int, list[M]]:
+    """`top_n_per_parent` over a statement written by hand for PostgreSQL: `conditions` (and
+    `params`) select the rows, the parents' among them."""
+    table = f'"{model._meta.db_table}"'
+    where = " AND ".join([*conditions, *after_sql(model, request, params)]) or "TRUE"
+    ranked = (
+        f'SELECT {columns(model, table)}, ROW_NUMBER() OVER (PARTITION BY "{parent_column}" '
+        f"ORDER BY {order_sql(model, request.order)}) AS rn FROM {table} WHERE {where}"
+    )
+    sql = (
+        f"SELECT * FROM ({ranked}) AS ranked WHERE rn <= {int(request.first) + 1} "
+        f'ORDER BY "{parent_column}", rn'
+    )
+    grouped: dict[int, list[M]] = {}
+    for row in await fetch_sql(model, sql, params):
+        grouped.setdefault(getattr(row, parent_column), []).append(row)
+    return grouped
 
 
 def _past(order: Order, key: tuple[Any, int], after: tuple[Any, int]) -> bool:

@@ -201,3 +201,22 @@ def _shape(
             terms.append(f'"{field.source_field or field.model_field_name}"{direction}')
         tail += " ORDER BY " + ", ".join(terms)
     return head, tail
+
+
+class Params:
+    """The parameters of a statement written by hand for PostgreSQL: calling it with a value
+    adds the value and gives its placeholder ($1, $2, ... in order)."""
+
+    def __init__(self, *values: Any) -> None:
+        self.values = list(values)
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+async def fetch_sql(model: type[M], sql: str, params: Params) -> list[M]:
+    """The rows of a statement written by hand that selects `columns(model, ...)`, as models."""
+    _count, found = await model._meta.db.execute_query(sql, params.values)
+    mapper = _mapper(model)
+    return [mapper(row) for row in found]  # type: ignore[misc]  # the mapper builds `model`s

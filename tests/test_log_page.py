@@ -52,3 +52,46 @@ async def test_the_written_statement_gives_the_query_set_s_rows(demo) -> None:
         for mine, theirs in zip(ours.nodes, reference.nodes, strict=True):
             for name in m.AppLogEntry._meta.fields_db_projection:
                 assert getattr(mine, name) == getattr(theirs, name)
+
+
+async def test_nested_pages_and_counts_are_the_query_sets(demo) -> None:
+    """Each app's log page and count (the My Apps page's `log(first:)` and `totalCount`), and
+    each app's connections, from the statements written on PostgreSQL (gateway/loaders.py),
+    equal what the ORM's query sets give for the same apps, filter and cursor."""
+    from gateway.loaders import Loaders, load_all
+    from gateway.pagination import OLDEST_CONNECTED_FIRST, top_n_per_parent
+    from gateway.services.log import apply_log_filter
+
+    portal = await m.Portal.filter(log_entries__id__gt=0).distinct().first()
+    assert portal is not None
+    entries = await m.AppLogEntry.filter(portal_id=portal.id)
+    users = sorted({e.user_id for e in entries if e.user_id is not None})
+    apps = sorted({e.app_id for e in entries})
+    for flt, after, first in examples(_cases(portal.id, entries, users, apps), CASES // 4):
+        request = PageRequest(first, after, NEWEST_LOG_FIRST)
+        loaders = Loaders()
+        pages = await load_all(loaders.log_page_by_app, [(a, request, flt) for a in apps])
+        counts = await load_all(loaders.log_count_by_app, [(a, flt) for a in apps])
+        query = apply_log_filter(m.AppLogEntry.filter(app_id__in=apps), flt)
+        reference = await top_n_per_parent(query, "app", request)
+        for app, page, count in zip(apps, pages, counts, strict=True):
+            expected = reference.get(app, [])
+            assert [e.id for e in page] == [e.id for e in expected], (app, flt, after, first)
+            one = apply_log_filter(m.AppLogEntry.filter(app_id=app), flt)
+            assert count == await one.count(), (app, flt)
+
+    connected = sorted(set(await m.AppConnection.all().values_list("app_id", flat=True)))
+    assert connected
+    for first in (0, 1, 3):
+        request = PageRequest(first, None, OLDEST_CONNECTED_FIRST)
+        loaders = Loaders()
+        pages = await load_all(
+            loaders.connection_page_by_app, [(a, request, None) for a in connected]
+        )
+        counts = await load_all(loaders.connection_count_by_app, [(a, None) for a in connected])
+        reference = await top_n_per_parent(
+            m.AppConnection.filter(app_id__in=connected), "app", request
+        )
+        for app, page, count in zip(connected, pages, counts, strict=True):
+            assert [c.id for c in page] == [c.id for c in reference.get(app, [])]
+            assert count == await m.AppConnection.filter(app_id=app).count()

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from tortoise.queryset import QuerySet
 
 from gateway import models as m
 from gateway import rows
 from gateway.models.enums import AppActivity
-from gateway.pagination import Page, PageRequest, page_from_rows, paginate_queryset
+from gateway.pagination import (
+    Page,
+    PageRequest,
+    after_sql,
+    order_sql,
+    page_from_rows,
+    paginate_queryset,
+)
+from gateway.rows import Params
 
 
 @dataclass(frozen=True)
@@ -73,46 +80,36 @@ async def portal_log_page(
     if client.capabilities.dialect != "postgres":
         return await paginate_queryset(qs, request)
     sql, params = _page_sql(portal_id, flt, request)
-    _count, found = await client.execute_query(sql, params)
-    return page_from_rows([rows.model_of(m.AppLogEntry, r) for r in found], request, qs.count)
+    return page_from_rows(await rows.fetch_sql(m.AppLogEntry, sql, params), request, qs.count)
 
 
-def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tuple[str, list[Any]]:
-    """PostgreSQL's statement for `portal_log_page`: `apply_log_filter` and the page's keyset,
-    lists as one array parameter each (one prepared statement per shape of filter)."""
-    params: list[Any] = [portal_id]
-
-    def param(value: Any) -> str:
-        params.append(value)
-        return f"${len(params)}"
-
-    where = ['"portal_id" = $1']
-    if flt is not None:
-        if flt.activities is not None:
-            activities = sorted(a.value for a in flt.activities)
-            where.append(f'"activity" = ANY({param(activities)})')
-        if flt.user_ids is not None:
-            where.append(f'"user_id" = ANY({param(sorted(flt.user_ids))})')
-        if flt.app_ids is not None:
-            where.append(f'"app_id" = ANY({param(sorted(flt.app_ids))})')
-        if flt.since is not None:
-            where.append(f'"occurred_at" >= {param(flt.since)}')
-        if flt.until is not None:
-            where.append(f'"occurred_at" < {param(flt.until)}')
-    order = request.order
-    column = m.AppLogEntry._meta.fields_map[order.field].source_field or order.field
-    op, direction = ("<", "DESC") if order.descending else (">", "ASC")
-    if request.after is not None:
-        # As Order.after_q: the plain range first, so the index bounds the scan.
-        value, pk = request.after
-        v = param(value)
-        where.append(
-            f'"{column}" {op}= {v} AND ("{column}" {op} {v} OR ("{column}" = {v} AND "id" {op} '
-            f"{param(pk)}))"
-        )
+def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tuple[str, Params]:
+    """PostgreSQL's statement for `portal_log_page`: `apply_log_filter` and the page's keyset."""
+    param = Params(portal_id)
+    where = ['"portal_id" = $1', *log_conditions(flt, param)]
+    where += after_sql(m.AppLogEntry, request, param)
     table = f'"{m.AppLogEntry._meta.db_table}"'
     sql = (
         f"SELECT {rows.columns(m.AppLogEntry, table)} FROM {table} WHERE {' AND '.join(where)} "
-        f'ORDER BY "{column}" {direction}, "id" {direction} LIMIT {int(request.first) + 1}'
+        f"ORDER BY {order_sql(m.AppLogEntry, request.order)} LIMIT {int(request.first) + 1}"
     )
-    return sql, params
+    return sql, param
+
+
+def log_conditions(flt: LogFilter | None, param: Params) -> list[str]:
+    """`apply_log_filter` as SQL conditions for PostgreSQL, each list one array parameter (one
+    prepared statement per shape of filter)."""
+    if flt is None:
+        return []
+    where = []
+    if flt.activities is not None:
+        where.append(f'"activity" = ANY({param(sorted(a.value for a in flt.activities))})')
+    if flt.user_ids is not None:
+        where.append(f'"user_id" = ANY({param(sorted(flt.user_ids))})')
+    if flt.app_ids is not None:
+        where.append(f'"app_id" = ANY({param(sorted(flt.app_ids))})')
+    if flt.since is not None:
+        where.append(f'"occurred_at" >= {param(flt.since)}')
+    if flt.until is not None:
+        where.append(f'"occurred_at" < {param(flt.until)}')
+    return where
