@@ -55,11 +55,11 @@ async def test_the_written_statement_gives_the_query_set_s_rows(demo) -> None:
 
 
 async def test_nested_pages_and_counts_are_the_query_sets(demo) -> None:
-    """Each app's log page and count (the My Apps page's `log(first:)` and `totalCount`), and
-    each app's connections, from the statements written on PostgreSQL (gateway/loaders.py),
-    equal what the ORM's query sets give for the same apps, filter and cursor."""
+    """Each app's log page and count (the My Apps page's `log(first:)` and `totalCount`), from
+    the statements written on PostgreSQL (gateway/loaders.py), equal what the ORM's query sets
+    give for the same apps, filter and cursor."""
     from gateway.loaders import Loaders, load_all
-    from gateway.pagination import OLDEST_CONNECTED_FIRST, top_n_per_parent
+    from gateway.pagination import top_n_per_parent
     from gateway.services.log import apply_log_filter
 
     portal = await m.Portal.filter(log_entries__id__gt=0).distinct().first()
@@ -80,7 +80,14 @@ async def test_nested_pages_and_counts_are_the_query_sets(demo) -> None:
             one = apply_log_filter(m.AppLogEntry.filter(app_id=app), flt)
             assert count == await one.count(), (app, flt)
 
-    connected = sorted(set(await m.AppConnection.all().values_list("app_id", flat=True)))
+
+async def test_nested_connection_pages_and_counts_are_the_query_sets(demo) -> None:
+    from gateway.loaders import Loaders, load_all
+    from gateway.pagination import OLDEST_CONNECTED_FIRST, top_n_per_parent
+
+    connected: list[int] = sorted(
+        set(await m.AppConnection.all().values_list("app_id", flat=True))  # type: ignore[arg-type]  # flat: ids
+    )
     assert connected
     for first in (0, 1, 3):
         request = PageRequest(first, None, OLDEST_CONNECTED_FIRST)
