@@ -338,9 +338,16 @@ NODE = """query ($id: ID!) {
 NODES = NODE.replace("($id: ID!)", "($ids: [ID!]!)").replace("node(id: $id)", "nodes(ids: $ids)")
 
 
-async def test_node_and_nodes_over_ids_of_every_type_foreign_and_garbage(both, acme, edges):
-    # Given ids of every type (Acme's, Globex's and the edge portals'), and garbage
-    ids = await known_ids() + GARBAGE_IDS
+async def test_node_and_nodes_over_ids_of_every_type_foreign_and_garbage(both, acme, edges, demo):
+    # Given ids of every type (Acme's, Globex's and the edge portals'), and garbage; Acme's
+    # own first, so its viewers find some whatever other tests created before this one
+    own = [
+        to_global_id("Portal", demo.acme_portal_id),
+        to_global_id("User", demo.user_ids[d.ADMIN_EMAIL]),
+        to_global_id("ConnectedApp", next(iter(demo.app_ids.values()))),
+        to_global_id("MarketplaceListing", next(iter(demo.listing_ids.values()))),
+    ]
+    ids = own + await known_ids() + GARBAGE_IDS
     # When each is asked for alone and all together, as each viewer
     for id_ in ids:
         await _agree(both, NODE, {"id": id_}, acme)
