@@ -21,7 +21,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from gateway.errors import BadUserInput
-from gateway.rows import Params, columns, fetch_sql
+from gateway.rows import Params, column_name, columns, fetch_sql
 from gateway.rows import fetch as fetch_rows
 from gateway.services import text
 
@@ -184,7 +184,7 @@ def paginate_list(items: Sequence[T], request: PageRequest) -> Page[T]:
 
 def column_of(model: type[Model], order: Order) -> str:
     """The column `order` sorts `model` by."""
-    return model._meta.fields_map[order.field].source_field or order.field
+    return column_name(model, order.field)
 
 
 def after_sql(model: type[Model], request: PageRequest, param: Params) -> list[str]:
@@ -236,13 +236,11 @@ async def top_n_per_parent(
     list of 5 parents or 500 costs the same one query."""
     if request.after is not None:
         qs = qs.filter(request.order.after_q(request.after))
-    direction = "DESC" if request.order.descending else "ASC"
-    column = qs.model._meta.fields_map[request.order.field].source_field or request.order.field
     parent_column = f"{parent_field}_id"
     ranked = qs.annotate(
         rn=RawSQL(
             f"ROW_NUMBER() OVER (PARTITION BY {parent_column} "
-            f"ORDER BY {column} {direction}, id {direction})"
+            f"ORDER BY {order_sql(qs.model, request.order)})"
         )
     )
     limit = int(request.first) + 1

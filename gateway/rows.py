@@ -111,6 +111,11 @@ def columns(model: type[Model], table: str, prefix: str = "") -> str:
     )
 
 
+def column_name(model: type[Model], field: str) -> str:
+    """The column that holds `field` of `model`."""
+    return model._meta.fields_map[field].source_field or field
+
+
 def parameters(client: BaseDBAsyncClient, count: int) -> list[str]:
     """Placeholders for `count` parameters in `client`'s SQL dialect (SQLite or PostgreSQL)."""
     if client.capabilities.dialect == "postgres":
@@ -196,9 +201,8 @@ def _shape(
     if order_by:
         terms = []
         for name in order_by:
-            field = model._meta.fields_map[name.lstrip("-")]
             direction = " DESC" if name.startswith("-") else ""
-            terms.append(f'"{field.source_field or field.model_field_name}"{direction}')
+            terms.append(f'"{column_name(model, name.lstrip("-"))}"{direction}')
         tail += " ORDER BY " + ", ".join(terms)
     return head, tail
 
