@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    SKIP,
+    ArgumentNode,
+    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -29,10 +32,13 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
+    VariableNode,
+    Visitor,
     get_named_type,
     get_operation_ast,
     is_abstract_type,
     value_from_ast_untyped,
+    visit,
 )
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import AddValidationRules, SchemaExtension
@@ -177,14 +183,28 @@ def count_nodes(
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return 0
-    root = schema.get_root_type(operation.operation)
-    if root is None:
-        return 0
     coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
     if isinstance(coerced, list):
         return 0
     # graphql-core 3.3 wraps the coerced values; 3.2 returned the dict itself.
     values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # type: ignore[arg-type]  # see above
+    return count_operation_nodes(
+        schema, document, operation, values, default_page_size=default_page_size
+    )
+
+
+def count_operation_nodes(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    values: dict[str, Any],
+    *,
+    default_page_size: int = DEFAULT_PAGE_SIZE,
+) -> int:
+    """`count_nodes` of one operation of `document`, its variables already coerced."""
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
@@ -289,6 +309,34 @@ def count_nodes(
         return total
 
     return unit_of([operation.selection_set], root)
+
+
+def node_count_variables(document: DocumentNode) -> frozenset[str]:
+    """The variables `count_operation_nodes` reads: those in `first`, `last` and `ids`
+    arguments and in `@skip`/`@include` conditions (its count depends on no other value)."""
+    names: set[str] = set()
+
+    class Finder(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_args: Any) -> None:
+            if node.name.value in _COUNTED_ARGUMENTS:
+                visit(node.value, Collector())
+
+        def enter_directive(self, node: DirectiveNode, *_args: Any) -> Any:
+            if node.name.value in ("skip", "include"):
+                visit(node, Collector())
+            return SKIP  # the arguments of other directives count nothing
+
+    class Collector(Visitor):
+        def enter_variable(self, node: VariableNode, *_args: Any) -> None:
+            names.add(node.name.value)
+
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            visit(definition.selection_set, Finder())
+    return frozenset(names)
+
+
+_COUNTED_ARGUMENTS = frozenset({"first", "last", "ids"})
 
 
 def _shown(count: int) -> str:

@@ -59,7 +59,7 @@ class DirectiveConditionsHaveValues(SchemaExtension):
         ctx = self.execution_context
         document = ctx.graphql_document
         if document is not None and not ctx.result:
-            directives = self._with_variables(document)
+            directives = self.conditions_with_variables(document)
             if directives and any(
                 (ctx.variables or {}).get(name, ...) is None for name in _names(directives)
             ):
@@ -67,7 +67,7 @@ class DirectiveConditionsHaveValues(SchemaExtension):
         yield
 
     @classmethod
-    def _with_variables(cls, document: DocumentNode) -> list[DirectiveNode]:
+    def conditions_with_variables(cls, document: DocumentNode) -> list[DirectiveNode]:
         entry = cls._conditions.get(id(document))
         if entry is None or entry[0] is not document:
             found: list[DirectiveNode] = []
