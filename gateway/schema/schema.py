@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import strawberry
@@ -15,7 +15,10 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.utils.await_maybe import await_maybe
 
 from gateway.context import Info
 from gateway.errors import present_errors
@@ -43,6 +46,7 @@ from gateway.schema.operation_checks import (
     SeveralOperationsNeedAName,
 )
 from gateway.schema.portal import Portal, Team, User, Viewer
+from gateway.schema.prepared import Prepared, PreparedDocuments, remember_prepared
 from gateway.schema.subscriptions import Subscription
 from gateway.settings import Settings
 
@@ -88,13 +92,75 @@ NODE_TYPES = [
 
 class GatewaySchema(strawberry.Schema):
     # Queries and mutations run on our executor unless GATEWAY_EXECUTOR=reference
-    # (subscriptions are executed by graphql-core either way).
+    # (subscriptions are executed by graphql-core either way), and texts that passed every
+    # check before execution once run without Strawberry's pipeline (schema/prepared.py).
     fast_executor: FastExecutor | None = None
+    prepared: PreparedDocuments | None = None
 
     def _get_execute_function(self) -> Callable[..., Any]:
         if self.fast_executor is not None:
             return self.fast_executor
         return super()._get_execute_function()
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        documents = self.prepared
+        prepared = documents.get(query, operation_name) if documents is not None else None
+        if (
+            prepared is not None
+            and documents is not None
+            and root_value is None
+            and operation_extensions is None
+            and prepared.operation_type
+            in (allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+            and documents.within_node_limit(self._schema, prepared, variable_values)
+        ):
+            return await self._execute_prepared(
+                prepared, variable_values, context_value, operation_name
+            )
+        return await super().execute(
+            query,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=allowed_operation_types,
+            operation_extensions=operation_extensions,
+        )
+
+    async def _execute_prepared(
+        self,
+        prepared: Prepared,
+        variable_values: dict[str, Any] | None,
+        context_value: Any,
+        operation_name: str | None,
+    ) -> ExecutionResult:
+        assert self.fast_executor is not None  # documents are prepared for it only
+        try:
+            result = await await_maybe(
+                self.fast_executor(
+                    self._schema,
+                    prepared.document,
+                    context_value=context_value,
+                    variable_values=variable_values,
+                    operation_name=operation_name,
+                )
+            )
+        except Exception as exc:
+            # As Strawberry's own path answers an exception escaping execution.
+            error = (
+                exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+            )
+            return PreExecutionError(data=None, errors=[error])
+        return ExecutionResult(data=result.data, errors=result.errors, extensions={})
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry logs every error with a traceback; client mistakes are not ours to log,
@@ -160,6 +226,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
+    prepared = PreparedDocuments(settings.max_nodes) if settings.executor == "fast" else None
+    if prepared is not None:
+        # Last: entering its hook means every check before execution passed.
+        extensions.append(remember_prepared(prepared))
     schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
@@ -170,6 +240,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     )
     if settings.executor == "fast":
         schema.fast_executor = FastExecutor(schema)
+        schema.prepared = prepared
     return schema
 
 
