@@ -219,6 +219,12 @@ class Params:
         return f"${len(self.values)}"
 
 
+async def fetch_rows(client: BaseDBAsyncClient, sql: str, params: Params) -> list[Any]:
+    """The rows of a statement written by hand, as the driver gives them."""
+    _count, found = await client.execute_query(sql, params.values)
+    return list(found)
+
+
 async def fetch_sql(model: type[M], sql: str, params: Params) -> list[M]:
     """The rows of a statement written by hand that selects `columns(model, ...)`, as models."""
     _count, found = await model._meta.db.execute_query(sql, params.values)

@@ -5,11 +5,13 @@ its rows are the rows the ORM's query set gives, in the same order."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import strategies as st
 
 from gateway import models as m
+from gateway.loaders import Loaders
 from gateway.models.enums import AppActivity
 from gateway.pagination import NEWEST_LOG_FIRST, PageRequest, paginate_queryset
 from gateway.services.log import LogFilter, portal_log, portal_log_page
@@ -44,13 +46,30 @@ async def test_the_written_statement_gives_the_query_set_s_rows(demo) -> None:
     assert len(entries) > 20 and users and apps
     for flt, after, first in examples(_cases(portal_id, entries, users, apps), CASES):
         request = PageRequest(first, after, NEWEST_LOG_FIRST)
-        ours = await portal_log_page(portal_id, flt, request)
+        loaders = Loaders()
+        ours = await portal_log_page(portal_id, flt, request, loaders)
         reference = await paginate_queryset(portal_log(portal_id, flt), request)
         assert [e.id for e in ours.nodes] == [e.id for e in reference.nodes], (flt, after, first)
         assert ours.has_next_page == reference.has_next_page, (flt, after, first)
         for mine, theirs in zip(ours.nodes, reference.nodes, strict=True):
-            for name in m.AppLogEntry._meta.fields_db_projection:
-                assert getattr(mine, name) == getattr(theirs, name)
+            _same_row(mine, theirs)
+        # Each entry's app and user came with the page: the loaders hold them already.
+        for entry in reference.nodes:
+            _same_row(_held(loaders.app_by_id, entry.app_id), await entry.app)
+            if entry.user_id is not None:
+                _same_row(_held(loaders.user_by_id, entry.user_id), await entry.user)
+
+
+def _same_row(mine: Any, theirs: Any) -> None:
+    assert type(mine) is type(theirs)
+    for name in type(theirs)._meta.fields_db_projection:
+        assert getattr(mine, name) == getattr(theirs, name), name
+
+
+def _held(loader: Any, key: int) -> Any:
+    future = loader._cache[key]
+    assert future.done()
+    return future.result()
 
 
 async def test_nested_pages_and_counts_are_the_query_sets(demo) -> None:

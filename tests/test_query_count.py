@@ -11,6 +11,7 @@ from tests import factories as f
 from tests.helpers import count_statements, data, load_query
 
 MY_APPS_PAGE = load_query("my-apps-page.graphql")
+APP_LOG_PAGE = load_query("app-log-page.graphql")
 
 # auth (user + portal) 1; installed apps 1; open alerts 1; requested scopes 1; grants 1;
 # users (installers and log authors, one batch) 1; connection pages 1 + count 1; log pages 1.
@@ -74,6 +75,27 @@ async def test_my_apps_page_statement_count_does_not_grow_with_apps(client, sett
         small_statements,
         large_statements,
     )
+
+
+async def test_app_log_page_statement_count_does_not_grow_with_entries(client, settings):
+    # Given two portals, with 5 and with 50 apps (and 8 log entries each, by several users)
+    small = await portal_with_apps(settings, 5)
+    large = await portal_with_apps(settings, 50)
+
+    # When the console loads the App log page (entries with their app and user) for each
+    pages, counted = [], []
+    for token in (small, large):
+        with count_statements() as statements:
+            pages.append(await data(client, APP_LOG_PAGE, {"first": 50}, token=token))
+        counted.append(len(statements))
+
+    # Then both pages are complete, and cost the same statements: the viewer, then the page
+    # with each entry's app and user on PostgreSQL; the page, its apps and its users elsewhere
+    small_page, large_page = (p["viewer"]["portal"]["appLog"]["edges"] for p in pages)
+    assert 0 < len(small_page) < len(large_page) == 50
+    assert all(e["node"]["app"]["name"] and e["node"]["user"]["name"] for e in large_page)
+    expected = 2 if settings.database_url.startswith("postgres") else 4
+    assert counted == [expected, expected], counted
 
 
 @pytest.mark.postgres

@@ -48,7 +48,8 @@ def _request(info: Info, first: int | None, after: str | None) -> PageRequest:
 async def portal_app_log(
     portal: m.Portal, info: Info, first: int | None, after: str | None, flt: LogFilter | None
 ) -> Page[m.AppLogEntry]:
-    return await portal_log_page(portal.id, flt, _request(info, first, after))
+    request = _request(info, first, after)
+    return await portal_log_page(portal.id, flt, request, info.context.loaders)
 
 
 async def app_logs(

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from aiodataloader import DataLoader
+from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from gateway import models as m
 from gateway import rows
+from gateway.loaders import Loaders
 from gateway.models.enums import AppActivity
 from gateway.pagination import (
     Page,
@@ -70,30 +74,62 @@ def matches(entry: m.AppLogEntry, flt: LogFilter | None) -> bool:
 
 
 async def portal_log_page(
-    portal_id: int, flt: LogFilter | None, request: PageRequest
+    portal_id: int, flt: LogFilter | None, request: PageRequest, loaders: Loaders | None = None
 ) -> Page[m.AppLogEntry]:
     """A page of the portal's log. Its statement is the console's most frequent, so on
     PostgreSQL it is written here rather than by the query builder (whose work costs more than
-    the database's answer); SQLite, and `totalCount`, use the query set."""
+    the database's answer), and it reads each entry's app and user too, left in `loaders` for
+    the fields that follow them (the log screen shows both: two statements fewer per page).
+    SQLite, and `totalCount`, use the query set."""
     qs = portal_log(portal_id, flt)
     client = m.AppLogEntry._meta.db
     if client.capabilities.dialect != "postgres":
         return await paginate_queryset(qs, request)
     sql, params = _page_sql(portal_id, flt, request)
-    return page_from_rows(await rows.fetch_sql(m.AppLogEntry, sql, params), request, qs.count)
+    found = await rows.fetch_rows(client, sql, params)
+    if loaders is not None:
+        _prime(loaders.app_by_id, m.ConnectedApp, found, _APP)
+        _prime(loaders.user_by_id, m.User, found, _USER)
+    entries = [rows.model_of(m.AppLogEntry, row) for row in found]
+    return page_from_rows(entries, request, qs.count)
+
+
+# Column prefixes of the entry's app and user in the page's rows.
+_APP, _USER = "a__", "u__"
 
 
 def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tuple[str, Params]:
-    """PostgreSQL's statement for `portal_log_page`: `apply_log_filter` and the page's keyset."""
+    """PostgreSQL's statement for `portal_log_page`: `apply_log_filter` and the page's keyset,
+    then each entry's app and user (none for an entry without one)."""
     param = Params(portal_id)
     where = ['"portal_id" = $1', *log_conditions(flt, param)]
     where += after_sql(m.AppLogEntry, request, param)
     table = f'"{m.AppLogEntry._meta.db_table}"'
-    sql = (
+    order = order_sql(m.AppLogEntry, request.order)
+    page = (
         f"SELECT {rows.columns(m.AppLogEntry, table)} FROM {table} WHERE {' AND '.join(where)} "
-        f"ORDER BY {order_sql(m.AppLogEntry, request.order)} LIMIT {int(request.first) + 1}"
+        f"ORDER BY {order} LIMIT {int(request.first) + 1}"
+    )
+    apps, users = f'"{m.ConnectedApp._meta.db_table}"', f'"{m.User._meta.db_table}"'
+    # The page first (its LIMIT is what the index serves), then one row of each per entry;
+    # ORDER BY names the entry's own output columns.
+    sql = (
+        f"SELECT e.*, {rows.columns(m.ConnectedApp, 'a', _APP)}, "
+        f"{rows.columns(m.User, 'u', _USER)} FROM ({page}) AS e "
+        f'JOIN {apps} AS a ON a."id" = e."app_id" LEFT JOIN {users} AS u ON u."id" = e."user_id" '
+        f"ORDER BY {order}"
     )
     return sql, param
+
+
+def _prime(loader: DataLoader, model: type[Model], found: list[Any], prefix: str) -> None:
+    """Each row's `model` (by its `prefix`ed columns) in `loader`, unless it holds it already."""
+    seen = set()
+    for row in found:
+        key = row[f"{prefix}id"]
+        if key is not None and key not in seen:
+            seen.add(key)
+            loader.prime(key, rows.model_of(model, row, prefix))
 
 
 def log_conditions(flt: LogFilter | None, param: Params) -> list[str]:
