@@ -12,7 +12,7 @@ the field's own `to_python_value`, so values are exactly the ones Tortoise would
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -76,15 +76,25 @@ def _enum(by_value: dict[Any, Enum], fallback: Callable[[Any], Any]) -> Callable
 def _aware(fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """What DatetimeField.to_python_value does to the aware datetimes drivers return, without
     reading the time zone settings from the environment per value (they are read once here,
-    when the mapper is made; Tortoise reads them at start-up too)."""
+    when the mapper is made; Tortoise reads them at start-up too).
+
+    In UTC, the gateway's setting, asyncpg's datetimes are kept as they come: the same instants
+    Tortoise gives, equal to its values, with `timezone.utc` for their zone instead of its
+    `ZoneInfo("UTC")`, and a page of the console converts hundreds of them."""
     zone = get_default_timezone()
+    kept: object = timezone.utc if str(zone) == "UTC" else _NO_ZONE
 
     def convert(value: Any) -> Any:
+        if getattr(value, "tzinfo", None) is kept:  # SQLite gives text
+            return value
         if type(value) is datetime and value.utcoffset() is not None:
             return value.astimezone(zone)
         return fallback(value)
 
     return convert
+
+
+_NO_ZONE = object()  # a tzinfo no value has
 
 
 _mappers: dict[tuple[type[Model], str], _Mapper] = {}
