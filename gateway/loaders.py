@@ -11,17 +11,31 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from aiodataloader import DataLoader
 from tortoise.functions import Count
 from tortoise.models import Model
 
 from gateway import models as m
+from gateway.models.enums import SubscriptionTier
 from gateway.pagination import PageRequest, top_n_per_parent, top_n_written
-from gateway.rows import Params, fetch_in, pairs_in
+from gateway.rows import Params, fetch_in, values_in
 
 M = TypeVar("M", bound=Model)
+
+
+class ScopeRow(NamedTuple):
+    """A scope a listing requests, as scope states read it: a page reads hundreds, so no model
+    is built for them."""
+
+    name: str
+    description: str
+    required_tier: SubscriptionTier
+    required: bool
+
+
+_LISTED = ("position", "id")  # a listing's scopes in the order it lists them
 
 
 def _by_id(model: type[M]) -> DataLoader:
@@ -309,7 +323,18 @@ class Loaders:
 
     @cached_property
     def scopes_by_listing(self) -> DataLoader:
-        return _grouped(m.ListingScope, "listing_id", order_by=("position", "id"))
+        """Each listing's requested scopes, in the listing's order, as scope states read them."""
+
+        async def load(listing_ids: list[int]) -> list[list[ScopeRow]]:
+            scopes: dict[int, list[ScopeRow]] = defaultdict(list)
+            found = await values_in(
+                m.ListingScope, "listing_id", set(listing_ids), ScopeRow._fields, order_by=_LISTED
+            )
+            for listing_id, *values in found:
+                scopes[listing_id].append(ScopeRow(*values))
+            return [scopes.get(i, []) for i in listing_ids]
+
+        return DataLoader(load)
 
     @cached_property
     def granted_names_by_app(self) -> DataLoader:
@@ -317,7 +342,7 @@ class Loaders:
 
         async def load(app_ids: list[int]) -> list[set[str]]:
             names: dict[int, set[str]] = defaultdict(set)
-            for app_id, name in await pairs_in(m.GrantedScope, "app_id", set(app_ids), "name"):
+            for app_id, name in await values_in(m.GrantedScope, "app_id", set(app_ids), ("name",)):
                 names[app_id].add(name)
             return [names.get(i, set()) for i in app_ids]
 

@@ -12,8 +12,9 @@ the field's own `to_python_value`, so values are exactly the ones Tortoise would
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
+from functools import partial
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -50,6 +51,11 @@ class _Mapper:
         # A row may hold several models' columns, each model's named with its own prefix.
         self.columns = [(prefix + key, attr, convert) for key, attr, convert in columns]
 
+    def converters(self, fields: Sequence[str]) -> list[_Converter]:
+        """How each of these fields' values is converted from the driver's (None: kept)."""
+        by_attribute = {attr: convert for _key, attr, convert in self.columns}
+        return [by_attribute[field] for field in fields]
+
     def __call__(self, row: Mapping[str, Any]) -> Model:
         obj = self.model.__new__(self.model)
         values = obj.__dict__
@@ -79,10 +85,10 @@ def _aware(fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
     when the mapper is made; Tortoise reads them at start-up too).
 
     In UTC, the gateway's setting, asyncpg's datetimes are kept as they come: the same instants
-    Tortoise gives, equal to its values, with `timezone.utc` for their zone instead of its
+    Tortoise gives, equal to its values, with `datetime.UTC` for their zone instead of its
     `ZoneInfo("UTC")`, and a page of the console converts hundreds of them."""
     zone = get_default_timezone()
-    kept: object = timezone.utc if str(zone) == "UTC" else _NO_ZONE
+    kept: object = UTC if str(zone) == "UTC" else _NO_ZONE
 
     def convert(value: Any) -> Any:
         if getattr(value, "tzinfo", None) is kept:  # SQLite gives text
@@ -169,10 +175,31 @@ async def fetch_in(
     return [mapper(row) for row in rows]  # type: ignore[misc]  # the mapper builds `model`s
 
 
-async def pairs_in(model: type[Model], column: str, keys: Collection[Any], other: str) -> list[Any]:
-    """(`column`, `other`) of the rows of `model` whose `column` is one of `keys`, as the
-    driver gives them (for columns it already converts, such as text): no model is built."""
-    return [(row[0], row[1]) for row in await _select_in(model, column, keys, "", (), other)]
+async def values_in(
+    model: type[Model],
+    column: str,
+    keys: Collection[Any],
+    fields: Sequence[str],
+    *,
+    order_by: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """(`column`, *`fields`) of the rows of `model` whose `column` is one of `keys`, each value
+    as the model would hold it, without building models (for loaders that read hundreds of
+    rows and few of their fields)."""
+    found = await _select_in(model, column, keys, "", tuple(order_by), tuple(fields))
+    converters = _mapper(model).converters(fields)
+    if not any(converters):
+        return [tuple(row) for row in found]
+    return [
+        (
+            row[0],
+            *(
+                v if c is None or v is None else c(v)
+                for c, v in zip(converters, row[1:], strict=True)
+            ),
+        )
+        for row in found
+    ]
 
 
 async def _select_in(
@@ -181,12 +208,12 @@ async def _select_in(
     keys: Collection[Any],
     where: str,
     order_by: tuple[str, ...],
-    other: str | None,
+    fields: tuple[str, ...] | None,
 ) -> list[Any]:
     if not keys:
         return []
     client = model._meta.db
-    shape = (model, column, where, order_by, other)
+    shape = (model, column, where, order_by, fields)
     head, tail = _shapes.get(shape) or _shapes.setdefault(shape, _shape(*shape))
     if client.capabilities.dialect == "postgres":
         sql, params = f"{head} = ANY($1){tail}", [list(keys)]
@@ -201,11 +228,20 @@ _shapes: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
 def _shape(
-    model: type[Model], column: str, where: str, order_by: tuple[str, ...], other: str | None
+    model: type[Model],
+    column: str,
+    where: str,
+    order_by: tuple[str, ...],
+    fields: tuple[str, ...] | None,
 ) -> tuple[str, str]:
     """The statement around the key list: what comes before it and what after."""
     table = f'"{model._meta.db_table}"'
-    selected = f'"{column}", "{other}"' if other else columns(model, table)
+    if fields is None:
+        selected = columns(model, table)
+    else:
+        selected = ", ".join(
+            f'"{name}"' for name in (column, *map(partial(column_name, model), fields))
+        )
     head = f'SELECT {selected} FROM {table} WHERE "{column}"'
     tail = f" AND ({where})" if where else ""
     if order_by:

@@ -55,9 +55,11 @@ async def test_the_written_statement_gives_the_query_set_s_rows(demo) -> None:
             _same_row(mine, theirs)
         # Each entry's app and user came with the page: the loaders hold them already.
         for entry in reference.nodes:
-            _same_row(_held(loaders.app_by_id, entry.app_id), await entry.app)
+            app = await m.ConnectedApp.get(id=entry.app_id)
+            _same_row(_held(loaders.app_by_id, entry.app_id), app)
             if entry.user_id is not None:
-                _same_row(_held(loaders.user_by_id, entry.user_id), await entry.user)
+                user = await m.User.get(id=entry.user_id)
+                _same_row(_held(loaders.user_by_id, entry.user_id), user)
 
 
 def _same_row(mine: Any, theirs: Any) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import models as m
-from gateway.rows import fetch, fetch_in, pairs_in
+from gateway.rows import fetch, fetch_in, values_in
 
 # Every table the demo data fills (processed platform event ids are not demo data, and are
 # never read through the mapper).
@@ -63,11 +63,32 @@ async def test_fetch_in_gives_the_rows_the_orm_gives(demo, shape) -> None:
     assert await fetch_in(model, column, []) == []
 
 
-async def test_pairs_in_gives_the_values_the_orm_gives(demo) -> None:
-    apps = sorted(set(await m.GrantedScope.all().values_list("app_id", flat=True)))
-    keys = [*apps[::2], 10**9]
-    reference = await m.GrantedScope.filter(app_id__in=keys).values_list("app_id", "name")
-    ours = await pairs_in(m.GrantedScope, "app_id", keys, "name")
+VALUES = [
+    (m.GrantedScope, "app_id", ("name",), ()),
+    # an enum, a boolean and text, in the listing's order
+    (
+        m.ListingScope,
+        "listing_id",
+        ("name", "description", "required_tier", "required"),
+        ("position", "id"),
+    ),
+    (m.ConnectedApp, "portal_id", ("installed_at", "uninstalled_at", "install_level"), ("id",)),
+]
+
+
+@pytest.mark.parametrize("shape", VALUES, ids=lambda shape: f"{shape[0].__name__}.{shape[1]}")
+async def test_values_in_gives_the_values_the_orm_gives(demo, shape) -> None:
+    model, column, fields, order_by = shape
+    every = sorted(set(await model.all().values_list(column, flat=True)))
+    keys = [*every[::2], 10**9]
+    rows = await model.filter(**{f"{column}__in": keys}).order_by(*order_by)
+    reference = [(getattr(row, column), *(getattr(row, f) for f in fields)) for row in rows]
+    ours = await values_in(model, column, keys, fields, order_by=order_by)
     assert reference
-    assert sorted(ours) == sorted(tuple(pair) for pair in reference)
-    assert await pairs_in(m.GrantedScope, "app_id", [], "name") == []
+    if order_by:
+        assert ours == reference
+    else:
+        assert sorted(ours) == sorted(reference)
+    for mine, theirs in zip(sorted(ours, key=repr), sorted(reference, key=repr), strict=True):
+        assert [type(v) for v in mine] == [type(v) for v in theirs]
+    assert await values_in(model, column, [], fields) == []

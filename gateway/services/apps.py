@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from gateway import models as m
-from gateway.loaders import Loaders, load_all
+from gateway.loaders import Loaders, ScopeRow, load_all
 from gateway.models.enums import AppStatus, InstallLevel, ScopeState, SubscriptionTier
 
 
@@ -61,7 +61,9 @@ def within_tier(required_tier: SubscriptionTier, tier: SubscriptionTier) -> bool
     return required_tier.rank <= tier.rank
 
 
-def scope_state(scope: m.ListingScope, granted: bool, tier: SubscriptionTier) -> ScopeState:
+def scope_state(
+    scope: m.ListingScope | ScopeRow, granted: bool, tier: SubscriptionTier
+) -> ScopeState:
     # A scope above the tier needs an upgrade even when granted (after a downgrade).
     if not within_tier(scope.required_tier, tier):
         return ScopeState.NEEDS_UPGRADE
@@ -69,7 +71,7 @@ def scope_state(scope: m.ListingScope, granted: bool, tier: SubscriptionTier) ->
 
 
 def scope_views(
-    scopes: list[m.ListingScope], granted: set[str] | None, tier: SubscriptionTier
+    scopes: Sequence[m.ListingScope | ScopeRow], granted: set[str] | None, tier: SubscriptionTier
 ) -> list[ScopeView]:
     """`granted=None` is a listing seen before install: what an install would give."""
     return [
