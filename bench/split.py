@@ -124,9 +124,8 @@ def probes(tally: Tally) -> Iterator[None]:
 
     replace(Model, "_init_from_db", classmethod(timed_init))
 
-    from strawberry.schema.schema import Schema
-
     from gateway.rows import _Mapper
+    from gateway.schema.schema import GatewaySchema
 
     map_row = _Mapper.__dict__["__call__"]
 
@@ -139,7 +138,8 @@ def probes(tally: Tally) -> Iterator[None]:
             tally.models += 1
 
     replace(_Mapper, "__call__", timed_map)
-    execute = Schema.__dict__["execute"]
+    # The gateway's own `execute`: prepared texts never reach Strawberry's.
+    execute = GatewaySchema.__dict__["execute"]
 
     async def timed_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
         # One page at a time in this process, so the CPU over this span is this page's.
@@ -149,7 +149,7 @@ def probes(tally: Tally) -> Iterator[None]:
         finally:
             tally.graphql += time.process_time() - started
 
-    replace(Schema, "execute", timed_execute)
+    replace(GatewaySchema, "execute", timed_execute)
 
     dumps = orjson.dumps
 
