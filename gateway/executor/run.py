@@ -301,7 +301,9 @@ class Run:
                 if _is_awaitable(value):
                     pending.append(i)
             values.append(value)
-        if pending:
+        if len(pending) == 1:  # a root field, say: no task to run it beside others
+            values[pending[0]] = await _gather_one(values[pending[0]])
+        elif pending:
             awaited = await asyncio.gather(*(_gather_one(values[i]) for i in pending))
             for i, value in zip(pending, awaited, strict=True):
                 values[i] = value
