@@ -13,8 +13,19 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, ExecutionResult, GraphQLSchema, OperationType, execute
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+)
+from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.executor import Executor
+from graphql.execution.values import VariableValues, get_variable_values
 
 from gateway.db import one_connection
 from gateway.executor.plan import PlanCache
@@ -27,6 +38,19 @@ class _Converter:
     config: Any
 
 
+# Executor.build's default: a request's variable errors are reported up to this many.
+_MAX_COERCION_ERRORS = 50
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What `Executor.build` finds in a document for one operation name."""
+
+    operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDetails]
+    definitions: dict[str, FragmentDefinitionNode]
+
+
 class FastExecutor:
     """A drop-in for graphql-core's `execute`, with the plan cache it owns."""
 
@@ -34,6 +58,8 @@ class FastExecutor:
         # The Strawberry schema: its scalar registry and config convert batch arguments.
         self.converter = _Converter(schema.schema_converter.scalar_registry, schema.config)
         self.plans = plans or PlanCache()
+        # Per (document, operation name), the document held so that its id stays its own.
+        self._shapes: dict[tuple[int, str | None], tuple[DocumentNode, _Shape]] = {}
 
     def __call__(
         self,
@@ -60,34 +86,49 @@ class FastExecutor:
 
         if middleware is not None and getattr(middleware, "middlewares", None):
             return reference()  # per-field hooks only graphql-core calls
-        built = Executor.build(
-            schema,
-            document,
-            root_value,
-            context_value,
-            variable_values,
-            operation_name,
-        )
-        if isinstance(built, list):  # the operation or its variables are unusable
-            return ExecutionResult(data=None, errors=built)
-        # graphql-core's executor refers to itself through its helpers: left as it is, that
-        # cycle would hold the context, and every row the request loads, until the cycle
-        # collector ran. Only its operation, fragments and variables are used here.
-        del built.async_helpers
-        plan = self.plans.get(
-            schema, document, built.operation, built.fragments, built.variable_values
-        )
+        bound = self._bind(schema, document, variable_values, operation_name)
+        if isinstance(bound, list):  # the operation or its variables are unusable
+            return ExecutionResult(data=None, errors=bound)
+        shape, values = bound
+        plan = self.plans.get(schema, document, shape.operation, shape.fragments, values)
         if plan.fallback is not None:
             return reference()
-        run = Run(
-            plan,
-            root_value,
-            context_value,
-            built.variable_values,
-            built.fragment_definitions,
-            self.converter,
-        )
+        run = Run(plan, root_value, context_value, values, shape.definitions, self.converter)
         return self._finish(run)
+
+    def _bind(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variable_values: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> tuple[_Shape, VariableValues] | list[GraphQLError]:
+        """The operation, its fragments and the request's coerced variables, as graphql-core's
+        `Executor.build` finds them, or its errors. What depends on the document alone is
+        kept per document and operation name: a prepared text pays only for its variables."""
+        key = (id(document), operation_name)
+        entry = self._shapes.get(key)
+        if entry is not None and entry[0] is document:
+            shape = entry[1]
+            values = get_variable_values(
+                schema,
+                shape.operation.variable_definitions or (),
+                variable_values or {},
+                max_errors=_MAX_COERCION_ERRORS,
+            )
+            return values if isinstance(values, list) else (shape, values)
+        built = Executor.build(schema, document, None, None, variable_values, operation_name)
+        if isinstance(built, list):
+            return built
+        # graphql-core's executor refers to itself through its helpers: left as it is, that
+        # cycle would hold it until the cycle collector ran. Only its operation, fragments and
+        # variables are used here.
+        del built.async_helpers
+        shape = _Shape(built.operation, built.fragments, built.fragment_definitions)
+        if len(self._shapes) >= self.plans.maxsize:
+            self._shapes.clear()
+        self._shapes[key] = (document, shape)
+        return shape, built.variable_values
 
     @staticmethod
     async def _finish(run: Run) -> ExecutionResult:
