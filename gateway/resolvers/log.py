@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway import models as m
-from gateway.context import Context, Info
+from gateway.context import Context
 from gateway.errors import BadUserInput
 from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppActivity
@@ -41,15 +41,17 @@ def log_filter(
     )
 
 
-def _request(info: Info, first: int | None, after: str | None) -> PageRequest:
-    return PageRequest.of(first, after, NEWEST_LOG_FIRST, info.context.settings.max_page_size)
-
-
-async def portal_app_log(
-    portal: m.Portal, info: Info, first: int | None, after: str | None, flt: LogFilter | None
-) -> Page[m.AppLogEntry]:
-    request = _request(info, first, after)
-    return await portal_log_page(portal.id, flt, request, info.context.loaders)
+async def portal_app_logs(
+    ctx: Context,
+    portals: Sequence[m.Portal],
+    first: int | None,
+    after: str | None,
+    filter: Any = None,
+) -> list[Page[m.AppLogEntry]]:
+    """Each portal's log page (a request reads its own portal's, so there is one)."""
+    flt = filter.to_filter() if filter is not None else None
+    request = PageRequest.of(first, after, NEWEST_LOG_FIRST, ctx.settings.max_page_size)
+    return [await portal_log_page(p.id, flt, request, ctx.loaders) for p in portals]
 
 
 async def app_logs(

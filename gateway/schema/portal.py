@@ -8,7 +8,7 @@ import strawberry
 
 from gateway import models as m
 from gateway.context import Info
-from gateway.executor.batch import reads_viewer
+from gateway.executor.batch import batched, load, reads_viewer
 from gateway.resolvers import log as log_r
 from gateway.resolvers import portal as r
 from gateway.resolvers.inputs import enum_set
@@ -121,7 +121,10 @@ class Portal(Node):
             )
         return await r.connected_apps(row(self, m.Portal), info, first, after, flt)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
-    @strawberry.field(description="The portal's app log, newest first.")
+    @strawberry.field(
+        description="The portal's app log, newest first.",
+        metadata=batched(log_r.portal_app_logs),
+    )
     async def app_log(
         self,
         info: Info,
@@ -129,8 +132,9 @@ class Portal(Node):
         after: str | None = None,
         filter: AppLogFilterT | None = None,
     ) -> Connection[AppLogEntryT]:
-        flt = filter.to_filter() if filter else None
-        return await log_r.portal_app_log(row(self, m.Portal), info, first, after, flt)  # type: ignore[return-value]  # a row stands for its GraphQL type
+        return await load(
+            info, log_r.portal_app_logs, self, first=first, after=after, filter=filter
+        )
 
     @strawberry.field(description="Notification rules, by name.")
     async def notification_rules(
