@@ -6,6 +6,10 @@ page). A member's name never changes, so it is worked out once, by Strawberry's 
 serializer, and looked up by the member afterwards; anything that is not exactly a member of
 the enum class (a raw value, a wrong type) still goes through the type's serializer, errors
 and all. Other leaf types keep their serializer as it is.
+
+A column of values is served in C-level passes (`serve_all`): graphql-core's String, ID and
+Boolean serializers return a str (a bool) as it is, so a column holding only those is its own
+response.
 """
 
 from __future__ import annotations
@@ -14,9 +18,47 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from graphql import GraphQLEnumType, GraphQLLeafType
+from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLID,
+    GraphQLLeafType,
+    GraphQLString,
+    Undefined,
+)
 
 _coercers: dict[GraphQLLeafType, Callable[[Any], Any]] = {}
+
+# Types of values a leaf position cannot serve as they are (null, or no value).
+UNSERVED = frozenset({type(None), type(Undefined)})
+# Types of values these serializers return unchanged.
+_UNCHANGED: dict[GraphQLLeafType, frozenset[type]] = {
+    GraphQLString: frozenset({str}),
+    GraphQLID: frozenset({str}),
+    GraphQLBoolean: frozenset({bool}),
+}
+
+
+def all_served(values: list[Any]) -> bool:
+    """No value is null, missing or an error (checked per type of value, not per value)."""
+    kinds = set(map(type, values))
+    return UNSERVED.isdisjoint(kinds) and not any(issubclass(t, Exception) for t in kinds)
+
+
+def serve_all(leaf_type: GraphQLLeafType, values: list[Any]) -> list[Any] | None:
+    """The response values of a column of `leaf_type` values, or None when any of them is
+    null, an error, or fails or serializes to null: the caller then goes value by value,
+    locating each error."""
+    kinds = set(map(type, values))
+    if kinds <= _UNCHANGED.get(leaf_type, frozenset()):
+        return values
+    if not UNSERVED.isdisjoint(kinds) or any(issubclass(t, Exception) for t in kinds):
+        return None
+    try:
+        served = list(map(coercer(leaf_type), values))
+    except Exception:
+        return None
+    return served if UNSERVED.isdisjoint(map(type, served)) else None
 
 
 def coercer(leaf_type: GraphQLLeafType) -> Callable[[Any], Any]:

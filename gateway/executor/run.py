@@ -44,7 +44,7 @@ from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.types.arguments import convert_arguments
 from tortoise.models import Model
 
-from gateway.executor.leaves import coercer
+from gateway.executor.leaves import all_served, coercer, serve_all
 from gateway.executor.plan import TYPENAME, FieldPlan, Plan
 
 
@@ -59,9 +59,6 @@ class _Error:
 
 
 ERROR: Any = _Error()
-
-# Types of values a leaf position cannot serve as they are (null, or no value).
-_UNSERVED = frozenset({type(None), type(Undefined)})
 
 # The response path of each position of a step, by index, made only when one is asked for (an
 # error, or the info of a per-object resolver): a page has thousands of positions and hardly
@@ -93,12 +90,6 @@ def _read(parent: Any, attribute: str) -> Any:
         return getattr(parent, attribute)
     except Exception as exc:
         return exc
-
-
-def _all_served(values: list[Any]) -> bool:
-    """No value is null, missing or an error (checked per type of value, not per value)."""
-    kinds = set(map(type, values))
-    return _UNSERVED.isdisjoint(kinds) and not any(issubclass(t, Exception) for t in kinds)
 
 
 def _is_awaitable_type(kind: type) -> bool:
@@ -207,21 +198,16 @@ class Run:
         attribute, leaf_type = field.leaf_attribute, field.leaf_type
         if attribute is None or leaf_type is None:
             return None
-        # C-level passes over the values (a page has thousands): read them all, check their
-        # types once, serialize them all; any null, error or odd value takes the slow way.
+        # C-level passes over the values (a page has thousands): read them all, serve them
+        # all; any null, error or odd value takes the slow way.
         try:
             values = list(map(attrgetter(attribute), parents))
         except Exception:
             values = [_read(parent, attribute) for parent in parents]
         else:
-            if _all_served(values):
-                try:
-                    coerced = list(map(coercer(leaf_type), values))
-                except Exception:
-                    pass
-                else:
-                    if _UNSERVED.isdisjoint(map(type, coerced)):
-                        return coerced
+            served = serve_all(leaf_type, values)
+            if served is not None:
+                return served
         # Some value is null or fails: complete the slow way, which locates each error.
         return self._complete_sync_leaves(field, values, _field_paths(paths, field, parent_type))
 
@@ -372,7 +358,7 @@ class Run:
         """Positions whose resolver failed (their errors recorded) or gave null, and the
         indices of the values left to complete."""
         out: list[Any] = [None] * len(values)
-        if _all_served(values):  # the usual case, checked once per type of value
+        if all_served(values):  # the usual case, checked once per type of value
             return out, list(range(len(values)))
         todo: list[int] = []
         for i, value in enumerate(values):
@@ -396,6 +382,9 @@ class Run:
         if is_list_type(return_type):
             await self._complete_lists(return_type, field, values, paths, todo, out)
         elif is_leaf_type(return_type):
+            served = serve_all(return_type, values) if len(todo) == len(values) else None
+            if served is not None:
+                return served
             self._complete_leaves(return_type, field, values, paths, todo, out)
         elif is_abstract_type(return_type):
             await self._complete_abstract(return_type, field, values, paths, todo, out)
