@@ -41,6 +41,14 @@ def log_filter(
     )
 
 
+def _page_of(
+    ctx: Context, first: int | None, after: str | None, filter: Any
+) -> tuple[LogFilter | None, PageRequest]:
+    """A log field's arguments: its filter (an AppLogFilter input) and its page."""
+    flt = filter.to_filter() if filter is not None else None
+    return flt, PageRequest.of(first, after, NEWEST_LOG_FIRST, ctx.settings.max_page_size)
+
+
 async def portal_app_logs(
     ctx: Context,
     portals: Sequence[m.Portal],
@@ -49,8 +57,7 @@ async def portal_app_logs(
     filter: Any = None,
 ) -> list[Page[m.AppLogEntry]]:
     """Each portal's log page (a request reads its own portal's, so there is one)."""
-    flt = filter.to_filter() if filter is not None else None
-    request = PageRequest.of(first, after, NEWEST_LOG_FIRST, ctx.settings.max_page_size)
+    flt, request = _page_of(ctx, first, after, filter)
     return [await portal_log_page(p.id, flt, request, ctx.loaders) for p in portals]
 
 
@@ -62,8 +69,7 @@ async def app_logs(
     filter: Any = None,
 ) -> list[Page[m.AppLogEntry]]:
     """Each app's own log page: one windowed statement for all the apps of a page."""
-    flt = filter.to_filter() if filter is not None else None
-    request = PageRequest.of(first, after, NEWEST_LOG_FIRST, ctx.settings.max_page_size)
+    flt, request = _page_of(ctx, first, after, filter)
     loaders = ctx.loaders
     pages = await load_all(loaders.log_page_by_app, [(a.id, request, flt) for a in apps])
 
