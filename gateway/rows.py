@@ -265,7 +265,7 @@ class Params:
         return f"${len(self.values)}"
 
 
-async def fetch_rows(client: BaseDBAsyncClient, sql: str, params: Params) -> list[Any]:
+async def fetch_raw(client: BaseDBAsyncClient, sql: str, params: Params) -> list[Any]:
     """The rows of a statement written by hand, as the driver gives them."""
     _count, found = await client.execute_query(sql, params.values)
     return list(found)
@@ -273,6 +273,6 @@ async def fetch_rows(client: BaseDBAsyncClient, sql: str, params: Params) -> lis
 
 async def fetch_sql(model: type[M], sql: str, params: Params) -> list[M]:
     """The rows of a statement written by hand that selects `columns(model, ...)`, as models."""
-    _count, found = await model._meta.db.execute_query(sql, params.values)
+    found = await fetch_raw(model._meta.db, sql, params)
     mapper = _mapper(model)
     return [mapper(row) for row in found]  # type: ignore[misc]  # the mapper builds `model`s

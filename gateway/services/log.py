@@ -86,7 +86,7 @@ async def portal_log_page(
     if client.capabilities.dialect != "postgres":
         return await paginate_queryset(qs, request)
     sql, params = _page_sql(portal_id, flt, request)
-    found = await rows.fetch_rows(client, sql, params)
+    found = await rows.fetch_raw(client, sql, params)
     if loaders is not None:
         _prime(loaders.app_by_id, m.ConnectedApp, found, _APP)
         _prime(loaders.user_by_id, m.User, found, _USER)
