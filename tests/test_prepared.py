@@ -11,6 +11,7 @@ import httpx
 import pytest
 import strawberry
 
+from gateway.schema.prepared import MAX_PREPARED_TEXT
 from tests.helpers import error_codes, token_for
 
 ADMIN = "admin@demo.example"
@@ -152,3 +153,12 @@ async def test_each_operation_of_a_document_by_its_name(fresh, token) -> None:
     assert answers[1][1]["data"]["viewer"]["user"] == {"email": ADMIN}
     for _status, body in answers[4:]:
         assert error_codes(body) == ["BAD_REQUEST"] and "data" not in body, body
+
+
+async def test_long_texts_always_go_the_full_way(settings, fresh, token, full_way) -> None:
+    padded = "{ viewer { user { name } } }" + " " * MAX_PREPARED_TEXT
+    answers = [await post(fresh, padded, token=token) for _ in range(2)]
+
+    assert answers[0] == answers[1]
+    assert answers[0][1]["data"]["viewer"]["user"] == {"name": "Avery Admin"}
+    assert full_way == [padded, padded]

@@ -12,8 +12,9 @@ and the prepared path (`GatewaySchema.execute`) checks exactly that:
 - the variables themselves, which the executor coerces as it always does.
 
 Anything else goes the full way, which answers it as before: a text not seen yet, a node
-count over the limit, invalid variables for the count, and texts whose `@skip`/`@include`
-read variables (their conditions are checked per request by `DirectiveConditionsHaveValues`).
+count over the limit, invalid variables for the count, texts longer than 64 KiB, and texts
+whose `@skip`/`@include` read variables (their conditions are checked per request by
+`DirectiveConditionsHaveValues`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from gateway.schema.operation_checks import DirectiveConditionsHaveValues
 
 # Node counts remembered per document, by the values of the variables they read.
 _COUNTS_PER_DOCUMENT = 64
+# Longer texts always go the full way: the cache holds at most 1,000 texts of this size (a
+# console's documents are a few KiB; a client padding texts must not grow the cache's memory).
+MAX_PREPARED_TEXT = 64 * 1024
 
 
 @dataclass(eq=False)
@@ -73,6 +77,7 @@ class PreparedDocuments:
     ) -> None:
         if (
             operation is None
+            or len(query) > MAX_PREPARED_TEXT
             or operation.operation.value == OperationType.SUBSCRIPTION.value
             or DirectiveConditionsHaveValues.conditions_with_variables(document)
         ):
@@ -90,7 +95,7 @@ class PreparedDocuments:
         self, schema: GraphQLSchema, prepared: Prepared, variables: dict[str, Any] | None
     ) -> bool:
         """Whether the operation, with these variables, may return no more nodes than the
-        limit. False also when the variables it reads are invalid: the full way answers."""
+        limit. False also when the variables are invalid: the full way answers."""
         variables = variables or {}
         key = tuple((n, repr(variables[n])) for n in prepared.counted if n in variables)
         count = prepared.counts.get(key)
