@@ -9,7 +9,7 @@ import logging
 from graphql import parse
 
 from gateway.executor.batch import VIEWER_FACTS
-from gateway.executor.plan import PlanCache
+from gateway.executor.plan import MAX_CACHED_TEXT, PlanCache
 from gateway.schema.schema import build_schema
 from gateway.settings import Settings
 from tests.helpers import gql, token_for
@@ -64,6 +64,20 @@ def test_the_cache_is_bounded_least_recently_used_first_out() -> None:
     _plan(cache, documents[2], {})  # evicts documents[1]
     assert _plan(cache, documents[0], {}) is first
     assert len(cache._plans) == 2
+
+
+def test_documents_of_long_texts_are_planned_each_time_and_never_kept() -> None:
+    # A document holds its whole text: padded texts must not fill the cache with megabytes.
+    cache = PlanCache()
+    long = parse("{ viewer { user { name } } }" + " " * MAX_CACHED_TEXT)
+    short = parse("{ viewer { user { name } } }")
+
+    plans = [_plan(cache, long, {}) for _ in range(2)]
+
+    assert plans[0] is not plans[1]
+    assert [f.name for f in plans[1].root_fields] == ["viewer"]
+    assert _plan(cache, short, {}) is _plan(cache, short, {})
+    assert [entry[0] for entry in cache._plans.values()] == [short]
 
 
 def test_introspection_is_left_to_graphql_core_decided_once_logged_once(caplog) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import strawberry
 
-from gateway.schema.prepared import MAX_PREPARED_TEXT
+from gateway.executor.plan import MAX_CACHED_TEXT
 from tests.helpers import error_codes, token_for
 
 ADMIN = "admin@demo.example"
@@ -156,7 +156,7 @@ async def test_each_operation_of_a_document_by_its_name(fresh, token) -> None:
 
 
 async def test_long_texts_always_go_the_full_way(settings, fresh, token, full_way) -> None:
-    padded = "{ viewer { user { name } } }" + " " * MAX_PREPARED_TEXT
+    padded = "{ viewer { user { name } } }" + " " * MAX_CACHED_TEXT
     answers = [await post(fresh, padded, token=token) for _ in range(2)]
 
     assert answers[0] == answers[1]

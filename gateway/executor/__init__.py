@@ -28,7 +28,7 @@ from graphql.execution.executor import Executor
 from graphql.execution.values import VariableValues, get_variable_values
 
 from gateway.db import one_connection
-from gateway.executor.plan import PlanCache
+from gateway.executor.plan import PlanCache, cacheable
 from gateway.executor.run import Run
 
 
@@ -125,9 +125,10 @@ class FastExecutor:
         # variables are used here.
         del built.async_helpers
         shape = _Shape(built.operation, built.fragments, built.fragment_definitions)
-        if len(self._shapes) >= self.plans.maxsize:
-            self._shapes.clear()
-        self._shapes[key] = (document, shape)
+        if cacheable(document):
+            if len(self._shapes) >= self.plans.maxsize:
+                self._shapes.clear()
+            self._shapes[key] = (document, shape)
         return shape, built.variable_values
 
     @staticmethod

@@ -45,6 +45,17 @@ from gateway.executor.batch import batch_of
 
 log = logging.getLogger("gateway.executor")
 
+# Caches keyed by document (plans, and what checks find in a document) keep documents of up to
+# this many characters of text. A document holds its whole text (through its nodes'
+# locations), and a request body may be 1 MiB: a thousand padded texts must not hold a GiB.
+MAX_CACHED_TEXT = 64 * 1024
+
+
+def cacheable(document: DocumentNode) -> bool:
+    """Whether caches may keep `document` (its text is at most MAX_CACHED_TEXT long)."""
+    return document.loc is None or len(document.loc.source.body) <= MAX_CACHED_TEXT
+
+
 TYPENAME = "__typename"
 # Root fields the engine leaves to graphql-core (introspection is rare and not hot).
 _INTROSPECTION = frozenset({"__schema", "__type"})
@@ -236,20 +247,20 @@ class PlanCache:
         if plan.fallback is not None:
             self.fallbacks += 1
             log.info("executed by graphql-core: %s", plan.fallback)
-        self._plans[key] = (document, plan)
-        if len(self._plans) > self.maxsize:
-            self._plans.popitem(last=False)
+        if cacheable(document):
+            self._plans[key] = (document, plan)
+            if len(self._plans) > self.maxsize:
+                self._plans.popitem(last=False)
         return plan
 
     def _variables_of(self, document: DocumentNode) -> frozenset[str]:
         entry = self._directive_variables.get(id(document))
         if entry is None or entry[0] is not document:
-            if len(self._directive_variables) >= self.maxsize:
-                self._directive_variables.clear()
-            entry = self._directive_variables[id(document)] = (
-                document,
-                skip_include_variables(document),
-            )
+            entry = (document, skip_include_variables(document))
+            if cacheable(document):
+                if len(self._directive_variables) >= self.maxsize:
+                    self._directive_variables.clear()
+                self._directive_variables[id(document)] = entry
         return entry[1]
 
 

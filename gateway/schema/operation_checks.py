@@ -22,6 +22,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from gateway.errors import BadRequest
+from gateway.executor.plan import cacheable
 
 _DIRECTIVES = {"skip": GraphQLSkipDirective, "include": GraphQLIncludeDirective}
 
@@ -80,9 +81,11 @@ class DirectiveConditionsHaveValues(SchemaExtension):
                         found.append(node)
 
             visit(document, Finder())
-            if len(cls._conditions) >= 1000:
-                cls._conditions.clear()
-            entry = cls._conditions[id(document)] = (document, found)
+            entry = (document, found)
+            if cacheable(document):
+                if len(cls._conditions) >= 1000:
+                    cls._conditions.clear()
+                cls._conditions[id(document)] = entry
         return entry[1]
 
     @staticmethod

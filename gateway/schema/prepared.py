@@ -29,14 +29,12 @@ from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from gateway.executor.plan import cacheable
 from gateway.schema.limits import count_operation_nodes, node_count_variables
 from gateway.schema.operation_checks import DirectiveConditionsHaveValues
 
 # Node counts remembered per document, by the values of the variables they read.
 _COUNTS_PER_DOCUMENT = 64
-# Longer texts always go the full way: the cache holds at most 1,000 texts of this size (a
-# console's documents are a few KiB; a client padding texts must not grow the cache's memory).
-MAX_PREPARED_TEXT = 64 * 1024
 
 
 @dataclass(eq=False)
@@ -77,7 +75,7 @@ class PreparedDocuments:
     ) -> None:
         if (
             operation is None
-            or len(query) > MAX_PREPARED_TEXT
+            or not cacheable(document)
             or operation.operation.value == OperationType.SUBSCRIPTION.value
             or DirectiveConditionsHaveValues.conditions_with_variables(document)
         ):
