@@ -28,7 +28,7 @@ from graphql.execution.executor import Executor
 from graphql.execution.values import VariableValues, get_variable_values
 
 from gateway.db import one_connection
-from gateway.executor.plan import PlanCache, cacheable
+from gateway.executor.plan import ByDocument, PlanCache
 from gateway.executor.run import Run
 
 
@@ -58,8 +58,8 @@ class FastExecutor:
         # The Strawberry schema: its scalar registry and config convert batch arguments.
         self.converter = _Converter(schema.schema_converter.scalar_registry, schema.config)
         self.plans = plans or PlanCache()
-        # Per (document, operation name), the document held so that its id stays its own.
-        self._shapes: dict[tuple[int, str | None], tuple[DocumentNode, _Shape]] = {}
+        # Per (document, operation name).
+        self._shapes: ByDocument[_Shape] = ByDocument(self.plans.maxsize)
 
     def __call__(
         self,
@@ -106,10 +106,8 @@ class FastExecutor:
         """The operation, its fragments and the request's coerced variables, as graphql-core's
         `Executor.build` finds them, or its errors. What depends on the document alone is
         kept per document and operation name: a prepared text pays only for its variables."""
-        key = (id(document), operation_name)
-        entry = self._shapes.get(key)
-        if entry is not None and entry[0] is document:
-            shape = entry[1]
+        shape = self._shapes.get(document, operation_name)
+        if shape is not None:
             values = get_variable_values(
                 schema,
                 shape.operation.variable_definitions or (),
@@ -125,10 +123,7 @@ class FastExecutor:
         # variables are used here.
         del built.async_helpers
         shape = _Shape(built.operation, built.fragments, built.fragment_definitions)
-        if cacheable(document):
-            if len(self._shapes) >= self.plans.maxsize:
-                self._shapes.clear()
-            self._shapes[key] = (document, shape)
+        self._shapes.put(document, shape, operation_name)
         return shape, built.variable_values
 
     @staticmethod

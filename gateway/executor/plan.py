@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from graphql import (
     DirectiveNode,
@@ -54,6 +54,31 @@ MAX_CACHED_TEXT = 64 * 1024
 def cacheable(document: DocumentNode) -> bool:
     """Whether caches may keep `document` (its text is at most MAX_CACHED_TEXT long)."""
     return document.loc is None or len(document.loc.source.body) <= MAX_CACHED_TEXT
+
+
+V = TypeVar("V")
+
+
+class ByDocument(Generic[V]):
+    """Values worked out from a parsed document, kept per document object (and a further key,
+    such as an operation name), at most `maxsize` of them, for cacheable texts only. An entry
+    holds its document, so the id it is keyed by stays that document's; the parser cache hands
+    out one object per text."""
+
+    def __init__(self, maxsize: int = 1000) -> None:
+        self.maxsize = maxsize
+        self._entries: dict[tuple[int, Hashable], tuple[DocumentNode, V]] = {}
+
+    def get(self, document: DocumentNode, key: Hashable = None) -> V | None:
+        entry = self._entries.get((id(document), key))
+        return entry[1] if entry is not None and entry[0] is document else None
+
+    def put(self, document: DocumentNode, value: V, key: Hashable = None) -> V:
+        if cacheable(document):
+            if len(self._entries) >= self.maxsize:
+                self._entries.clear()
+            self._entries[(id(document), key)] = (document, value)
+        return value
 
 
 TYPENAME = "__typename"
@@ -216,7 +241,7 @@ class PlanCache:
     def __init__(self, maxsize: int = 1000) -> None:
         self.maxsize = maxsize
         self._plans: OrderedDict[Hashable, tuple[DocumentNode, Plan]] = OrderedDict()
-        self._directive_variables: dict[int, tuple[DocumentNode, frozenset[str]]] = {}
+        self._directive_variables: ByDocument[frozenset[str]] = ByDocument(maxsize)
         self.fallbacks = 0
 
     def get(
@@ -254,14 +279,10 @@ class PlanCache:
         return plan
 
     def _variables_of(self, document: DocumentNode) -> frozenset[str]:
-        entry = self._directive_variables.get(id(document))
-        if entry is None or entry[0] is not document:
-            entry = (document, skip_include_variables(document))
-            if cacheable(document):
-                if len(self._directive_variables) >= self.maxsize:
-                    self._directive_variables.clear()
-                self._directive_variables[id(document)] = entry
-        return entry[1]
+        names = self._directive_variables.get(document)
+        if names is None:
+            names = self._directive_variables.put(document, skip_include_variables(document))
+        return names
 
 
 def _hashable(value: Any) -> Hashable:

@@ -22,7 +22,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from gateway.errors import BadRequest
-from gateway.executor.plan import cacheable
+from gateway.executor.plan import ByDocument
 
 _DIRECTIVES = {"skip": GraphQLSkipDirective, "include": GraphQLIncludeDirective}
 
@@ -53,8 +53,8 @@ class DirectiveConditionsHaveValues(SchemaExtension):
     selection, failing the field above it; refusing first gives one answer wherever the
     directive stands, whichever executor runs."""
 
-    # Per parsed document (the parser cache hands out one object per text), held with it.
-    _conditions: ClassVar[dict[int, tuple[DocumentNode, list[DirectiveNode]]]] = {}
+    # Per parsed document (the parser cache hands out one object per text).
+    _conditions: ClassVar[ByDocument[list[DirectiveNode]]] = ByDocument()
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -69,24 +69,20 @@ class DirectiveConditionsHaveValues(SchemaExtension):
 
     @classmethod
     def conditions_with_variables(cls, document: DocumentNode) -> list[DirectiveNode]:
-        entry = cls._conditions.get(id(document))
-        if entry is None or entry[0] is not document:
-            found: list[DirectiveNode] = []
+        known = cls._conditions.get(document)
+        if known is not None:
+            return known
+        found: list[DirectiveNode] = []
 
-            class Finder(Visitor):
-                def enter_directive(self, node: DirectiveNode, *_args: object) -> None:
-                    if node.name.value in _DIRECTIVES and any(
-                        isinstance(a.value, VariableNode) for a in node.arguments or ()
-                    ):
-                        found.append(node)
+        class Finder(Visitor):
+            def enter_directive(self, node: DirectiveNode, *_args: object) -> None:
+                if node.name.value in _DIRECTIVES and any(
+                    isinstance(a.value, VariableNode) for a in node.arguments or ()
+                ):
+                    found.append(node)
 
-            visit(document, Finder())
-            entry = (document, found)
-            if cacheable(document):
-                if len(cls._conditions) >= 1000:
-                    cls._conditions.clear()
-                cls._conditions[id(document)] = entry
-        return entry[1]
+        visit(document, Finder())
+        return cls._conditions.put(document, found)
 
     @staticmethod
     def _check(
