@@ -20,7 +20,7 @@ from tortoise.models import Model
 from gateway import models as m
 from gateway.models.enums import SubscriptionTier
 from gateway.pagination import PageRequest, top_n_per_parent, top_n_written
-from gateway.rows import Params, fetch_in, values_in
+from gateway.rows import Params, fetch_in, fetch_raw, on_postgres, values_in
 
 M = TypeVar("M", bound=Model)
 
@@ -65,10 +65,6 @@ def _grouped(
 Conditions = Callable[[Hashable, Params], list[str]]
 
 
-def _on_postgres(model: type[Model]) -> bool:
-    return model._meta.db.capabilities.dialect == "postgres"
-
-
 def _pages(
     model: type[M],
     parent_field: str,
@@ -86,7 +82,7 @@ def _pages(
             shapes[(request, flt)].add(parent)
         results: dict[tuple[int, PageRequest, Hashable], list[Any]] = {}
         for (request, flt), parents in shapes.items():
-            if _on_postgres(model):
+            if on_postgres(model._meta.db):
                 param = Params(sorted(parents))
                 where = [f'"{column}" = ANY($1)', *conditions(flt, param)]
                 grouped = await top_n_written(model, column, where, param, request)
@@ -111,12 +107,11 @@ def _counts(
     table = f'"{model._meta.db_table}"'
 
     async def counted(parents: list[int], flt: Hashable) -> list[tuple[int, int]]:
-        if _on_postgres(model):
+        if on_postgres(model._meta.db):
             param = Params(parents)
             where = " AND ".join([f'"{column}" = ANY($1)', *conditions(flt, param)])
             sql = f'SELECT "{column}", COUNT(*) FROM {table} WHERE {where} GROUP BY "{column}"'
-            _count, found = await model._meta.db.execute_query(sql, param.values)
-            return [(row[0], row[1]) for row in found]
+            return [(row[0], row[1]) for row in await fetch_raw(model._meta.db, sql, param)]
         rows = (
             await query(parents, flt).annotate(n=Count("id")).group_by(column).values(column, "n")
         )

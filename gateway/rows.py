@@ -132,9 +132,14 @@ def column_name(model: type[Model], field: str) -> str:
     return model._meta.fields_map[field].source_field or field
 
 
+def on_postgres(client: BaseDBAsyncClient) -> bool:
+    """Whether `client` speaks PostgreSQL, where statements are written by hand (else SQLite)."""
+    return client.capabilities.dialect == "postgres"
+
+
 def parameters(client: BaseDBAsyncClient, count: int) -> list[str]:
     """Placeholders for `count` parameters in `client`'s SQL dialect (SQLite or PostgreSQL)."""
-    if client.capabilities.dialect == "postgres":
+    if on_postgres(client):
         return [f"${i}" for i in range(1, count + 1)]
     return ["?"] * count
 
@@ -215,7 +220,7 @@ async def _select_in(
     client = model._meta.db
     shape = (model, column, where, order_by, fields)
     head, tail = _shapes.get(shape) or _shapes.setdefault(shape, _shape(*shape))
-    if client.capabilities.dialect == "postgres":
+    if on_postgres(client):
         sql, params = f"{head} = ANY($1){tail}", [list(keys)]
     else:
         params = list(keys)

@@ -83,7 +83,7 @@ async def portal_log_page(
     SQLite, and `totalCount`, use the query set."""
     qs = portal_log(portal_id, flt)
     client = m.AppLogEntry._meta.db
-    if client.capabilities.dialect != "postgres":
+    if not rows.on_postgres(client):
         return await paginate_queryset(qs, request)
     sql, params = _page_sql(portal_id, flt, request)
     found = await rows.fetch_raw(client, sql, params)
