@@ -74,7 +74,8 @@ class PreparedDocuments:
         operation: OperationDefinitionNode | None,
     ) -> None:
         if (
-            operation is None
+            (query, operation_name) in self._entries  # back the full way: over the limit, say
+            or operation is None
             or not cacheable(document)
             or operation.operation.value == OperationType.SUBSCRIPTION.value
             or DirectiveConditionsHaveValues.conditions_with_variables(document)

@@ -113,10 +113,9 @@ class GatewaySchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
         documents = self.prepared
-        prepared = documents.get(query, operation_name) if documents is not None else None
         if (
-            prepared is not None
-            and documents is not None
+            documents is not None
+            and (prepared := documents.get(query, operation_name)) is not None
             and root_value is None
             and operation_extensions is None
             and prepared.operation_type
