@@ -41,6 +41,7 @@ from graphql.execution.collect_fields import (
 )
 from graphql.execution.values import VariableValues
 
+from gateway.executor.arguments import Arguments
 from gateway.executor.batch import batch_of
 
 log = logging.getLogger("gateway.executor")
@@ -100,6 +101,8 @@ class FieldPlan:
     # Strawberry field that says how its arguments convert to Python values.
     batch: Callable[..., Any] | None = None
     strawberry_field: Any = None
+    # The batch resolver's argument conversion, made when the field first runs.
+    convert_arguments: Arguments | None = None
     # The attribute a field without a resolver reads (Strawberry's default resolver), and
     # when that field is of a leaf type (maybe non-null, not a list), the type and attribute.
     attribute: str | None = None

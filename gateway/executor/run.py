@@ -41,9 +41,9 @@ from graphql.execution.executor import default_type_resolver
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path, inspect, is_iterable
 from graphql.type.definition import GraphQLResolveInfoHelpers
-from strawberry.types.arguments import convert_arguments
 from tortoise.models import Model
 
+from gateway.executor.arguments import arguments_converter
 from gateway.executor.leaves import all_served, coercer, serve_all
 from gateway.executor.plan import TYPENAME, FieldPlan, Plan
 
@@ -253,12 +253,14 @@ class Run:
         if field.batch is not None:
             try:
                 if args:
-                    args = convert_arguments(
-                        args,
-                        field.strawberry_field.arguments,
-                        scalar_registry=self.converter.scalar_registry,
-                        config=self.converter.config,
-                    )
+                    convert = field.convert_arguments
+                    if convert is None:  # once per field of a plan
+                        convert = field.convert_arguments = arguments_converter(
+                            field.strawberry_field.arguments,
+                            self.converter.scalar_registry,
+                            self.converter.config,
+                        )
+                    args = convert(args)
                 batch = field.batch(self.context, parents, **args)
                 values = list(await batch if _is_awaitable(batch) else batch)
             except Exception as exc:
