@@ -114,9 +114,10 @@ class PageRequest:
 
 
 @dataclass(frozen=True)
-class CountOf:
-    """A page's total as a loader's value for a key, so that the pages of many parents are
-    counted by one batch (`totalCount` of each app's connections, say)."""
+class Loaded:
+    """A loader's value for a key, read when asked: a page's total or a nested page's rows,
+    so that the pages of many parents are counted or read by one batch (`totalCount` of each
+    app's connections, say)."""
 
     loader: Any  # a DataLoader (gateway/loaders.py)
     key: Hashable
@@ -131,7 +132,7 @@ class Page(Generic[T]):
     has_next_page: bool
     has_previous_page: bool
     # How its total is found, when `totalCount` is asked: by a call, or a loader's batch.
-    count: Callable[[], Awaitable[int]] | CountOf = field(repr=False)
+    count: Callable[[], Awaitable[int]] | Loaded = field(repr=False)
 
     @cached_property
     def cursors(self) -> list[str]:
@@ -147,8 +148,30 @@ class Page(Generic[T]):
         return self.cursors[-1] if self.cursors else None
 
 
+class PageOf(Generic[T]):
+    """A nested page whose rows are read only when its items or its place in the list are
+    asked: they are a loader's value for a key (up to first + 1 rows past the cursor, read for
+    all the parents of a field step at once). `totalCount` alone reads none: the console asks
+    each app for `connections(first: 1) { totalCount }`. The connection types read it through
+    `read`, which gives the page."""
+
+    __slots__ = ("count", "page", "request", "rows")
+
+    def __init__(self, rows: Loaded, request: PageRequest, count: Loaded) -> None:
+        self.rows = rows
+        self.request = request
+        self.count = count
+        self.page: Page[T] | None = None  # once read
+
+    def read(self, rows: Sequence[T]) -> Page[T]:
+        """The page, made from its rows (a loader's value) the first time."""
+        if self.page is None:
+            self.page = page_from_rows(rows, self.request, self.count)
+        return self.page
+
+
 def page_from_rows(
-    rows: Sequence[T], request: PageRequest, count: Callable[[], Awaitable[int]] | CountOf
+    rows: Sequence[T], request: PageRequest, count: Callable[[], Awaitable[int]] | Loaded
 ) -> Page[T]:
     """`rows` holds up to first + 1 rows past the cursor; the extra one only says there is more."""
     nodes = list(rows[: request.first])

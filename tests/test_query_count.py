@@ -14,8 +14,9 @@ MY_APPS_PAGE = load_query("my-apps-page.graphql")
 APP_LOG_PAGE = load_query("app-log-page.graphql")
 
 # auth (user + portal) 1; installed apps 1; open alerts 1; requested scopes 1; grants 1;
-# users (installers and log authors, one batch) 1; connection pages 1 + count 1; log pages 1.
-EXPECTED_STATEMENTS = 9
+# users (installers and log authors, one batch) 1; connection counts 1 (the page asks only
+# `connections(first: 1) { totalCount }`, so no connection is read); log pages 1.
+EXPECTED_STATEMENTS = 8
 
 SCOPES = [
     ("crm.read", SubscriptionTier.FREE, True),
@@ -75,6 +76,53 @@ async def test_my_apps_page_statement_count_does_not_grow_with_apps(client, sett
         small_statements,
         large_statements,
     )
+
+
+NESTED_PAGES = """
+query Nested($withNodes: Boolean!, $withInfo: Boolean!) {
+  viewer { portal { connectedApps(first: 50) { nodes {
+    name
+    connections(first: 1) {
+      totalCount
+      nodes @include(if: $withNodes) { connectedAt }
+      pageInfo @include(if: $withInfo) { hasNextPage }
+    }
+  } } } }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("with_nodes", "with_info", "connection_statements"),
+    [(False, False, 0), (True, False, 1), (False, True, 1), (True, True, 1)],
+)
+async def test_a_nested_page_reads_its_rows_only_when_its_items_or_place_are_asked(
+    client, settings, with_nodes, with_info, connection_statements
+):
+    # Given a portal with 5 apps, some with two connections
+    token = await portal_with_apps(settings, 5)
+
+    # When each app's connection count is asked, with or without the page's items and place
+    variables = {"withNodes": with_nodes, "withInfo": with_info}
+    with count_statements() as statements:
+        page = await data(client, NESTED_PAGES, variables, token=token)
+
+    # Then the counts are right, and the connections themselves are read (in one statement
+    # for all the apps) only when the page's items or its place in the list are asked
+    apps = page["viewer"]["portal"]["connectedApps"]["nodes"]
+    assert [a["connections"]["totalCount"] for a in apps] == [0, 2, 2, 0, 2]
+    if with_nodes:
+        assert [len(a["connections"]["nodes"]) for a in apps] == [0, 1, 1, 0, 1]
+    if with_info:
+        assert [a["connections"]["pageInfo"]["hasNextPage"] for a in apps] == [
+            False,
+            True,
+            True,
+            False,
+            True,
+        ]
+    read = [q for q in statements if "ROW_NUMBER" in q.upper() and "app_connection" in q]
+    assert len(read) == connection_statements, statements
 
 
 async def test_app_log_page_statement_count_does_not_grow_with_entries(client, settings):

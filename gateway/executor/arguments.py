@@ -74,7 +74,9 @@ def _compiled(type_: Any, registry: Any, config: Any) -> Convert | None:
     if isinstance(type_, StrawberryList):
         of_type = type_.of_type
         skip = (GlobalID,)
-        if _is_leaf_type(of_type, registry, skip) or _is_optional_leaf_type(of_type, registry, skip):
+        if _is_leaf_type(of_type, registry, skip) or _is_optional_leaf_type(
+            of_type, registry, skip
+        ):
             # Copied, as Strawberry copies it: graphql-core gives every request that omits the
             # value the same default list.
             return _unless_absent(list)

@@ -51,7 +51,7 @@ def batch_field(
         return await load(info, fn, root)
 
     def derive_one(root: strawberry.Parent[Any], info: strawberry.Info) -> Any:
-        return cast(Sequence[Any], fn(info.context, [root]))[0]
+        return derive(info, fn, root)
 
     resolve = load_one if inspect.iscoroutinefunction(fn) else derive_one
     return strawberry.field(
@@ -67,6 +67,12 @@ async def load(info: strawberry.Info, fn: BatchFunction, parent: Any, **argument
     loader of `fn` for these arguments."""
     context = info.context
     return await context.loaders.batch(fn, arguments, context).load(parent)
+
+
+def derive(info: strawberry.Info, fn: BatchFunction, parent: Any, **arguments: Any) -> Any:
+    """The per-object resolver of a batch field whose function loads nothing (it derives its
+    values from its parents): `fn` over `parent` alone."""
+    return cast(Sequence[Any], fn(info.context, [parent], **arguments))[0]
 
 
 def batch_of(metadata: Any) -> BatchFunction | None:

@@ -11,13 +11,7 @@ from gateway import models as m
 from gateway.context import Context
 from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppStatus, InstallLevel
-from gateway.pagination import (
-    OLDEST_CONNECTED_FIRST,
-    CountOf,
-    Page,
-    PageRequest,
-    page_from_rows,
-)
+from gateway.pagination import OLDEST_CONNECTED_FIRST, Loaded, PageOf, PageRequest
 from gateway.services import apps as service
 from gateway.services.apps import ScopeView
 
@@ -56,20 +50,21 @@ async def upgrades_available(ctx: Context, apps: Sequence[m.ConnectedApp]) -> li
     return [upgrade for _, upgrade in await service.flags(ctx.loaders, apps, ctx.portal.tier)]
 
 
-async def connections(
+def connections(
     ctx: Context, apps: Sequence[m.ConnectedApp], first: int | None, after: str | None
-) -> list[Page[m.AppConnection]]:
-    """Each app's page of connections: one windowed statement for all of them."""
+) -> list[PageOf[m.AppConnection]]:
+    """Each app's page of connections, read (one windowed statement for all of them) only if
+    its items are asked for."""
     loaders = ctx.loaders
     request = PageRequest.of(first, after, OLDEST_CONNECTED_FIRST, ctx.settings.max_page_size)
-    pages = await load_all(loaders.connection_page_by_app, [(a.id, request, None) for a in apps])
-
-    def page(app_id: int, rows: list[m.AppConnection]) -> Page[m.AppConnection]:
-        return page_from_rows(
-            rows, request, CountOf(loaders.connection_count_by_app, (app_id, None))
+    return [
+        PageOf(
+            Loaded(loaders.connection_page_by_app, (a.id, request, None)),
+            request,
+            Loaded(loaders.connection_count_by_app, (a.id, None)),
         )
-
-    return [page(a.id, rows) for a, rows in zip(apps, pages, strict=True)]
+        for a in apps
+    ]
 
 
 async def manage_connections_urls(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[str | None]:

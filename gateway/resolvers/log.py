@@ -11,13 +11,7 @@ from gateway.context import Context
 from gateway.errors import BadUserInput
 from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppActivity
-from gateway.pagination import (
-    NEWEST_LOG_FIRST,
-    CountOf,
-    Page,
-    PageRequest,
-    page_from_rows,
-)
+from gateway.pagination import NEWEST_LOG_FIRST, Loaded, Page, PageOf, PageRequest
 from gateway.resolvers.inputs import decode_ids, enum_set
 from gateway.services.log import LogFilter, portal_log_page
 
@@ -61,22 +55,25 @@ async def portal_app_logs(
     return [await portal_log_page(p.id, flt, request, ctx.loaders) for p in portals]
 
 
-async def app_logs(
+def app_logs(
     ctx: Context,
     apps: Sequence[m.ConnectedApp],
     first: int | None,
     after: str | None,
     filter: Any = None,
-) -> list[Page[m.AppLogEntry]]:
-    """Each app's own log page: one windowed statement for all the apps of a page."""
+) -> list[PageOf[m.AppLogEntry]]:
+    """Each app's own log page, read (one windowed statement for all the apps of a page) only
+    if its entries are asked for."""
     flt, request = _page_of(ctx, first, after, filter)
     loaders = ctx.loaders
-    pages = await load_all(loaders.log_page_by_app, [(a.id, request, flt) for a in apps])
-
-    def page(app_id: int, rows: list[m.AppLogEntry]) -> Page[m.AppLogEntry]:
-        return page_from_rows(rows, request, CountOf(loaders.log_count_by_app, (app_id, flt)))
-
-    return [page(a.id, rows) for a, rows in zip(apps, pages, strict=True)]
+    return [
+        PageOf(
+            Loaded(loaders.log_page_by_app, (a.id, request, flt)),
+            request,
+            Loaded(loaders.log_count_by_app, (a.id, flt)),
+        )
+        for a in apps
+    ]
 
 
 async def entry_apps(ctx: Context, entries: Sequence[m.AppLogEntry]) -> list[m.ConnectedApp]:

@@ -10,7 +10,7 @@ import strawberry
 
 from gateway import models as m
 from gateway.context import Context, Info
-from gateway.executor.batch import batch_field, batched, load
+from gateway.executor.batch import batch_field, batched, derive
 from gateway.resolvers import apps as r
 from gateway.resolvers import log as log_r
 from gateway.schema.base import Connection, Node, id_field, node_type
@@ -168,23 +168,23 @@ class ConnectedApp(Node):
     )
 
     @strawberry.field(description="The app's log, newest first.", metadata=batched(log_r.app_logs))
-    async def log(
+    def log(
         self,
         info: Info,
         first: int | None = None,
         after: str | None = None,
         filter: AppLogFilterT | None = None,
     ) -> Connection[AppLogEntryT]:
-        return await load(info, log_r.app_logs, self, first=first, after=after, filter=filter)
+        return derive(info, log_r.app_logs, self, first=first, after=after, filter=filter)
 
     @strawberry.field(
         description="The app's connections, oldest first (the first is the first installer's).",
         metadata=batched(r.connections),
     )
-    async def connections(
+    def connections(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[AppConnection]:
-        return await load(info, r.connections, self, first=first, after=after)
+        return derive(info, r.connections, self, first=first, after=after)
 
     manage_connections_url: str | None = batch_field(
         r.manage_connections_urls,

@@ -13,7 +13,7 @@ from tortoise.models import Model
 from gateway.executor.batch import batch_field
 from gateway.ids import to_global_id
 from gateway.loaders import load_all
-from gateway.pagination import CountOf, Page
+from gateway.pagination import Loaded, Page, PageOf
 
 T = TypeVar("T")
 
@@ -78,34 +78,67 @@ class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
 
 
-def _edges(_ctx: Any, pages: Sequence[Page[Any]]) -> list[list[_Edge]]:
-    return [[_Edge(c, n) for c, n in zip(page.cursors, page.nodes, strict=True)] for page in pages]
-
-
-def _page_infos(_ctx: Any, pages: Sequence[Page[Any]]) -> list[Page[Any]]:
-    return list(pages)  # a Page answers PageInfo's fields
-
-
-async def _total_counts(_ctx: Any, pages: Sequence[Page[Any]]) -> list[int]:
-    """Pages counted by a loader are counted in one batch per loader; others each by its call."""
-    counts: list[Any] = [None] * len(pages)
+async def _loaded(wanted: Sequence[Loaded]) -> list[Any]:
+    """Each loader's value for its key: one batch per loader, whatever the number of parents."""
+    values: list[Any] = [None] * len(wanted)
     batches: dict[int, tuple[Any, list[int]]] = {}
-    calls: list[int] = []
-    for i, page in enumerate(pages):
-        if isinstance(page.count, CountOf):
-            batches.setdefault(id(page.count.loader), (page.count.loader, []))[1].append(i)
-        else:
-            calls.append(i)
+    for i, one in enumerate(wanted):
+        batches.setdefault(id(one.loader), (one.loader, []))[1].append(i)
 
     async def batch(loader: Any, indices: list[int]) -> None:
-        keys = [cast(CountOf, pages[i].count).key for i in indices]
-        for i, count in zip(indices, await load_all(loader, keys), strict=True):
+        found = await load_all(loader, [wanted[i].key for i in indices])
+        for i, value in zip(indices, found, strict=True):
+            values[i] = value
+
+    if len(batches) == 1:
+        await batch(*next(iter(batches.values())))
+    else:
+        await asyncio.gather(*(batch(*b) for b in batches.values()))
+    return values
+
+
+AnyPage = Page[Any] | PageOf[Any]
+
+
+async def _read(pages: Sequence[AnyPage]) -> list[Page[Any]]:
+    """The pages, those not read yet read together (pagination.PageOf)."""
+    unread = [p for p in pages if isinstance(p, PageOf) and p.page is None]
+    if unread:
+        for p, rows in zip(unread, await _loaded([p.rows for p in unread]), strict=True):
+            p.read(rows)
+    return [cast(Page[Any], p.page) if isinstance(p, PageOf) else p for p in pages]
+
+
+async def _edges(_ctx: Any, pages: Sequence[AnyPage]) -> list[list[_Edge]]:
+    return [
+        [_Edge(c, n) for c, n in zip(page.cursors, page.nodes, strict=True)]
+        for page in await _read(pages)
+    ]
+
+
+async def _nodes(_ctx: Any, pages: Sequence[AnyPage]) -> list[list[Any]]:
+    return [page.nodes for page in await _read(pages)]
+
+
+async def _page_infos(_ctx: Any, pages: Sequence[AnyPage]) -> list[Page[Any]]:
+    return await _read(pages)  # a Page answers PageInfo's fields
+
+
+async def _total_counts(_ctx: Any, pages: Sequence[AnyPage]) -> list[int]:
+    """Pages counted by a loader are counted in one batch per loader; others each by its call."""
+    by_loader = [i for i, page in enumerate(pages) if isinstance(page.count, Loaded)]
+    by_call = [i for i, page in enumerate(pages) if not isinstance(page.count, Loaded)]
+    counts: list[Any] = [None] * len(pages)
+
+    async def loaded() -> None:
+        found = await _loaded([cast(Loaded, pages[i].count) for i in by_loader])
+        for i, count in zip(by_loader, found, strict=True):
             counts[i] = count
 
     async def call(i: int) -> None:
         counts[i] = await cast(Callable[[], Awaitable[int]], pages[i].count)()
 
-    await asyncio.gather(*(batch(*b) for b in batches.values()), *(call(i) for i in calls))
+    await asyncio.gather(loaded(), *(call(i) for i in by_call))
     return counts
 
 
@@ -114,7 +147,7 @@ class Connection(Generic[T]):
     edges: list[Edge[T]] = batch_field(
         _edges, description="The items of this page with their cursors."
     )
-    nodes: list[T] = strawberry.field(description="The items of this page.")
+    nodes: list[T] = batch_field(_nodes, description="The items of this page.")
     page_info: PageInfo = batch_field(_page_infos, description="Where this page sits in the list.")
     total_count: int = batch_field(
         _total_counts, description="Number of items in the whole list (all pages)."
