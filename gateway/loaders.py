@@ -20,22 +20,55 @@ from tortoise.models import Model
 from gateway import models as m
 from gateway.models.enums import SubscriptionTier
 from gateway.pagination import PageRequest, top_n_per_parent, top_n_written
-from gateway.rows import Params, fetch_in, fetch_raw, on_postgres, values_in
+from gateway.rows import (
+    Params,
+    column_name,
+    converted,
+    fetch_in,
+    fetch_raw,
+    on_postgres,
+    values_in,
+)
 
 M = TypeVar("M", bound=Model)
 
 
 class ScopeRow(NamedTuple):
     """A scope a listing requests, as scope states read it: a page reads hundreds, so no model
-    is built for them."""
+    is built for them. `granted`: the app holds it; for a listing not installed, True, as an
+    install grants every scope the tier allows (services/apps.scope_state)."""
 
     name: str
     description: str
     required_tier: SubscriptionTier
     required: bool
+    granted: bool = True
 
 
 _LISTED = ("position", "id")  # a listing's scopes in the order it lists them
+_SCOPE_FIELDS = ScopeRow._fields[:-1]  # the listing's columns (not `granted`)
+
+
+async def _app_scopes(app_ids: set[int]) -> list[tuple[Any, ...]]:
+    """(app id, *ScopeRow) of each scope the apps' listings request, in the listings' order."""
+    client = m.ListingScope._meta.db
+    scope, grant = m.ListingScope._meta.db_table, m.GrantedScope._meta.db_table
+    app = m.ConnectedApp._meta.db_table
+    selected = ", ".join(f's."{column_name(m.ListingScope, f)}"' for f in _SCOPE_FIELDS)
+    keys = sorted(app_ids)
+    if on_postgres(client):
+        params, among = Params(keys), "= ANY($1)"
+    else:
+        params, among = Params(*keys), f"IN ({', '.join('?' * len(keys))})"
+    sql = (
+        f'SELECT a."id", {selected}, g."id" IS NOT NULL FROM "{app}" AS a '
+        f'JOIN "{scope}" AS s ON s."listing_id" = a."listing_id" '
+        f'LEFT JOIN "{grant}" AS g ON g."app_id" = a."id" AND g."name" = s."name" '
+        f'WHERE a."id" {among} ORDER BY s."position", s."id"'
+    )
+    found = await fetch_raw(client, sql, params)
+    # `granted` is a boolean column, converted as `required` is (SQLite gives 0 or 1).
+    return converted(m.ListingScope, (*_SCOPE_FIELDS, "required"), found)
 
 
 def _by_id(model: type[M]) -> DataLoader:
@@ -323,7 +356,7 @@ class Loaders:
         async def load(listing_ids: list[int]) -> list[list[ScopeRow]]:
             scopes: dict[int, list[ScopeRow]] = defaultdict(list)
             found = await values_in(
-                m.ListingScope, "listing_id", set(listing_ids), ScopeRow._fields, order_by=_LISTED
+                m.ListingScope, "listing_id", set(listing_ids), _SCOPE_FIELDS, order_by=_LISTED
             )
             for listing_id, *values in found:
                 scopes[listing_id].append(ScopeRow(*values))
@@ -332,14 +365,15 @@ class Loaders:
         return DataLoader(load)
 
     @cached_property
-    def granted_names_by_app(self) -> DataLoader:
-        """The names of the scopes each app holds: all that scope states read of a grant."""
+    def scopes_by_app(self) -> DataLoader:
+        """Each app's requested scopes (its listing's, in the listing's order) and whether the
+        app holds each: the grants joined to the scopes, one statement for a page of apps."""
 
-        async def load(app_ids: list[int]) -> list[set[str]]:
-            names: dict[int, set[str]] = defaultdict(set)
-            for app_id, name in await values_in(m.GrantedScope, "app_id", set(app_ids), ("name",)):
-                names[app_id].add(name)
-            return [names.get(i, set()) for i in app_ids]
+        async def load(app_ids: list[int]) -> list[list[ScopeRow]]:
+            scopes: dict[int, list[ScopeRow]] = defaultdict(list)
+            for app_id, *values in await _app_scopes(set(app_ids)):
+                scopes[app_id].append(ScopeRow(*values))
+            return [scopes.get(i, []) for i in app_ids]
 
         return DataLoader(load)
 

@@ -192,6 +192,12 @@ async def values_in(
     as the model would hold it, without building models (for loaders that read hundreds of
     rows and few of their fields)."""
     found = await _select_in(model, column, keys, "", tuple(order_by), tuple(fields))
+    return converted(model, fields, found)
+
+
+def converted(model: type[Model], fields: Sequence[str], found: list[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a key and then `fields` of `model`, as the driver gives them, with each field's
+    value as the model would hold it."""
     converters = _mapper(model).converters(fields)
     if not any(converters):
         return [tuple(row) for row in found]

@@ -77,3 +77,32 @@ async def test_no_keys_or_one_key(demo, size) -> None:
     batch = Counted()
     assert [u.id for u in await load_all(DataLoader(batch.load), ids)] == ids
     assert len(batch.calls) == size
+
+
+async def test_scopes_by_app_gives_each_listing_s_scopes_in_order_with_the_app_s_grants(
+    demo,
+) -> None:
+    # Given the demo data's apps, installed and uninstalled, with their listings and grants
+    apps = await m.ConnectedApp.all().order_by("id")
+    expected = []
+    for app in apps:
+        granted = {g.name for g in await m.GrantedScope.filter(app_id=app.id)}
+        requested = await m.ListingScope.filter(listing_id=app.listing_id).order_by(
+            "position", "id"
+        )
+        expected.append(
+            [
+                (s.name, s.description, s.required_tier, s.required, s.name in granted)
+                for s in requested
+            ]
+        )
+
+    # When one batch reads them all (an id of no app among them)
+    found = await load_all(Loaders().scopes_by_app, [*(a.id for a in apps), 10**9])
+
+    # Then each app has its listing's scopes, in the listing's order, each granted or not as
+    # its grants say, with the values the models hold
+    assert [[tuple(row) for row in rows] for rows in found] == [*expected, []]
+    assert any(not row.granted for rows in found for row in rows)
+    assert any(row.granted for rows in found for row in rows)
+    assert {type(row.granted) for rows in found for row in rows} == {bool}

@@ -13,10 +13,10 @@ from tests.helpers import count_statements, data, load_query
 MY_APPS_PAGE = load_query("my-apps-page.graphql")
 APP_LOG_PAGE = load_query("app-log-page.graphql")
 
-# auth (user + portal) 1; installed apps 1; open alerts 1; requested scopes 1; grants 1;
-# users (installers and log authors, one batch) 1; connection counts 1 (the page asks only
+# auth (user + portal) 1; installed apps 1; open alerts 1; requested scopes with the grants
+# 1; users (installers and log authors, one batch) 1; connection counts 1 (the page asks only
 # `connections(first: 1) { totalCount }`, so no connection is read); log pages 1.
-EXPECTED_STATEMENTS = 8
+EXPECTED_STATEMENTS = 7
 
 SCOPES = [
     ("crm.read", SubscriptionTier.FREE, True),

@@ -114,5 +114,5 @@ async def requested_scopes(
     )
     by_listing = {a.listing_id: views for a, views in zip(apps, of_apps, strict=True)}
     for listing_id, requested in zip(others, of_listings, strict=True):
-        by_listing[listing_id] = service.scope_views(requested, None, tier)
+        by_listing[listing_id] = service.scope_views(requested, tier)
     return [by_listing[listing.id] for listing in listings_]

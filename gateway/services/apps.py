@@ -70,15 +70,14 @@ def scope_state(
     return ScopeState.GRANTED if granted else ScopeState.NEEDS_REAUTHORIZATION
 
 
-def scope_views(
-    scopes: Sequence[m.ListingScope | ScopeRow], granted: set[str] | None, tier: SubscriptionTier
-) -> list[ScopeView]:
-    """`granted=None` is a listing seen before install: what an install would give."""
+def scope_views(scopes: Sequence[ScopeRow], tier: SubscriptionTier) -> list[ScopeView]:
+    """An installed app's scopes, or a listing's before install: what an install would give
+    (its rows say granted)."""
     return [
         ScopeView(
             name=s.name,
             description=s.description,
-            state=scope_state(s, True if granted is None else s.name in granted, tier),
+            state=scope_state(s, s.granted, tier),
             required_tier=s.required_tier,
             required=s.required,
         )
@@ -110,16 +109,13 @@ async def scope_lists(
     derived = loaders.derived
     missing = [a for a in apps if ("scopes", a.id, tier) not in derived]
     if missing:
-        requested, granted = await asyncio.gather(
-            load_all(loaders.scopes_by_listing, [a.listing_id for a in missing]),
-            load_all(loaders.granted_names_by_app, [a.id for a in missing]),
-        )
-        for app, r, names in zip(missing, requested, granted, strict=True):
+        found = await load_all(loaders.scopes_by_app, [a.id for a in missing])
+        for app, scopes in zip(missing, found, strict=True):
             # Sibling fields (the summary and the list) ask at once and share the loads: the
             # first to resume makes the views, the others find them.
             if ("scopes", app.id, tier) not in derived:
                 derived["scopes", app.id, tier] = (
-                    [] if app.uninstalled_at is not None else scope_views(r, names, tier)
+                    [] if app.uninstalled_at is not None else scope_views(scopes, tier)
                 )
     return [derived["scopes", a.id, tier] for a in apps]
 
