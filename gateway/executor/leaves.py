@@ -28,6 +28,8 @@ from graphql import (
 )
 
 _coercers: dict[GraphQLLeafType, Callable[[Any], Any]] = {}
+# An enum type's class and each member's name, once its coercer is made.
+_enum_names: dict[GraphQLLeafType, tuple[type, dict[Any, Any]]] = {}
 
 # Types of values a leaf position cannot serve as they are (null, or no value).
 UNSERVED = frozenset({type(None), type(Undefined)})
@@ -54,8 +56,13 @@ def serve_all(leaf_type: GraphQLLeafType, values: list[Any]) -> list[Any] | None
         return values
     if not UNSERVED.isdisjoint(kinds) or any(issubclass(t, Exception) for t in kinds):
         return None
+    coerce = coercer(leaf_type)  # made first: making it records an enum type's names
+    names = _enum_names.get(leaf_type)
+    if names is not None and len(kinds) == 1 and names[0] in kinds:
+        # Members only: their names by a C-level lookup each (a page serves a thousand).
+        return list(map(names[1].__getitem__, values))
     try:
-        served = list(map(coercer(leaf_type), values))
+        served = list(map(coerce, values))
     except Exception:
         return None
     return served if UNSERVED.isdisjoint(map(type, served)) else None
@@ -80,6 +87,8 @@ def _build(leaf_type: GraphQLLeafType) -> Callable[[Any], Any]:
     ):
         return coerce
     names = {member: coerce(member) for member in enum_class}
+    if all(type(name) is str for name in names.values()):  # each member a response value
+        _enum_names[leaf_type] = (enum_class, names)
 
     def coerce_enum(value: Any) -> Any:
         # `type(...) is`: a str enum's member equals its raw value, which must not match here.
