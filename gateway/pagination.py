@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from tortoise.expressions import Q, RawSQL
 from tortoise.models import Model
@@ -113,11 +113,10 @@ class PageRequest:
         return cls(size, order.decode(after) if after is not None else None, order)
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(NamedTuple):
     """A loader's value for a key, read when asked: a page's total or a nested page's rows,
     so that the pages of many parents are counted or read by one batch (`totalCount` of each
-    app's connections, say)."""
+    app's connections, say). A named tuple: a page of apps makes two per app."""
 
     loader: Any  # a DataLoader (gateway/loaders.py)
     key: Hashable
