@@ -114,9 +114,10 @@ async def scope_lists(
             # Sibling fields (the summary and the list) ask at once and share the loads: the
             # first to resume makes the views, the others find them.
             if ("scopes", app.id, tier) not in derived:
-                derived["scopes", app.id, tier] = (
-                    [] if app.uninstalled_at is not None else scope_views(scopes, tier)
-                )
+                views = [] if app.uninstalled_at is not None else scope_views(scopes, tier)
+                derived["scopes", app.id, tier] = views
+                # Read three times by a page (the summary and both flags of each app).
+                derived["flags", app.id, tier] = flags_of(views)
     return [derived["scopes", a.id, tier] for a in apps]
 
 
@@ -130,7 +131,9 @@ async def flags(
     loaders: Loaders, apps: Sequence[m.ConnectedApp], tier: SubscriptionTier
 ) -> list[tuple[bool, bool]]:
     """(updateAvailable, upgradeAvailable) of each app."""
-    return [flags_of(s) for s in await scope_lists(loaders, apps, tier)]
+    await scope_lists(loaders, apps, tier)  # works them out with the scopes
+    derived = loaders.derived
+    return [derived["flags", a.id, tier] for a in apps]
 
 
 @dataclass(frozen=True)
