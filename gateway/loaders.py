@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
-from functools import cached_property
+from collections.abc import Callable, Hashable, MutableMapping, Sequence
+from functools import cached_property, partial
 from typing import Any, NamedTuple, TypeVar
 
 from aiodataloader import DataLoader
@@ -71,17 +71,69 @@ async def _app_scopes(app_ids: set[int]) -> list[tuple[Any, ...]]:
     return converted(m.ListingScope, (*_SCOPE_FIELDS, "required"), found)
 
 
-def _by_id(model: type[M]) -> DataLoader:
+_ABSENT: Any = object()
+
+
+class _Pending:
+    """What stands in a loader's cache for each key of a batch `load_all` is fetching: one
+    future for the whole batch (not one per key), and the batch's values once it is done."""
+
+    __slots__ = ("batch", "values")
+
+    def __init__(self, batch: asyncio.Future[None]) -> None:
+        self.batch = batch
+        self.values: dict[Any, Any] = {}
+
+
+class Loader(DataLoader):
+    """aiodataloader's DataLoader, whose cache holds a key's value itself once `load_all` has
+    fetched it or `prime` has given it, where DataLoader keeps a settled future per key: a page
+    reads hundreds of keys, and a future per key, made, set and read back, costs more than the
+    read. `load` hands out futures as DataLoader's does, from whatever the cache holds."""
+
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        held = self._cache.get(self.get_cache_key(key), _ABSENT) if key is not None else _ABSENT
+        if held is _ABSENT or isinstance(held, asyncio.Future):
+            return super().load(key)  # DataLoader's own: a new fetch, or its future
+        future = self.loop.create_future()
+        if isinstance(held, _Pending):
+            held.batch.add_done_callback(partial(_settle, future, held, key))
+        else:
+            future.set_result(held)
+        return future
+
+    def prime(self, key: Any, value: Any) -> Loader:
+        cache_key = self.get_cache_key(key)
+        if isinstance(value, Exception):
+            super().prime(key, value)  # a failed future, as DataLoader keeps it
+        elif cache_key not in self._cache:
+            self._cache[cache_key] = value
+        return self
+
+
+def _settle(future: asyncio.Future[Any], pending: _Pending, key: Any, batch: Any) -> None:
+    """`load`'s future for a key of a batch `load_all` was fetching, once the batch is done."""
+    if future.done():
+        return
+    if batch.cancelled():
+        future.cancel()
+    elif (error := batch.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(pending.values[key])
+
+
+def _by_id(model: type[M]) -> Loader:
     async def load(ids: list[int]) -> list[M | None]:
         rows = {row.pk: row for row in await fetch_in(model, "id", set(ids))}
         return [rows.get(i) for i in ids]
 
-    return DataLoader(load)
+    return Loader(load)
 
 
 def _grouped(
     model: type[M], column: str, *, where: str = "", order_by: tuple[str, ...] = ()
-) -> DataLoader:
+) -> Loader:
     """A loader whose value per key is the list of rows whose `column` holds it (maybe
     empty), in `order_by` order; `where` is a further condition in SQL (rows.fetch_in)."""
 
@@ -91,7 +143,7 @@ def _grouped(
             groups[getattr(row, column)].append(row)
         return [groups.get(k, []) for k in keys]
 
-    return DataLoader(load)
+    return Loader(load)
 
 
 # A loader's filter as SQL conditions for PostgreSQL, adding its values to the parameters.
@@ -103,7 +155,7 @@ def _pages(
     parent_field: str,
     query: Callable[[list[int], Hashable], Any],
     conditions: Conditions,
-) -> DataLoader:
+) -> Loader:
     """Loader of nested pages keyed by (parent id, PageRequest, filter key): parents asking for
     the same page shape share one windowed statement, written by hand on PostgreSQL (from
     `conditions`) and by the query builder (from `query`) elsewhere."""
@@ -125,7 +177,7 @@ def _pages(
                 results[(parent, request, flt)] = grouped.get(parent, [])
         return [results[k] for k in keys]
 
-    return DataLoader(load)
+    return Loader(load)
 
 
 def _counts(
@@ -133,7 +185,7 @@ def _counts(
     parent_field: str,
     query: Callable[[list[int], Hashable], Any],
     conditions: Conditions,
-) -> DataLoader:
+) -> Loader:
     """Loader of row counts keyed by (parent id, filter key), one GROUP BY per filter (written
     by hand on PostgreSQL, as `_pages`)."""
     column = f"{parent_field}_id"
@@ -160,7 +212,7 @@ def _counts(
                 counts[(parent, flt)] = n
         return [counts.get(k, 0) for k in keys]
 
-    return DataLoader(load)
+    return Loader(load)
 
 
 def _log_conditions(flt: Hashable, param: Params) -> list[str]:
@@ -183,24 +235,28 @@ def _connections_query(app_ids: list[int], _flt: Hashable) -> Any:
     return m.AppConnection.filter(app_id__in=app_ids)
 
 
-async def load_all(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
+async def load_all(loader: Loader, keys: Sequence[Any]) -> list[Any]:
     """The loader's values for `keys`, as `load_many` gives them, for a whole field step.
 
     Each distinct key is asked once; what the loader already holds is taken without waiting (a
     page's 250 log entries name some 20 users); the rest are fetched by one call of the batch
     function, without `load_many`'s future, queue entry and gather callback per key: the fast
-    executor asks for hundreds of keys per page. Futures stand in the loader's cache while the
-    batch runs, so a concurrent `load` or `load_all` of the same key waits for this fetch
-    instead of starting another."""
+    executor asks for hundreds of keys per page. While the batch runs, the keys' cache entries
+    say so, and a concurrent `load` or `load_all` of the same key waits for this fetch instead
+    of starting another."""
     cache = loader._cache
     cache_key = loader.get_cache_key
     values: dict[Any, Any] = {}
     missing: list[Any] = []
-    waiting: list[tuple[Any, asyncio.Future[Any]]] = []
+    waiting: list[tuple[Any, Any]] = []
     for key in dict.fromkeys(keys):
-        held = cache.get(cache_key(key))
-        if held is None:
+        held = cache.get(cache_key(key), _ABSENT)
+        if held is _ABSENT:
             missing.append(key)
+        elif isinstance(held, _Pending):
+            waiting.append((key, held))
+        elif not isinstance(held, asyncio.Future):
+            values[key] = held
         elif not held.done():
             waiting.append((key, held))
         elif held.cancelled() or held.exception() is not None:
@@ -210,18 +266,22 @@ async def load_all(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
             values[key] = held.result()
     if missing:
         values.update(await _fetch_into(loader, missing))
-    for key, future in waiting:
-        values[key] = await future
+    for key, held in waiting:
+        if isinstance(held, _Pending):
+            await held.batch
+            values[key] = held.values[key]
+        else:
+            values[key] = await held
     return [values[key] for key in keys]
 
 
-async def _fetch_into(loader: DataLoader, keys: list[Any]) -> dict[Any, Any]:
+async def _fetch_into(loader: Loader, keys: list[Any]) -> dict[Any, Any]:
     """One call of the loader's batch function for `keys`, its values left in the cache."""
-    loop = asyncio.get_running_loop()
-    futures = [loop.create_future() for _ in keys]
+    cache: MutableMapping[Any, Any] = loader._cache  # values and `_Pending`s too (see Loader)
+    pending = _Pending(asyncio.get_running_loop().create_future())
     cache_keys = [loader.get_cache_key(key) for key in keys]
-    for cache_key, future in zip(cache_keys, futures, strict=True):
-        loader._cache[cache_key] = future
+    for cache_key in cache_keys:
+        cache[cache_key] = pending
     try:
         found = list(await loader.batch_load_fn(keys))
         if len(found) != len(keys):
@@ -229,20 +289,24 @@ async def _fetch_into(loader: DataLoader, keys: list[Any]) -> dict[Any, Any]:
                 f"a loader's batch function returned {len(found)} values for {len(keys)} keys"
             )
     except BaseException as exc:
-        for cache_key, future in zip(cache_keys, futures, strict=True):
-            loader._cache.pop(cache_key, None)
-            if isinstance(exc, Exception):
-                future.set_exception(exc)
-                future.exception()  # retrieved here: only concurrent waiters re-raise it
-            else:
-                future.cancel()
+        for cache_key in cache_keys:
+            if cache.get(cache_key) is pending:
+                del cache[cache_key]
+        if isinstance(exc, Exception):
+            pending.batch.set_exception(exc)
+            pending.batch.exception()  # retrieved here: only concurrent waiters re-raise it
+        else:
+            pending.batch.cancel()
         raise
-    for future, value in zip(futures, found, strict=True):
-        future.set_result(value)
-    return dict(zip(keys, found, strict=True))
+    pending.values = dict(zip(keys, found, strict=True))
+    for cache_key, value in zip(cache_keys, found, strict=True):
+        if cache.get(cache_key) is pending:
+            cache[cache_key] = value
+    pending.batch.set_result(None)
+    return pending.values
 
 
-async def load_optional(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
+async def load_optional(loader: Loader, keys: Sequence[Any]) -> list[Any]:
     """The loader's values for keys that may be None (no such relation): None for those."""
     wanted = [k for k in keys if k is not None]
     found = dict(zip(wanted, await load_all(loader, wanted), strict=True))
@@ -252,7 +316,7 @@ async def load_optional(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
 class Loaders:
     """All loaders of one request. Each is created on first use."""
 
-    _batches: dict[tuple[Callable[..., Any], str], DataLoader]
+    _batches: dict[tuple[Callable[..., Any], str], Loader]
     # Values derived from loaded rows (an app's scope states, say), computed once per request
     # however many fields read them.
     derived: dict[Hashable, Any]
@@ -268,7 +332,7 @@ class Loaders:
         self._batches = {}
         self.derived = {}
 
-    def batch(self, fn: Callable[..., Any], arguments: dict[str, Any], context: Any) -> DataLoader:
+    def batch(self, fn: Callable[..., Any], arguments: dict[str, Any], context: Any) -> Loader:
         """The loader of a batch resolver for one set of arguments, keyed by parent object
         (gateway/executor/batch.py): graphql-core's per-object calls become one batch call.
 
@@ -290,67 +354,67 @@ class Loaders:
                 held.append(parent)
                 return id(parent)
 
-            loader = self._batches[key] = DataLoader(load, get_cache_key=identity)
+            loader = self._batches[key] = Loader(load, get_cache_key=identity)
         return loader
 
     # Objects by primary key.
     @cached_property
-    def portal_by_id(self) -> DataLoader:
+    def portal_by_id(self) -> Loader:
         return _by_id(m.Portal)
 
     @cached_property
-    def user_by_id(self) -> DataLoader:
+    def user_by_id(self) -> Loader:
         return _by_id(m.User)
 
     @cached_property
-    def team_by_id(self) -> DataLoader:
+    def team_by_id(self) -> Loader:
         return _by_id(m.Team)
 
     @cached_property
-    def listing_by_id(self) -> DataLoader:
+    def listing_by_id(self) -> Loader:
         return _by_id(m.MarketplaceListing)
 
     @cached_property
-    def app_by_id(self) -> DataLoader:
+    def app_by_id(self) -> Loader:
         return _by_id(m.ConnectedApp)
 
     @cached_property
-    def connection_by_id(self) -> DataLoader:
+    def connection_by_id(self) -> Loader:
         return _by_id(m.AppConnection)
 
     @cached_property
-    def alert_by_id(self) -> DataLoader:
+    def alert_by_id(self) -> Loader:
         return _by_id(m.AppAlert)
 
     @cached_property
-    def log_entry_by_id(self) -> DataLoader:
+    def log_entry_by_id(self) -> Loader:
         return _by_id(m.AppLogEntry)
 
     @cached_property
-    def rule_by_id(self) -> DataLoader:
+    def rule_by_id(self) -> Loader:
         return _by_id(m.NotificationRule)
 
     @cached_property
-    def notification_by_id(self) -> DataLoader:
+    def notification_by_id(self) -> Loader:
         return _by_id(m.Notification)
 
     @cached_property
-    def delivery_by_id(self) -> DataLoader:
+    def delivery_by_id(self) -> Loader:
         return _by_id(m.Delivery)
 
     @cached_property
-    def learning_resource_by_id(self) -> DataLoader:
+    def learning_resource_by_id(self) -> Loader:
         return _by_id(m.LearningResource)
 
     # Children by parent.
     @cached_property
-    def open_alerts_by_app(self) -> DataLoader:
+    def open_alerts_by_app(self) -> Loader:
         return _grouped(
             m.AppAlert, "app_id", where='"resolved_at" IS NULL', order_by=("-raised_at", "-id")
         )
 
     @cached_property
-    def scopes_by_listing(self) -> DataLoader:
+    def scopes_by_listing(self) -> Loader:
         """Each listing's requested scopes, in the listing's order, as scope states read them."""
 
         async def load(listing_ids: list[int]) -> list[list[ScopeRow]]:
@@ -362,10 +426,10 @@ class Loaders:
                 scopes[listing_id].append(ScopeRow(*values))
             return [scopes.get(i, []) for i in listing_ids]
 
-        return DataLoader(load)
+        return Loader(load)
 
     @cached_property
-    def scopes_by_app(self) -> DataLoader:
+    def scopes_by_app(self) -> Loader:
         """Each app's requested scopes (its listing's, in the listing's order) and whether the
         app holds each: the grants joined to the scopes, one statement for a page of apps."""
 
@@ -375,38 +439,38 @@ class Loaders:
                 scopes[app_id].append(ScopeRow(*values))
             return [scopes.get(i, []) for i in app_ids]
 
-        return DataLoader(load)
+        return Loader(load)
 
     @cached_property
-    def resources_by_listing(self) -> DataLoader:
+    def resources_by_listing(self) -> Loader:
         return _grouped(m.LearningResource, "listing_id", order_by=("position", "id"))
 
     @cached_property
-    def memberships_by_user(self) -> DataLoader:
+    def memberships_by_user(self) -> Loader:
         return _grouped(m.TeamMembership, "user_id")
 
     @cached_property
-    def memberships_by_team(self) -> DataLoader:
+    def memberships_by_team(self) -> Loader:
         return _grouped(m.TeamMembership, "team_id")
 
     @cached_property
-    def rule_apps_by_rule(self) -> DataLoader:
+    def rule_apps_by_rule(self) -> Loader:
         return _grouped(m.RuleApp, "rule_id")
 
     @cached_property
-    def rule_users_by_rule(self) -> DataLoader:
+    def rule_users_by_rule(self) -> Loader:
         return _grouped(m.RuleUser, "rule_id")
 
     @cached_property
-    def rule_teams_by_rule(self) -> DataLoader:
+    def rule_teams_by_rule(self) -> Loader:
         return _grouped(m.RuleTeam, "rule_id")
 
     @cached_property
-    def entries_by_notification(self) -> DataLoader:
+    def entries_by_notification(self) -> Loader:
         return _grouped(m.NotificationEntry, "notification_id")
 
     @cached_property
-    def installed_apps_by_portal(self) -> DataLoader:
+    def installed_apps_by_portal(self) -> Loader:
         """The portal's installed apps in list order: lists and the summary filter this."""
         # The app loader itself, not `self`: a closure over `self` would make the request's
         # loaders a reference cycle, whose rows only the cycle collector could free.
@@ -426,21 +490,21 @@ class Loaders:
                 by_id.prime(row.id, row)
             return [groups.get(p, []) for p in portal_ids]
 
-        return DataLoader(load)
+        return Loader(load)
 
     # Nested pages and their counts.
     @cached_property
-    def log_page_by_app(self) -> DataLoader:
+    def log_page_by_app(self) -> Loader:
         return _pages(m.AppLogEntry, "app", _log_query, _log_conditions)
 
     @cached_property
-    def log_count_by_app(self) -> DataLoader:
+    def log_count_by_app(self) -> Loader:
         return _counts(m.AppLogEntry, "app", _log_query, _log_conditions)
 
     @cached_property
-    def connection_page_by_app(self) -> DataLoader:
+    def connection_page_by_app(self) -> Loader:
         return _pages(m.AppConnection, "app", _connections_query, _no_conditions)
 
     @cached_property
-    def connection_count_by_app(self) -> DataLoader:
+    def connection_count_by_app(self) -> Loader:
         return _counts(m.AppConnection, "app", _connections_query, _no_conditions)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiodataloader import DataLoader
 
 from gateway import models as m
-from gateway.loaders import Loaders, load_all, load_optional
+from gateway.loaders import Loader, Loaders, load_all, load_optional
 
 
 class Counted:
@@ -40,7 +39,7 @@ async def test_load_all_gives_what_load_many_gives(demo) -> None:
 async def test_each_key_is_fetched_once_by_concurrent_and_later_callers(demo) -> None:
     ids = [u.id for u in await m.User.all().order_by("id")][:4]
     batch = Counted()
-    loader = DataLoader(batch.load)
+    loader = Loader(batch.load)
     first, second, single = await asyncio.gather(
         load_all(loader, ids[:3]), load_all(loader, ids[1:4]), loader.load(ids[2])
     )
@@ -53,7 +52,7 @@ async def test_each_key_is_fetched_once_by_concurrent_and_later_callers(demo) ->
 async def test_a_failed_fetch_fails_its_waiters_and_is_not_remembered(demo) -> None:
     ids = [u.id for u in await m.User.all().order_by("id")][:2]
     batch = Counted(fail=True)
-    loader = DataLoader(batch.load)
+    loader = Loader(batch.load)
     results = await asyncio.gather(
         load_all(loader, ids), load_all(loader, ids[:1]), return_exceptions=True
     )
@@ -62,6 +61,43 @@ async def test_a_failed_fetch_fails_its_waiters_and_is_not_remembered(demo) -> N
     batch.fail = False
     assert [u.id for u in await load_all(loader, ids)] == ids  # asked again, and found
     assert len(batch.calls) == 2
+
+
+async def test_load_gives_what_load_all_fetched_or_is_fetching_and_what_was_primed(demo) -> None:
+    ids = [u.id for u in await m.User.all().order_by("id")][:3]
+    batch = Counted()
+    loader = Loader(batch.load)
+    # A load while load_all's batch runs waits for that batch; a later one finds its value
+    running = asyncio.ensure_future(load_all(loader, ids[:2]))
+    await asyncio.sleep(0)  # the batch has started
+    during = await loader.load(ids[1])
+    fetched = await running
+    after = await loader.load(ids[0])
+    assert during is fetched[1] and after is fetched[0]
+    assert batch.calls == [ids[:2]]
+    # A primed value, even a falsy one, is what both give, and a later prime does not replace it
+    loader.prime(ids[2], None)
+    loader.prime(ids[2], "another")
+    assert await loader.load(ids[2]) is None
+    assert await load_all(loader, [ids[2], ids[0]]) == [None, fetched[0]]
+    assert batch.calls == [ids[:2]]
+    # A primed error fails its key
+    loader.prime(10**9, LookupError("primed"))
+    with pytest.raises(LookupError, match="primed"):
+        await loader.load(10**9)
+
+
+async def test_a_load_waiting_for_a_failed_batch_fails_with_it(demo) -> None:
+    ids = [u.id for u in await m.User.all().order_by("id")][:2]
+    batch = Counted(fail=True)
+    loader = Loader(batch.load)
+    running = asyncio.ensure_future(load_all(loader, ids))
+    await asyncio.sleep(0)  # the batch has started
+    results = await asyncio.gather(running, loader.load(ids[1]), return_exceptions=True)
+    assert [type(r) for r in results] == [LookupError, LookupError]
+    assert len(batch.calls) == 1
+    batch.fail = False
+    assert (await loader.load(ids[1])).id == ids[1]  # the failure is not remembered
 
 
 async def test_load_optional_gives_none_for_absent_keys(demo) -> None:
@@ -75,7 +111,7 @@ async def test_load_optional_gives_none_for_absent_keys(demo) -> None:
 async def test_no_keys_or_one_key(demo, size) -> None:
     ids = [u.id for u in await m.User.all().order_by("id")][:size]
     batch = Counted()
-    assert [u.id for u in await load_all(DataLoader(batch.load), ids)] == ids
+    assert [u.id for u in await load_all(Loader(batch.load), ids)] == ids
     assert len(batch.calls) == size
 
 

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiodataloader import DataLoader
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from gateway import models as m
 from gateway import rows
-from gateway.loaders import Loaders
+from gateway.loaders import Loader, Loaders
 from gateway.models.enums import AppActivity
 from gateway.pagination import (
     Page,
@@ -122,7 +121,7 @@ def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tu
     return sql, param
 
 
-def _prime(loader: DataLoader, model: type[Model], found: list[Any], prefix: str) -> None:
+def _prime(loader: Loader, model: type[Model], found: list[Any], prefix: str) -> None:
     """Each row's `model` (by its `prefix`ed columns) in `loader`, unless it holds it already."""
     seen = set()
     for row in found:
