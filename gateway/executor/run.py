@@ -544,6 +544,14 @@ class Run:
         # A type whose values are instances of one class says which (schema/base.py): one
         # isinstance per object instead of a call of its `is_type_of`.
         instances_of = getattr(is_type_of, "instances_of", None)
+        if len(todo) == len(values) and (
+            is_type_of is None
+            if instances_of is None
+            else set(map(type, values)) == {instances_of}  # C-level passes: the usual case
+        ):
+            fields = self.plan.children(field, object_type)
+            out[:] = await self._object(object_type, fields, values, paths)
+            return
         objects: list[Any] = []
         kept: list[int] = []
         for i in todo:
