@@ -346,8 +346,13 @@ class Run:
     ) -> list[Any]:
         """Completed values put in positions of `return_type`: a null in a non-null position is
         an error that propagates (ERROR); a nullable position absorbs an error as null."""
+        # `in` first: a C-level pass over the values, which hardly ever finds one.
         if not is_non_null_type(return_type):
+            if ERROR not in completed:
+                return completed
             return [None if value is ERROR else value for value in completed]
+        if None not in completed:
+            return completed
         for i, value in enumerate(completed):
             if value is None:
                 message = (
