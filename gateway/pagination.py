@@ -171,6 +171,16 @@ class PageOf(Generic[T]):
         return self.page
 
 
+def nested_pages(
+    rows: Any, counts: Any, parents: Sequence[int], request: PageRequest, flt: Hashable = None
+) -> list[PageOf[Any]]:
+    """Each parent's page, not read yet: the `rows` loader holds a page's rows by (parent id,
+    request, filter), the `counts` loader its total by (parent id, filter)."""
+    return [
+        PageOf(Loaded(rows, (p, request, flt)), request, Loaded(counts, (p, flt))) for p in parents
+    ]
+
+
 def page_from_rows(
     rows: Sequence[T], request: PageRequest, count: Callable[[], Awaitable[int]] | Loaded
 ) -> Page[T]:

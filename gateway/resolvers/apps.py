@@ -11,7 +11,7 @@ from gateway import models as m
 from gateway.context import Context
 from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppStatus, InstallLevel
-from gateway.pagination import OLDEST_CONNECTED_FIRST, Loaded, PageOf, PageRequest
+from gateway.pagination import OLDEST_CONNECTED_FIRST, PageOf, PageRequest, nested_pages
 from gateway.services import apps as service
 from gateway.services.apps import ScopeView
 
@@ -57,14 +57,12 @@ def connections(
     its items are asked for."""
     loaders = ctx.loaders
     request = PageRequest.of(first, after, OLDEST_CONNECTED_FIRST, ctx.settings.max_page_size)
-    return [
-        PageOf(
-            Loaded(loaders.connection_page_by_app, (a.id, request, None)),
-            request,
-            Loaded(loaders.connection_count_by_app, (a.id, None)),
-        )
-        for a in apps
-    ]
+    return nested_pages(
+        loaders.connection_page_by_app,
+        loaders.connection_count_by_app,
+        [a.id for a in apps],
+        request,
+    )
 
 
 async def manage_connections_urls(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[str | None]:

@@ -11,7 +11,7 @@ from gateway.context import Context
 from gateway.errors import BadUserInput
 from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppActivity
-from gateway.pagination import NEWEST_LOG_FIRST, Loaded, Page, PageOf, PageRequest
+from gateway.pagination import NEWEST_LOG_FIRST, Page, PageOf, PageRequest, nested_pages
 from gateway.resolvers.inputs import decode_ids, enum_set
 from gateway.services.log import LogFilter, portal_log_page
 
@@ -66,14 +66,9 @@ def app_logs(
     if its entries are asked for."""
     flt, request = _page_of(ctx, first, after, filter)
     loaders = ctx.loaders
-    return [
-        PageOf(
-            Loaded(loaders.log_page_by_app, (a.id, request, flt)),
-            request,
-            Loaded(loaders.log_count_by_app, (a.id, flt)),
-        )
-        for a in apps
-    ]
+    return nested_pages(
+        loaders.log_page_by_app, loaders.log_count_by_app, [a.id for a in apps], request, flt
+    )
 
 
 async def entry_apps(ctx: Context, entries: Sequence[m.AppLogEntry]) -> list[m.ConnectedApp]:
