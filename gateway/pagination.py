@@ -120,7 +120,7 @@ class Loaded(NamedTuple):
     so that the pages of many parents are counted or read by one batch (`totalCount` of each
     app's connections, say). A named tuple: a page of apps makes two per app."""
 
-    loader: Any  # a DataLoader (gateway/loaders.py)
+    loader: Any  # a Loader (gateway/loaders.py)
     key: Hashable
 
 
