@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -593,7 +594,9 @@ async def app_log_scenario(url: str, token: str) -> Scenario:
 
 async def split_pages(url: str, scenario: Scenario, pages: int) -> dict[str, split.Tally]:
     """Each server's app in this process, asked for `pages` pages (the scenario's requests in
-    turn) after a few unmeasured ones, with bench/split.py's timers on."""
+    turn) after a few unmeasured ones, with bench/split.py's timers on. The servers answer in
+    turn, a page each, so that both see the machine as it is at that moment (its speed drifts
+    by a third within an hour here) and their ratio holds even when the figures move."""
     import handwritten
     import httpx
 
@@ -604,22 +607,26 @@ async def split_pages(url: str, scenario: Scenario, pages: int) -> dict[str, spl
         "handwritten": handwritten.create_app(asyncpg_dsn(url), JWT_SECRET),
     }
     headers = {"Authorization": f"Bearer {scenario.token}", "Content-Type": "application/json"}
-    tallies = {}
-    for name, app in apps.items():
-        tally = split.Tally()
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=split.timed_app(app, tally))
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                for i in range(3 * len(scenario.bodies)):  # caches, pools, prepared statements
-                    body = scenario.bodies[i % len(scenario.bodies)]
+    tallies = {name: split.Tally() for name in apps}
+    measuring = split.Tally()  # the tally the timers add to: the answering server's
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {}
+        for name, app in apps.items():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=split.timed_app(app, split.Tally()))
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://bench")
+            )
+            for i in range(3 * len(scenario.bodies)):  # caches, pools, prepared statements
+                body = scenario.bodies[i % len(scenario.bodies)]
+                await clients[name].post("/graphql", content=body, headers=headers)
+            transport.app = split.timed_app(app, tallies[name])
+        with split.probes(lambda: measuring):
+            for i in range(pages):
+                body = scenario.bodies[i % len(scenario.bodies)]
+                for name, client in clients.items():
+                    measuring = tallies[name]
                     await client.post("/graphql", content=body, headers=headers)
-                tally = split.Tally()
-                transport.app = split.timed_app(app, tally)
-                with split.probes(tally):
-                    for i in range(pages):
-                        body = scenario.bodies[i % len(scenario.bodies)]
-                        await client.post("/graphql", content=body, headers=headers)
-        tallies[name] = tally
     return tallies
 
 

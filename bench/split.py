@@ -64,12 +64,13 @@ class Tally:
 
 
 def _db_wrapper(
-    tally: Tally, method: Callable[..., Awaitable[Any]], is_reset: bool
+    current: Callable[[], Tally], method: Callable[..., Awaitable[Any]], is_reset: bool
 ) -> Callable[..., Awaitable[Any]]:
     async def timed(*args: Any, **kwargs: Any) -> Any:
         if _inside.get():
             return await method(*args, **kwargs)
         token = _inside.set(True)
+        tally = current()
         if is_reset:
             tally.resets += 1
         else:
@@ -83,9 +84,10 @@ def _db_wrapper(
 
 
 @contextmanager
-def probes(tally: Tally) -> Iterator[None]:
+def probes(current: Callable[[], Tally]) -> Iterator[None]:
     """The timers, installed on the classes (every connection, pool or not) and on the running
-    event loop's selector until exit."""
+    event loop's selector until exit, adding to the tally `current` gives: the page being
+    answered's server's (one page at a time)."""
     from tortoise.models import Model
 
     originals: list[tuple[Any, str, Any]] = []
@@ -98,7 +100,7 @@ def probes(tally: Tally) -> Iterator[None]:
         try:
             return select(timeout)
         finally:
-            tally.db += time.perf_counter() - started
+            current().db += time.perf_counter() - started
 
     selector.select = timed_select
 
@@ -108,9 +110,9 @@ def probes(tally: Tally) -> Iterator[None]:
 
     for cls, names in _QUERY_METHODS.items():
         for name in names:
-            replace(cls, name, _db_wrapper(tally, getattr(cls, name), False))
+            replace(cls, name, _db_wrapper(current, getattr(cls, name), False))
     connection = asyncpg.connection.Connection
-    replace(connection, "reset", _db_wrapper(tally, connection.reset, True))
+    replace(connection, "reset", _db_wrapper(current, connection.reset, True))
 
     init_from_db = Model.__dict__["_init_from_db"].__func__
 
@@ -119,6 +121,7 @@ def probes(tally: Tally) -> Iterator[None]:
         try:
             return init_from_db(cls, **kwargs)
         finally:
+            tally = current()
             tally.mapping += time.perf_counter() - started
             tally.models += 1
 
@@ -134,6 +137,7 @@ def probes(tally: Tally) -> Iterator[None]:
         try:
             return map_row(self, row)
         finally:
+            tally = current()
             tally.mapping += time.perf_counter() - started
             tally.models += 1
 
@@ -147,7 +151,7 @@ def probes(tally: Tally) -> Iterator[None]:
         try:
             return await execute(self, *args, **kwargs)
         finally:
-            tally.graphql += time.process_time() - started
+            current().graphql += time.process_time() - started
 
     replace(GatewaySchema, "execute", timed_execute)
 
@@ -158,6 +162,7 @@ def probes(tally: Tally) -> Iterator[None]:
         try:
             return dumps(*args, **kwargs)
         finally:
+            tally = current()
             tally.json += time.perf_counter() - started
             tally.json_calls += 1
 
