@@ -92,11 +92,17 @@ class Loader(DataLoader):
     read. `load` hands out futures as DataLoader's does, from whatever the cache holds."""
 
     def load(self, key: Any) -> asyncio.Future[Any]:
-        held = self._cache.get(self.get_cache_key(key), _ABSENT) if key is not None else _ABSENT
-        if held is _ABSENT or isinstance(held, asyncio.Future):
-            return super().load(key)  # DataLoader's own: a new fetch, or its future
+        if key is None or not self.cache:
+            return super().load(key)  # DataLoader's refusal, or no cache to read
+        cache_key = self.get_cache_key(key)
+        held = self._cache.get(cache_key, _ABSENT)
+        if isinstance(held, asyncio.Future):
+            return held
         future = self.loop.create_future()
-        if isinstance(held, _Pending):
+        if held is _ABSENT:  # what DataLoader.load does: cache the future, queue the key
+            self._cache[cache_key] = future
+            self.do_resolve_reject(key, future)
+        elif isinstance(held, _Pending):
             held.batch.add_done_callback(partial(_settle, future, held, key))
         else:
             future.set_result(held)
