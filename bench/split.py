@@ -127,21 +127,28 @@ def probes(current: Callable[[], Tally]) -> Iterator[None]:
 
     replace(Model, "_init_from_db", classmethod(timed_init))
 
-    from gateway.rows import _Mapper
+    from gateway import rows
     from gateway.schema.schema import GatewaySchema
 
-    map_row = _Mapper.__dict__["__call__"]
+    make_builder = rows._builder
 
-    def timed_map(self: Any, row: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return map_row(self, row)
-        finally:
-            tally = current()
-            tally.mapping += time.perf_counter() - started
-            tally.models += 1
+    def timed_builder(*args: Any) -> Any:
+        build = make_builder(*args)
 
-    replace(_Mapper, "__call__", timed_map)
+        def timed_build(row: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return build(row)
+            finally:
+                tally = current()
+                tally.mapping += time.perf_counter() - started
+                tally.models += 1
+
+        return timed_build
+
+    # The row mapper's builders, made anew while the probes are in, are timed.
+    replace(rows, "_builder", timed_builder)
+    replace(rows, "_mappers", {})
     # The gateway's own `execute`: prepared texts never reach Strawberry's.
     execute = GatewaySchema.__dict__["execute"]
 
