@@ -80,17 +80,17 @@ async def portal_log_page(
     the database's answer), and it reads each entry's app and user too, left in `loaders` for
     the fields that follow them (the log screen shows both: two statements fewer per page).
     SQLite, and `totalCount`, use the query set."""
-    qs = portal_log(portal_id, flt)
     client = m.AppLogEntry._meta.db
     if not rows.on_postgres(client):
-        return await paginate_queryset(qs, request)
+        return await paginate_queryset(portal_log(portal_id, flt), request)
     sql, params = _page_sql(portal_id, flt, request)
     found = await rows.fetch_raw(client, sql, params)
     if loaders is not None:
         _prime(loaders.app_by_id, m.ConnectedApp, found, _APP)
         _prime(loaders.user_by_id, m.User, found, _USER)
     entries = [rows.model_of(m.AppLogEntry, row) for row in found]
-    return page_from_rows(entries, request, qs.count)
+    # A query set only if `totalCount` is asked: a page read for its entries needs none.
+    return page_from_rows(entries, request, lambda: portal_log(portal_id, flt).count())
 
 
 # Column prefixes of the entry's app and user in the page's rows.
