@@ -5,8 +5,12 @@ the plan is made, logged once per plan and counted."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, timedelta, timezone
 
 from graphql import parse
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from gateway.executor.batch import VIEWER_FACTS
 from gateway.executor.plan import MAX_CACHED_TEXT, PlanCache
@@ -159,3 +163,23 @@ def test_leaf_serializers_give_what_each_type_s_own_serializer_gives() -> None:
             except Exception as exc:
                 got = (type(exc), str(exc))
             assert got == expected, (leaf_type, value)
+
+
+_OFFSETS = st.one_of(
+    st.just(UTC),
+    st.builds(
+        timezone, st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))
+    ),
+)
+
+
+@examples(max_examples=300, derandomize=True, deadline=None)
+@given(values=st.lists(st.datetimes(timezones=_OFFSETS), min_size=1, max_size=8))
+def test_a_column_of_datetimes_is_served_as_the_datetime_type_serializes_each(values) -> None:
+    """DateTime columns of UTC instants are written by orjson (gateway/executor/leaves.py):
+    the same text as the type's serializer gives for each, whatever the instant; columns with
+    another offset (orjson drops an offset's seconds) are served by the serializer."""
+    from gateway.executor.leaves import serve_all
+
+    date_time = build_schema(Settings(debug=True))._schema.type_map["DateTime"]
+    assert serve_all(date_time, values) == [date_time.coerce_output_value(v) for v in values]

@@ -9,15 +9,21 @@ and all. Other leaf types keep their serializer as it is.
 
 A column of values is served in C-level passes (`serve_all`): graphql-core's String, ID and
 Boolean serializers return a str (a bool) as it is, so a column holding only those is its own
-response.
+response. Strawberry's DateTime serializes with `isoformat`, which costs 2 µs a value here;
+orjson writes the same text for the UTC instants the database gives (not for an offset with
+seconds, which it drops), so a column of those is written by orjson in one call, a fifth of
+the cost (tests/test_executor_leaves.py holds the two equal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
+import orjson
 from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
@@ -26,6 +32,7 @@ from graphql import (
     GraphQLString,
     Undefined,
 )
+from strawberry.schema.types.base_scalars import isoformat as strawberry_isoformat
 
 _coercers: dict[GraphQLLeafType, Callable[[Any], Any]] = {}
 # An enum type's class and each member's name, once its coercer is made.
@@ -39,6 +46,9 @@ _UNCHANGED: dict[GraphQLLeafType, frozenset[type]] = {
     GraphQLID: frozenset({str}),
     GraphQLBoolean: frozenset({bool}),
 }
+_DATETIMES = frozenset({datetime})
+_UTC_ONLY = {UTC}
+_tzinfo = attrgetter("tzinfo")
 
 
 def all_served(values: list[Any]) -> bool:
@@ -56,6 +66,12 @@ def serve_all(leaf_type: GraphQLLeafType, values: list[Any]) -> list[Any] | None
         return values
     if not UNSERVED.isdisjoint(kinds) or any(issubclass(t, Exception) for t in kinds):
         return None
+    if (
+        kinds == _DATETIMES
+        and leaf_type.coerce_output_value is strawberry_isoformat
+        and set(map(_tzinfo, values)) == _UTC_ONLY
+    ):
+        return orjson.loads(orjson.dumps(values))  # a list of str
     coerce = coercer(leaf_type)  # made first: making it records an enum type's names
     names = _enum_names.get(leaf_type)
     if names is not None and len(kinds) == 1 and names[0] in kinds:
