@@ -12,10 +12,11 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Generic, NamedTuple, TypeVar
 
+import orjson
 from tortoise.expressions import Q, RawSQL
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -31,6 +32,8 @@ M = TypeVar("M", bound=Model)
 DEFAULT_PAGE_SIZE = 20
 # Keys are 32-bit integer columns: a cursor past them was not made here, and would not bind.
 _MAX_KEY = 2**31 - 1
+# base64.urlsafe_b64encode's alphabet, from the standard one.
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 @dataclass(frozen=True)
@@ -60,16 +63,18 @@ class Order:
         return Q(**{f"{self.field}__{op}e": value}) & past
 
     def encode(self, row: Any) -> str:
-        value, pk = self.key(row)
-        if self.is_time:
-            # What json.dumps writes for [isoformat, pk] (an ISO timestamp needs no escaping),
-            # without its cost: a page encodes a cursor per row.
-            raw = f'["{value.isoformat()}",{int(pk)}]'
-        else:
+        value, pk = getattr(row, self.field), int(row.id)
+        if not self.is_time:
             # The same text as json.dumps([value, pk], separators=(",", ":")), whose custom
             # separators build a new encoder per call: four times the cost.
-            raw = f"[{json.dumps(value)},{int(pk)}]"
-        return base64.urlsafe_b64encode(raw.encode()).decode()
+            raw = f"[{json.dumps(value)},{pk}]".encode()
+        elif value.tzinfo is UTC:
+            # What json.dumps writes for [isoformat, pk], written by orjson, which gives a UTC
+            # instant's isoformat at a fifth of its cost: a page encodes a cursor per row.
+            raw = orjson.dumps((value, pk))
+        else:  # orjson would drop an offset's seconds
+            raw = f'["{value.isoformat()}",{pk}]'.encode()
+        return binascii.b2a_base64(raw, newline=False).translate(_URL_SAFE).decode()
 
     def decode(self, cursor: str, arg: str = "after") -> tuple[Any, int]:
         try:
