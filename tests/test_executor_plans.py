@@ -181,5 +181,8 @@ def test_a_column_of_datetimes_is_served_as_the_datetime_type_serializes_each(va
     another offset (orjson drops an offset's seconds) are served by the serializer."""
     from gateway.executor.leaves import serve_all
 
+    from graphql import GraphQLScalarType
+
     date_time = build_schema(Settings(debug=True))._schema.type_map["DateTime"]
+    assert isinstance(date_time, GraphQLScalarType)
     assert serve_all(date_time, values) == [date_time.coerce_output_value(v) for v in values]

@@ -23,7 +23,6 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any
 
-import orjson
 from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
@@ -32,6 +31,7 @@ from graphql import (
     GraphQLString,
     Undefined,
 )
+from orjson import dumps, loads
 from strawberry.schema.types.base_scalars import isoformat as strawberry_isoformat
 
 _coercers: dict[GraphQLLeafType, Callable[[Any], Any]] = {}
@@ -71,7 +71,7 @@ def serve_all(leaf_type: GraphQLLeafType, values: list[Any]) -> list[Any] | None
         and leaf_type.coerce_output_value is strawberry_isoformat
         and set(map(_tzinfo, values)) == _UTC_ONLY
     ):
-        return orjson.loads(orjson.dumps(values))  # a list of str
+        return loads(dumps(values))  # a list of str
     coerce = coercer(leaf_type)  # made first: making it records an enum type's names
     names = _enum_names.get(leaf_type)
     if names is not None and len(kinds) == 1 and names[0] in kinds:
