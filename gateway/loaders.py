@@ -441,8 +441,9 @@ class Loaders:
 
         async def load(app_ids: list[int]) -> list[list[ScopeRow]]:
             scopes: dict[int, list[ScopeRow]] = defaultdict(list)
-            for app_id, *values in await _app_scopes(set(app_ids)):
-                scopes[app_id].append(ScopeRow(*values))
+            # tuple.__new__: a named tuple's own constructor is a Python call per row.
+            for row in await _app_scopes(set(app_ids)):
+                scopes[row[0]].append(tuple.__new__(ScopeRow, row[1:]))
             return [scopes.get(i, []) for i in app_ids]
 
         return Loader(load)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import NamedTuple
 
 from gateway import models as m
@@ -64,24 +65,32 @@ def within_tier(required_tier: SubscriptionTier, tier: SubscriptionTier) -> bool
 def scope_state(
     scope: m.ListingScope | ScopeRow, granted: bool, tier: SubscriptionTier
 ) -> ScopeState:
+    return state_of(scope.required_tier, granted, tier)
+
+
+def state_of(required_tier: SubscriptionTier, granted: bool, tier: SubscriptionTier) -> ScopeState:
     # A scope above the tier needs an upgrade even when granted (after a downgrade).
-    if not within_tier(scope.required_tier, tier):
+    if not within_tier(required_tier, tier):
         return ScopeState.NEEDS_UPGRADE
     return ScopeState.GRANTED if granted else ScopeState.NEEDS_REAUTHORIZATION
+
+
+@cache
+def _states(tier: SubscriptionTier) -> dict[tuple[SubscriptionTier, bool], ScopeState]:
+    """`state_of` on `tier`, for every required tier and grant: looked up per scope."""
+    return {(t, g): state_of(t, g, tier) for t in SubscriptionTier for g in (False, True)}
 
 
 def scope_views(scopes: Sequence[ScopeRow], tier: SubscriptionTier) -> list[ScopeView]:
     """An installed app's scopes, or a listing's before install: what an install would give
     (its rows say granted)."""
+    states = _states(tier)
+    # tuple.__new__: a named tuple's own constructor is a Python call, and a page makes 400.
     return [
-        ScopeView(
-            name=s.name,
-            description=s.description,
-            state=scope_state(s, s.granted, tier),
-            required_tier=s.required_tier,
-            required=s.required,
+        tuple.__new__(
+            ScopeView, (name, description, states[required_tier, granted], required_tier, required)
         )
-        for s in scopes
+        for name, description, required_tier, required, granted in scopes
     ]
 
 
