@@ -186,3 +186,17 @@ def test_a_column_of_datetimes_is_served_as_the_datetime_type_serializes_each(va
     date_time = build_schema(Settings(debug=True))._schema.type_map["DateTime"]
     assert isinstance(date_time, GraphQLScalarType)
     assert serve_all(date_time, values) == [date_time.coerce_output_value(v) for v in values]
+
+
+def test_response_objects_are_built_with_their_keys_in_order() -> None:
+    """The generated builder of response objects (gateway/executor/run.py) gives what
+    dict(zip(keys, values)) gives, for one key or several, whatever the keys are named
+    (aliases may be Python keywords, or the builder's own names)."""
+    from gateway.executor.run import _objects_of
+
+    for keys in [("id",), ("for", "class", "k0", "v1", "columns", "zip"), ("a", "_")]:
+        columns = [[f"{key}-{i}" for i in range(3)] for key in keys]
+        built = _objects_of(keys)(columns)
+        expected = [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+        assert built == expected
+        assert [list(o) for o in built] == [list(keys)] * 3
