@@ -179,9 +179,9 @@ def test_a_column_of_datetimes_is_served_as_the_datetime_type_serializes_each(va
     """DateTime columns of UTC instants are written by orjson (gateway/executor/leaves.py):
     the same text as the type's serializer gives for each, whatever the instant; columns with
     another offset (orjson drops an offset's seconds) are served by the serializer."""
-    from gateway.executor.leaves import serve_all
-
     from graphql import GraphQLScalarType
+
+    from gateway.executor.leaves import serve_all
 
     date_time = build_schema(Settings(debug=True))._schema.type_map["DateTime"]
     assert isinstance(date_time, GraphQLScalarType)
