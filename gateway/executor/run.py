@@ -413,7 +413,8 @@ class Run:
         spans: list[tuple[int, int, int]] = []
         for i in todo:
             value = values[i]
-            if not is_iterable(value):
+            # graphql-core's check, after a cheaper one that lists pass (the usual value).
+            if type(value) is not list and not is_iterable(value):
                 message = (
                     "Expected Iterable, but did not find one for field"
                     f" '{field.parent_type.name}.{field.name}'."
