@@ -44,6 +44,7 @@ from graphql.pyutils import Path, inspect, is_iterable
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from tortoise.models import Model
 
+from gateway.executor import eager
 from gateway.executor.arguments import arguments_converter
 from gateway.executor.leaves import all_served, coercer, serve_all
 from gateway.executor.plan import TYPENAME, FieldPlan, Plan
@@ -162,8 +163,8 @@ class Run:
         if len(pending) == 1:
             columns[pending[0]] = await self._field(object_type, fields[pending[0]], parents, paths)
         elif pending:
-            awaited = await asyncio.gather(
-                *(self._field(object_type, fields[i], parents, paths) for i in pending)
+            awaited = await eager.gather(
+                [self._field(object_type, fields[i], parents, paths) for i in pending]
             )
             for index, column in zip(pending, awaited, strict=True):
                 columns[index] = column
@@ -293,7 +294,7 @@ class Run:
         if len(pending) == 1:  # a root field, say: no task to run it beside others
             values[pending[0]] = await _gather_one(values[pending[0]])
         elif pending:
-            awaited = await asyncio.gather(*(_gather_one(values[i]) for i in pending))
+            awaited = await eager.gather([_gather_one(values[i]) for i in pending])
             for i, value in zip(pending, awaited, strict=True):
                 values[i] = value
         return values
