@@ -69,11 +69,7 @@ def _builder(
     lines = []
     for i, (key, attr, convert) in enumerate(columns):
         names[f"k{i}"], names[f"a{i}"] = key, attr
-        value = f"row[k{i}]"
-        if convert is not None:
-            names[f"c{i}"] = convert
-            value = f"(c{i}(v) if (v := row[k{i}]) is not None else None)"
-        lines.append(f"    values[a{i}] = {value}\n")
+        lines.append(f"    values[a{i}] = {_read(i, f'row[k{i}]', convert, names)}\n")
     source = (
         "def build(row):\n"
         "    obj = new(model)\n"
@@ -87,11 +83,31 @@ def _builder(
     return names["build"]  # made by the exec above
 
 
+def _read(i: int, read: str, convert: _Converter, names: dict[str, Any]) -> str:
+    """The source of an expression reading column `i` (`read`) and converting its value unless
+    it is null, binding what it needs in `names`. Enum and aware datetime columns, a page's
+    most frequent conversions, are written out too: their usual case costs no call."""
+    if convert is None:
+        return read
+    names[f"c{i}"] = convert
+    by_value = getattr(convert, "by_value", None)
+    if by_value is not None:  # _enum: the member by a lookup, else the field's own conversion
+        names[f"e{i}"] = by_value
+        return (
+            f"(None if (v := {read}) is None else m if (m := e{i}.get(v)) is not None else c{i}(v))"
+        )
+    if hasattr(convert, "kept"):  # _aware: the driver's datetime as it comes, in the usual zone
+        names[f"z{i}"] = convert.kept
+        return f'(v if (v := {read}) is None or getattr(v, "tzinfo", None) is z{i} else c{i}(v))'
+    return f"(c{i}(v) if (v := {read}) is not None else None)"
+
+
 def _enum(by_value: dict[Any, Enum], fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         member = by_value.get(value)
         return member if member is not None else fallback(value)
 
+    convert.by_value = by_value  # type: ignore[attr-defined]  # read by _read
     return convert
 
 
@@ -113,6 +129,7 @@ def _aware(fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return value.astimezone(zone)
         return fallback(value)
 
+    convert.kept = kept  # type: ignore[attr-defined]  # read by _read
     return convert
 
 
@@ -228,11 +245,8 @@ def _tuple_of(converters: list[_Converter]) -> Callable[[Any], tuple[Any, ...]]:
     is null (None: kept as it is). Generated, with each column's read and conversion written
     out: it costs a fifth of a generator over the columns, per row, and a page converts
     hundreds. Only column indexes go into the source."""
-    names: dict[str, Any] = {f"c{i}": c for i, c in enumerate(converters) if c is not None}
-    items = ", ".join(
-        f"row[{i}]" if c is None else f"(c{i}(v) if (v := row[{i}]) is not None else None)"
-        for i, c in enumerate(converters)
-    )
+    names: dict[str, Any] = {}
+    items = ", ".join(_read(i, f"row[{i}]", c, names) for i, c in enumerate(converters))
     exec(f"def convert(row):\n    return ({items},)\n", names)
     return names["convert"]
 
