@@ -36,9 +36,9 @@ _MAX_KEY = 2**31 - 1
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
-@dataclass(frozen=True)
-class Order:
-    """A total order over rows: a leading field, then the primary key as tie-breaker."""
+class Order(NamedTuple):
+    """A total order over rows: a leading field, then the primary key as tie-breaker. A named
+    tuple, as `PageRequest`: both are in the keys of nested-page loaders, hashed per parent."""
 
     field: str
     descending: bool
@@ -106,8 +106,7 @@ def page_size(first: int | None, max_size: int, arg: str = "first") -> int:
     return first
 
 
-@dataclass(frozen=True)
-class PageRequest:
+class PageRequest(NamedTuple):
     """Validated `first`/`after`: checked when the field runs, since values may be variables."""
 
     first: int
