@@ -145,8 +145,7 @@ async def flags(
     return [derived["flags", a.id, tier] for a in apps]
 
 
-@dataclass(frozen=True)
-class _Facts:
+class _Facts(NamedTuple):
     app: m.ConnectedApp
     status: AppStatus | None
     update: bool
@@ -154,12 +153,18 @@ class _Facts:
 
 
 async def _facts(loaders: Loaders, portal: m.Portal) -> list[_Facts]:
+    """What the list's filters and the summary read of each installed app, worked out once
+    per request: the summary and the list ask for it at once, and the first to resume makes
+    it for both."""
     apps = await loaders.installed_apps_by_portal.load(portal.id)
     states, pairs = await asyncio.gather(statuses(loaders, apps), flags(loaders, apps, portal.tier))
-    return [
-        _Facts(app, st, update, upgrade)
-        for app, st, (update, upgrade) in zip(apps, states, pairs, strict=True)
-    ]
+    key = ("facts", portal.id)
+    if key not in loaders.derived:
+        loaders.derived[key] = [
+            _Facts(app, st, update, upgrade)
+            for app, st, (update, upgrade) in zip(apps, states, pairs, strict=True)
+        ]
+    return loaders.derived[key]
 
 
 async def list_apps(loaders: Loaders, portal: m.Portal, flt: AppFilter) -> list[m.ConnectedApp]:
