@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 from tortoise.models import Model
 
 from gateway.executor.batch import batch_field
-from gateway.ids import to_global_id
+from gateway.ids import global_ids
 from gateway.loaders import load_all
 from gateway.pagination import Loaded, Page, PageOf
 
@@ -45,11 +46,14 @@ def row(obj: object, model: type[M]) -> M:
     return cast(M, obj)
 
 
+_pk = attrgetter("id")
+
+
 def id_field(type_name: str, what: str) -> Any:
     """The `id` field of a node type whose values are rows: the row's global id."""
 
     def ids(_ctx: Any, rows: Sequence[Any]) -> list[str]:
-        return [to_global_id(type_name, r.id) for r in rows]
+        return global_ids(type_name, map(_pk, rows))
 
     return batch_field(ids, description=f"Opaque global id of the {what}.")
 
