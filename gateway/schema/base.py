@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from itertools import repeat
 from operator import attrgetter
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import strawberry
 from tortoise.models import Model
@@ -70,8 +70,7 @@ class PageInfo:
     )
 
 
-@dataclass
-class _Edge:
+class _Edge(NamedTuple):
     cursor: str
     node: Any
 
@@ -114,8 +113,9 @@ async def _read(pages: Sequence[AnyPage]) -> list[Page[Any]]:
 
 
 async def _edges(_ctx: Any, pages: Sequence[AnyPage]) -> list[list[_Edge]]:
+    # C-level passes: a named tuple's own constructor is a Python call per edge.
     return [
-        [_Edge(c, n) for c, n in zip(page.cursors, page.nodes, strict=True)]
+        list(map(tuple.__new__, repeat(_Edge), zip(page.cursors, page.nodes, strict=True)))
         for page in await _read(pages)
     ]
 
