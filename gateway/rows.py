@@ -31,7 +31,6 @@ _Converter = Callable[[Any], Any] | None
 class _Mapper:
     def __init__(self, model: type[Model], prefix: str = "") -> None:
         meta = model._meta
-        self.model = model
         self.custom_pk = meta.db_pk_column not in meta.generated_db_fields
         columns: list[tuple[str, str, _Converter]] = []
         for key, attr, _field in meta.db_native_fields:

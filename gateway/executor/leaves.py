@@ -12,7 +12,7 @@ Boolean serializers return a str (a bool) as it is, so a column holding only tho
 response. Strawberry's DateTime serializes with `isoformat`, which costs 2 µs a value here;
 orjson writes the same text for the UTC instants the database gives (not for an offset with
 seconds, which it drops), so a column of those is written by orjson in one call, a fifth of
-the cost (tests/test_executor_leaves.py holds the two equal).
+the cost (tests/test_executor_plans.py holds the two equal).
 """
 
 from __future__ import annotations
