@@ -427,7 +427,7 @@ class Run:
             spans.append((i, start, len(items)))
         if any(_is_awaitable_type(kind) for kind in set(map(type, items))):
             pending = [j for j, item in enumerate(items) if _is_awaitable(item)]
-            awaited = await asyncio.gather(*(_gather_one(items[j]) for j in pending))
+            awaited = await eager.gather([_gather_one(items[j]) for j in pending])
             for j, item in zip(pending, awaited, strict=True):
                 items[j] = item
         completed = await self._complete(
