@@ -133,7 +133,7 @@ async def load_viewer(user_pk: int, portal_pk: int) -> Viewer | None:
     if not found:
         return None
     viewer = Viewer(
-        user=rows.model_of(User, found[0]), portal=rows.model_of(Portal, found[0], "portal.")
+        user=rows.builder(User)(found[0]), portal=rows.builder(Portal, "portal.")(found[0])
     )
     # What select_related would have set: `user.portal` is the portal read here.
     object.__setattr__(viewer.user, "_portal", viewer.portal)

@@ -145,14 +145,15 @@ def _mapper(model: type[Model], prefix: str = "") -> _Mapper:
     return mapper
 
 
-def model_of(model: type[M], row: Mapping[str, Any], prefix: str = "") -> M:
-    """The `model` whose columns `row` holds, named `prefix` + column (see `columns`)."""
-    return _mapper(model, prefix).build(row)  # type: ignore[return-value]  # it builds `model`s
+def builder(model: type[M], prefix: str = "") -> Callable[[Mapping[str, Any]], M]:
+    """The function from a row to the `model` whose columns it holds, named `prefix` + column
+    (see `columns`); taken once for a whole list of rows."""
+    return _mapper(model, prefix).build  # type: ignore[return-value]  # it builds `model`s
 
 
 def columns(model: type[Model], table: str, prefix: str = "") -> str:
     """A select list of every column of `model` read from `table` (a name or an alias), each
-    named `prefix` + column, for statements written by hand and read with `model_of`."""
+    named `prefix` + column, for statements written by hand and read with `builder`."""
     return ", ".join(
         f'{table}."{column}" AS "{prefix}{column}"'
         for column in model._meta.fields_db_projection.values()
@@ -181,7 +182,7 @@ async def fetch(qs: QuerySet[M], wrap: Callable[[str], str] | None = None) -> li
     field) as models; `wrap` puts the query's SQL inside a statement of its own."""
     if qs._select_related or qs._prefetch_map:  # rows of several models: Tortoise's own way
         return list(await qs)
-    build = _mapper(qs.model).build
+    build = builder(qs.model)
     # What awaiting the query set does up to its rows (Tortoise is pinned; the API tests and
     # the differential tests read every field of these models).
     qs._choose_db_if_not_chosen()
@@ -190,7 +191,7 @@ async def fetch(qs: QuerySet[M], wrap: Callable[[str], str] | None = None) -> li
     if wrap is not None:
         sql = wrap(sql)
     _count, rows = await qs._db.execute_query(sql, params)
-    return list(map(build, rows))  # type: ignore[arg-type]  # it builds `model`s
+    return list(map(build, rows))
 
 
 async def fetch_in(
@@ -208,7 +209,7 @@ async def fetch_in(
     on a 50-key `IN` list than the database does answering it. PostgreSQL gets the keys as one
     array, so each shape is one prepared statement whatever the number of keys."""
     rows = await _select_in(model, column, keys, where, tuple(order_by), None)
-    return list(map(_mapper(model).build, rows))  # type: ignore[arg-type]  # it builds `model`s
+    return list(map(builder(model), rows))
 
 
 async def values_in(
@@ -322,4 +323,4 @@ async def fetch_raw(client: BaseDBAsyncClient, sql: str, params: Params) -> list
 async def fetch_sql(model: type[M], sql: str, params: Params) -> list[M]:
     """The rows of a statement written by hand that selects `columns(model, ...)`, as models."""
     found = await fetch_raw(model._meta.db, sql, params)
-    return list(map(_mapper(model).build, found))  # type: ignore[arg-type]  # it builds `model`s
+    return list(map(builder(model), found))

@@ -88,7 +88,7 @@ async def portal_log_page(
     if loaders is not None:
         _prime(loaders.app_by_id, m.ConnectedApp, found, _APP)
         _prime(loaders.user_by_id, m.User, found, _USER)
-    entries = [rows.model_of(m.AppLogEntry, row) for row in found]
+    entries = list(map(rows.builder(m.AppLogEntry), found))
     # A query set only if `totalCount` is asked: a page read for its entries needs none.
     return page_from_rows(entries, request, lambda: portal_log(portal_id, flt).count())
 
@@ -123,12 +123,13 @@ def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tu
 
 def _prime(loader: Loader, model: type[Model], found: list[Any], prefix: str) -> None:
     """Each row's `model` (by its `prefix`ed columns) in `loader`, unless it holds it already."""
+    column, build = f"{prefix}id", rows.builder(model, prefix)
     seen = set()
     for row in found:
-        key = row[f"{prefix}id"]
+        key = row[column]
         if key is not None and key not in seen:
             seen.add(key)
-            loader.prime(key, rows.model_of(model, row, prefix))
+            loader.prime(key, build(row))
 
 
 def log_conditions(flt: LogFilter | None, param: Params) -> list[str]:
