@@ -28,10 +28,17 @@ M = TypeVar("M", bound=Model)
 _Converter = Callable[[Any], Any] | None
 
 
+def unread(model: type[Model]) -> frozenset[str]:
+    """The columns of `model` that only SQL reads back (a model's `UNREAD`): its rows are read
+    and mapped without them, as partial models."""
+    return getattr(model, "UNREAD", frozenset())
+
+
 class _Mapper:
     def __init__(self, model: type[Model], prefix: str = "") -> None:
         meta = model._meta
         self.custom_pk = meta.db_pk_column not in meta.generated_db_fields
+        skipped = unread(model)
         columns: list[tuple[str, str, _Converter]] = []
         for key, attr, _field in meta.db_native_fields:
             columns.append((key, attr, None))
@@ -48,8 +55,10 @@ class _Mapper:
                 # `to_python_value` would turn None into None too; the mapper skips None.
                 columns.append((key, attr, field.to_python_value))
         # A row may hold several models' columns, each model's named with its own prefix.
-        self.columns = [(prefix + key, attr, convert) for key, attr, convert in columns]
-        self.build = _builder(model, self.custom_pk, self.columns)
+        self.columns = [
+            (prefix + key, attr, convert) for key, attr, convert in columns if key not in skipped
+        ]
+        self.build = _builder(model, self.custom_pk, bool(skipped), self.columns)
 
     def converters(self, fields: Sequence[str]) -> list[_Converter]:
         """How each of these fields' values is converted from the driver's (None: kept)."""
@@ -58,13 +67,21 @@ class _Mapper:
 
 
 def _builder(
-    model: type[Model], custom_pk: bool, columns: list[tuple[str, str, _Converter]]
+    model: type[Model],
+    custom_pk: bool,
+    is_partial: bool,
+    columns: list[tuple[str, str, _Converter]],
 ) -> Callable[[Mapping[str, Any]], Model]:
     """A function from a row to its model, generated with each column's read and conversion
     written out (Tortoise's bookkeeping first, then the fields, in `_init_from_db`'s order): a
     loop over the columns costs a fifth more per row, and a page maps hundreds. Column names
     and converters reach the source as names bound in its namespace, never as text."""
-    names: dict[str, Any] = {"new": model.__new__, "model": model, "custom_pk": custom_pk}
+    names: dict[str, Any] = {
+        "new": model.__new__,
+        "model": model,
+        "custom_pk": custom_pk,
+        "is_partial": is_partial,
+    }
     lines = []
     for i, (key, attr, convert) in enumerate(columns):
         names[f"k{i}"], names[f"a{i}"] = key, attr
@@ -73,7 +90,7 @@ def _builder(
         "def build(row):\n"
         "    obj = new(model)\n"
         "    values = obj.__dict__\n"
-        '    values["_partial"] = False\n'
+        '    values["_partial"] = is_partial\n'
         '    values["_saved_in_db"] = True\n'
         '    values["_custom_generated_pk"] = custom_pk\n'
         '    values["_await_when_save"] = {}\n' + "".join(lines) + "    return obj\n"
@@ -151,13 +168,16 @@ def builder(model: type[M], prefix: str = "") -> Callable[[Mapping[str, Any]], M
     return _mapper(model, prefix).build  # type: ignore[return-value]  # it builds `model`s
 
 
+def read_columns(model: type[Model]) -> list[str]:
+    """The columns of `model` its rows are read with (all but the `unread` ones)."""
+    skipped = unread(model)
+    return [c for c in model._meta.fields_db_projection.values() if c not in skipped]
+
+
 def columns(model: type[Model], table: str, prefix: str = "") -> str:
-    """A select list of every column of `model` read from `table` (a name or an alias), each
-    named `prefix` + column, for statements written by hand and read with `builder`."""
-    return ", ".join(
-        f'{table}."{column}" AS "{prefix}{column}"'
-        for column in model._meta.fields_db_projection.values()
-    )
+    """A select list of the `read_columns` of `model` read from `table` (a name or an alias),
+    each named `prefix` + column, for statements written by hand and read with `builder`."""
+    return ", ".join(f'{table}."{column}" AS "{prefix}{column}"' for column in read_columns(model))
 
 
 def column_name(model: type[Model], field: str) -> str:

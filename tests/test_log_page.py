@@ -15,6 +15,7 @@ from gateway import models as m
 from gateway.loaders import Loaders
 from gateway.models.enums import AppActivity
 from gateway.pagination import NEWEST_LOG_FIRST, PageRequest, paginate_queryset
+from gateway.rows import unread
 from gateway.services.log import LogFilter, portal_log, portal_log_page
 from tests.executor_support import examples
 
@@ -64,9 +65,13 @@ async def test_the_written_statement_gives_the_query_set_s_rows(demo) -> None:
 
 
 def _same_row(mine: Any, theirs: Any) -> None:
+    """The same row, in every column the gateway reads back (rows.unread: only SQL reads the
+    others)."""
     assert type(mine) is type(theirs)
+    skipped = unread(type(theirs))
     for name in type(theirs)._meta.fields_db_projection:
-        assert getattr(mine, name) == getattr(theirs, name), name
+        if name not in skipped:
+            assert getattr(mine, name) == getattr(theirs, name), name
 
 
 def _held(loader: Any, key: int) -> Any:

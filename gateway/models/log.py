@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -30,6 +32,12 @@ class AppLogEntry(Model):
     portal_id: int
     app_id: int
     user_id: int | None
+
+    # Columns that only SQL reads back (the digests' cut): the gateway's own reads of entries
+    # (gateway/rows.py) leave them out, as a page decodes hundreds of entries and a timestamp
+    # is the dearest column to decode. Such an entry lacks the attribute and cannot be saved
+    # whole (it is partial); entries are never updated anyway.
+    UNREAD: ClassVar[frozenset[str]] = frozenset({"recorded_at"})
 
     class Meta:
         table = "app_log_entry"

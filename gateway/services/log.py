@@ -118,7 +118,7 @@ def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tu
         f'SELECT p.*, ROW_NUMBER() OVER (PARTITION BY p."app_id") AS "{_APP}n", '
         f'ROW_NUMBER() OVER (PARTITION BY p."user_id") AS "{_USER}n" FROM ({page}) AS p'
     )
-    entry = ", ".join(f'e."{c}"' for c in m.AppLogEntry._meta.fields_db_projection.values())
+    entry = ", ".join(f'e."{c}"' for c in rows.read_columns(m.AppLogEntry))
     sql = (
         f"SELECT {entry}, {_first_only(m.ConnectedApp, 'a', _APP)}, "
         f"{_first_only(m.User, 'u', _USER)} FROM ({ranked}) AS e "
@@ -132,7 +132,7 @@ def _first_only(model: type[Model], table: str, prefix: str) -> str:
     """`rows.columns(model, table, prefix)`, null but in the row its `prefix`n numbers 1."""
     return ", ".join(
         f'CASE WHEN e."{prefix}n" = 1 THEN {table}."{column}" END AS "{prefix}{column}"'
-        for column in model._meta.fields_db_projection.values()
+        for column in rows.read_columns(model)
     )
 
 
