@@ -85,11 +85,22 @@ class _Pending:
         self.values: dict[Any, Any] = {}
 
 
+def _same(key: Any) -> Any:
+    """A loader's cache key when it is given none: the key itself."""
+    return key
+
+
 class Loader(DataLoader):
     """aiodataloader's DataLoader, whose cache holds a key's value itself once `load_all` has
     fetched it or `prime` has given it, where DataLoader keeps a settled future per key: a page
     reads hundreds of keys, and a future per key, made, set and read back, costs more than the
     read. `load` hands out futures as DataLoader's does, from whatever the cache holds."""
+
+    def __init__(
+        self, batch_load_fn: Callable[..., Any], get_cache_key: Callable[[Any], Any] = _same
+    ) -> None:
+        # `_same` rather than DataLoader's own lambda, so that `load_all` knows to skip it.
+        super().__init__(batch_load_fn, get_cache_key=get_cache_key)
 
     def load(self, key: Any) -> asyncio.Future[Any]:
         if key is None or not self.cache:
@@ -251,12 +262,12 @@ async def load_all(loader: Loader, keys: Sequence[Any]) -> list[Any]:
     say so, and a concurrent `load` or `load_all` of the same key waits for this fetch instead
     of starting another."""
     cache = loader._cache
-    cache_key = loader.get_cache_key
+    unique = list(dict.fromkeys(keys))
     values: dict[Any, Any] = {}
     missing: list[Any] = []
     waiting: list[tuple[Any, Any]] = []
-    for key in dict.fromkeys(keys):
-        held = cache.get(cache_key(key), _ABSENT)
+    for key, cache_key in zip(unique, _cache_keys(loader, unique), strict=True):
+        held = cache.get(cache_key, _ABSENT)
         if held is _ABSENT:
             missing.append(key)
         elif isinstance(held, _Pending):
@@ -285,7 +296,7 @@ async def _fetch_into(loader: Loader, keys: list[Any]) -> dict[Any, Any]:
     """One call of the loader's batch function for `keys`, its values left in the cache."""
     cache: MutableMapping[Any, Any] = loader._cache  # values and `_Pending`s too (see Loader)
     pending = _Pending(asyncio.get_running_loop().create_future())
-    cache_keys = [loader.get_cache_key(key) for key in keys]
+    cache_keys = _cache_keys(loader, keys)
     for cache_key in cache_keys:
         cache[cache_key] = pending
     try:
@@ -310,6 +321,12 @@ async def _fetch_into(loader: Loader, keys: list[Any]) -> dict[Any, Any]:
             cache[cache_key] = value
     pending.batch.set_result(None)
     return pending.values
+
+
+def _cache_keys(loader: Loader, keys: list[Any]) -> list[Any]:
+    """The cache keys of `keys` (the keys themselves, without a call each, by default)."""
+    key_of = loader.get_cache_key
+    return keys if key_of is _same else list(map(key_of, keys))
 
 
 async def load_optional(loader: Loader, keys: Sequence[Any]) -> list[Any]:
