@@ -133,7 +133,8 @@ async def load_viewer(user_pk: int, portal_pk: int) -> Viewer | None:
     if not found:
         return None
     viewer = Viewer(
-        user=rows.builder(User)(found[0]), portal=rows.builder(Portal, "portal.")(found[0])
+        user=rows.builder(User, found)(found[0]),
+        portal=rows.builder(Portal, found, "portal.")(found[0]),
     )
     # What select_related would have set: `user.portal` is the portal read here.
     object.__setattr__(viewer.user, "_portal", viewer.portal)

@@ -11,7 +11,7 @@ the field's own `to_python_value`, so values are exactly the ones Tortoise would
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from functools import partial
@@ -58,7 +58,24 @@ class _Mapper:
         self.columns = [
             (prefix + key, attr, convert) for key, attr, convert in columns if key not in skipped
         ]
-        self.build = _builder(model, self.custom_pk, bool(skipped), self.columns)
+        self.model = model
+        self.partial = bool(skipped)
+        # Per statement shape (its column names, in order): reading a column by its place
+        # costs a fraction of reading it by name, and a page reads thousands.
+        self.builds: dict[tuple[str, ...], Callable[[Any], Model]] = {}
+
+    def build_for(self, keys: tuple[str, ...]) -> Callable[[Any], Model]:
+        """The builder for rows with these column names, in this order."""
+        build = self.builds.get(keys)
+        if build is None:
+            place = {key: i for i, key in enumerate(keys)}
+            missing = [key for key, _attr, _convert in self.columns if key not in place]
+            if missing:
+                raise KeyError(f"the rows lack columns {missing} of {self.model.__name__}")
+            reads = [place[key] for key, _attr, _convert in self.columns]
+            build = _builder(self.model, self.custom_pk, self.partial, self.columns, reads)
+            self.builds[keys] = build
+        return build
 
     def converters(self, fields: Sequence[str]) -> list[_Converter]:
         """How each of these fields' values is converted from the driver's (None: kept)."""
@@ -71,11 +88,13 @@ def _builder(
     custom_pk: bool,
     is_partial: bool,
     columns: list[tuple[str, str, _Converter]],
-) -> Callable[[Mapping[str, Any]], Model]:
-    """A function from a row to its model, generated with each column's read and conversion
-    written out (Tortoise's bookkeeping first, then the fields, in `_init_from_db`'s order): a
-    loop over the columns costs a fifth more per row, and a page maps hundreds. Column names
-    and converters reach the source as names bound in its namespace, never as text."""
+    reads: list[int],
+) -> Callable[[Any], Model]:
+    """A function from a row to its model, generated with each column's read (by its place in
+    the row, `reads`) and conversion written out (Tortoise's bookkeeping first, then the
+    fields, in `_init_from_db`'s order): a loop over the columns costs a fifth more per row,
+    and a page maps hundreds. Attribute names and converters reach the source as names bound
+    in its namespace, never as text; only column places are written in it."""
     names: dict[str, Any] = {
         "new": model.__new__,
         "model": model,
@@ -83,9 +102,9 @@ def _builder(
         "is_partial": is_partial,
     }
     lines = []
-    for i, (key, attr, convert) in enumerate(columns):
-        names[f"k{i}"], names[f"a{i}"] = key, attr
-        lines.append(f"    values[a{i}] = {_read(i, f'row[k{i}]', convert, names)}\n")
+    for i, ((_key, attr, convert), place) in enumerate(zip(columns, reads, strict=True)):
+        names[f"a{i}"] = attr
+        lines.append(f"    values[a{i}] = {_read(i, f'row[{int(place)}]', convert, names)}\n")
     source = (
         "def build(row):\n"
         "    obj = new(model)\n"
@@ -162,10 +181,12 @@ def _mapper(model: type[Model], prefix: str = "") -> _Mapper:
     return mapper
 
 
-def builder(model: type[M], prefix: str = "") -> Callable[[Mapping[str, Any]], M]:
-    """The function from a row to the `model` whose columns it holds, named `prefix` + column
-    (see `columns`); taken once for a whole list of rows."""
-    return _mapper(model, prefix).build  # type: ignore[return-value]  # it builds `model`s
+def builder(model: type[M], found: Sequence[Any], prefix: str = "") -> Callable[[Any], M]:
+    """The function from a row of `found` (rows of one statement) to the `model` whose columns
+    it holds, named `prefix` + column (see `columns`); taken once for all the rows."""
+    mapper = _mapper(model, prefix)
+    keys = tuple(found[0].keys()) if found else tuple(key for key, _a, _c in mapper.columns)
+    return mapper.build_for(keys)  # type: ignore[return-value]  # it builds `model`s
 
 
 def read_columns(model: type[Model]) -> list[str]:
@@ -202,7 +223,6 @@ async def fetch(qs: QuerySet[M], wrap: Callable[[str], str] | None = None) -> li
     field) as models; `wrap` puts the query's SQL inside a statement of its own."""
     if qs._select_related or qs._prefetch_map:  # rows of several models: Tortoise's own way
         return list(await qs)
-    build = builder(qs.model)
     # What awaiting the query set does up to its rows (Tortoise is pinned; the API tests and
     # the differential tests read every field of these models).
     qs._choose_db_if_not_chosen()
@@ -211,7 +231,7 @@ async def fetch(qs: QuerySet[M], wrap: Callable[[str], str] | None = None) -> li
     if wrap is not None:
         sql = wrap(sql)
     _count, rows = await qs._db.execute_query(sql, params)
-    return list(map(build, rows))
+    return list(map(builder(qs.model, rows), rows))
 
 
 async def fetch_in(
@@ -229,7 +249,7 @@ async def fetch_in(
     on a 50-key `IN` list than the database does answering it. PostgreSQL gets the keys as one
     array, so each shape is one prepared statement whatever the number of keys."""
     rows = await _select_in(model, column, keys, where, tuple(order_by), None)
-    return list(map(builder(model), rows))
+    return list(map(builder(model, rows), rows))
 
 
 async def values_in(
@@ -343,4 +363,4 @@ async def fetch_raw(client: BaseDBAsyncClient, sql: str, params: Params) -> list
 async def fetch_sql(model: type[M], sql: str, params: Params) -> list[M]:
     """The rows of a statement written by hand that selects `columns(model, ...)`, as models."""
     found = await fetch_raw(model._meta.db, sql, params)
-    return list(map(builder(model), found))
+    return list(map(builder(model, found), found))

@@ -88,7 +88,7 @@ async def portal_log_page(
     if loaders is not None:
         _prime(loaders.app_by_id, m.ConnectedApp, found, _APP)
         _prime(loaders.user_by_id, m.User, found, _USER)
-    entries = list(map(rows.builder(m.AppLogEntry), found))
+    entries = list(map(rows.builder(m.AppLogEntry, found), found))
     # A query set only if `totalCount` is asked: a page read for its entries needs none.
     return page_from_rows(entries, request, lambda: portal_log(portal_id, flt).count())
 
@@ -139,7 +139,7 @@ def _first_only(model: type[Model], table: str, prefix: str) -> str:
 def _prime(loader: Loader, model: type[Model], found: list[Any], prefix: str) -> None:
     """The `model`s the page's rows carry (by their `prefix`ed columns, on the first row of
     each: see `_page_sql`) in `loader`, unless it holds them already."""
-    column, build = f"{prefix}id", rows.builder(model, prefix)
+    column, build = f"{prefix}id", rows.builder(model, found, prefix)
     for row in found:
         if (key := row[column]) is not None:
             loader.prime(key, build(row))
