@@ -154,8 +154,11 @@ class Envelopes(list):
         return self
 
 
-@pytest.fixture
-def envelopes(app):
+@pytest_asyncio.fixture
+async def envelopes(app):
+    # What earlier tests published is delivered first: over Redis it may still be on its way,
+    # and it is not this test's.
+    await app.state.publisher.settled()
     recorder = Envelopes(app.state.publisher)
     stop = app.state.publisher.listen(recorder.append)
     yield recorder
