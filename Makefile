@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check install schema migrations lock bench-page bench-subscriptions audit
+.PHONY: run test check install schema migrations lock bench-page bench-instructions bench-subscriptions audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lock:
 # Flags pass through: make bench-page BENCH_ARGS="--skip-seed --db-url postgres://..."
 bench-page: install
 	$(BIN)/python bench/page.py $(BENCH_ARGS)
+
+# Instructions per page under callgrind (valgrind), on the data bench-page seeded.
+bench-instructions: install
+	$(BIN)/python bench/instructions.py $(BENCH_ARGS)
 
 bench-subscriptions: install
 	$(BIN)/python bench/subscriptions.py $(BENCH_ARGS)
