@@ -38,15 +38,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=100, help="measured pages per server")
     parser.add_argument("--scenario", choices=(*SCENARIOS, "both"), default="both")
     parser.add_argument("--db-url", default=page.DEFAULT_DB_URL, help="the bench's database")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep callgrind's outputs there (callgrind.<server>.<scenario>.out), for "
+        "callgrind_annotate",
+    )
     # Internal: run one server's pages (under callgrind).
     parser.add_argument("--child", nargs=2, metavar=("SERVER", "SCENARIO"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
-def count(server: str, scenario: str, pages: int, url: str) -> float:
+def count(server: str, scenario: str, pages: int, url: str, keep: str | None) -> float:
     """Instructions per page of `server` answering `scenario`, counted in a child process."""
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
-        out = Path(tmp) / "callgrind.out"
+        out = Path(keep or tmp) / f"callgrind.{server}.{scenario}.out"
         command = [
             "valgrind",
             "--tool=callgrind",
@@ -151,7 +157,10 @@ def main() -> int:
     scenarios = SCENARIOS if args.scenario == "both" else (args.scenario,)
     print(f"instructions per page, {args.pages} pages per server, db {args.db_url}", flush=True)
     for scenario in scenarios:
-        counts = {server: count(server, scenario, args.pages, args.db_url) for server in SERVERS}
+        counts = {
+            server: count(server, scenario, args.pages, args.db_url, args.keep)
+            for server in SERVERS
+        }
         ratio = counts["gateway"] / counts["handwritten"]
         figures = ", ".join(f"{server} {n / 1e6:.2f} M" for server, n in counts.items())
         print(f"{scenario}: {figures}; gateway/handwritten {ratio:.2f}x", flush=True)
