@@ -7,7 +7,7 @@ import pytest
 from tortoise.exceptions import IncompleteInstanceError
 
 from gateway import models as m
-from gateway.rows import fetch, fetch_in, unread, values_in
+from gateway.rows import Params, fetch, fetch_in, fetch_sql, read_columns, unread, values_in
 
 # Every table the demo data fills (processed platform event ids are not demo data, and are
 # never read through the mapper).
@@ -46,6 +46,29 @@ async def test_an_entry_read_without_its_recorded_time_cannot_be_saved_whole(dem
         await entry.save()
     after = await m.AppLogEntry.get(id=entry.id)
     assert after.recorded_at == before.recorded_at
+
+
+@pytest.mark.parametrize("model", [m.ConnectedApp, m.AppLogEntry, m.User], ids=lambda x: x.__name__)
+async def test_a_statement_with_its_columns_in_another_order_maps_the_same(demo, model) -> None:
+    # Given the same rows read by two statements, whose columns come in opposite orders (the
+    # mapper reads a column by its place, learnt per statement shape)
+    table = f'"{model._meta.db_table}"'
+    forward, backward = read_columns(model), read_columns(model)[::-1]
+    reads = []
+    for order in (forward, backward):
+        listed = ", ".join(f'"{column}"' for column in order)
+        reads.append(
+            await fetch_sql(model, f'SELECT {listed} FROM {table} ORDER BY "id"', Params())
+        )
+    # Then both give every row as Tortoise does
+    reference = await model.all().order_by("id")
+    assert reference
+    for mapped in reads:
+        assert [row.pk for row in mapped] == [row.pk for row in reference]
+        for ours, theirs in zip(mapped, reference, strict=True):
+            for name in read_columns(model):
+                field = model._meta.fields_db_projection_reverse[name]
+                assert getattr(ours, field) == getattr(theirs, field), (model.__name__, name)
 
 
 # The loaders' statements (gateway/loaders.py), each as the ORM would write it.
