@@ -154,17 +154,32 @@ class _Facts(NamedTuple):
 
 async def _facts(loaders: Loaders, portal: m.Portal) -> list[_Facts]:
     """What the list's filters and the summary read of each installed app, worked out once
-    per request: the summary and the list ask for it at once, and the first to resume makes
-    it for both."""
-    apps = await loaders.installed_apps_by_portal.load(portal.id)
-    states, pairs = await asyncio.gather(statuses(loaders, apps), flags(loaders, apps, portal.tier))
+    per request: the summary and the list ask for it at once, and the first to ask makes it
+    while the other waits for its future."""
     key = ("facts", portal.id)
-    if key not in loaders.derived:
-        loaders.derived[key] = [
+    made: asyncio.Future[list[_Facts]] | None = loaders.derived.get(key)
+    if made is not None:
+        return await made
+    made = loaders.derived[key] = asyncio.get_running_loop().create_future()
+    try:
+        apps = await loaders.installed_apps_by_portal.load(portal.id)
+        states, pairs = await asyncio.gather(
+            statuses(loaders, apps), flags(loaders, apps, portal.tier)
+        )
+        facts = [
             _Facts(app, st, update, upgrade)
             for app, st, (update, upgrade) in zip(apps, states, pairs, strict=True)
         ]
-    return loaders.derived[key]
+    except BaseException as exc:
+        loaders.derived.pop(key, None)  # the next to ask tries again, as after a loader's failure
+        if isinstance(exc, Exception):
+            made.set_exception(exc)
+            made.exception()  # retrieved here: only a waiting caller re-raises it
+        else:
+            made.cancel()
+        raise
+    made.set_result(facts)
+    return facts
 
 
 async def list_apps(loaders: Loaders, portal: m.Portal, flt: AppFilter) -> list[m.ConnectedApp]:
