@@ -195,10 +195,16 @@ def read_columns(model: type[Model]) -> list[str]:
     return [c for c in model._meta.fields_db_projection.values() if c not in skipped]
 
 
-def columns(model: type[Model], table: str, prefix: str = "") -> str:
+def columns(model: type[Model], table: str, prefix: str = "", when: str | None = None) -> str:
     """A select list of the `read_columns` of `model` read from `table` (a name or an alias),
-    each named `prefix` + column, for statements written by hand and read with `builder`."""
-    return ", ".join(f'{table}."{column}" AS "{prefix}{column}"' for column in read_columns(model))
+    each named `prefix` + column, for statements written by hand and read with `builder`;
+    with `when` (an SQL condition), each column is null on the rows that do not meet it."""
+    return ", ".join(
+        f'{table}."{column}" AS "{prefix}{column}"'
+        if when is None
+        else f'CASE WHEN {when} THEN {table}."{column}" END AS "{prefix}{column}"'
+        for column in read_columns(model)
+    )
 
 
 def column_name(model: type[Model], field: str) -> str:

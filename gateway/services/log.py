@@ -119,21 +119,14 @@ def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tu
         f'ROW_NUMBER() OVER (PARTITION BY p."user_id") AS "{_USER}n" FROM ({page}) AS p'
     )
     entry = ", ".join(f'e."{c}"' for c in rows.read_columns(m.AppLogEntry))
+    app = rows.columns(m.ConnectedApp, "a", _APP, when=f'e."{_APP}n" = 1')
+    user = rows.columns(m.User, "u", _USER, when=f'e."{_USER}n" = 1')
     sql = (
-        f"SELECT {entry}, {_first_only(m.ConnectedApp, 'a', _APP)}, "
-        f"{_first_only(m.User, 'u', _USER)} FROM ({ranked}) AS e "
+        f"SELECT {entry}, {app}, {user} FROM ({ranked}) AS e "
         f'JOIN {apps} AS a ON a."id" = e."app_id" LEFT JOIN {users} AS u ON u."id" = e."user_id" '
         f"ORDER BY {order}"
     )
     return sql, param
-
-
-def _first_only(model: type[Model], table: str, prefix: str) -> str:
-    """`rows.columns(model, table, prefix)`, null but in the row its `prefix`n numbers 1."""
-    return ", ".join(
-        f'CASE WHEN e."{prefix}n" = 1 THEN {table}."{column}" END AS "{prefix}{column}"'
-        for column in rows.read_columns(model)
-    )
 
 
 def _prime(loader: Loader, model: type[Model], found: list[Any], prefix: str) -> None:
