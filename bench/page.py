@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,13 @@ def parse_args() -> argparse.Namespace:
         description="My Apps and App log pages: gateway vs hand-written endpoint"
     )
     parser.add_argument("--duration", type=int, default=20, help="measured seconds per server")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="the measured seconds are split into this many runs per server, the two servers "
+        "taking turns (default 4)",
+    )
     parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds per server")
     parser.add_argument(
         "--connections",
@@ -173,6 +181,25 @@ class WrkResult:
     requests: int
     non_2xx: int
     socket_errors: str | None
+    # requests/s of each round, when this result combines several runs
+    round_rates: tuple[float, ...] = ()
+
+
+def combine(runs: list[WrkResult]) -> WrkResult:
+    """One server's rounds as one result: requests/s over all their requests and seconds; p50
+    and p99 the median of the rounds' own (wrk reports percentiles, not the samples)."""
+    seconds = sum(r.requests / r.requests_per_s for r in runs if r.requests_per_s > 0)
+    requests = sum(r.requests for r in runs)
+    errors = [r.socket_errors for r in runs if r.socket_errors]
+    return WrkResult(
+        requests_per_s=requests / seconds if seconds > 0 else 0.0,
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        requests=requests,
+        non_2xx=sum(r.non_2xx for r in runs),
+        socket_errors="; ".join(errors) or None,
+        round_rates=tuple(r.requests_per_s for r in runs),
+    )
 
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -838,10 +865,14 @@ def print_table(
     for connections in sorted({c for _, c in results}, reverse=True):
         gateway, handwritten = results["gateway", connections], results["handwritten", connections]
         if handwritten.requests_per_s > 0 and handwritten.p50_ms > 0:
+            rounds = " ".join(
+                f"{g / h:.2f}" if h else "-"
+                for g, h in zip(gateway.round_rates, handwritten.round_rates, strict=True)
+            )
             print(
                 f"ratio gateway/handwritten at {connections} connection(s): requests/s "
-                f"{gateway.requests_per_s / handwritten.requests_per_s:.2f}x, "
-                f"p50 {gateway.p50_ms / handwritten.p50_ms:.1f}x"
+                f"{gateway.requests_per_s / handwritten.requests_per_s:.2f}x "
+                f"(by round: {rounds}), p50 {gateway.p50_ms / handwritten.p50_ms:.1f}x"
             )
     for (name, connections), r in results.items():
         if r.non_2xx or r.socket_errors:
@@ -867,7 +898,7 @@ def describe(args: argparse.Namespace, wrk: str, connections: list[int]) -> None
         f"db {database_name(args.db_url)}\n"
         f"load: {(version or ['wrk'])[0].split(' [')[0]}, at most {args.threads} threads, "
         f"{' then '.join(map(str, connections))} connections, {args.warmup} s warm-up + "
-        f"{args.duration} s per server; "
+        f"{args.duration} s per server in {args.rounds} rounds; "
         f"{os.cpu_count()} CPUs shared by wrk, the server and PostgreSQL; {load_average()}",
         flush=True,
     )
@@ -907,18 +938,26 @@ def load_test(
         return None
     script = wrk_script(scenario.bodies, scenario.token, folder / f"{id(scenario)}.lua")
     results = {}
+    seconds = max(1, round(args.duration / args.rounds))
     for count in connections:
+        print(
+            f"{count} connection(s): warm-up {args.warmup} s per server, then {args.rounds} "
+            f"rounds of {seconds} s per server, taking turns",
+            flush=True,
+        )
         for server in servers:
-            print(
-                f"{server.name}, {count} connection(s): warm-up {args.warmup} s, "
-                f"then {args.duration} s",
-                flush=True,
-            )
             run_wrk(wrk, server.url, script, args.threads, count, args.warmup)
             drain(server, scenario.bodies[0], scenario.token)
-            result = run_wrk(wrk, server.url, script, args.threads, count, args.duration)
-            results[server.name, count] = result
-            drain(server, scenario.bodies[0], scenario.token)
+        runs: dict[str, list[WrkResult]] = {server.name: [] for server in servers}
+        for round_number in range(args.rounds):
+            # ABBA: the machine's speed drifts by the minute; alternating the order cancels a
+            # steady drift, and short rounds keep both servers' runs close together.
+            for server in servers if round_number % 2 == 0 else servers[::-1]:
+                run = run_wrk(wrk, server.url, script, args.threads, count, seconds)
+                runs[server.name].append(run)
+                drain(server, scenario.bodies[0], scenario.token)
+        for server in servers:
+            results[server.name, count] = combine(runs[server.name])
     # The servers must still give the same answers after the load.
     for body in scenario.bodies:
         compare_responses(gateway, handwritten, body, scenario.token, scenario.summary)
@@ -930,6 +969,8 @@ def main() -> int:
     if database_name(args.db_url) in FORBIDDEN_DATABASES:
         sys.exit(f"refusing to use database {database_name(args.db_url)!r}: the bench resets it")
     connections = connection_counts(args.connections)
+    if args.rounds < 1 or args.duration < args.rounds:
+        sys.exit("--rounds must be at least 1 and at most --duration (seconds)")
     wrk = ensure_wrk()
     describe(args, wrk, connections)
     apps_token, log_token = asyncio.run(prepare_database(args.db_url, args.skip_seed))
