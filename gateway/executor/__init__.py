@@ -2,9 +2,11 @@
 breadth-first (gateway/executor/run.py), each field step once over all its parent objects.
 
 graphql-core stays the reference: what the engine does not support (introspection,
-subscriptions, directives on the operation, middleware) is handed to graphql-core whole,
-decided when the plan is made, before any resolver runs. `GATEWAY_EXECUTOR=reference` sends
-everything there.
+directives on the operation, middleware) is handed to graphql-core whole, decided when the
+plan is made, before any resolver runs. `GATEWAY_EXECUTOR=reference` sends everything there.
+
+A subscription's source stream is graphql-core's to run; each of its events is an execution of
+the operation with the event as root value, which `execute_event` runs like a query.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     execute,
+    execute_subscription_event,
 )
 from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.executor import Executor
@@ -90,10 +93,37 @@ class FastExecutor:
         if isinstance(bound, list):  # the operation or its variables are unusable
             return ExecutionResult(data=None, errors=bound)
         shape, values = bound
+        if shape.operation.operation is OperationType.SUBSCRIPTION:
+            return reference()  # a source stream to set up: graphql-core's `subscribe` does
         plan = self.plans.get(schema, document, shape.operation, shape.fragments, values)
         if plan.fallback is not None:
             return reference()
         run = Run(plan, root_value, context_value, values, shape.definitions, self.converter)
+        return self._finish(run)
+
+    def execute_event(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        event: Any,
+        context_value: Any,
+        variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+    ) -> ExecutionResult | Awaitable[ExecutionResult]:
+        """One event of a subscription operation: its selection executed with `event` as the
+        root value (a subscription field's resolver gives its root value: the event itself),
+        as graphql-core's `execute_subscription_event` does. Once per event for all the
+        subscribers who share the document, variables and viewer facts."""
+        bound = self._bind(schema, document, variable_values, operation_name)
+        if isinstance(bound, list):
+            return ExecutionResult(data=None, errors=bound)
+        shape, values = bound
+        plan = self.plans.get(schema, document, shape.operation, shape.fragments, values)
+        if plan.fallback is not None:
+            return reference_event(
+                schema, document, event, context_value, variable_values, operation_name
+            )
+        run = Run(plan, event, context_value, values, shape.definitions, self.converter)
         return self._finish(run)
 
     def _bind(
@@ -128,9 +158,9 @@ class FastExecutor:
 
     @staticmethod
     async def _finish(run: Run) -> ExecutionResult:
-        if run.plan.operation.operation is OperationType.QUERY:
-            # One connection for all of a query's statements. Mutations keep their own
-            # transactions, whose commit is what publishes their changes.
+        if run.plan.operation.operation is not OperationType.MUTATION:
+            # One connection for all of a query's (or an event's) statements. Mutations keep
+            # their own transactions, whose commit is what publishes their changes.
             async with one_connection():
                 data = await run.execute()
         else:
@@ -138,4 +168,19 @@ class FastExecutor:
         return ExecutionResult(data=data, errors=run.errors or None)
 
 
-__all__ = ["FastExecutor"]
+def reference_event(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    event: Any,
+    context_value: Any,
+    variable_values: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+) -> ExecutionResult | Awaitable[ExecutionResult]:
+    """`FastExecutor.execute_event` by graphql-core, the reference."""
+    built = Executor.build(schema, document, event, context_value, variable_values, operation_name)
+    if isinstance(built, list):
+        return ExecutionResult(data=None, errors=built)
+    return execute_subscription_event(built)
+
+
+__all__ = ["FastExecutor", "reference_event"]

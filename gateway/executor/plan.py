@@ -26,7 +26,6 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     OperationDefinitionNode,
-    OperationType,
     VariableNode,
     Visitor,
     is_leaf_type,
@@ -145,9 +144,6 @@ class Plan:
         self.fallback: str | None = None
         self.root_type = schema.get_root_type(operation.operation)
         self.root_fields: list[FieldPlan] = []
-        if operation.operation is OperationType.SUBSCRIPTION:
-            self.fallback = "subscriptions are executed by graphql-core"
-            return
         if self.root_type is None:
             self.fallback = f"the schema has no {operation.operation.value} type"
             return
