@@ -23,6 +23,7 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    create_source_event_stream,
     execute,
     execute_subscription_event,
 )
@@ -31,7 +32,7 @@ from graphql.execution.executor import Executor
 from graphql.execution.values import VariableValues, get_variable_values
 
 from gateway.db import one_connection
-from gateway.executor.plan import ByDocument, PlanCache
+from gateway.executor.plan import ByDocument, Plan, PlanCache
 from gateway.executor.run import Run
 
 
@@ -183,4 +184,43 @@ def reference_event(
     return execute_subscription_event(built)
 
 
-__all__ = ["FastExecutor", "reference_event"]
+async def event_roots(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    context_value: Any,
+    variable_values: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+) -> list[Any]:
+    """What one event means to a subscription: every value its field's source stream yields
+    for the event its resolver finds in the context (gateway/resolvers/subscriptions.py),
+    each to be executed by `execute_event`. The first error, if any, is raised."""
+    built = Executor.build(schema, document, None, context_value, variable_values, operation_name)
+    if isinstance(built, list):
+        raise built[0]
+    try:
+        source = create_source_event_stream(built)
+        if not isinstance(source, ExecutionResult) and not hasattr(source, "__aiter__"):
+            source = await source
+        if isinstance(source, ExecutionResult):
+            raise (source.errors or [GraphQLError("The subscription has no source")])[0]
+        return [root async for root in source]
+    finally:
+        del built.async_helpers  # the executor's cycle, as in `FastExecutor._bind`
+
+
+def viewer_facts(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variable_values: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+) -> frozenset[str]:
+    """The viewer facts an operation's selected fields declare (empty for an operation that
+    cannot run: its errors are reported where it is run)."""
+    built = Executor.build(schema, document, None, None, variable_values, operation_name)
+    if isinstance(built, list):
+        return frozenset()
+    del built.async_helpers
+    return Plan(schema, built.operation, built.fragments, built.variable_values).viewer_facts()
+
+
+__all__ = ["FastExecutor", "event_roots", "reference_event", "viewer_facts"]

@@ -75,6 +75,12 @@ def derive(info: strawberry.Info, fn: BatchFunction, parent: Any, **arguments: A
     return cast(Sequence[Any], fn(info.context, [parent], **arguments))[0]
 
 
+def facts_of(metadata: Any) -> tuple[str, ...]:
+    """The viewer facts a field declares it reads."""
+    facts: tuple[str, ...] = (metadata or {}).get(VIEWER_FACTS, ())
+    return facts
+
+
 def batch_of(metadata: Any) -> BatchFunction | None:
     fn: BatchFunction | None = (metadata or {}).get(BATCH)
     return fn

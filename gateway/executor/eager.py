@@ -76,6 +76,20 @@ async def gather(coroutines: list[Coroutine[Any, Any, Any]]) -> list[Any]:
     return values
 
 
+def start(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run `coroutine` at once, as far as it goes without waiting, in a copy of the caller's
+    context: None if it finished there (an exception it raised is raised here), else a task
+    that runs the rest. What `asyncio.eager_task_factory` does for one task in 3.12."""
+    context = contextvars.copy_context()
+    try:
+        waiting_for = context.run(coroutine.send, None)
+    except StopIteration:
+        return None
+    if waiting_for is not None:
+        waiting_for._asyncio_future_blocking = False  # the task flags it again (see gather)
+    return asyncio.ensure_future(_run(_rest(coroutine, context, waiting_for)))
+
+
 @types.coroutine
 def _rest(
     coroutine: Coroutine[Any, Any, Any], context: contextvars.Context, waiting_for: Any

@@ -28,8 +28,11 @@ from graphql import (
     OperationDefinitionNode,
     VariableNode,
     Visitor,
+    get_named_type,
+    is_abstract_type,
     is_leaf_type,
     is_non_null_type,
+    is_object_type,
     visit,
 )
 from graphql.execution.collect_fields import (
@@ -41,7 +44,7 @@ from graphql.execution.collect_fields import (
 from graphql.execution.values import VariableValues
 
 from gateway.executor.arguments import Arguments
-from gateway.executor.batch import batch_of
+from gateway.executor.batch import batch_of, facts_of
 
 log = logging.getLogger("gateway.executor")
 
@@ -172,6 +175,31 @@ class Plan:
             ).grouped_field_set
             fields = parent.children[runtime_type.name] = self._fields(runtime_type, collected)
         return fields
+
+    def viewer_facts(self) -> frozenset[str]:
+        """The viewer facts declared by the fields this plan can execute, at any depth and on
+        every concrete type an abstract position may hold: viewers who agree on these get the
+        same answer."""
+        facts: set[str] = set()
+        walked: set[tuple[int, str]] = set()
+        pending = list(self.root_fields)
+        while pending:
+            field_plan = pending.pop()
+            if field_plan.definition is None:
+                continue
+            facts.update(facts_of(getattr(field_plan.strawberry_field, "metadata", None)))
+            named = get_named_type(field_plan.definition.type)
+            if is_object_type(named):
+                runtime_types: Any = [named]
+            elif is_abstract_type(named):
+                runtime_types = self.schema.get_possible_types(named)
+            else:
+                continue
+            for runtime_type in runtime_types:
+                if (id(field_plan), runtime_type.name) not in walked:
+                    walked.add((id(field_plan), runtime_type.name))
+                    pending.extend(self.children(field_plan, runtime_type))
+        return frozenset(facts)
 
     @staticmethod
     def _fields(
