@@ -19,7 +19,8 @@ from gateway import db, heap
 from gateway.broker import Broker, make_broker
 from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
-from gateway.live import Hub, LiveView
+from gateway.hub import Hub
+from gateway.live import LiveView
 from gateway.middleware import HeaderSizeLimit, NoSniff
 from gateway.schema.schema import build_schema
 from gateway.services import mail
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> Starlette:
     mail.check_smtp_url(settings)
     schema = build_schema(settings)
     broker = make_broker(settings)
-    hub = Hub(broker, settings)
+    hub = Hub(broker, settings, schema)
     graphql = GraphQLHTTP(schema, settings, broker)
     events = EventsHTTP(settings, broker)
     live = LiveView(schema, settings, hub, broker)

@@ -1,15 +1,12 @@
-"""Live updates over WebSocket (graphql-transport-ws only): sockets, auth, limits, fan-out.
-
-The hub receives every envelope the broker delivers to this process and hands it to the
-subscriptions of that envelope's portal, each with a bounded queue. One fresh set of loaders
-is made per envelope and shared by all its subscribers, so the pushed objects are read once
-per event, never from an earlier event's cache. Close codes are DESIGN §3's.
+"""Live updates over WebSocket (graphql-transport-ws only): the protocol, with our
+authentication, socket cap, token expiry, and each operation run as a request of its own.
 
 Each operation over a socket is a request of its own, as over HTTP: its user is read again (a
 user deleted or moved out of the portal closes the socket with 4403), it gets fresh loaders and
-a request id, and its parameters and errors are checked and coded as over HTTP. Between
-operations, the hub checks every open socket's user periodically, so revoked access also ends
-subscriptions nobody touches.
+a request id, and its parameters and errors are checked and coded as over HTTP. A subscription
+that passes its checks joins its group in the hub (gateway/hub.py), which executes each event
+once per group and writes the frames; between operations, the hub checks every open socket's
+user periodically, so revoked access also ends subscriptions nobody touches.
 """
 
 from __future__ import annotations
@@ -17,14 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphql import GraphQLError
-from starlette.websockets import WebSocket
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -33,176 +27,15 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.utils.aio import aclosing
 
-from gateway.auth import AuthenticationFailed, authenticate, load_viewer, portals_of
+from gateway.auth import AuthenticationFailed, authenticate, load_viewer
 from gateway.broker import Broker
 from gateway.context import Context
 from gateway.errors import present_errors
-from gateway.loaders import Loaders
+from gateway.hub import CLOSE_FORBIDDEN, CLOSE_POLICY, Hub, Member, Socket
 from gateway.request_ids import accepted_request_id
-from gateway.services.envelopes import Envelope
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.live")
-
-CLOSE_POLICY = 1008  # too many sockets for this user
-CLOSE_TRY_AGAIN = 1013  # fell behind, or the broker is lost: reconnect and refetch
-CLOSE_FORBIDDEN = 4403
-
-
-_closing: set[asyncio.Task[None]] = set()
-
-
-class SubscriberClosed(Exception):
-    pass
-
-
-@dataclass(eq=False)
-class Socket:
-    """One authenticated WebSocket: who it is, and how to close it."""
-
-    websocket: WebSocket
-    user_id: int
-    portal_id: int
-    subscribers: set[Subscriber] = field(default_factory=set)
-    closed: bool = False
-
-    def close(self, code: int, reason: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        # Called from synchronous fan-out; the loop keeps only weak references to tasks.
-        task = asyncio.get_running_loop().create_task(self._close(code, reason))
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
-
-    async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):  # the peer may be gone already
-            await self.websocket.close(code=code, reason=reason)
-
-
-@dataclass(eq=False)
-class Subscriber:
-    """One subscription's queue of (envelope, loaders) pairs."""
-
-    socket: Socket
-    queue: asyncio.Queue[tuple[Envelope, Loaders]]
-
-    async def next(self) -> tuple[Envelope, Loaders]:
-        return await self.queue.get()
-
-
-class Hub:
-    """This process's sockets and subscriptions, fed by the broker."""
-
-    def __init__(self, broker: Broker, settings: Settings) -> None:
-        self.broker = broker
-        self.settings = settings
-        self._by_portal: dict[int, set[Subscriber]] = defaultdict(set)
-        self._sockets_by_user: dict[int, set[Socket]] = defaultdict(set)
-        self._access_watch: asyncio.Task[None] | None = None
-        broker.listen(self.deliver)
-        broker.on_lost(self.lost)
-
-    # Sockets
-    def open_socket(self, websocket: WebSocket, user_id: int, portal_id: int) -> Socket | None:
-        """A new socket, or None when the user already has as many as allowed."""
-        sockets = self._sockets_by_user[user_id]
-        if len(sockets) >= self.settings.ws_max_sockets_per_user:
-            if not sockets:
-                del self._sockets_by_user[user_id]
-            return None
-        socket = Socket(websocket, user_id, portal_id)
-        sockets.add(socket)
-        if self._access_watch is None:
-            # Runs while this process has sockets, whether or not the app's lifespan runs.
-            self._access_watch = asyncio.get_running_loop().create_task(self._watch_access())
-        return socket
-
-    def close_socket(self, socket: Socket) -> None:
-        socket.closed = True
-        self._sockets_by_user[socket.user_id].discard(socket)
-        if not self._sockets_by_user[socket.user_id]:
-            del self._sockets_by_user[socket.user_id]
-        for subscriber in list(socket.subscribers):
-            self._unsubscribe(subscriber)
-        if not self._sockets_by_user and self._access_watch is not None:
-            self._access_watch.cancel()
-            self._access_watch = None
-
-    async def _watch_access(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.ws_access_check_interval)
-            try:
-                await self.check_access()
-            except Exception:
-                # The database may be briefly unreachable: the next round tries again.
-                log.warning("could not check the users of open sockets", exc_info=True)
-
-    async def check_access(self) -> None:
-        """Close with 4403 the sockets whose user was deleted or left the portal since they
-        connected: one statement for all of this process's sockets."""
-        if not self._sockets_by_user:
-            return
-        portals = await portals_of(list(self._sockets_by_user))
-        for user_id, sockets in list(self._sockets_by_user.items()):
-            for socket in list(sockets):
-                if portals.get(user_id) != socket.portal_id:
-                    log.info(
-                        "socket closed: user %s is no longer in portal %s",
-                        user_id,
-                        socket.portal_id,
-                    )
-                    socket.close(CLOSE_FORBIDDEN, "Forbidden")
-
-    @property
-    def open_subscriptions(self) -> int:
-        return sum(len(s) for s in self._by_portal.values())
-
-    def subscription_count(self, portal_id: int) -> int:
-        """Open subscriptions of one portal in this process: once a subscription counts here,
-        events published for its portal reach it."""
-        return len(self._by_portal.get(portal_id, ()))
-
-    # Subscriptions
-    @contextlib.contextmanager
-    def subscribe(self, socket: Socket) -> Iterator[Subscriber]:
-        if not self.broker.healthy:
-            socket.close(CLOSE_TRY_AGAIN, "Live updates are unavailable; try again later")
-            raise SubscriberClosed
-        subscriber = Subscriber(socket, asyncio.Queue(maxsize=self.settings.ws_queue_size))
-        self._by_portal[socket.portal_id].add(subscriber)
-        socket.subscribers.add(subscriber)
-        try:
-            yield subscriber
-        finally:
-            self._unsubscribe(subscriber)
-
-    def _unsubscribe(self, subscriber: Subscriber) -> None:
-        portal = subscriber.socket.portal_id
-        self._by_portal[portal].discard(subscriber)
-        if not self._by_portal[portal]:
-            self._by_portal.pop(portal, None)
-        subscriber.socket.subscribers.discard(subscriber)
-
-    def deliver(self, envelope: Envelope) -> None:
-        subscribers = self._by_portal.get(envelope.portal_id)
-        if not subscribers:
-            return
-        loaders = Loaders()  # fresh for this event, shared by its subscribers
-        for subscriber in list(subscribers):
-            try:
-                subscriber.queue.put_nowait((envelope, loaders))
-            except asyncio.QueueFull:
-                # A slow reader is dropped rather than stalling others or growing memory.
-                subscriber.socket.close(CLOSE_TRY_AGAIN, "Too far behind; reconnect and refetch")
-                self._unsubscribe(subscriber)
-
-    def lost(self) -> None:
-        """The broker is gone: updates may be missed, so subscribed sockets must refetch."""
-        for subscribers in list(self._by_portal.values()):
-            for subscriber in list(subscribers):
-                subscriber.socket.close(CLOSE_TRY_AGAIN, "Live updates were interrupted; reconnect")
-                self._unsubscribe(subscriber)
 
 
 class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
@@ -212,6 +45,11 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     view: LiveView
     _socket: Socket | None = None
     _expiry: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The subscriptions of this socket in the hub's groups, by operation id.
+        self._members: dict[str, Member] = {}
 
     async def handle_connection_init(self, message: Any) -> None:
         if self.connection_timed_out:
@@ -279,8 +117,6 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             request_id=request_id,
             publisher=self.view.broker,
             websocket=self.context.websocket,
-            socket=socket,
-            hub=self.view.hub,
         )
         problem = _parameter_problem(operation)
         if problem is not None:
@@ -288,6 +124,8 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             presented = present_errors([error], context.request_id, self.view.settings.debug)
             await operation.send_initial_errors(presented)
             return
+        # A subscription runs here only to be checked: without an event its field yields
+        # nothing, so its stream ends at once, or gives the errors that refuse it.
         result_source = await self.schema.stream(
             operation.query,
             variable_values=operation.variables,
@@ -295,7 +133,23 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             operation_name=operation.operation_name,
         )
         async with aclosing(result_source):
-            await self._send_result_stream(operation, result_source)
+            results = [result async for result in result_source]
+        if not results and _is_subscription(operation.query, operation.operation_name):
+            member = self.view.hub.join(
+                socket,
+                operation.id,
+                operation.query,
+                operation.operation_name,
+                operation.variables,
+                viewer.user,
+                viewer.portal,
+            )
+            if member is not None and operation.id in self.operations:
+                self._members[operation.id] = member
+            elif member is not None:  # completed by the client while it was checked
+                self.view.hub.leave(member)
+            return
+        await self._send_result_stream(operation, _stream(results))
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
     @staticmethod
@@ -304,12 +158,30 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         # fault, not the protocol's: it gets an `error` message and the socket stays open.
         return None
 
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self._members.pop(operation_id, None)
+        if member is not None:
+            self.view.hub.leave(member)
+        await super().cleanup_operation(operation_id)
+
     async def shutdown(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
         if self._socket is not None:
             self.view.hub.close_socket(self._socket)
         await super().shutdown()
+
+
+async def _stream(results: list[Any]) -> AsyncGenerator[Any, None]:
+    for result in results:
+        yield result
+
+
+def _is_subscription(query: str, operation_name: str | None) -> bool:
+    """Whether the operation a text names is a subscription (it passed its checks, so it
+    parses and names one)."""
+    operation = get_operation_ast(parse(query), operation_name)
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
 
 
 def _parameter_problem(operation: Operation[Context, None]) -> str | None:
@@ -402,5 +274,4 @@ class LiveView(GraphQL[Context, None]):
             request_id=accepted_request_id(request.headers.get("x-request-id")),
             publisher=self.broker,
             websocket=request,
-            hub=self.hub,
         )

@@ -69,7 +69,10 @@ class Settings:
     ws_max_subscriptions: int = 100
     ws_max_sockets_per_user: int = 20
     ws_max_frame_bytes: int = 64 * 1024
+    # How far a socket's reader may fall behind before it is closed with 1013: frames
+    # waiting to be written, and their size in characters (gateway/hub.py).
     ws_queue_size: int = 100
+    ws_outbox_bytes: int = 1024 * 1024
     # Seconds between checks that open sockets' users still exist and are still in their
     # portal (a socket that fails is closed with 4403): revoked access ends within this long.
     ws_access_check_interval: float = 30.0
@@ -141,6 +144,7 @@ class Settings:
             ("WS_INIT_TIMEOUT", "ws_init_timeout", float),
             ("WS_MAX_SOCKETS_PER_USER", "ws_max_sockets_per_user", int),
             ("WS_QUEUE_SIZE", "ws_queue_size", int),
+            ("WS_OUTBOX_BYTES", "ws_outbox_bytes", int),
             ("WS_ACCESS_CHECK_INTERVAL", "ws_access_check_interval", float),
         ]:
             raw = get(name)

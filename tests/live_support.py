@@ -23,8 +23,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from gateway.hub import Hub
 from gateway.ids import decode_id
-from gateway.live import Hub
 from tests.helpers import until
 
 PROTOCOL = Subprotocol("graphql-transport-ws")

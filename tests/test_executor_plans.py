@@ -126,6 +126,7 @@ def test_fields_that_read_the_viewer_say_which_facts() -> None:
         "Portal.deliveries": ("is_super_admin",),
         "Query.node": ("id", "is_super_admin"),
         "Query.nodes": ("id", "is_super_admin"),
+        "Subscription.notificationReceived": ("id",),
         "Viewer.notifications": ("id",),
         "Viewer.user": ("id",),
     }

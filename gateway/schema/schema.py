@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError
+from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
@@ -22,7 +23,7 @@ from strawberry.utils.await_maybe import await_maybe
 
 from gateway.context import Info
 from gateway.errors import present_errors
-from gateway.executor import FastExecutor
+from gateway.executor import FastExecutor, reference_event
 from gateway.executor.batch import reads_viewer
 from gateway.resolvers import node as node_r
 from gateway.schema.apps import (
@@ -160,6 +161,24 @@ class GatewaySchema(strawberry.Schema):
             )
             return PreExecutionError(data=None, errors=[error])
         return ExecutionResult(data=result.data, errors=result.errors, extensions={})
+
+    def execute_event(
+        self,
+        document: DocumentNode,
+        event: Any,
+        context_value: Any,
+        variable_values: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> Awaitable[GraphQLExecutionResult] | GraphQLExecutionResult:
+        """One event of a subscription executed, by our executor or graphql-core's: once
+        for a whole group of subscribers (gateway/live.py)."""
+        if self.fast_executor is not None:
+            return self.fast_executor.execute_event(
+                self._schema, document, event, context_value, variable_values, operation_name
+            )
+        return reference_event(
+            self._schema, document, event, context_value, variable_values, operation_name
+        )
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry logs every error with a traceback; client mistakes are not ours to log,

@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from gateway.context import Info
+from gateway.executor.batch import reads_viewer
 from gateway.resolvers import subscriptions as r
 from gateway.schema.apps import AppAlert, ConnectedApp
 from gateway.schema.base import row
@@ -66,7 +67,11 @@ class Subscription:
         async for entry in r.app_log_appended(info, filter.to_filter() if filter else None):
             yield entry  # type: ignore[misc]  # a row stands for its GraphQL type
 
-    @strawberry.subscription(description="The viewer's new in-app digests.")
+    @strawberry.subscription(
+        description="The viewer's new in-app digests.",
+        # Each user's own: subscribers are grouped by user (gateway/live.py).
+        metadata=reads_viewer("id"),
+    )
     async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
         async for notification in r.notification_received(info):
             yield notification  # type: ignore[misc]  # a row stands for its GraphQL type
