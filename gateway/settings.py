@@ -153,6 +153,13 @@ class Settings:
                     values[attr] = kind(raw)
                 except ValueError as exc:
                     raise SettingsError(f"GATEWAY_{name} must be a number, got {raw!r}") from exc
+        for name, attr in (
+            ("WS_QUEUE_SIZE", "ws_queue_size"),
+            ("WS_OUTBOX_BYTES", "ws_outbox_bytes"),
+        ):
+            size = values.get(attr)
+            if isinstance(size, int) and size < 1:
+                raise SettingsError(f"GATEWAY_{name} must be a positive number, got {size!r}")
         interval = values.get("ws_access_check_interval")
         if isinstance(interval, float) and not 0 < interval < float("inf"):
             raise SettingsError(

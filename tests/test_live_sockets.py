@@ -281,6 +281,17 @@ def test_the_access_check_interval_is_read_from_the_environment():
             Settings.from_env({"GATEWAY_WS_ACCESS_CHECK_INTERVAL": bad})
 
 
+def test_how_far_a_reader_may_fall_behind_is_read_from_the_environment():
+    assert (Settings().ws_queue_size, Settings().ws_outbox_bytes) == (100, 1024 * 1024)
+    env = {"GATEWAY_WS_QUEUE_SIZE": "7", "GATEWAY_WS_OUTBOX_BYTES": "65536"}
+    read = Settings.from_env(env)
+    assert (read.ws_queue_size, read.ws_outbox_bytes) == (7, 65536)
+    for name in ("GATEWAY_WS_QUEUE_SIZE", "GATEWAY_WS_OUTBOX_BYTES"):
+        for bad in ("0", "-5", "lots"):
+            with pytest.raises(SettingsError, match=name):
+                Settings.from_env({name: bad})
+
+
 # --- logs ------------------------------------------------------------------------------------
 
 
