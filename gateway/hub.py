@@ -61,7 +61,7 @@ MAX_SHAPES = 1000
 _closing: set[asyncio.Task[None]] = set()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Socket:
     """One authenticated WebSocket: who it is, its subscriptions, what it has yet to write."""
 
@@ -73,7 +73,9 @@ class Socket:
     max_chars: int = 1 << 20
     members: set[Member] = field(default_factory=set)
     closed: bool = False
-    outbox: deque[str] = field(default_factory=deque)
+    # Frames waiting while an earlier one is being written; made only once one waits (an
+    # empty deque is some 600 bytes, and most sockets never need one).
+    outbox: deque[str] | None = None
     outbox_chars: int = 0
     writer: asyncio.Task[None] | None = None
 
@@ -84,6 +86,8 @@ class Socket:
         if self.writer is None:
             self.writer = eager.start(self._write(frame))
             return
+        if self.outbox is None:
+            self.outbox = deque()
         self.outbox.append(frame)
         self.outbox_chars += len(frame)
         if len(self.outbox) > self.max_frames or self.outbox_chars > self.max_chars:
@@ -100,18 +104,21 @@ class Socket:
                 frame = self.outbox.popleft()
                 self.outbox_chars -= len(frame)
         except Exception:
-            # The peer is gone: its receive loop ends the socket.
-            self.outbox.clear()
-            self.outbox_chars = 0
+            self._drop_outbox()  # the peer is gone: its receive loop ends the socket
         finally:
             self.writer = None
+            if not self.outbox:
+                self.outbox = None
+
+    def _drop_outbox(self) -> None:
+        self.outbox = None
+        self.outbox_chars = 0
 
     def close(self, code: int, reason: str) -> None:
         if self.closed:
             return
         self.closed = True
-        self.outbox.clear()
-        self.outbox_chars = 0
+        self._drop_outbox()
         # Called from synchronous fan-out; the loop keeps only weak references to tasks.
         task = asyncio.get_running_loop().create_task(self._close(code, reason))
         _closing.add(task)
