@@ -359,9 +359,9 @@ class Loaders:
         """The loader of a batch resolver for one set of arguments, keyed by parent object
         (gateway/executor/batch.py): graphql-core's per-object calls become one batch call.
 
-        The context is the first caller's: a subscription event's loaders are shared by that
-        portal's subscribers, so batch functions read only what they share (the portal, the
-        settings, the loaders), never the viewer."""
+        The context is the first caller's, which is the request's own: a subscription event's
+        loaders serve one group, whose members agree on every viewer fact a field declares
+        (gateway/hub.py)."""
         key = (fn, repr(sorted(arguments.items())) if arguments else "")
         loader = self._batches.get(key)
         if loader is None:
