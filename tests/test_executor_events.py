@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from graphql import parse
@@ -24,7 +24,7 @@ from gateway.errors import present_errors
 from gateway.executor import reference_event
 from gateway.ids import to_global_id
 from gateway.models.enums import AppStatus
-from gateway.schema.schema import build_schema
+from gateway.schema.schema import GatewaySchema, build_schema
 from gateway.services.envelopes import StatusChange
 from gateway.settings import Settings
 from tests.executor_support import Answer, differences
@@ -91,6 +91,10 @@ def _abandoned_coroutines_collected() -> Iterator[None]:
     gc.collect()
 
 
+def _schema(settings: Settings, executor: str) -> GatewaySchema:
+    return cast(GatewaySchema, build_schema(replace(settings, executor=executor)))
+
+
 async def _events(demo: Any) -> list[Any]:
     """Every kind of event root, the odd ones included: a change of an app that is gone, an
     alert that is gone, entries and notifications of the demo data."""
@@ -150,8 +154,8 @@ async def _answer(
 
 async def test_events_execute_as_graphql_core_executes_them(settings: Settings, demo: Any) -> None:
     # Given both executors, the demo's viewers, and events of every kind
-    fast = build_schema(replace(settings, executor="fast"))
-    reference = build_schema(replace(settings, executor="reference"))
+    fast = _schema(settings, "fast")
+    reference = _schema(settings, "reference")
     assert fast.fast_executor is not None and reference.fast_executor is None
     viewers = [
         await m.User.get(email=email, portal_id=demo.acme_portal_id)
@@ -177,7 +181,7 @@ async def test_events_execute_as_graphql_core_executes_them(settings: Settings, 
 
 async def test_our_executor_runs_events_without_falling_back(settings: Settings, demo: Any) -> None:
     # Given the fast schema's executor, which counts what it hands to graphql-core
-    fast = build_schema(replace(settings, executor="fast"))
+    fast = _schema(settings, "fast")
     executor = fast.fast_executor
     assert executor is not None
     viewer = await m.User.get(email=d.ADMIN_EMAIL, portal_id=demo.acme_portal_id)

@@ -36,7 +36,12 @@ async def served(app, settings):
 
 
 async def tenant(settings, *apps: str) -> f.Tenant:
-    people = {ADMIN: "admin", MANAGER: "manager", MEMBER: "member", OTHER: "member"}
+    people: dict[str, f.Role] = {
+        ADMIN: "admin",
+        MANAGER: "manager",
+        MEMBER: "member",
+        OTHER: "member",
+    }
     return await f.make_tenant(settings, people=people, apps=apps)
 
 
