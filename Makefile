@@ -48,7 +48,14 @@ bench-page: install
 bench-instructions: install
 	$(BIN)/python bench/instructions.py $(BENCH_ARGS)
 
-bench-subscriptions: install
+# Its client workers are Node.js (bench/node, the ws library), installed from the committed lock
+# file when node_modules is missing or older than it.
+BENCH_NODE_STAMP := bench/node/node_modules/.package-lock.json
+$(BENCH_NODE_STAMP): bench/node/package-lock.json
+	npm ci --prefix bench/node --no-audit --no-fund
+	touch $@
+
+bench-subscriptions: install $(BENCH_NODE_STAMP)
 	$(BIN)/python bench/subscriptions.py $(BENCH_ARGS)
 
 audit: install

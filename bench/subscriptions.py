@@ -1,21 +1,28 @@
 """Benchmark of live updates: N WebSocket subscribers, status events posted to /events.
 
-For each subscriber count N (1,000 then 5,000 by default) it starts `gateway serve`, opens N
-graphql-transport-ws sockets with one `appStatusChanged` subscription each, then posts app status
-changes to `/events` at each rate (1 then 10 events/s by default) for a fixed duration. It prints
-the connect time, the server memory per open subscription (RSS delta / N), the delivery latency
-(p50/p99, from just before the POST to the client's receipt) and how many deliveries arrived of
-those expected. Then the same with two gateway processes joined by Redis, the subscribers spread
-over both and the events posted to the first one only. It asserts nothing: it prints figures.
+For each subscriber count N (1,000, 5,000 and 10,000 by default) it starts `gateway serve`,
+opens N graphql-transport-ws sockets with one `appStatusChanged` subscription each, leaves them
+idle for a while (keep-alive CPU), then posts app status changes to `/events` at each rate (1
+event/s, and 10 for the smallest N) for a fixed duration. Then the same with the floor,
+bench/floor.py: bare uvicorn pushing one pre-encoded frame per event to the same sockets. Then
+the gateway on two processes joined by Redis, the subscribers spread over both and the events
+posted to the first one only. The servers run on one CPU and the clients (Node.js, bench/node,
+by default) on another. For each phase it prints the connect time, the server memory per open
+subscription (RSS delta / N), the server CPU while idle, the delivery latency (p50/p99, from
+just before the POST to the client's receipt), how many deliveries arrived of those expected,
+the sockets the server closed, the server CPU per event and per message, and the server's
+cycle-collector pauses. It asserts nothing: it prints figures, and the issue's goals beside
+them.
 
 See bench/README.md. Run with `make bench-subscriptions` (or .venv/bin/python
-bench/subscriptions.py --help); a quick smoke run: `--counts 200 --duration 5`.
+bench/subscriptions.py --help); a quick smoke run: `--counts 200,500 --duration 5 --idle 5`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import multiprocessing
@@ -38,6 +45,7 @@ from typing import Any
 
 import common
 from common import asyncpg_dsn, create_database, database_name, free_port, reset_schema
+from serverhooks import CPUS_ENV, GC_LOG_ENV, read_gc_log
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -74,13 +82,49 @@ def parse_args() -> argparse.Namespace:
         description="Live updates: N WebSocket subscribers under events"
     )
     parser.add_argument(
-        "--counts", type=_ints, default=[1000, 5000], help="subscriber counts (1000,5000)"
+        "--counts",
+        type=_ints,
+        default=[1000, 5000, 10000],
+        help="subscriber counts (1000,5000,10000)",
     )
     parser.add_argument(
-        "--rates", type=_floats, default=[1.0, 10.0], help="events per second (1,10)"
+        "--rates", type=_floats, default=[1.0], help="events per second, every count (1)"
+    )
+    parser.add_argument(
+        "--extra-rates",
+        type=_floats,
+        default=[10.0],
+        help="more events per second, for the smallest count only (10; '' for none)",
     )
     parser.add_argument("--duration", type=int, default=30, help="seconds of events per rate (30)")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=20.0,
+        help="seconds with the sockets open and no events, for the keep-alive CPU (20: one "
+        "keep-alive ping per socket)",
+    )
     parser.add_argument("--skip-redis", action="store_true", help="only the one-process runs")
+    parser.add_argument(
+        "--servers",
+        type=lambda text: [x.strip() for x in text.split(",") if x.strip()],
+        default=["gateway", "floor"],
+        help="the one-process runs: gateway, floor (bare uvicorn, bench/floor.py) or both, in "
+        "turn for each N (gateway,floor)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="don't pin: by default the servers run on --server-cpu and the clients on "
+        "--client-cpu",
+    )
+    parser.add_argument("--server-cpu", type=int, default=0, help="the servers' CPU (0)")
+    parser.add_argument(
+        "--client-cpu",
+        type=int,
+        default=1,
+        help="the CPU of the client workers and of this process, which posts the events (1)",
+    )
     parser.add_argument(
         "--db-url",
         default=os.environ.get("GATEWAY_BENCH_SUBS_DATABASE_URL", DEFAULT_DB_URL),
@@ -91,7 +135,16 @@ def parse_args() -> argparse.Namespace:
         help="an existing Redis for the two-process runs (default: a private redis-server on a "
         "free port, so the bench's envelopes never reach other gateways, test runs included)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="client processes (2)")
+    parser.add_argument(
+        "--client",
+        choices=["node", "python"],
+        default="node",
+        help="client workers: Node.js and the ws library (bench/node/client.mjs), or Python, "
+        "asyncio/uvloop and the websockets library (node)",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="client processes (1 with --client node, 2 with python)"
+    )
     parser.add_argument(
         "--batch", type=int, default=200, help="socket handshakes in flight at once (200)"
     )
@@ -237,16 +290,40 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process, in seconds."""
+    """CPU time of the process, in seconds: the nanoseconds on CPU of its threads
+    (`/proc/<pid>/task/*/schedstat`), or utime + stime in clock ticks (10 ms) without them.
+    A thread that ends takes its time with it: the servers' threads live as long as they do."""
+    total_ns = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                total_ns += int((task / "schedstat").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        total_ns = 0
+    if total_ns:
+        return total_ns / 1e9
     text = Path(f"/proc/{pid}/stat").read_text()
     fields_ = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
     return (int(fields_[11]) + int(fields_[12])) / _TICKS
 
 
+@dataclass
 class Server(common.Server):
+    gc_log: Path | None = None
+
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def affinity(self) -> str:
+        try:
+            return _cpu_list(os.sched_getaffinity(self.pid))
+        except OSError:
+            return "?"
+
+    def gc_pauses(self, since: float, until: float) -> list[float]:
+        """Milliseconds of each cycle collection that started in the window (wall time)."""
+        return [] if self.gc_log is None else read_gc_log(self.gc_log, since, until)
 
     def log_summary(self) -> str | None:
         """Log lines at warning or above (JSON lines, or plain text from uvicorn), by message."""
@@ -267,16 +344,29 @@ class Server(common.Server):
         return "\n".join(f"  {n} x {message}" for message, n in counts.most_common(12))
 
 
-def gateway_command() -> list[str]:
-    script = Path(sys.executable).parent / "gateway"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"]
+def _cpu_list(cpus: set[int] | list[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
 
 
-def start_gateway(name: str, db_url: str, redis_url: str | None, folder: Path) -> Server:
-    port = free_port()
-    # Only this bench's settings: a GATEWAY_* variable of the shell (DEBUG, REDIS_URL…) would
-    # change what is measured.
+def _server_env(name: str, folder: Path, cpus: set[int] | None) -> tuple[dict[str, str], Path]:
+    """The environment of a server process: the shell's, less its GATEWAY_* variables (DEBUG,
+    REDIS_URL… would change what is measured), plus the bench's hooks (bench/serverhooks.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    gc_log = folder / f"{name}.gc"
+    env[GC_LOG_ENV] = str(gc_log)
+    env.pop(CPUS_ENV, None)
+    if cpus:
+        env[CPUS_ENV] = _cpu_list(cpus)
+    return env, gc_log
+
+
+def start_gateway(
+    name: str, db_url: str, redis_url: str | None, folder: Path, cpus: set[int] | None
+) -> Server:
+    """`gateway serve` through bench/serve_gateway.py: the same command line and settings,
+    pinned to `cpus` and with its collector's pauses logged."""
+    port = free_port()
+    env, gc_log = _server_env(name, folder, cpus)
     env.update(
         GATEWAY_DATABASE_URL=db_url,
         GATEWAY_JWT_SECRET=JWT_SECRET,
@@ -289,14 +379,32 @@ def start_gateway(name: str, db_url: str, redis_url: str | None, folder: Path) -
     log_path = folder / f"{name}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [*gateway_command(), "serve", "--port", str(port)],
+            [sys.executable, str(BENCH_DIR / "serve_gateway.py"), "serve", "--port", str(port)],
             cwd=REPO,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = Server(name, process, port, log_path)
+    server = Server(name, process, port, log_path, gc_log)
     wait_ready(server, need_broker=redis_url is not None)
+    return server
+
+
+def start_floor(name: str, folder: Path, cpus: set[int] | None) -> Server:
+    """bench/floor.py: bare uvicorn, served as the gateway is, pinned and logged the same way."""
+    port = free_port()
+    env, gc_log = _server_env(name, folder, cpus)
+    log_path = folder / f"{name}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, str(BENCH_DIR / "floor.py"), "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(name, process, port, log_path, gc_log)
+    wait_ready(server, need_broker=False)
     return server
 
 
@@ -332,8 +440,9 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> Non
             process.wait()
 
 
-def start_private_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A redis-server of the bench's own, in memory only, on a free port."""
+def start_private_redis(folder: Path, cpus: set[int]) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of the bench's own, in memory only, on a free port, on `cpus` (all of
+    them: this process may be pinned to the clients' CPU by then)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not on PATH: pass --redis-url or --skip-redis")
@@ -355,6 +464,7 @@ def start_private_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=lambda: os.sched_setaffinity(0, cpus),  # no threads here
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -396,7 +506,9 @@ class _ClientState:
     extensions: str | None = None
 
 
-def worker_main(conn: Any, deflate: bool) -> None:
+def worker_main(conn: Any, deflate: bool, cpus: set[int] | None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)  # before the loop and the reader thread start
     import uvloop
 
     uvloop.run(_worker(conn, deflate))
@@ -452,6 +564,7 @@ async def _open(
 ) -> dict[str, Any]:
     """Open, init and subscribe one socket per (ws url, token), `concurrency` at a time."""
     from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
 
     semaphore = asyncio.Semaphore(max(concurrency, 1))
     failures: Counter[str] = Counter()
@@ -464,7 +577,7 @@ async def _open(
             try:
                 ws = await connect(
                     url,
-                    subprotocols=[PROTOCOL],
+                    subprotocols=[Subprotocol(PROTOCOL)],
                     compression="deflate" if deflate else None,
                     ping_interval=None,
                     max_size=None,
@@ -487,7 +600,7 @@ async def _open(
                 failures[_describe(exc)] += 1
                 await _quiet_close(ws)
                 return
-            if state.extensions is None:
+            if state.extensions is None and ws.response is not None:
                 state.extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
             sub = _Sub(ws)
             state.subs.add(sub)
@@ -576,16 +689,93 @@ async def _close_all(state: _ClientState) -> int:
     return len(subs)
 
 
-class Clients:
-    """The worker processes, driven from the main process."""
+NODE_DIR = BENCH_DIR / "node"
 
-    def __init__(self, count: int, deflate: bool) -> None:
-        context = multiprocessing.get_context("spawn")
+
+def ensure_node_client() -> str:
+    """The node binary, with bench/node's packages installed (as `make bench-subscriptions`
+    does: `npm ci`, from the committed lock file)."""
+    node = shutil.which("node")
+    if node is None:
+        sys.exit("node is not on PATH: install Node.js (18 or later), or use --client python")
+    installed = NODE_DIR / "node_modules" / ".package-lock.json"
+    lock = NODE_DIR / "package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        npm = shutil.which("npm")
+        if npm is None:
+            sys.exit("npm is not on PATH: it installs bench/node's packages")
+        print("installing bench/node's packages: npm ci --prefix bench/node", flush=True)
+        subprocess.run(
+            [npm, "ci", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund"], check=True
+        )
+    return node
+
+
+class NodeWorker:
+    """A client worker in Node.js (bench/node/client.mjs), with a Pipe's send/recv and a
+    Process's join/terminate: commands and replies are JSON lines on its stdin and stdout."""
+
+    def __init__(self, node: str, deflate: bool, cpus: set[int] | None) -> None:
+        self.process = subprocess.Popen(
+            [node, str(NODE_DIR / "client.mjs"), *(["--deflate"] if deflate else [])],
+            cwd=NODE_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            # Threads that node starts (libuv, V8) inherit the pinning.
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+
+    def send(self, command: tuple[Any, ...]) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(command).encode() + b"\n")
+            self.process.stdin.flush()
+        except BrokenPipeError as exc:
+            raise EOFError("node client gone") from exc
+
+    def recv(self) -> Any:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise EOFError("node client gone")
+        reply = json.loads(line)
+        if "latencies" in reply:
+            reply["latencies"] = base64.b64decode(reply["latencies"])
+        return reply
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.process.poll()
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def join(self, timeout: float) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+
+    def terminate(self) -> None:
+        self.process.terminate()
+
+
+class Clients:
+    """The worker processes, driven from the main process: Node.js (bench/node/client.mjs) or
+    Python (worker_main)."""
+
+    def __init__(self, kind: str, count: int, deflate: bool, cpus: set[int] | None) -> None:
         self.conns: list[Any] = []
         self.processes: list[Any] = []
+        if kind == "node":
+            node = ensure_node_client()
+            for _ in range(count):
+                worker = NodeWorker(node, deflate, cpus)
+                self.conns.append(worker)
+                self.processes.append(worker)
+            return
+        context = multiprocessing.get_context("spawn")
         for _ in range(count):
             mine, theirs = context.Pipe()
-            process = context.Process(target=worker_main, args=(theirs, deflate), daemon=True)
+            process = context.Process(target=worker_main, args=(theirs, deflate, cpus), daemon=True)
             process.start()
             theirs.close()
             self.conns.append(mine)
@@ -701,18 +891,42 @@ async def post_events(
 
 
 @dataclass
+class Pinning:
+    """CPUs of the servers and of the clients (with this process), or None: not pinned."""
+
+    servers: set[int] | None
+    clients: set[int] | None
+
+    def describe(self) -> str:
+        if self.servers is None or self.clients is None:
+            return "not pinned (--no-pin): servers, clients, PostgreSQL and Redis share all CPUs"
+        return (
+            f"servers on CPU {_cpu_list(self.servers)} (both processes of the two-process runs), "
+            f"client workers and this process (which posts the events) on CPU "
+            f"{_cpu_list(self.clients)}; PostgreSQL and Redis not pinned"
+        )
+
+
+@dataclass
 class Row:
+    server: str  # "gateway" or "floor" (bench/floor.py)
     processes: int
     n: int
     rate: float
     connect_s: float
     connects_per_s: float
     kib_per_sub: float
+    idle_cpu_pct: float | None  # servers' CPU over the idle window (keep-alive pings)
     p50_ms: float | None
     p99_ms: float | None
     delivered: int
     expected: int
+    closes: Counter[str]  # close code and reason -> sockets, idle window included
+    cpu_ms_per_event: float | None
     cpu_us_per_msg: float | None
+    gc_pauses: list[float]  # ms, the servers' collections during the event phase and drain
+    client_pct: float  # the client workers' CPU over the phase, summed
+    client_us_per_msg: float | None
     notes: list[str] = field(default_factory=list)
 
 
@@ -793,17 +1007,31 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Setup:
+    """What a run of one server kind, process count and N found before its events."""
+
+    connect_s: float
+    connects_per_s: float
+    kib_per_sub: float
+    idle_cpu_pct: float | None
+    idle_closes: Counter[str]
+
+
 def run_n(
+    kind: str,
     processes: int,
     n: int,
+    rates: list[float],
     args: argparse.Namespace,
     data: BenchData,
     clients: Clients,
     folder: Path,
     redis_url: str | None,
+    pinning: Pinning,
 ) -> list[Row]:
     print(
-        f"\n== {processes} process{'es' if processes > 1 else ''}"
+        f"\n== {kind}, {processes} process{'es' if processes > 1 else ''}"
         f"{' + Redis' if redis_url else ''}, {n} subscribers",
         flush=True,
     )
@@ -811,72 +1039,22 @@ def run_n(
     rows: list[Row] = []
     try:
         for k in range(processes):
-            servers.append(
-                start_gateway(f"gateway-{processes}p-{n}-{'AB'[k]}", args.db_url, redis_url, folder)
-            )
+            name = f"{kind}-{processes}p-{n}-{'AB'[k]}"
+            if kind == "floor":
+                servers.append(start_floor(name, folder, pinning.servers))
+            else:
+                servers.append(start_gateway(name, args.db_url, redis_url, folder, pinning.servers))
+        print(
+            "server CPUs (affinity): " + ", ".join(f"{s.name} {s.affinity()}" for s in servers),
+            flush=True,
+        )
         poster = servers[0]  # events go to process A only
-        # Warm-up: one socket per server through the whole path, so first-use allocations
-        # (schema caches, imports) are not counted as per-subscription memory.
-        warm = [[] for _ in clients.conns]
-        warm[0] = [t for share in targets_for(len(servers), servers, data, 1) for t in share]
-        clients.ask_each([("connect", share, 1) for share in warm])
-        prime(clients, poster, data, args.db_url)
-        clients.ask("close")
-        time.sleep(1.0)
-
-        rss_before = [rss_kib(s.pid) for s in servers]
-        shares = targets_for(n, servers, data, len(clients.conns))
-        per_worker = max(1, args.batch // len(clients.conns))
-        started = time.monotonic()
-        replies = clients.ask_each([("connect", share, per_worker) for share in shares])
-        connect_s = time.monotonic() - started
-        opened = sum(r["opened"] for r in replies)
-        failures: Counter[str] = Counter()
-        for r in replies:
-            failures.update(r["failures"])
-        print(
-            f"connected {opened}/{n} in {connect_s:.1f} s ({opened / connect_s:.0f}/s); "
-            f"extensions negotiated: {replies[0]['extensions'] or 'none'}"
-            + (f"; failures: {dict(failures)}" if failures else ""),
-            flush=True,
-        )
-        primed = prime(clients, poster, data, args.db_url)
-        if primed["primed"] < primed["open"]:
-            print(
-                f"WARNING: only {primed['primed']} of {primed['open']} open sockets received the "
-                f"priming events",
-                flush=True,
-            )
-        time.sleep(1.0)
-        rss_after = [rss_kib(s.pid) for s in servers]
-        open_now = clients.stats()["open"]
-        kib_per_sub = (sum(rss_after) - sum(rss_before)) / max(open_now, 1)
-        print(
-            "server RSS MiB before -> after: "
-            + ", ".join(
-                f"{b / 1024:.0f} -> {a / 1024:.0f}"
-                for b, a in zip(rss_before, rss_after, strict=False)
-            )
-            + f"; {kib_per_sub:.1f} KiB per open subscription ({open_now} open)",
-            flush=True,
-        )
-
-        for rate in args.rates:
-            rows.append(
-                event_phase(
-                    processes,
-                    n,
-                    rate,
-                    args,
-                    data,
-                    clients,
-                    servers,
-                    poster,
-                    connect_s,
-                    opened / connect_s,
-                    kib_per_sub,
-                )
-            )
+        setup = connect_phase(servers, poster, n, args, data, clients)
+        for i, rate in enumerate(rates):
+            row = event_phase(kind, processes, n, rate, args, data, clients, servers, poster, setup)
+            if i == 0:
+                row.closes.update(setup.idle_closes)
+            rows.append(row)
         started = time.monotonic()
         closed = sum(r["closed"] for r in clients.ask("close"))
         print(
@@ -897,7 +1075,86 @@ def run_n(
     return rows
 
 
+def connect_phase(
+    servers: list[Server],
+    poster: Server,
+    n: int,
+    args: argparse.Namespace,
+    data: BenchData,
+    clients: Clients,
+) -> Setup:
+    """Warm up, open and prime the N sockets (RSS before and after), then the idle window."""
+    # Warm-up: one socket per server through the whole path, so first-use allocations
+    # (schema caches, imports) are not counted as per-subscription memory.
+    warm: list[list[tuple[str, str]]] = [[] for _ in clients.conns]
+    warm[0] = [t for share in targets_for(len(servers), servers, data, 1) for t in share]
+    clients.ask_each([("connect", share, 1) for share in warm])
+    prime(clients, poster, data, args.db_url)
+    clients.ask("close")
+    time.sleep(1.0)
+
+    rss_before = [rss_kib(s.pid) for s in servers]
+    shares = targets_for(n, servers, data, len(clients.conns))
+    per_worker = max(1, args.batch // len(clients.conns))
+    started = time.monotonic()
+    replies = clients.ask_each([("connect", share, per_worker) for share in shares])
+    connect_s = time.monotonic() - started
+    opened = sum(r["opened"] for r in replies)
+    failures: Counter[str] = Counter()
+    for r in replies:
+        failures.update(r["failures"])
+    print(
+        f"connected {opened}/{n} in {connect_s:.1f} s ({opened / connect_s:.0f}/s); "
+        f"extensions negotiated: {replies[0]['extensions'] or 'none'}"
+        + (f"; failures: {dict(failures)}" if failures else ""),
+        flush=True,
+    )
+    primed = prime(clients, poster, data, args.db_url)
+    if primed["primed"] < primed["open"]:
+        print(
+            f"WARNING: only {primed['primed']} of {primed['open']} open sockets received the "
+            f"priming events",
+            flush=True,
+        )
+    time.sleep(1.0)
+    rss_after = [rss_kib(s.pid) for s in servers]
+    open_now = clients.stats()["open"]
+    kib_per_sub = (sum(rss_after) - sum(rss_before)) / max(open_now, 1)
+    print(
+        "server RSS MiB before -> after: "
+        + ", ".join(
+            f"{b / 1024:.0f} -> {a / 1024:.0f}" for b, a in zip(rss_before, rss_after, strict=False)
+        )
+        + f"; {kib_per_sub:.1f} KiB per open subscription ({open_now} open)",
+        flush=True,
+    )
+
+    # Keep-alive: the sockets open, no events. uvicorn pings each socket every 20 s.
+    idle_cpu_pct: float | None = None
+    idle_closes: Counter[str] = Counter()
+    if args.idle > 0:
+        clients.ask("report", 0)  # the clients' CPU from here
+        cpu_before = [cpu_seconds(s.pid) for s in servers]
+        started = time.monotonic()
+        time.sleep(args.idle)
+        wall = time.monotonic() - started
+        cpu_used = [cpu_seconds(s.pid) - b for s, b in zip(servers, cpu_before, strict=False)]
+        merged = merge_reports(clients.ask("report", 0))
+        idle_closes = merged["closes"]
+        idle_cpu_pct = sum(cpu_used) / wall * 100
+        print(
+            f"keep-alive, {wall:.0f} s idle with {open_now} sockets open: servers "
+            + ", ".join(f"{c / wall * 100:.2f}%" for c in cpu_used)
+            + f" CPU ({sum(cpu_used) * 1000:.0f} ms), client workers "
+            + ", ".join(f"{c / wall * 100:.1f}%" for c in merged["cpu"])
+            + (f"; closed by server: {dict(idle_closes)}" if idle_closes else ""),
+            flush=True,
+        )
+    return Setup(connect_s, opened / connect_s, kib_per_sub, idle_cpu_pct, idle_closes)
+
+
 def event_phase(
+    kind: str,
     processes: int,
     n: int,
     rate: float,
@@ -906,9 +1163,7 @@ def event_phase(
     clients: Clients,
     servers: list[Server],
     poster: Server,
-    connect_s: float,
-    connects_per_s: float,
-    kib_per_sub: float,
+    setup: Setup,
 ) -> Row:
     count = max(1, round(rate * args.duration))
     open_at_start = clients.stats()["open"]
@@ -920,18 +1175,22 @@ def event_phase(
         f"subscriptions (load average {load_before:.2f})",
         flush=True,
     )
+    phase_start = time.time()
     posts = asyncio.run(post_events(poster.base, data, args.db_url, rate, count))
     expected = open_at_start * posts.applied
     _stats, drain_s, last_s = wait_for(
         clients, lambda s: s["received"] >= expected, quiet=args.drain, limit=args.drain_max
     )
     cpu_used = [cpu_seconds(s.pid) - b for s, b in zip(servers, cpu_before, strict=False)]
+    phase_end = time.time()
     merged = merge_reports(clients.ask("report", posts.applied))
+    gc_pauses = [p for s in servers for p in s.gc_pauses(phase_start, phase_end)]
     wall = posts.seconds + drain_s
     delivered = merged["received"]
     lat = merged["latencies"]
     p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
     post_ms = sorted(posts.post_ms)
+    client_cpu = sum(merged["cpu"])
     notes = []
     print(
         f"   POSTs: {posts.sent} sent in {posts.seconds:.1f} s, statuses {dict(posts.statuses)}, "
@@ -951,9 +1210,20 @@ def event_phase(
     print(
         "   CPU busy over the phase: servers "
         + ", ".join(f"{c / wall * 100:.0f}%" for c in cpu_used)
-        + ", client workers "
+        + f" ({sum(cpu_used) / max(posts.applied, 1) * 1000:.1f} ms per event, "
+        + f"{sum(cpu_used) / max(delivered, 1) * 1e6:.1f} us per message), client workers "
         + ", ".join(f"{c / wall * 100:.0f}%" for c in merged["cpu"])
+        + f" ({client_cpu / max(delivered, 1) * 1e6:.1f} us per message)"
         + f"; load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    print(
+        f"   cycle collections in the servers: {len(gc_pauses)}"
+        + (
+            f", {sum(gc_pauses):.1f} ms in all, longest {max(gc_pauses):.1f} ms"
+            if gc_pauses
+            else ""
+        ),
         flush=True,
     )
     if merged["closes"]:
@@ -965,17 +1235,24 @@ def event_phase(
     for note in notes:
         print(f"   NOTE {note}", flush=True)
     return Row(
+        server=kind,
         processes=processes,
         n=n,
         rate=rate,
-        connect_s=connect_s,
-        connects_per_s=connects_per_s,
-        kib_per_sub=kib_per_sub,
+        connect_s=setup.connect_s,
+        connects_per_s=setup.connects_per_s,
+        kib_per_sub=setup.kib_per_sub,
+        idle_cpu_pct=setup.idle_cpu_pct,
         p50_ms=_ms(p50),
         p99_ms=_ms(p99),
         delivered=delivered,
         expected=expected,
+        closes=Counter(merged["closes"]),
+        cpu_ms_per_event=sum(cpu_used) / posts.applied * 1000 if posts.applied else None,
         cpu_us_per_msg=sum(cpu_used) / delivered * 1e6 if delivered else None,
+        gc_pauses=gc_pauses,
+        client_pct=client_cpu / wall * 100 if wall > 0 else 0.0,
+        client_us_per_msg=client_cpu / delivered * 1e6 if delivered else None,
         notes=notes,
     )
 
@@ -990,37 +1267,120 @@ def _fmt(ms: float | None) -> str:
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}"
 
 
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def print_table(rows: list[Row]) -> None:
     print()
     print(
-        f"{'procs':>5} {'N':>6} {'ev/s':>5} {'connect s':>9} {'conn/s':>7} {'KiB/sub':>8} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'delivered/expected':>20} {'CPU us/msg':>10}"
+        f"{'server':<7} {'procs':>5} {'N':>6} {'ev/s':>4} {'connect s':>9} {'KiB/sub':>7} "
+        f"{'idle CPU%':>9} {'p50 ms':>7} {'p99 ms':>7} {'delivered/expected':>19} "
+        f"{'closes':>6} {'CPU ms/ev':>9} {'us/msg':>6} {'GC n':>5} {'GC ms':>7} "
+        f"{'GC max':>6} {'client%':>7} {'cl us/msg':>9}"
     )
     for r in rows:
-        cpu = f"{r.cpu_us_per_msg:.0f}" if r.cpu_us_per_msg is not None else "-"
+        gc_total = sum(r.gc_pauses)
+        gc_max = max(r.gc_pauses) if r.gc_pauses else 0.0
         print(
-            f"{r.processes:>5} {r.n:>6} {r.rate:>5g} {r.connect_s:>9.1f} {r.connects_per_s:>7.0f} "
-            f"{r.kib_per_sub:>8.1f} {_fmt(r.p50_ms):>8} {_fmt(r.p99_ms):>8} "
-            f"{f'{r.delivered}/{r.expected}':>20} {cpu:>10}"
+            f"{r.server:<7} {r.processes:>5} {r.n:>6} {r.rate:>4g} {r.connect_s:>9.1f} "
+            f"{r.kib_per_sub:>7.1f} {_num(r.idle_cpu_pct, 2):>9} {_fmt(r.p50_ms):>7} "
+            f"{_fmt(r.p99_ms):>7} {f'{r.delivered}/{r.expected}':>19} "
+            f"{sum(r.closes.values()):>6} {_num(r.cpu_ms_per_event, 2):>9} "
+            f"{_num(r.cpu_us_per_msg, 0):>6} {len(r.gc_pauses):>5} {gc_total:>7.1f} "
+            f"{gc_max:>6.1f} {r.client_pct:>7.0f} {_num(r.client_us_per_msg, 1):>9}"
         )
-    print("CPU us/msg: server CPU (all processes, ingestion included) per delivered message.")
+    for r in rows:
+        if r.closes:
+            print(
+                f"closes, {r.server} {r.processes}p N={r.n} {r.rate:g} ev/s: "
+                + ", ".join(f"{n} x {code}" for code, n in r.closes.most_common())
+            )
+    print(
+        "idle CPU%: the servers' CPU over the idle window (sockets open, no events: keep-alive). "
+        "CPU ms/ev and us/msg: the servers' CPU (all processes, ingestion included) per event "
+        "posted and per delivered message. GC: the servers' cycle collections during the "
+        "events and drain (count, total ms, longest ms). client%: the client workers' CPU "
+        "over the phase, summed (100% = their core); cl us/msg: their CPU per message."
+    )
+
+
+def print_goals(rows: list[Row]) -> None:
+    """The issue's goals, for each N with a one-process gateway row and a floor row at 1 ev/s."""
+    floors = {(r.n, r.rate): r for r in rows if r.server == "floor"}
+    checked = False
+    for r in rows:
+        floor = floors.get((r.n, r.rate))
+        if r.server != "gateway" or r.processes != 1 or r.rate != 1 or floor is None:
+            continue
+        if not checked:
+            print("\ngoals (one process, 1 ev/s; the floor measured in the same run):")
+            checked = True
+        p99_limit = max(250.0, 1.3 * floor.p99_ms) if floor.p99_ms is not None else None
+        kib_limit = floor.kib_per_sub + 3.5
+        checks = [
+            (
+                "every message delivered",
+                r.delivered >= r.expected,
+                f"{r.delivered}/{r.expected}",
+            ),
+            ("none closed", not r.closes, f"{sum(r.closes.values())} closed"),
+            (
+                "p99 <= max(250 ms, 1.3 x floor p99)",
+                r.p99_ms is not None and p99_limit is not None and r.p99_ms <= p99_limit,
+                f"{_fmt(r.p99_ms)} ms vs {_fmt(p99_limit)} ms (floor {_fmt(floor.p99_ms)})",
+            ),
+            (
+                "KiB/sub <= floor + 3.5",
+                r.kib_per_sub <= kib_limit,
+                f"{r.kib_per_sub:.1f} vs {kib_limit:.1f} (floor {floor.kib_per_sub:.1f})",
+            ),
+        ]
+        print(
+            f"  N={r.n}: "
+            + "; ".join(
+                f"{name}: {'yes' if ok else 'NO'} ({detail})" for name, ok, detail in checks
+            )
+        )
 
 
 def main() -> int:
     args = parse_args()
     if database_name(args.db_url) in FORBIDDEN_DATABASES:
         sys.exit(f"refusing to use database {database_name(args.db_url)!r}: the bench resets it")
+    if not args.servers or set(args.servers) - {"gateway", "floor"}:
+        sys.exit("--servers: gateway, floor or both")
+    skip_redis = args.skip_redis or "gateway" not in args.servers
+    if args.workers is None:
+        args.workers = 1 if args.client == "node" else 2
     if args.workers < 1 or not args.counts or not args.rates:
         sys.exit("--workers, --counts and --rates need at least one")
+    available = os.sched_getaffinity(0)
+    if args.no_pin:
+        pinning = Pinning(None, None)
+    else:
+        for cpu in (args.server_cpu, args.client_cpu):
+            if cpu not in available:
+                sys.exit(f"CPU {cpu} is not available here ({_cpu_list(available)}): --no-pin?")
+        if args.server_cpu == args.client_cpu:
+            sys.exit("--server-cpu and --client-cpu must differ")
+        pinning = Pinning({args.server_cpu}, {args.client_cpu})
+    smallest = min(args.counts)
+    cases = [(n, args.rates + (args.extra_rates if n == smallest else [])) for n in args.counts]
     limit = raise_fd_limit(max(args.counts) * 2 + 1000)
     print(
-        f"live updates: counts {args.counts}, rates {args.rates} ev/s, {args.duration} s each; "
-        f"{args.workers} client processes, {args.batch} handshakes in flight, "
+        "live updates: "
+        + "; ".join(f"N={n} at {','.join(f'{r:g}' for r in rates)} ev/s" for n, rates in cases)
+        + f"; {args.duration} s of events each, {args.idle:g} s idle per N; "
+        f"{' and '.join(args.servers)} on one process"
+        f"{'' if skip_redis else ', then the gateway on two processes with Redis'}; "
+        f"{args.workers} {'Node.js' if args.client == 'node' else 'Python'} client processes, "
+        f"{args.batch} handshakes in flight, "
         f"permessage-deflate {'off' if args.no_deflate else 'offered'}; open-file limit {limit}; "
-        f"{os.cpu_count()} CPUs shared by clients, servers, PostgreSQL and Redis; "
-        f"load average {os.getloadavg()[0]:.2f}",
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
+    print(f"pinning: {pinning.describe()}", flush=True)
     started = time.monotonic()
     data = asyncio.run(prepare_database(args.db_url))
     print(
@@ -1028,6 +1388,8 @@ def main() -> int:
         f"1 portal, {N_APPS} apps, {N_USERS} users",
         flush=True,
     )
+    if pinning.clients:
+        os.sched_setaffinity(0, pinning.clients)  # this process posts the events
 
     rows: list[Row] = []
     redis_process: subprocess.Popen[bytes] | None = None
@@ -1035,16 +1397,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-subs-") as tmp:
         folder = Path(tmp)
         try:
-            clients = Clients(args.workers, deflate=not args.no_deflate)
-            for n in args.counts:
-                rows += run_n(1, n, args, data, clients, folder, None)
-            if not args.skip_redis:
+            clients = Clients(
+                args.client, args.workers, deflate=not args.no_deflate, cpus=pinning.clients
+            )
+            for n, rates in cases:
+                # Gateway then floor for each N: both meet the machine in the same state.
+                for kind in args.servers:
+                    rows += run_n(kind, 1, n, rates, args, data, clients, folder, None, pinning)
+            if not skip_redis:
                 redis_url = args.redis_url
                 if redis_url is None:
-                    redis_process, redis_url = start_private_redis(folder)
+                    redis_process, redis_url = start_private_redis(folder, available)
                     print(f"\nprivate redis-server at {redis_url}", flush=True)
-                for n in args.counts:
-                    rows += run_n(2, n, args, data, clients, folder, redis_url)
+                for n, rates in cases:
+                    rows += run_n(
+                        "gateway", 2, n, rates, args, data, clients, folder, redis_url, pinning
+                    )
         except KeyboardInterrupt:
             print("interrupted", flush=True)
         finally:
@@ -1054,6 +1422,7 @@ def main() -> int:
                 stop_process(redis_process)
             if rows:
                 print_table(rows)
+                print_goals(rows)
                 print(f"after the run: load average {os.getloadavg()[0]:.2f}")
     return 0
 
