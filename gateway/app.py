@@ -13,7 +13,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import db, heap
 from gateway.broker import Broker, make_broker
@@ -88,6 +89,31 @@ def _middleware(settings: Settings) -> list[Middleware]:
     return middleware
 
 
+GRAPHQL_PATHS = ("/graphql", "/graphql/")
+
+
+def _sockets_apart(sockets: ASGIApp, others: ASGIApp) -> ASGIApp:
+    """WebSocket connections go to `sockets` (the same answer headers and header limit, no
+    CORS, which browsers don't apply to sockets), everything else to Starlette's stack. A
+    socket stays open for hours: Starlette's error middleware and router would keep a dozen
+    frames and closures alive for each (some 3 KiB), for error pages a socket never gets."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await (sockets if scope["type"] == "websocket" else others)(scope, receive, send)
+
+    return app
+
+
+def _only_graphql(live: ASGIApp) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] in GRAPHQL_PATHS:
+            await live(scope, receive, send)
+        else:  # as Starlette's router answers a socket no route takes
+            await send({"type": "websocket.close", "code": 1000, "reason": ""})
+
+    return app
+
+
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
@@ -116,22 +142,20 @@ def create_app(settings: Settings) -> Starlette:
 
     # /graphql/ is answered as /graphql rather than redirected: Starlette's slash redirect
     # builds an absolute URL from the Host header, which a client controls.
-    graphql_routes = [
-        route
-        for path in ("/graphql", "/graphql/")
-        for route in (
-            Route(path, graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-            WebSocketRoute(path, live),
-        )
-    ]
     routes = [
-        *graphql_routes,
+        *(
+            Route(path, graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+            for path in GRAPHQL_PATHS
+        ),
         Route("/events", events.handle, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz(broker)),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
     app.router.redirect_slashes = False
+    app.middleware_stack = _sockets_apart(
+        NoSniff(HeaderSizeLimit(_only_graphql(live))), app.build_middleware_stack()
+    )
     app.state.publisher = broker
     app.state.hub = hub
     return app

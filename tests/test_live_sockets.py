@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.app import create_app
 from gateway.models import ConnectedApp, User
@@ -87,6 +87,20 @@ async def revoke(user: User, how: str) -> None:
 
 
 # --- operations over a socket read what HTTP reads -------------------------------------------
+
+
+async def test_sockets_are_served_at_the_graphql_path_only(live, settings):
+    t = await f.make_tenant(settings)
+    # /graphql/ as /graphql, as over HTTP
+    async with WSClient.connect(live, t.token("Ada Admin"), path="/graphql/") as ws:
+        assert (await ws.execute("{ viewer { user { name } } }"))["data"] == {
+            "viewer": {"user": {"name": "Ada Admin"}}
+        }
+    # anywhere else the handshake is refused, as Starlette's router refuses it
+    with pytest.raises(InvalidStatus) as refused:
+        async with WSClient.connect(live, t.token("Ada Admin"), path="/events"):
+            pass
+    assert refused.value.response.status_code == 403
 
 
 async def test_a_query_over_a_socket_reads_current_data(live, settings):
