@@ -391,9 +391,10 @@ class Hub:
             )
 
 
-def _canonical(variables: dict[str, Any] | None) -> bytes:
-    """Equal variables, equal bytes, whatever the order of their keys."""
-    return orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+def _canonical(variables: dict[str, Any] | None) -> str:
+    """Equal variables, equal text, whatever the order of their keys. (The json module, not
+    orjson: a variable the operation ignores may hold an integer past 64 bits.)"""
+    return json.dumps(variables or {}, sort_keys=True, separators=(",", ":"))
 
 
 def _fact_values(facts: tuple[str, ...], viewer: User) -> tuple[Any, ...]:

@@ -102,11 +102,13 @@ async def test_different_variables_form_different_groups(served, settings):
         every = await ws.subscribe(STATUS)
         await ws.subscribe(STATUS, {"apps": [t.app_gid("Alpha")]})
         beta = await ws.subscribe(STATUS, {"apps": [t.app_gid("Beta")]})
-        again = await ws.subscribe(STATUS, {"apps": [t.app_gid("Beta")]})  # the same again
-        await until_subscribed(served.hub, t.gid, 4)
-        assert groups_of(served.hub, t) == [2, 1, 1]
+        # the same variables again, with a variable the operation ignores, in another order
+        again = await ws.subscribe(STATUS, {"unused": 10**30, "apps": [t.app_gid("Beta")]})
+        reordered = await ws.subscribe(STATUS, {"apps": [t.app_gid("Beta")], "unused": 10**30})
+        await until_subscribed(served.hub, t.gid, 5)
+        assert groups_of(served.hub, t) == [2, 1, 1, 1]
         await event(served.base, t, "app.disconnected", "Beta")
-        for op in (every, beta, again):
+        for op in (every, beta, again, reordered):
             assert (await ws.next(op))["data"]["appStatusChanged"]["app"]["name"] == "Beta"
         await ws.nothing()  # and nothing for the subscription to Alpha
 
