@@ -21,7 +21,7 @@ from gateway.broker import Broker, make_broker
 from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
 from gateway.hub import Hub
-from gateway.live import LiveView
+from gateway.live import LiveEndpoint
 from gateway.middleware import HeaderSizeLimit, NoSniff
 from gateway.schema.schema import build_schema
 from gateway.services import mail
@@ -122,7 +122,7 @@ def create_app(settings: Settings) -> Starlette:
     hub = Hub(broker, settings, schema)
     graphql = GraphQLHTTP(schema, settings, broker)
     events = EventsHTTP(settings, broker)
-    live = LiveView(schema, settings, hub, broker)
+    live = LiveEndpoint(schema, settings, hub, broker)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
@@ -22,8 +21,6 @@ class Context:
     portal: Portal
     request_id: str
     publisher: Publisher
-    # Set on WebSocket connections only.
-    websocket: Any = None
     loaders: Loaders = field(default_factory=Loaders)
     # The event a subscription's group executes (gateway/live.py); None when a subscription
     # is checked at `subscribe`, when its field yields nothing.

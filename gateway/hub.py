@@ -26,11 +26,10 @@ import random
 from collections import defaultdict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from graphql import DocumentNode, ExecutionResult, GraphQLError, parse
-from starlette.websockets import WebSocket
 from strawberry.utils.await_maybe import await_maybe
 
 from gateway.auth import users_by_id
@@ -61,11 +60,19 @@ MAX_SHAPES = 1000
 _closing: set[asyncio.Task[None]] = set()
 
 
+class Peer(Protocol):
+    """The other end of a socket, as the transport (gateway/live.py) gives it."""
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str = "") -> None: ...
+
+
 @dataclass(eq=False, slots=True)
 class Socket:
     """One authenticated WebSocket: who it is, its subscriptions, what it has yet to write."""
 
-    websocket: WebSocket
+    websocket: Peer
     user_id: int
     portal_id: int
     # How far its peer may fall behind: frames, and characters, waiting in its outbox.
@@ -188,7 +195,7 @@ class Hub:
         broker.on_lost(self.lost)
 
     # Sockets
-    def open_socket(self, websocket: WebSocket, user_id: int, portal_id: int) -> Socket | None:
+    def open_socket(self, websocket: Peer, user_id: int, portal_id: int) -> Socket | None:
         """A new socket, or None when the user already has as many as allowed."""
         sockets = self._sockets_by_user[user_id]
         if len(sockets) >= self.settings.ws_max_sockets_per_user:

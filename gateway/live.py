@@ -1,30 +1,33 @@
-"""Live updates over WebSocket (graphql-transport-ws only): the protocol, with our
-authentication, socket cap, token expiry, and each operation run as a request of its own.
+"""Live updates over WebSocket: graphql-transport-ws, spoken here directly on ASGI.
+
+A socket holds only what its protocol needs: its state, its operations by id, and two timers
+(the `connection_init` deadline, the token's expiry); subscriptions are records in the hub's
+groups (gateway/hub.py), which executes each event once per group and writes the frames.
 
 Each operation over a socket is a request of its own, as over HTTP: its user is read again (a
 user deleted or moved out of the portal closes the socket with 4403), it gets fresh loaders and
-a request id, and its parameters and errors are checked and coded as over HTTP. A subscription
-that passes its checks joins its group in the hub (gateway/hub.py), which executes each event
-once per group and writes the frames; between operations, the hub checks every open socket's
-user periodically, so revoked access also ends subscriptions nobody touches.
+a request id, and its parameters and errors are checked and coded as over HTTP, by the same
+schema pipeline. Between operations, the hub checks every open socket's user periodically, so
+revoked access also ends subscriptions nobody touches. Close codes are DESIGN §3's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import AsyncGenerator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
-from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-    Operation,
+from starlette.types import Message, Receive, Scope, Send
+from strawberry.http.websocket_origin import (
+    is_same_origin,
+    normalize_allowed_origins,
+    normalize_origin,
 )
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from gateway.auth import AuthenticationFailed, authenticate, load_viewer
@@ -37,144 +40,329 @@ from gateway.settings import Settings
 
 log = logging.getLogger("gateway.live")
 
+PROTOCOL = "graphql-transport-ws"
+CLOSE_BAD_MESSAGE = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_SUBPROTOCOL = 4406
+CLOSE_INIT_TIMEOUT = 4408
+CLOSE_DUPLICATE_ID = 4409
+CLOSE_TOO_MANY_INITS = 4429
 
-class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with our authentication, socket cap, token expiry, and each
-    operation run as a request of its own."""
+_background: set[asyncio.Task[Any]] = set()
 
-    view: LiveView
-    _socket: Socket | None = None
-    _expiry: asyncio.TimerHandle | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The subscriptions of this socket in the hub's groups, by operation id.
-        self._members: dict[str, Member] = {}
+def _in_background(coroutine: Any) -> None:
+    # The loop keeps only weak references to tasks.
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
-    async def handle_connection_init(self, message: Any) -> None:
-        if self.connection_timed_out:
+
+class LiveEndpoint:
+    """The ASGI app of WebSocket connections to /graphql."""
+
+    def __init__(self, schema: Any, settings: Settings, hub: Hub, broker: Broker) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.hub = hub
+        self.broker = broker
+        self.allowed_origins = normalize_allowed_origins(settings.allowed_origins)
+        keep_credentials_out_of_socket_logs()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
             return
-        if self.connection_init_timeout_task:
-            self.connection_init_timeout_task.cancel()
-        if self.connection_init_received:
-            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+        if not self._origin_allowed(scope):
+            # Closing before accepting makes the server answer the handshake with 403.
+            await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": ""})
             return
-        self.connection_init_received = True
-        payload = message.get("payload") or {}
-        if not isinstance(payload, dict):
-            await self.websocket.close(code=4400, reason="Invalid connection init payload")
-            return
-        try:
-            viewer, expires = await authenticate(payload.get("authorization"), self.view.settings)
-        except AuthenticationFailed as exc:
-            log.info("socket authentication failed: %s", exc)
-            await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
-            return
-        socket = self.view.hub.open_socket(self.context.websocket, viewer.user.id, viewer.portal.id)
-        if socket is None:
-            await self.websocket.close(
-                code=CLOSE_POLICY, reason="Too many open sockets for this user"
+        if PROTOCOL not in scope.get("subprotocols", ()):
+            await send({"type": "websocket.accept", "subprotocol": None})
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": CLOSE_SUBPROTOCOL,
+                    "reason": "Subprotocol not acceptable",
+                }
             )
             return
-        self._socket = socket
+        await send({"type": "websocket.accept", "subprotocol": PROTOCOL})
+        connection = Connection(self, send)
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await connection.received(message)
+        finally:
+            connection.shutdown()
+
+    def _origin_allowed(self, scope: Scope) -> bool:
+        """Strawberry's rule: no Origin (not a browser), the same origin, or a listed one."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        if origin is None:
+            return True
+        host = headers.get("host")
+        if headers.get("sec-fetch-site") == "same-origin" or is_same_origin(origin, host):
+            return True
+        if "*" in self.allowed_origins or normalize_origin(origin) in self.allowed_origins:
+            return True
+        log.warning("refused a WebSocket from origin %r to host %r", origin, host)
+        return False
+
+
+class Connection:
+    """One socket's protocol state: acknowledged or not, its operations, its timers."""
+
+    __slots__ = (
+        "_expiry",
+        "_init_deadline",
+        "_send",
+        "acknowledged",
+        "closed",
+        "endpoint",
+        "init_received",
+        "operations",
+        "socket",
+    )
+
+    def __init__(self, endpoint: LiveEndpoint, send: Send) -> None:
+        self.endpoint = endpoint
+        self._send = send
+        self.acknowledged = False
+        self.init_received = False
+        self.closed = False
+        self.socket: Socket | None = None
+        # Running operations (a task) and open subscriptions (their record in a group).
+        self.operations: dict[str, asyncio.Task[None] | Member] = {}
+        self._expiry: asyncio.TimerHandle | None = None
+        self._init_deadline: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            endpoint.settings.ws_init_timeout, self._init_timed_out
+        )
+
+    # What the hub writes through (gateway/hub.py's Socket.websocket).
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):  # the peer may be gone already
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    def _init_timed_out(self) -> None:
+        self._init_deadline = None
+        if not self.init_received:
+            _in_background(self.close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout"))
+
+    async def _send_json(self, message: dict[str, Any]) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):  # gone: its receive loop ends the socket
+                await self.send_text(json.dumps(message))
+
+    # Messages
+    async def received(self, message: Message) -> None:
+        if self.closed:
+            return
+        text = message.get("text")
+        if text is None:
+            await self.close(CLOSE_BAD_MESSAGE, "WebSocket message type must be text")
+            return
+        try:
+            data = json.loads(text)
+        except ValueError:
+            await self.close(CLOSE_BAD_MESSAGE, "WebSocket message must be valid JSON")
+            return
+        kind = data.get("type") if isinstance(data, dict) else None
+        if not isinstance(kind, str):
+            await self.close(CLOSE_BAD_MESSAGE, "Failed to parse message")
+        elif kind == "connection_init":
+            await self._connection_init(data)
+        elif kind == "ping":
+            await self._send_json({"type": "pong"})
+        elif kind == "pong":
+            pass
+        elif kind == "subscribe":
+            await self._subscribe(data)
+        elif kind == "complete":
+            await self._complete(data)
+        else:
+            await self.close(CLOSE_BAD_MESSAGE, f"Unknown message type: {kind}")
+
+    async def _connection_init(self, message: dict[str, Any]) -> None:
+        if self.init_received:
+            await self.close(CLOSE_TOO_MANY_INITS, "Too many initialisation requests")
+            return
+        self.init_received = True
+        if self._init_deadline is not None:
+            self._init_deadline.cancel()
+            self._init_deadline = None
+        payload = message.get("payload") or {}
+        if not isinstance(payload, dict):
+            await self.close(CLOSE_BAD_MESSAGE, "Invalid connection init payload")
+            return
+        settings = self.endpoint.settings
+        try:
+            viewer, expires = await authenticate(payload.get("authorization"), settings)
+        except AuthenticationFailed as exc:
+            log.info("socket authentication failed: %s", exc)
+            await self.close(CLOSE_FORBIDDEN, "Forbidden")
+            return
+        socket = self.endpoint.hub.open_socket(self, viewer.user.id, viewer.portal.id)
+        if socket is None:
+            await self.close(CLOSE_POLICY, "Too many open sockets for this user")
+            return
+        self.socket = socket
         delay = max((expires - datetime.now(UTC)).total_seconds(), 0)
         self._expiry = asyncio.get_running_loop().call_later(
             delay, socket.close, CLOSE_FORBIDDEN, "Token expired"
         )
-        await self.send_message({"type": "connection_ack"})
-        self.connection_acknowledged = True
+        await self._send_json({"type": "connection_ack"})
+        self.acknowledged = True
 
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
+    async def _subscribe(self, message: dict[str, Any]) -> None:
+        if not self.acknowledged:
+            await self.close(CLOSE_UNAUTHORIZED, "Unauthorized")
+            return
+        operation_id, payload = message.get("id"), message.get("payload")
+        if not isinstance(operation_id, str) or not isinstance(payload, dict):
+            await self.close(CLOSE_BAD_MESSAGE, "Failed to parse message")
+            return
+        if operation_id in self.operations:
+            await self.close(CLOSE_DUPLICATE_ID, f"Subscriber for {operation_id} already exists")
+            return
+        if len(self.operations) >= self.endpoint.settings.ws_max_subscriptions:
+            error = GraphQLError("Subscription limit reached")
+            await self._send_json(
+                {"id": operation_id, "type": "error", "payload": [error.formatted]}
+            )
+            return
+        task = asyncio.get_running_loop().create_task(self._operation(operation_id, payload))
+        self.operations[operation_id] = task
+
+    async def _complete(self, message: dict[str, Any]) -> None:
+        operation_id = message.get("id")
+        if not isinstance(operation_id, str):
+            await self.close(CLOSE_BAD_MESSAGE, "Failed to parse message")
+            return
+        self._end(self.operations.pop(operation_id, None))
+
+    def _end(self, operation: asyncio.Task[None] | Member | None) -> None:
+        if isinstance(operation, Member):
+            self.endpoint.hub.leave(operation)
+        elif operation is not None:
+            operation.cancel()
+
+    def shutdown(self) -> None:
+        for timer in (self._init_deadline, self._expiry):
+            if timer is not None:
+                timer.cancel()
+        for operation in self.operations.values():
+            self._end(operation)
+        self.operations.clear()
+        if self.socket is not None:
+            self.endpoint.hub.close_socket(self.socket)
+
+    # Operations
+    async def _operation(self, operation_id: str, payload: dict[str, Any]) -> None:
         """One operation (query, mutation or subscription), with the user as they are now,
         fresh loaders and a request id of its own; refused parameters and errors before
         execution are answered with an `error` message, as HTTP answers them."""
         request_id = accepted_request_id(None)  # the socket's id is its handshake's
         try:
-            await self._run_operation(operation, request_id)
+            await self._run(operation_id, payload, request_id)
         except Exception as exc:
             # Unexpected: masked (and logged once) like any other, and the operation ends.
             error = GraphQLError(str(exc), original_error=exc)
-            presented = present_errors([error], request_id, self.view.settings.debug)
-            with contextlib.suppress(Exception):  # the socket may be gone
-                await operation.send_initial_errors(presented)
-            self.operations.pop(operation.id, None)
+            await self._finish(operation_id, "error", self._presented([error], request_id))
 
-    async def _run_operation(self, operation: Operation[Context, None], request_id: str) -> None:
-        socket = self._socket
+    async def _run(self, operation_id: str, payload: dict[str, Any], request_id: str) -> None:
+        socket, endpoint = self.socket, self.endpoint
         assert socket is not None  # no operation runs before connection_ack
         viewer = await load_viewer(socket.user_id, socket.portal_id)
         if viewer is None:
             log.info(
                 "socket closed: user %s is no longer in portal %s", socket.user_id, socket.portal_id
             )
-            self.operations.pop(operation.id, None)
+            self.operations.pop(operation_id, None)
             socket.close(CLOSE_FORBIDDEN, "Forbidden")
             return
+        query, name, variables = (
+            payload.get("query"),
+            payload.get("operationName"),
+            payload.get("variables"),
+        )
+        problem = _parameter_problem(query, name, variables)
+        if problem is not None:
+            # Checked as over HTTP, and answered as a refused request.
+            error = GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
+            await self._finish(operation_id, "error", self._presented([error], request_id))
+            return
+        assert isinstance(query, str)  # checked just above
         context = Context(
-            settings=self.view.settings,
+            settings=endpoint.settings,
             viewer=viewer.user,
             portal=viewer.portal,
             request_id=request_id,
-            publisher=self.view.broker,
-            websocket=self.context.websocket,
+            publisher=endpoint.broker,
         )
-        problem = _parameter_problem(operation)
-        if problem is not None:
-            error = GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
-            presented = present_errors([error], context.request_id, self.view.settings.debug)
-            await operation.send_initial_errors(presented)
-            return
         # A subscription runs here only to be checked: without an event its field yields
         # nothing, so its stream ends at once, or gives the errors that refuse it.
-        result_source = await self.schema.stream(
-            operation.query,
-            variable_values=operation.variables,
-            context_value=context,
-            operation_name=operation.operation_name,
+        source = await endpoint.schema.stream(
+            query, variable_values=variables, context_value=context, operation_name=name
         )
-        async with aclosing(result_source):
-            results = [result async for result in result_source]
-        if not results and _is_subscription(operation.query, operation.operation_name):
-            member = self.view.hub.join(
-                socket,
-                operation.id,
-                operation.query,
-                operation.operation_name,
-                operation.variables,
-                viewer.user,
-                viewer.portal,
+        async with aclosing(source):
+            results = [result async for result in source]
+        if not results and _is_subscription(query, name):
+            member = endpoint.hub.join(
+                socket, operation_id, query, name, variables, viewer.user, viewer.portal
             )
-            if member is not None and operation.id in self.operations:
-                self._members[operation.id] = member
-            elif member is not None:  # completed by the client while it was checked
-                self.view.hub.leave(member)
+            if member is None:
+                return
+            if self.operations.get(operation_id) is asyncio.current_task():
+                self.operations[operation_id] = member
+            else:  # completed by the client, or the socket closed, while it was checked
+                endpoint.hub.leave(member)
             return
-        await self._send_result_stream(operation, _stream(results))
-        await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        for index, result in enumerate(results):
+            if index == 0 and isinstance(result, PreExecutionError):
+                await self._finish(
+                    operation_id, "error", [e.formatted for e in result.errors or []]
+                )
+                return
+            if not isinstance(result, ExecutionResult):
+                error = GraphQLError(
+                    "Incremental delivery is not supported over graphql-transport-ws"
+                )
+                await self._finish(operation_id, "error", [error.formatted])
+                return
+            await self._next(operation_id, result)
+        await self._finish(operation_id, "complete")
 
-    @staticmethod
-    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
-        # A document that doesn't parse, or whose operation can't be chosen, is the request's
-        # fault, not the protocol's: it gets an `error` message and the socket stays open.
-        return None
+    async def _next(self, operation_id: str, result: ExecutionResult) -> None:
+        if operation_id not in self.operations:
+            return  # completed by the client meanwhile
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        await self._send_json({"id": operation_id, "type": "next", "payload": payload})
 
-    async def cleanup_operation(self, operation_id: str) -> None:
-        member = self._members.pop(operation_id, None)
-        if member is not None:
-            self.view.hub.leave(member)
-        await super().cleanup_operation(operation_id)
+    async def _finish(self, operation_id: str, kind: str, payload: Any = None) -> None:
+        """The operation's last message (`error` or `complete`): its id is free again first."""
+        if self.operations.pop(operation_id, None) is None:
+            return
+        message: dict[str, Any] = {"id": operation_id, "type": kind}
+        if payload is not None:
+            message["payload"] = payload
+        await self._send_json(message)
 
-    async def shutdown(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-        if self._socket is not None:
-            self.view.hub.close_socket(self._socket)
-        await super().shutdown()
-
-
-async def _stream(results: list[Any]) -> AsyncGenerator[Any, None]:
-    for result in results:
-        yield result
+    def _presented(self, errors: list[GraphQLError], request_id: str) -> list[Any]:
+        debug = self.endpoint.settings.debug
+        return [error.formatted for error in present_errors(errors, request_id, debug)]
 
 
 def _is_subscription(query: str, operation_name: str | None) -> bool:
@@ -184,9 +372,8 @@ def _is_subscription(query: str, operation_name: str | None) -> bool:
     return operation is not None and operation.operation is OperationType.SUBSCRIPTION
 
 
-def _parameter_problem(operation: Operation[Context, None]) -> str | None:
+def _parameter_problem(query: Any, name: Any, variables: Any) -> str | None:
     """Why a `subscribe` payload's parameters can't be run, checked as over HTTP; or None."""
-    query, name, variables = operation.query, operation.operation_name, operation.variables
     if not isinstance(query, str) or not query.strip():
         return "`query` must be a non-empty string"
     if name is not None and not isinstance(name, str):
@@ -243,35 +430,3 @@ def keep_credentials_out_of_socket_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _NoCredentialsInSocketLogs) for f in logger.filters):
             logger.addFilter(_NoCredentialsInSocketLogs())
-
-
-class LiveView(GraphQL[Context, None]):
-    """Strawberry's ASGI view, used for WebSockets only (HTTP is gateway.graphql_http)."""
-
-    graphql_transport_ws_handler_class = GatewayTransportWS
-
-    def __init__(self, schema: Any, settings: Settings, hub: Hub, broker: Broker) -> None:
-        super().__init__(
-            schema,
-            graphql_ide=None,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
-            max_subscriptions_per_connection=settings.ws_max_subscriptions,
-            allowed_origins=settings.allowed_origins,
-        )
-        self.settings = settings
-        self.hub = hub
-        self.broker = broker
-        keep_credentials_out_of_socket_logs()
-
-    async def get_context(self, request: Any, response: Any) -> Context:
-        # Who it is arrives with connection_init; until then the socket can do nothing.
-        return Context(
-            settings=self.settings,
-            # No operation runs before connection_init has set who it is.
-            viewer=None,  # type: ignore[arg-type]  # see above
-            portal=None,  # type: ignore[arg-type]  # see above
-            request_id=accepted_request_id(request.headers.get("x-request-id")),
-            publisher=self.broker,
-            websocket=request,
-        )

@@ -208,6 +208,39 @@ async def test_protocol_errors(live, settings):
         assert await ws.closed_with() == 4409
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"type": "ping"}',  # binary, not text
+        "not json",
+        '["a list"]',
+        '{"no": "type"}',
+        '{"type": "launch"}',
+        '{"type": "subscribe", "payload": {"query": "{ __typename }"}}',  # no id
+        '{"type": "subscribe", "id": "1"}',  # no payload
+        '{"type": "complete"}',  # no id
+    ],
+)
+async def test_malformed_messages_close_with_4400(live, settings, frame):
+    t = await tenant(settings)
+    async with WSClient.connect(live, t.token(ADMIN)) as ws:
+        await ws.ws.send(frame)
+        assert await ws.closed_with() == 4400
+
+
+async def test_pings_are_answered_and_unknown_ids_completed_quietly(live, settings):
+    t = await tenant(settings)
+    async with WSClient.connect(live, t.token(ADMIN)) as ws:
+        await ws.send({"type": "ping"})
+        assert await ws.receive() == {"type": "pong"}
+        await ws.send({"type": "pong"})
+        await ws.send({"id": "never-started", "type": "complete"})
+        await ws.nothing()
+        assert (await ws.execute("{ viewer { user { name } } }"))["data"] == {
+            "viewer": {"user": {"name": ADMIN}}
+        }
+
+
 async def test_the_legacy_protocol_is_not_spoken(live):
     async with websockets.connect(
         live.replace("http", "ws") + "/graphql", subprotocols=["graphql-ws"]
