@@ -172,7 +172,7 @@ class Connection:
             return
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past the parser's depth: not ours to run
             await self.close(CLOSE_BAD_MESSAGE, "WebSocket message must be valid JSON")
             return
         kind = data.get("type") if isinstance(data, dict) else None

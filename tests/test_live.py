@@ -213,6 +213,7 @@ async def test_protocol_errors(live, settings):
     [
         b'{"type": "ping"}',  # binary, not text
         "not json",
+        "[" * 20_000 + "]" * 20_000,  # deeper than the JSON parser goes
         '["a list"]',
         '{"no": "type"}',
         '{"type": "launch"}',
