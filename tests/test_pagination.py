@@ -128,7 +128,11 @@ async def test_a_cursor_from_another_list_is_refused(client, settings):
             st.just(UTC),  # what the database gives: written by orjson
             st.builds(
                 timezone,
-                st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23)),
+                # Whole seconds: zones' offsets are, and `datetime.fromisoformat` (3.11) drops
+                # an offset's microseconds, so no cursor could carry them back.
+                st.integers(min_value=-23 * 3600, max_value=23 * 3600).map(
+                    lambda seconds: timedelta(seconds=seconds)
+                ),
             ),
         )
     ),
