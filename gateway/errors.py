@@ -44,6 +44,12 @@ class ValidationFailed(GatewayError):
     code = "GRAPHQL_VALIDATION_FAILED"
 
 
+def as_graphql_error(exc: Exception) -> GraphQLError:
+    """An exception escaping execution as a GraphQL error: itself if it is one, else wrapped
+    (and then masked by `present_errors`)."""
+    return exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+
+
 def present_errors(errors: list[GraphQLError], request_id: str, debug: bool) -> list[GraphQLError]:
     """Every error with an `extensions.code`; unexpected ones masked (message and request id
     only, the traceback goes to the log). Ours, and parse, validation and input errors, stay

@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from graphql import DocumentNode, ExecutionResult, GraphQLError, parse
+from graphql import DocumentNode, ExecutionResult, parse
 from strawberry.utils.await_maybe import await_maybe
 
 from gateway.auth import users_by_id
 from gateway.broker import Broker
 from gateway.context import Context
-from gateway.errors import present_errors
+from gateway.errors import as_graphql_error, present_errors
 from gateway.executor import eager, event_roots, viewer_facts
 from gateway.loaders import Loaders
 from gateway.models import Portal, User
@@ -363,10 +363,7 @@ class Hub:
         try:
             roots = await event_roots(self.schema._schema, document, context, variables, name)
         except Exception as exc:
-            error = (
-                exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
-            )
-            results.append(ExecutionResult(data=None, errors=[error]))
+            results.append(ExecutionResult(data=None, errors=[as_graphql_error(exc)]))
             roots = []
         for root in roots:
             executed = self.schema.execute_event(document, root, context, variables, name)

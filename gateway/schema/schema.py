@@ -22,7 +22,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
 from gateway.context import Info
-from gateway.errors import present_errors
+from gateway.errors import as_graphql_error, present_errors
 from gateway.executor import FastExecutor, reference_event
 from gateway.executor.batch import reads_viewer
 from gateway.resolvers import node as node_r
@@ -156,10 +156,7 @@ class GatewaySchema(strawberry.Schema):
             )
         except Exception as exc:
             # As Strawberry's own path answers an exception escaping execution.
-            error = (
-                exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
-            )
-            return PreExecutionError(data=None, errors=[error])
+            return PreExecutionError(data=None, errors=[as_graphql_error(exc)])
         return ExecutionResult(data=result.data, errors=result.errors, extensions={})
 
     def execute_event(
@@ -205,12 +202,7 @@ class GatewaySchema(strawberry.Schema):
                     started = True
                     yield result
             except Exception as exc:
-                error = (
-                    exc
-                    if isinstance(exc, GraphQLError)
-                    else GraphQLError(str(exc), original_error=exc)
-                )
-                errors = present_errors([error], request_id, debug)
+                errors = present_errors([as_graphql_error(exc)], request_id, debug)
                 kind = ExecutionResult if started else PreExecutionError
                 yield kind(data=None, errors=errors)
             finally:
