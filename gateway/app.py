@@ -22,7 +22,10 @@ from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
 from gateway.hub import Hub
 from gateway.live import LiveEndpoint
+from gateway.metrics import Metrics
 from gateway.middleware import HeaderSizeLimit, NoSniff
+from gateway.policy import Policy, metrics_endpoint
+from gateway.ratelimit import RateLimiter
 from gateway.schema.schema import build_schema
 from gateway.services import mail
 from gateway.settings import Settings
@@ -51,11 +54,14 @@ def readyz(broker: Broker) -> Callable[[Request], Awaitable[JSONResponse]]:
     return endpoint
 
 
-def _start_worker(settings: Settings, broker: Broker) -> tuple[asyncio.Task[None], asyncio.Event]:
+def _start_worker(
+    settings: Settings, broker: Broker, metrics: Metrics
+) -> tuple[asyncio.Task[None], asyncio.Event]:
     from gateway.worker import run_forever
 
     stop = asyncio.Event()
-    return asyncio.create_task(run_forever(settings, broker, stop), name="digest-worker"), stop
+    worker = run_forever(settings, broker, stop, metrics=metrics)
+    return asyncio.create_task(worker, name="digest-worker"), stop
 
 
 async def _stop_worker(task: asyncio.Task[None], stop: asyncio.Event, grace: float = 10.0) -> None:
@@ -119,17 +125,25 @@ def create_app(settings: Settings) -> Starlette:
     mail.check_smtp_url(settings)
     schema = build_schema(settings)
     broker = make_broker(settings)
-    hub = Hub(broker, settings, schema)
-    graphql = GraphQLHTTP(schema, settings, broker)
-    events = EventsHTTP(settings, broker)
-    live = LiveEndpoint(schema, settings, hub, broker)
+    metrics = Metrics()
+    limiter = RateLimiter(
+        settings.redis_url,
+        settings.redis_namespace,
+        on_backend_change=metrics.set_rate_limit_backend,
+    )
+    metrics.set_rate_limit_backend(limiter.backend)
+    policy = Policy(settings, metrics, limiter)
+    hub = Hub(broker, settings, schema, metrics)
+    graphql = GraphQLHTTP(schema, settings, broker, policy)
+    events = EventsHTTP(settings, broker, metrics)
+    live = LiveEndpoint(schema, settings, hub, broker, policy)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.open_db(settings.database_url)
         await broker.start()
         # Embedded mode: the digest worker runs in this process (scale-out: `gateway worker`).
-        worker = _start_worker(settings, broker) if settings.worker_in_process else None
+        worker = _start_worker(settings, broker, metrics) if settings.worker_in_process else None
         if settings.settle_heap:
             heap.settle_after_startup()
         try:
@@ -138,6 +152,7 @@ def create_app(settings: Settings) -> Starlette:
             if worker is not None:
                 await _stop_worker(*worker)
             await broker.stop()
+            await limiter.close()
             await db.close_db()
 
     # /graphql/ is answered as /graphql rather than redirected: Starlette's slash redirect
@@ -150,6 +165,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/events", events.handle, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz(broker)),
+        Route("/metrics", metrics_endpoint(settings, metrics)),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
     app.router.redirect_slashes = False
@@ -158,4 +174,5 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.publisher = broker
     app.state.hub = hub
+    app.state.policy = policy
     return app

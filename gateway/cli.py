@@ -8,13 +8,15 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway import demo as demo_data  # demo names for the banner and help examples
+from gateway.metrics import Metrics
 from gateway.models.enums import AlertSeverity
 from gateway.services.ingestion import EventType
 from gateway.settings import DEV_JWT_SECRET, Settings, SettingsError
@@ -451,7 +453,7 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
     broker = make_broker(settings)
     await broker.start()
     try:
-        with contextlib.ExitStack() as stack:
+        async with contextlib.AsyncExitStack() as stack:
             # Test-only: hold the worker at a named fault point, so a test can kill it there
             # (or, with GATEWAY_TEST_PAUSE_SECONDS, slow it down there to force overlaps).
             pause_at = os.environ.get("GATEWAY_TEST_PAUSE_AT")
@@ -483,15 +485,48 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+            metrics = Metrics()
+            if settings.worker_metrics_port is not None:
+                await stack.enter_async_context(_metrics_server(settings, metrics))
             print(
                 f"digest worker running, a pass every {settings.worker_interval:g}s (Ctrl-C stops)",
                 flush=True,
             )
-            await run_forever(settings, broker, stop)
+            await run_forever(settings, broker, stop, metrics=metrics)
             return 0
     finally:
         await broker.stop()
         await db.close_db()
+
+
+@asynccontextmanager
+async def _metrics_server(settings: Settings, metrics: Metrics) -> AsyncIterator[None]:
+    """A separate worker's own /metrics on GATEWAY_WORKER_METRICS_PORT (the same rules as the
+    server's: the token, or loopback clients only)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from gateway.policy import metrics_endpoint
+
+    app = Starlette(routes=[Route("/metrics", metrics_endpoint(settings, metrics))])
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.worker_metrics_port or 0,
+        access_log=False,
+        log_config=None,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    # The worker handles the signals; uvicorn's own handlers would stop only this server.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # embedded: not uvicorn's signals
+    task = asyncio.create_task(server.serve())
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _pause(point: str, seconds: float | None) -> Callable[[], Awaitable[None]]:

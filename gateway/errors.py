@@ -44,6 +44,18 @@ class ValidationFailed(GatewayError):
     code = "GRAPHQL_VALIDATION_FAILED"
 
 
+class RateLimited(GatewayError):
+    """The viewer's rate budget cannot pay for the operation: nothing ran (DESIGN §3)."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, cost: int, retry_after: int) -> None:
+        super().__init__(
+            f"Rate limit exceeded: this request costs {cost} points; try again in {retry_after} s"
+        )
+        self.retry_after = retry_after
+
+
 def as_graphql_error(exc: Exception) -> GraphQLError:
     """An exception escaping execution as a GraphQL error: itself if it is one, else wrapped
     (and then masked by `present_errors`)."""

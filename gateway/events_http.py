@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.ids import decode_id
+from gateway.metrics import Metrics
 from gateway.models.enums import AlertSeverity, SubscriptionTier
 from gateway.request_ids import accepted_request_id
 from gateway.services import ingestion
@@ -307,18 +308,20 @@ def _scopes(shape: _Shape, raw: dict[str, Any]) -> tuple[ScopeSpec, ...]:
 class EventsHTTP:
     """The /events endpoint (POST)."""
 
-    def __init__(self, settings: Settings, publisher: Publisher) -> None:
+    def __init__(self, settings: Settings, publisher: Publisher, metrics: Metrics) -> None:
         secret = settings.effective_events_secret
         if secret is None:
             raise SettingsError("GATEWAY_EVENTS_SECRET is not set")
         self.secret = secret
         self.publisher = publisher
+        self.metrics = metrics
         self.purger = ingestion.Purger()
 
     async def handle(self, request: Request) -> Response:
         request_id = accepted_request_id(request.headers.get("x-request-id"))
+        kind = "unknown"  # the event's type, once it has parsed
         try:
-            answer = await self._handle(request, request_id)
+            kind, answer = await self._handle(request, request_id)
         except Answer as refused:
             answer = refused
         except Exception:
@@ -331,11 +334,13 @@ class EventsHTTP:
                 answer.message,
                 extra={"request_id": request_id},
             )
+        outcome = answer.status if answer.status in ("applied", "duplicate") else "refused"
+        self.metrics.events_ingested.labels(kind, outcome).inc()
         response = answer.response()
         response.headers["X-Request-ID"] = request_id
         return response
 
-    async def _handle(self, request: Request, request_id: str) -> Answer:
+    async def _handle(self, request: Request, request_id: str) -> tuple[str, Answer]:
         body = await read_body(request)
         verify(
             self.secret,
@@ -356,7 +361,7 @@ class EventsHTTP:
         )
         if outcome is Outcome.APPLIED:
             await self._purge(now)
-        return _OUTCOMES[outcome]
+        return event.type.value, _OUTCOMES[outcome]
 
     async def _purge(self, now: datetime) -> None:
         try:

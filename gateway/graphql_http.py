@@ -34,8 +34,10 @@ from gateway.auth import (
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
 from gateway.errors import present_errors
+from gateway.policy import Policy, Ticket
 from gateway.request_ids import accepted_request_id
 from gateway.services.envelopes import Publisher
+from gateway.services.faults import pause_point
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.http")
@@ -190,20 +192,27 @@ def _content_type(request: Request) -> tuple[str, str | None]:
 class GraphQLHTTP:
     """The /graphql endpoint for GET and POST."""
 
-    def __init__(self, schema: Schema, settings: Settings, publisher: Publisher) -> None:
+    def __init__(
+        self, schema: Schema, settings: Settings, publisher: Publisher, policy: Policy
+    ) -> None:
         self.schema = schema
         self.settings = settings
         self.publisher = publisher
+        self.policy = policy
 
     async def handle(self, request: Request) -> Response:
         request_id = accepted_request_id(request.headers.get("x-request-id"))
         # Errors are answered in the negotiated media type; before (or without) one, JSON.
         media_type = _negotiate(request.headers.get("accept"), (GRAPHQL_RESPONSE, JSON))
+        ticket = self.policy.ticket()
         try:
-            response = await self._handle(request, request_id, media_type)
+            response = await self._handle(request, request_id, media_type, ticket)
         except HTTPProblem as problem:
+            await ticket.refused()
+            body = error_body(problem.message, problem.code)
+            ticket.answered("refused", [{"extensions": {"code": problem.code}}])
             response = Response(
-                error_body(problem.message, problem.code),
+                body,
                 status_code=problem.status,
                 media_type=media_type or JSON,
                 headers=problem.headers,
@@ -211,11 +220,13 @@ class GraphQLHTTP:
         except ClientDisconnect:
             # The client went away mid-body: nobody reads the answer, and it is not our error.
             log.info("client disconnected", extra={"request_id": request_id})
+            ticket.finish()
             return Response(status_code=400)
         except Exception:
             # Outside GraphQL execution (the auth lookup, reading the body): still a GraphQL
             # answer with a code, masked like any unexpected error, the traceback in the log.
             log.exception("unexpected error handling /graphql", extra={"request_id": request_id})
+            ticket.answered("error", [{"extensions": {"code": "INTERNAL_SERVER_ERROR"}}])
             response = Response(
                 error_body(
                     f"Internal error (request id {request_id})",
@@ -225,13 +236,18 @@ class GraphQLHTTP:
                 status_code=500,
                 media_type=media_type or JSON,
             )
-        response.headers["X-Request-ID"] = request_id
-        response.headers["Vary"] = "Accept"
+        headers = response.headers
+        headers["X-Request-ID"] = request_id
+        headers["Vary"] = "Accept"
         # Answers are one viewer's data (or say who may not see it): no cache may keep them.
-        response.headers["Cache-Control"] = "no-store"
+        headers["Cache-Control"] = "no-store"
+        headers.update(ticket.headers())
+        ticket.finish()
         return response
 
-    async def _handle(self, request: Request, request_id: str, media_type: str | None) -> Response:
+    async def _handle(
+        self, request: Request, request_id: str, media_type: str | None, ticket: Ticket
+    ) -> Response:
         if request.method not in ("GET", "POST"):
             raise HTTPProblem(405, "Use GET or POST", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"})
         if (
@@ -248,7 +264,22 @@ class GraphQLHTTP:
             )
         except AuthenticationFailed as exc:
             log.info("authentication failed: %s", exc, extra={"request_id": request_id})
+            # Each attempt costs the address a point: guessing tokens is slow.
+            ticket.decision = await self.policy.charge_anonymous(request.scope)
+            if ticket.decision is not None and not ticket.decision.allowed:
+                ticket.answered("refused", [{"extensions": {"code": "RATE_LIMITED"}}])
+                return Response(
+                    error_body(
+                        "Too many requests without a valid token from this address; "
+                        f"try again in {ticket.decision.retry_after} s",
+                        "RATE_LIMITED",
+                    ),
+                    status_code=429,
+                    media_type=media_type or JSON,
+                )
+            ticket.answered("refused", [{"extensions": {"code": "UNAUTHENTICATED"}}])
             return unauthenticated(media_type or JSON, expired=isinstance(exc, TokenExpired))
+        ticket.charge_to(viewer.user.id)
 
         if media_type is None:
             raise HTTPProblem(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
@@ -279,7 +310,9 @@ class GraphQLHTTP:
             portal=viewer.portal,
             request_id=request_id,
             publisher=self.publisher,
+            ticket=ticket,
         )
+        await pause_point("http:before-execute")
         try:
             result = await self.schema.execute(
                 query,
@@ -294,16 +327,17 @@ class GraphQLHTTP:
                 raise HTTPProblem(
                     405, "Mutations need POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
                 ) from None
-            return self._answer(
+            return await self._answer(
                 [_request_error("Subscriptions are served over WebSocket (graphql-transport-ws)")],
                 media_type,
+                ticket,
                 executed=False,
             )
         except CannotGetOperationTypeError as exc:
             # A GraphQL request error (the operation to run can't be chosen), like a
             # validation error: 200 with errors under application/json, 400 under ours.
             error = _request_error(exc.as_http_error_reason())
-            return self._answer([error], media_type, executed=False)
+            return await self._answer([error], media_type, ticket, executed=False)
         finally:
             context.loaders.clear()
 
@@ -311,14 +345,15 @@ class GraphQLHTTP:
         # Errors without a path stopped the request before execution (parse, validation,
         # variables, limits): no `data` entry, and 4xx under the spec's own media type.
         executed = result.data is not None or any(e.path for e in errors)
-        return self._answer(
-            [e.formatted for e in errors], media_type, executed=executed, data=result.data
+        return await self._answer(
+            [e.formatted for e in errors], media_type, ticket, executed=executed, data=result.data
         )
 
     @staticmethod
-    def _answer(
+    async def _answer(
         errors: list[GraphQLFormattedError],
         media_type: str,
+        ticket: Ticket,
         *,
         executed: bool,
         data: dict[str, Any] | None = None,
@@ -328,14 +363,18 @@ class GraphQLHTTP:
             payload["errors"] = errors
         if executed:
             payload["data"] = data
-        if executed:
-            status = 200
-        elif any(
-            (e.get("extensions") or {}).get("code") == "INTERNAL_SERVER_ERROR" for e in errors
-        ):
+            ticket.answered("error" if errors else "ok", errors)
+            return Response(orjson.dumps(payload), status_code=200, media_type=media_type)
+        await ticket.refused()
+        codes = {(e.get("extensions") or {}).get("code") for e in errors}
+        if "INTERNAL_SERVER_ERROR" in codes:
+            ticket.answered("error", errors)
             status = 500  # the server failed before execution: not the client's request
         else:
+            ticket.answered("refused", errors)
             status = 400 if media_type == GRAPHQL_RESPONSE else 200
+        if "RATE_LIMITED" in codes:
+            status = 429  # the budget's headers, Retry-After included, come from the ticket
         return Response(orjson.dumps(payload), status_code=status, media_type=media_type)
 
 

@@ -29,7 +29,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from graphql import DocumentNode, ExecutionResult, parse
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    get_operation_ast,
+    parse,
+)
 from strawberry.utils.await_maybe import await_maybe
 
 from gateway.auth import users_by_id
@@ -38,6 +47,7 @@ from gateway.context import Context
 from gateway.errors import as_graphql_error, present_errors
 from gateway.executor import eager, event_roots, viewer_facts
 from gateway.loaders import Loaders
+from gateway.metrics import Metrics
 from gateway.models import Portal, User
 from gateway.request_ids import accepted_request_id
 from gateway.services.envelopes import Envelope
@@ -160,6 +170,7 @@ class Shape:
     operation_name: str | None
     variables: dict[str, Any] | None
     facts: tuple[str, ...]
+    field: str  # the subscription's root field, a bounded metric label
 
 
 @dataclass(eq=False)
@@ -179,10 +190,11 @@ class Group:
 class Hub:
     """This process's sockets and subscription groups, fed by the broker."""
 
-    def __init__(self, broker: Broker, settings: Settings, schema: Any) -> None:
+    def __init__(self, broker: Broker, settings: Settings, schema: Any, metrics: Metrics) -> None:
         self.broker = broker
         self.settings = settings
         self.schema = schema
+        self.metrics = metrics
         self._sockets_by_user: dict[int, set[Socket]] = defaultdict(set)
         self._groups: dict[Hashable, Group] = {}
         self._groups_by_portal: dict[int, dict[Group, None]] = defaultdict(dict)
@@ -296,7 +308,14 @@ class Hub:
             facts = viewer_facts(self.schema._schema, document, variables, operation_name)
             if len(self._shapes) >= MAX_SHAPES:
                 self._shapes.clear()
-            shape = Shape(key, document, operation_name, variables, tuple(sorted(facts)))
+            shape = Shape(
+                key,
+                document,
+                operation_name,
+                variables,
+                tuple(sorted(facts)),
+                _root_field(document, operation_name),
+            )
             self._shapes[key] = shape
         return self._add(Member(socket, operation_id), shape, viewer, portal)
 
@@ -309,6 +328,7 @@ class Hub:
         member.group = group
         group.members[member] = None
         member.socket.members.add(member)
+        self.metrics.subscriptions.labels(shape.field).inc()
         return member
 
     def leave(self, member: Member) -> None:
@@ -319,6 +339,7 @@ class Hub:
         if member not in group.members:
             return
         del group.members[member]
+        self.metrics.subscriptions.labels(group.shape.field).dec()
         if not group.members:
             del self._groups[group.key]
             portal_groups = self._groups_by_portal[group.portal_id]
@@ -373,8 +394,10 @@ class Hub:
         debug = self.settings.debug
         for result in results:
             payload = _payload(result, request_id, debug)
-            for member in list(group.members):  # those still there now
+            members = list(group.members)  # those still there now
+            for member in members:
                 member.socket.push(member.prefix + payload + "}")
+            self.metrics.subscription_messages.labels(shape.field).inc(len(members))
         context.loaders.clear()
 
     def lost(self) -> None:
@@ -399,6 +422,31 @@ def _canonical(variables: dict[str, Any] | None) -> str:
     """Equal variables, equal text, whatever the order of their keys. (The json module, not
     orjson: a variable the operation ignores may hold an integer past 64 bits.)"""
     return json.dumps(variables or {}, sort_keys=True, separators=(",", ":"))
+
+
+def _root_field(document: DocumentNode, operation_name: str | None) -> str:
+    """The field a subscription subscribes to (the spec allows one root field)."""
+    operation = get_operation_ast(document, operation_name)
+    selections = list(operation.selection_set.selections) if operation else []
+    while selections:
+        selection = selections.pop(0)
+        if isinstance(selection, FieldNode):
+            return selection.name.value
+        if isinstance(selection, InlineFragmentNode):
+            selections[:0] = selection.selection_set.selections
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = next(
+                (
+                    d
+                    for d in document.definitions
+                    if isinstance(d, FragmentDefinitionNode)
+                    and d.name.value == selection.name.value
+                ),
+                None,
+            )
+            if fragment is not None:
+                selections[:0] = fragment.selection_set.selections
+    return "unknown"
 
 
 def _fact_values(facts: tuple[str, ...], viewer: User) -> tuple[Any, ...]:

@@ -35,6 +35,7 @@ from gateway.broker import Broker
 from gateway.context import Context
 from gateway.errors import present_errors
 from gateway.hub import CLOSE_FORBIDDEN, CLOSE_POLICY, Hub, Member, Socket
+from gateway.policy import Policy, Ticket
 from gateway.request_ids import accepted_request_id
 from gateway.settings import Settings
 
@@ -61,11 +62,14 @@ def _in_background(coroutine: Any) -> None:
 class LiveEndpoint:
     """The ASGI app of WebSocket connections to /graphql."""
 
-    def __init__(self, schema: Any, settings: Settings, hub: Hub, broker: Broker) -> None:
+    def __init__(
+        self, schema: Any, settings: Settings, hub: Hub, broker: Broker, policy: Policy
+    ) -> None:
         self.schema = schema
         self.settings = settings
         self.hub = hub
         self.broker = broker
+        self.policy = policy
         self.allowed_origins = normalize_allowed_origins(settings.allowed_origins)
         keep_credentials_out_of_socket_logs()
 
@@ -76,6 +80,7 @@ class LiveEndpoint:
             # Closing before accepting makes the server answer the handshake with 403.
             await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": ""})
             return
+        metrics = self.policy.metrics
         if PROTOCOL not in scope.get("subprotocols", ()):
             await send({"type": "websocket.accept", "subprotocol": None})
             await send(
@@ -85,9 +90,11 @@ class LiveEndpoint:
                     "reason": "Subprotocol not acceptable",
                 }
             )
+            metrics.websocket_closes.labels(str(CLOSE_SUBPROTOCOL)).inc()
             return
         await send({"type": "websocket.accept", "subprotocol": PROTOCOL})
-        connection = Connection(self, send)
+        connection = Connection(self, scope, send)
+        metrics.websocket_connections.inc()
         try:
             while True:
                 message = await receive()
@@ -95,6 +102,7 @@ class LiveEndpoint:
                     break
                 await connection.received(message)
         finally:
+            metrics.websocket_connections.dec()
             connection.shutdown()
 
     def _origin_allowed(self, scope: Scope) -> bool:
@@ -124,11 +132,13 @@ class Connection:
         "endpoint",
         "init_received",
         "operations",
+        "scope",
         "socket",
     )
 
-    def __init__(self, endpoint: LiveEndpoint, send: Send) -> None:
+    def __init__(self, endpoint: LiveEndpoint, scope: Scope, send: Send) -> None:
         self.endpoint = endpoint
+        self.scope = scope
         self._send = send
         self.acknowledged = False
         self.init_received = False
@@ -149,6 +159,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        self.endpoint.policy.metrics.websocket_closes.labels(str(code)).inc()
         with contextlib.suppress(Exception):  # the peer may be gone already
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
@@ -208,7 +219,12 @@ class Connection:
             viewer, expires = await authenticate(payload.get("authorization"), settings)
         except AuthenticationFailed as exc:
             log.info("socket authentication failed: %s", exc)
-            await self.close(CLOSE_FORBIDDEN, "Forbidden")
+            # Charged to the address, as over HTTP: guessing tokens is slow.
+            decision = await self.endpoint.policy.charge_anonymous(self.scope)
+            if decision is not None and not decision.allowed:
+                await self.close(CLOSE_TOO_MANY_INITS, "Too many requests")
+            else:
+                await self.close(CLOSE_FORBIDDEN, "Forbidden")
             return
         socket = self.endpoint.hub.open_socket(self, viewer.user.id, viewer.portal.id)
         if socket is None:
@@ -271,14 +287,21 @@ class Connection:
         fresh loaders and a request id of its own; refused parameters and errors before
         execution are answered with an `error` message, as HTTP answers them."""
         request_id = accepted_request_id(None)  # the socket's id is its handshake's
+        ticket = self.endpoint.policy.ticket()
         try:
-            await self._run(operation_id, payload, request_id)
+            await self._run(operation_id, payload, request_id, ticket)
         except Exception as exc:
             # Unexpected: masked (and logged once) like any other, and the operation ends.
             error = GraphQLError(str(exc), original_error=exc)
-            await self._finish(operation_id, "error", self._presented([error], request_id))
+            presented = self._presented([error], request_id)
+            ticket.answered("error", presented)
+            await self._finish(operation_id, "error", presented)
+        finally:
+            ticket.finish()
 
-    async def _run(self, operation_id: str, payload: dict[str, Any], request_id: str) -> None:
+    async def _run(
+        self, operation_id: str, payload: dict[str, Any], request_id: str, ticket: Ticket
+    ) -> None:
         socket, endpoint = self.socket, self.endpoint
         assert socket is not None  # no operation runs before connection_ack
         viewer = await load_viewer(socket.user_id, socket.portal_id)
@@ -286,9 +309,11 @@ class Connection:
             log.info(
                 "socket closed: user %s is no longer in portal %s", socket.user_id, socket.portal_id
             )
+            ticket.answered("refused", [{"extensions": {"code": "UNAUTHENTICATED"}}])
             self.operations.pop(operation_id, None)
             socket.close(CLOSE_FORBIDDEN, "Forbidden")
             return
+        ticket.charge_to(viewer.user.id)
         query, name, variables = (
             payload.get("query"),
             payload.get("operationName"),
@@ -298,7 +323,7 @@ class Connection:
         if problem is not None:
             # Checked as over HTTP, and answered as a refused request.
             error = GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
-            await self._finish(operation_id, "error", self._presented([error], request_id))
+            await self._refuse(operation_id, ticket, self._presented([error], request_id))
             return
         assert isinstance(query, str)  # checked just above
         context = Context(
@@ -307,6 +332,7 @@ class Connection:
             portal=viewer.portal,
             request_id=request_id,
             publisher=endpoint.broker,
+            ticket=ticket,
         )
         # A subscription runs here only to be checked: without an event its field yields
         # nothing, so its stream ends at once, or gives the errors that refuse it.
@@ -320,26 +346,35 @@ class Connection:
                 socket, operation_id, query, name, variables, viewer.user, viewer.portal
             )
             if member is None:
+                ticket.answered("error")
                 return
+            ticket.answered("ok")
             if self.operations.get(operation_id) is asyncio.current_task():
                 self.operations[operation_id] = member
             else:  # completed by the client, or the socket closed, while it was checked
                 endpoint.hub.leave(member)
             return
+        errors: list[Any] = []
         for index, result in enumerate(results):
             if index == 0 and isinstance(result, PreExecutionError):
-                await self._finish(
-                    operation_id, "error", [e.formatted for e in result.errors or []]
-                )
+                await self._refuse(operation_id, ticket, [e.formatted for e in result.errors or []])
                 return
             if not isinstance(result, ExecutionResult):
                 error = GraphQLError(
                     "Incremental delivery is not supported over graphql-transport-ws"
                 )
-                await self._finish(operation_id, "error", [error.formatted])
+                await self._refuse(operation_id, ticket, [error.formatted])
                 return
+            errors += [e.formatted for e in result.errors or []]
             await self._next(operation_id, result)
+        ticket.answered("error" if errors else "ok", errors)
         await self._finish(operation_id, "complete")
+
+    async def _refuse(self, operation_id: str, ticket: Ticket, errors: list[Any]) -> None:
+        """An operation answered with an `error` message: not executed, a point charged."""
+        await ticket.refused()
+        ticket.answered("refused", errors)
+        await self._finish(operation_id, "error", errors)
 
     async def _next(self, operation_id: str, result: ExecutionResult) -> None:
         if operation_id not in self.operations:

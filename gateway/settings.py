@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -99,6 +100,24 @@ class Settings:
     digest_lease_seconds: float = 60.0
     digest_settle_seconds: float = 60.0
     run_worker_in_process: bool | None = None
+    # Operations (DESIGN §3 "Metrics", "Rate limits", "Persisted documents", "Graceful
+    # shutdown", "Tracing").
+    # Bearer token /metrics wants; None: it answers loopback clients only.
+    metrics_token: str | None = None
+    # Port of a separate worker's own /metrics (None: a separate worker serves none).
+    worker_metrics_port: int | None = None
+    # Peers (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Points per viewer a minute, and requests per anonymous address a minute (0: no limit).
+    rate_limit_points: int = 2000
+    rate_limit_anonymous: int = 60
+    # Manifests of the only documents that may run (empty: any document).
+    trusted_documents: tuple[str, ...] = ()
+    # Seconds in-flight work gets after SIGTERM before what still runs is cancelled.
+    shutdown_grace: float = 10.0
+    # OpenTelemetry's standard variables: tracing is on when the endpoint is set.
+    otlp_endpoint: str | None = None
+    otel_service_name: str = "connected-apps-gateway"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -186,6 +205,7 @@ class Settings:
                     raise SettingsError(f"GATEWAY_{name} must be a positive number, got {raw!r}")
                 values[attr] = value
         values.update(_worker_values(get))
+        values.update(_operations_values(get, env))
         return cls(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above
 
     @property
@@ -297,4 +317,50 @@ def _worker_values(get: Callable[[str], str | None]) -> dict[str, object]:
         if raw.strip().lower() not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
             raise SettingsError(f"GATEWAY_WORKER_IN_PROCESS must be 0 or 1, got {raw!r}")
         values["run_worker_in_process"] = _flag(raw)
+    return values
+
+
+def _operations_values(
+    get: Callable[[str], str | None], env: Mapping[str, str]
+) -> dict[str, object]:
+    """Metrics, rate limits, persisted documents, shutdown and tracing from the environment."""
+    values: dict[str, object] = {"metrics_token": get("METRICS_TOKEN")}
+    for name, attr in (
+        ("WORKER_METRICS_PORT", "worker_metrics_port"),
+        ("RATE_LIMIT_POINTS", "rate_limit_points"),
+        ("RATE_LIMIT_ANONYMOUS", "rate_limit_anonymous"),
+    ):
+        raw = get(name)
+        if raw is None:
+            continue
+        if not raw.strip().isdigit():
+            raise SettingsError(f"GATEWAY_{name} must be a whole number, 0 or more, got {raw!r}")
+        values[attr] = int(raw)
+    port = values.get("worker_metrics_port")
+    if isinstance(port, int) and not 0 < port < 65536:
+        raise SettingsError(f"GATEWAY_WORKER_METRICS_PORT must be a port number, got {port!r}")
+    proxies = tuple(p.strip() for p in (get("TRUSTED_PROXIES") or "").split(",") if p.strip())
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"GATEWAY_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+            ) from None
+    values["trusted_proxies"] = proxies
+    values["trusted_documents"] = tuple(
+        p.strip() for p in (get("TRUSTED_DOCUMENTS") or "").split(",") if p.strip()
+    )
+    raw = get("SHUTDOWN_GRACE")
+    if raw is not None:
+        try:
+            grace = float(raw)
+        except ValueError:
+            grace = -1.0
+        if not 0 <= grace < float("inf"):
+            raise SettingsError(f"GATEWAY_SHUTDOWN_GRACE must be seconds, 0 or more, got {raw!r}")
+        values["shutdown_grace"] = grace
+    # The standard OpenTelemetry names, without our prefix.
+    values["otlp_endpoint"] = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+    values["otel_service_name"] = env.get("OTEL_SERVICE_NAME") or "connected-apps-gateway"
     return values

@@ -19,6 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from gateway.metrics import Metrics
 from gateway.services import digests
 from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
@@ -38,6 +39,24 @@ class PassResult:
     emails_sent: int = 0
     emails_retrying: int = 0
     emails_failed: int = 0
+
+    def count(self, metrics: Metrics) -> None:
+        """Adds this pass to the worker's series (gateway/metrics.py)."""
+        for outcome, n in (
+            ("made", self.digests),
+            ("empty", self.empty),
+            ("skipped", self.skipped),
+            ("failed", self.errors),
+        ):
+            if n:
+                metrics.digests.labels(outcome).inc(n)
+        for status, n in (
+            ("sent", self.emails_sent),
+            ("retrying", self.emails_retrying),
+            ("failed", self.emails_failed),
+        ):
+            if n:
+                metrics.emails.labels(status).inc(n)
 
     def summary(self) -> str:
         return (
@@ -104,6 +123,7 @@ async def run_forever(
     interval: float | None = None,
     *,
     owner: str | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Run a pass every `interval` seconds (default `settings.worker_interval`) until
     `stop_event` is set. A failing pass is logged and the next one runs as planned."""
@@ -117,6 +137,8 @@ async def run_forever(
         except Exception:
             log.exception("digest worker pass failed")
         else:
+            if metrics is not None:
+                result.count(metrics)
             if (
                 result.digests
                 or result.errors

@@ -93,6 +93,10 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
         events_secret=EVENTS_SECRET,
         debug=False,
         run_worker_in_process=False,  # tests run worker passes themselves, with their own clock
+        # The suite sends thousands of requests as a handful of viewers and from one address:
+        # rate limits have tests of their own (tests/test_rate_limits.py).
+        rate_limit_points=0,
+        rate_limit_anonymous=0,
     )
 
 

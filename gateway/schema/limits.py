@@ -12,7 +12,7 @@ fragment is measured once per document (memoized), so every check is linear in i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import (
@@ -348,9 +348,12 @@ def node_limit(max_nodes: int, default_page_size: int = DEFAULT_PAGE_SIZE) -> ty
         """Refuses operations that could return more than `max_nodes` nodes. Runs before
         execution (not as a validation rule) because the count needs the variables. It raises
         rather than setting a result: Strawberry answers an error raised here with that error,
-        for subscriptions too, which ignore a result set by an extension."""
+        for subscriptions too, which ignore a result set by an extension.
 
-        def on_execute(self) -> Iterator[None]:
+        The count is also what the operation costs: the request's ticket (gateway/policy.py),
+        when it has one, is charged here, the last step before execution."""
+
+        async def on_execute(self) -> AsyncIterator[None]:
             ctx = self.execution_context
             if ctx.graphql_document is not None and not ctx.result:
                 total = count_nodes(
@@ -365,6 +368,9 @@ def node_limit(max_nodes: int, default_page_size: int = DEFAULT_PAGE_SIZE) -> ty
                         f"This query may return up to {_shown(total)} nodes; the limit "
                         f"is {max_nodes:,}. Ask for smaller pages (first/last)."
                     )
+                ticket = getattr(ctx.context, "ticket", None)
+                if ticket is not None:
+                    await ticket.admit(ctx.operation_type.value, ctx.operation_name, total)
             yield
 
     return NodeLimit

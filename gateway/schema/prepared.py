@@ -90,11 +90,11 @@ class PreparedDocuments:
         if len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
 
-    def within_node_limit(
+    def node_count(
         self, schema: GraphQLSchema, prepared: Prepared, variables: dict[str, Any] | None
-    ) -> bool:
-        """Whether the operation, with these variables, may return no more nodes than the
-        limit. False also when the variables are invalid: the full way answers."""
+    ) -> int | None:
+        """How many nodes the operation may return with these variables; None when the
+        variables are invalid (the full way answers them)."""
         variables = variables or {}
         key = tuple((n, repr(variables[n])) for n in prepared.counted if n in variables)
         count = prepared.counts.get(key)
@@ -102,12 +102,12 @@ class PreparedDocuments:
             operation = prepared.operation
             coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
             if isinstance(coerced, list):
-                return False
+                return None
             count = count_operation_nodes(schema, prepared.document, operation, coerced.coerced)
             if len(prepared.counts) >= _COUNTS_PER_DOCUMENT:
                 prepared.counts.clear()
             prepared.counts[key] = count
-        return count <= self.max_nodes
+        return count
 
 
 def remember_prepared(documents: PreparedDocuments) -> type[SchemaExtension]:

@@ -22,7 +22,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
 from gateway.context import Info
-from gateway.errors import as_graphql_error, present_errors
+from gateway.errors import RateLimited, as_graphql_error, present_errors
 from gateway.executor import FastExecutor, reference_event
 from gateway.executor.batch import reads_viewer
 from gateway.resolvers import node as node_r
@@ -121,8 +121,20 @@ class GatewaySchema(strawberry.Schema):
             and operation_extensions is None
             and prepared.operation_type
             in (allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
-            and documents.within_node_limit(self._schema, prepared, variable_values)
+            and (nodes := documents.node_count(self._schema, prepared, variable_values)) is not None
+            and nodes <= documents.max_nodes
         ):
+            ticket = getattr(context_value, "ticket", None)
+            if ticket is not None:
+                operation = prepared.operation
+                try:
+                    await ticket.admit(
+                        prepared.operation_type.value,
+                        operation.name.value if operation.name else None,
+                        nodes,
+                    )
+                except RateLimited as refused:
+                    return PreExecutionError(data=None, errors=[refused])
             return await self._execute_prepared(
                 prepared, variable_values, context_value, operation_name
             )

@@ -1,0 +1,228 @@
+"""One request policy (DESIGN §3): the steps every endpoint takes where they apply — request
+id, the client's address, authentication, rate limits, metrics — so an endpoint plugs into
+them instead of writing its own.
+
+A GraphQL request carries a `Ticket` through its life: the transport opens it when the
+viewer is known, the schema's pipeline stamps it with the operation and charges its cost
+(after validation and variable coercion, before execution), and the transport closes it with
+the outcome, which becomes metrics and the `RateLimit-*` headers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+from gateway.errors import RateLimited
+from gateway.metrics import ANONYMOUS, CONTENT_TYPE, UNKNOWN, Metrics
+from gateway.ratelimit import Decision, RateLimiter
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.policy")
+
+# Each step of 100 nodes costs a point, on top of the request's own (DESIGN §3).
+NODES_PER_POINT = 100
+LIMIT_PERIOD = 60.0
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def cost_of(nodes: int) -> int:
+    """1 + ceil(nodes / 100): what an operation that may return `nodes` nodes costs."""
+    return 1 + -(-max(nodes, 0) // NODES_PER_POINT)
+
+
+def _parsed(text: str) -> _Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+class Policy:
+    """The request policy of one app: its settings, metrics and rate limiter."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, limiter: RateLimiter) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.limiter = limiter
+        self._proxies: tuple[_Network, ...] = tuple(
+            ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies
+        )
+
+    # The client
+    def client_address(self, scope: Scope) -> str:
+        """Who a rate budget belongs to: the peer, or with a trusted proxy in front the
+        rightmost address of X-Forwarded-For that is not one of our proxies. IPv6 clients
+        are counted per /64, the block one subscriber usually gets."""
+        peer = _parsed((scope.get("client") or ("", 0))[0] or "")
+        address = peer
+        if peer is not None and self._trusted(peer):
+            forwarded = [
+                value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name == b"x-forwarded-for"
+            ]
+            hops = [hop for value in forwarded for hop in value.split(",")]
+            for hop in reversed(hops):
+                parsed = _parsed(hop)
+                if parsed is None:
+                    break  # a malformed hop: trust nothing to its left
+                address = parsed
+                if not self._trusted(parsed):
+                    break
+        if address is None:
+            return "unknown"
+        if address.version == 6:
+            mapped = getattr(address, "ipv4_mapped", None)
+            if mapped is not None:
+                return str(mapped)
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return str(address)
+
+    def _trusted(self, address: _Address) -> bool:
+        return any(address in network for network in self._proxies)
+
+    # Rate limits
+    @property
+    def limits_on(self) -> bool:
+        return self.settings.rate_limit_points > 0
+
+    async def charge_anonymous(self, scope: Scope) -> Decision | None:
+        """One point of the address's budget, for a request without a valid token (None:
+        anonymous limits are off)."""
+        limit = self.settings.rate_limit_anonymous
+        if limit <= 0:
+            return None
+        decision = await self.limiter.charge(f"a:{self.client_address(scope)}", 1, limit)
+        if not decision.allowed:
+            self.metrics.rate_limited.labels("anonymous").inc()
+        return decision
+
+    def ticket(self) -> Ticket:
+        """A ticket for one GraphQL operation, opened as its request arrives."""
+        return Ticket(self, None, time.perf_counter())
+
+
+def metrics_endpoint(
+    settings: Settings, metrics: Metrics
+) -> Callable[[Request], Awaitable[Response]]:
+    """GET /metrics: the series, for a bearer of GATEWAY_METRICS_TOKEN, or without one for
+    loopback clients only, so nothing leaks through the public port by default."""
+    token = settings.metrics_token
+
+    async def endpoint(request: Request) -> Response:
+        if token is not None:
+            scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                sent.strip().encode(), token.encode()
+            ):
+                return Response(
+                    "metrics need the bearer token GATEWAY_METRICS_TOKEN names\n",
+                    status_code=401,
+                    media_type="text/plain",
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
+        else:
+            peer = _parsed((request.client.host if request.client else "") or "")
+            if peer is None or not peer.is_loopback:
+                return Response(
+                    "metrics answer loopback clients only; set GATEWAY_METRICS_TOKEN to "
+                    "read them from elsewhere\n",
+                    status_code=403,
+                    media_type="text/plain",
+                )
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return endpoint
+
+
+def rate_limit_headers(decision: Decision | None) -> dict[str, str]:
+    """RateLimit-Limit, -Remaining and -Reset of a budget just charged; Retry-After when it
+    refused."""
+    if decision is None:
+        return {}
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset),
+    }
+    if not decision.allowed:
+        headers["Retry-After"] = str(decision.retry_after)
+    return headers
+
+
+@dataclass(slots=True, eq=False)
+class Ticket:
+    """One GraphQL operation on its way through the policy."""
+
+    policy: Policy
+    bucket: str | None  # the viewer's budget; None when nothing is charged
+    started: float
+    operation_type: str = UNKNOWN
+    operation_name: str = ANONYMOUS
+    decision: Decision | None = None
+    # How the transport answered: ok, error or refused, and the top-level errors' codes.
+    outcome: str = "refused"
+    error_codes: list[str] = field(default_factory=list)
+
+    def charge_to(self, user_id: int) -> None:
+        """From now on the viewer's budget pays (when limits are on)."""
+        if self.policy.limits_on:
+            self.bucket = f"u:{user_id}"
+
+    async def admit(self, operation_type: str, operation_name: str | None, nodes: int) -> None:
+        """Called by the schema once the operation passed validation and its variables were
+        coerced: the operation is known, and its cost is charged. Raises RateLimited (nothing
+        runs) when the budget cannot pay it."""
+        self.operation_type = operation_type
+        self.operation_name = self.policy.metrics.operation_label(operation_name)
+        if self.bucket is None:
+            return
+        cost = cost_of(nodes)
+        decision = await self.policy.limiter.charge(
+            self.bucket, cost, self.policy.settings.rate_limit_points, LIMIT_PERIOD
+        )
+        self.decision = decision
+        if not decision.allowed:
+            self.policy.metrics.rate_limited.labels("user").inc()
+            raise RateLimited(cost, decision.retry_after)
+
+    async def refused(self) -> None:
+        """A request refused before its cost was charged (a bad parameter, a parse or
+        validation error) costs one point."""
+        if self.bucket is not None and self.decision is None:
+            self.decision = await self.policy.limiter.charge(
+                self.bucket, 1, self.policy.settings.rate_limit_points, LIMIT_PERIOD
+            )
+
+    def headers(self) -> dict[str, str]:
+        return rate_limit_headers(self.decision)
+
+    def answered(self, outcome: str, errors: Sequence[Any] = ()) -> None:
+        """How the operation was answered; `errors` are formatted top-level errors."""
+        self.outcome = outcome
+        self.error_codes = [
+            str((error.get("extensions") or {}).get("code") or "INTERNAL_SERVER_ERROR")
+            for error in errors
+        ]
+
+    def finish(self) -> None:
+        """The operation's metrics, once its answer is on its way."""
+        self.policy.metrics.operation(
+            self.operation_type,
+            self.operation_name,
+            self.outcome,
+            time.perf_counter() - self.started,
+            self.error_codes,
+        )
