@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,8 +25,10 @@ from gateway.hub import Hub
 from gateway.live import LiveEndpoint
 from gateway.metrics import Metrics
 from gateway.middleware import HeaderSizeLimit, NoSniff
+from gateway.persisted import AutomaticStore, PersistedDocuments, TrustedDocuments
 from gateway.policy import Policy, metrics_endpoint
 from gateway.ratelimit import RateLimiter
+from gateway.schema.limits import document_check
 from gateway.schema.schema import build_schema
 from gateway.services import mail
 from gateway.settings import Settings
@@ -120,12 +123,27 @@ def _only_graphql(live: ASGIApp) -> ASGIApp:
     return app
 
 
+def _persisted_documents(settings: Settings, schema: Any) -> PersistedDocuments:
+    """Automatic persisted queries, or with GATEWAY_TRUSTED_DOCUMENTS only the manifests'
+    documents, each checked now against the schema and the document limits: a bad manifest
+    stops the start (SettingsError naming the file and key), not a request hours later."""
+    trusted = None
+    if settings.trusted_documents:
+        check = document_check(
+            schema._schema, settings.max_tokens, settings.max_depth, settings.max_aliases
+        )
+        trusted = TrustedDocuments.load(settings.trusted_documents, check)
+    return PersistedDocuments(AutomaticStore(settings.redis_url, settings.redis_namespace), trusted)
+
+
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
     schema = build_schema(settings)
+    persisted = _persisted_documents(settings, schema)
     broker = make_broker(settings)
-    metrics = Metrics()
+    trusted = persisted.trusted
+    metrics = Metrics(trusted.operation_names() if trusted is not None else ())
     limiter = RateLimiter(
         settings.redis_url,
         settings.redis_namespace,
@@ -134,9 +152,9 @@ def create_app(settings: Settings) -> Starlette:
     metrics.set_rate_limit_backend(limiter.backend)
     policy = Policy(settings, metrics, limiter)
     hub = Hub(broker, settings, schema, metrics)
-    graphql = GraphQLHTTP(schema, settings, broker, policy)
+    graphql = GraphQLHTTP(schema, settings, broker, policy, persisted)
     events = EventsHTTP(settings, broker, metrics)
-    live = LiveEndpoint(schema, settings, hub, broker, policy)
+    live = LiveEndpoint(schema, settings, hub, broker, policy, persisted)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -153,6 +171,7 @@ def create_app(settings: Settings) -> Starlette:
                 await _stop_worker(*worker)
             await broker.stop()
             await limiter.close()
+            await persisted.automatic.close()
             await db.close_db()
 
     # /graphql/ is answered as /graphql rather than redirected: Starlette's slash redirect

@@ -4,16 +4,18 @@ Ours rather than Strawberry's view because the spec's media type and status code
 answer, the body limit, batching refusal and CSRF-safe content types all need to be decided
 before execution, and Strawberry's view answers application/json with 200 for everything.
 
-The order of the checks is the contract (tests/test_http_protocol.py):
-method (405) → GraphiQL (debug only) → authentication (401) → Accept (406) →
-POST content type (415) → body size (413) → request parameters (400) →
-mutation over GET (405) → the GraphQL request itself (several operations and no
-operationName is a request error, as a parse or validation error is).
+The order of the checks is the contract (tests/test_http_protocol.py, DESIGN §3):
+method (405) → GraphiQL (debug only) → authentication (401; 429 while the address's
+anonymous budget is spent) → Accept (406) → POST content type (415) → body size (413) →
+request parameters (400) → persisted documents (gateway/persisted.py) → mutation over GET
+(405) → the GraphQL request itself (several operations and no operationName is a request
+error, as a parse or validation error is) → its cost (429; gateway/policy.py) → execution.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -34,6 +36,8 @@ from gateway.auth import (
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
 from gateway.errors import present_errors
+from gateway.persisted import NOT_FOUND as PERSISTED_NOT_FOUND
+from gateway.persisted import PersistedDocuments, PersistedProblem
 from gateway.policy import Policy, Ticket
 from gateway.request_ids import accepted_request_id
 from gateway.services.envelopes import Publisher
@@ -157,25 +161,38 @@ def _map_param(raw: Any, name: str, *, encoded: bool) -> dict[str, Any] | None:
     return raw
 
 
-def _params(source: Any, *, from_url: bool) -> tuple[str, str | None, dict[str, Any] | None]:
-    """query, operationName and variables of a request (spec §"Request Parameters")."""
+@dataclass(frozen=True, slots=True)
+class _Params:
+    """A request's parameters (spec §"Request Parameters"), `query` as sent: with a persisted
+    document it may be absent (gateway/persisted.py decides)."""
+
+    query: Any
+    operation_name: str | None
+    variables: dict[str, Any] | None
+    extensions: dict[str, Any] | None
+    document_id: Any
+
+
+def _params(source: Any, *, from_url: bool) -> _Params:
     if isinstance(source, list):
         raise _bad_request("Batched requests are not supported: send one operation per request")
     if not isinstance(source, dict):
         raise _bad_request("The request body must be a JSON object")
-    query = source.get("query")
-    if query is None:
-        raise _bad_request("`query` is missing")
-    if not isinstance(query, str) or not query.strip():
-        raise _bad_request("`query` must be a non-empty string")
     operation_name = source.get("operationName")
     if from_url and operation_name == "":
         operation_name = None  # an empty form field is an absent one
     if operation_name is not None and not isinstance(operation_name, str):
         raise _bad_request("`operationName` must be a string")
-    variables = _map_param(source.get("variables"), "variables", encoded=from_url)
-    _map_param(source.get("extensions"), "extensions", encoded=from_url)
-    return query, operation_name, variables
+    query = source.get("query")
+    if from_url and query == "":
+        query = None
+    return _Params(
+        query,
+        operation_name,
+        _map_param(source.get("variables"), "variables", encoded=from_url),
+        _map_param(source.get("extensions"), "extensions", encoded=from_url),
+        source.get("documentId"),
+    )
 
 
 def _content_type(request: Request) -> tuple[str, str | None]:
@@ -193,12 +210,18 @@ class GraphQLHTTP:
     """The /graphql endpoint for GET and POST."""
 
     def __init__(
-        self, schema: Schema, settings: Settings, publisher: Publisher, policy: Policy
+        self,
+        schema: Schema,
+        settings: Settings,
+        publisher: Publisher,
+        policy: Policy,
+        persisted: PersistedDocuments,
     ) -> None:
         self.schema = schema
         self.settings = settings
         self.publisher = publisher
         self.policy = policy
+        self.persisted = persisted
 
     async def handle(self, request: Request) -> Response:
         request_id = accepted_request_id(request.headers.get("x-request-id"))
@@ -285,7 +308,7 @@ class GraphQLHTTP:
             raise HTTPProblem(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
 
         if request.method == "GET":
-            query, operation_name, variables = _params(dict(request.query_params), from_url=True)
+            params = _params(dict(request.query_params), from_url=True)
             allowed = {OperationType.QUERY}
         else:
             content_type, charset = _content_type(request)
@@ -301,8 +324,18 @@ class GraphQLHTTP:
                 source = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise _bad_request("The request body is not valid JSON") from None
-            query, operation_name, variables = _params(source, from_url=False)
+            params = _params(source, from_url=False)
             allowed = {OperationType.QUERY, OperationType.MUTATION}
+        try:
+            lookup = await self.persisted.lookup(
+                params.query, params.extensions, params.document_id
+            )
+        except PersistedProblem as problem:
+            # A hash the server doesn't know is a protocol answer Apollo's link acts on (it
+            # sends the document next), not a request error: 200 in both media types.
+            status = 200 if problem.code == PERSISTED_NOT_FOUND else 400
+            raise HTTPProblem(status, problem.message, problem.code) from None
+        query, operation_name, variables = lookup.query, params.operation_name, params.variables
 
         context = Context(
             settings=self.settings,
@@ -345,6 +378,9 @@ class GraphQLHTTP:
         # Errors without a path stopped the request before execution (parse, validation,
         # variables, limits): no `data` entry, and 4xx under the spec's own media type.
         executed = result.data is not None or any(e.path for e in errors)
+        if executed:
+            # It passed validation: an automatic persisted query is kept from now on.
+            await self.persisted.register(lookup)
         return await self._answer(
             [e.formatted for e in errors], media_type, ticket, executed=executed, data=result.data
         )

@@ -35,6 +35,7 @@ from gateway.broker import Broker
 from gateway.context import Context
 from gateway.errors import present_errors
 from gateway.hub import CLOSE_FORBIDDEN, CLOSE_POLICY, Hub, Member, Socket
+from gateway.persisted import PersistedDocuments, PersistedProblem
 from gateway.policy import Policy, Ticket
 from gateway.request_ids import accepted_request_id
 from gateway.settings import Settings
@@ -63,13 +64,20 @@ class LiveEndpoint:
     """The ASGI app of WebSocket connections to /graphql."""
 
     def __init__(
-        self, schema: Any, settings: Settings, hub: Hub, broker: Broker, policy: Policy
+        self,
+        schema: Any,
+        settings: Settings,
+        hub: Hub,
+        broker: Broker,
+        policy: Policy,
+        persisted: PersistedDocuments,
     ) -> None:
         self.schema = schema
         self.settings = settings
         self.hub = hub
         self.broker = broker
         self.policy = policy
+        self.persisted = persisted
         self.allowed_origins = normalize_allowed_origins(settings.allowed_origins)
         keep_credentials_out_of_socket_logs()
 
@@ -314,18 +322,22 @@ class Connection:
             socket.close(CLOSE_FORBIDDEN, "Forbidden")
             return
         ticket.charge_to(viewer.user.id)
-        query, name, variables = (
-            payload.get("query"),
-            payload.get("operationName"),
-            payload.get("variables"),
-        )
-        problem = _parameter_problem(query, name, variables)
+        name, variables = payload.get("operationName"), payload.get("variables")
+        problem = _parameter_problem(name, variables, payload.get("extensions"))
         if problem is not None:
             # Checked as over HTTP, and answered as a refused request.
             error = GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
             await self._refuse(operation_id, ticket, self._presented([error], request_id))
             return
-        assert isinstance(query, str)  # checked just above
+        try:
+            lookup = await endpoint.persisted.lookup(
+                payload.get("query"), payload.get("extensions"), payload.get("documentId")
+            )
+        except PersistedProblem as refused:
+            error = GraphQLError(refused.message, extensions={"code": refused.code})
+            await self._refuse(operation_id, ticket, [error.formatted])
+            return
+        query = lookup.query
         context = Context(
             settings=endpoint.settings,
             viewer=viewer.user,
@@ -341,6 +353,9 @@ class Connection:
         )
         async with aclosing(source):
             results = [result async for result in source]
+        if not results or not isinstance(results[0], PreExecutionError):
+            # It passed validation: an automatic persisted query is kept from now on.
+            await endpoint.persisted.register(lookup)
         if not results and _is_subscription(query, name):
             member = endpoint.hub.join(
                 socket, operation_id, query, name, variables, viewer.user, viewer.portal
@@ -407,14 +422,15 @@ def _is_subscription(query: str, operation_name: str | None) -> bool:
     return operation is not None and operation.operation is OperationType.SUBSCRIPTION
 
 
-def _parameter_problem(query: Any, name: Any, variables: Any) -> str | None:
-    """Why a `subscribe` payload's parameters can't be run, checked as over HTTP; or None."""
-    if not isinstance(query, str) or not query.strip():
-        return "`query` must be a non-empty string"
+def _parameter_problem(name: Any, variables: Any, extensions: Any) -> str | None:
+    """Why a `subscribe` payload's parameters can't be run, checked as over HTTP; or None.
+    (`query` is checked with the persisted documents: with a hash it may be absent.)"""
     if name is not None and not isinstance(name, str):
         return "`operationName` must be a string"
     if variables is not None and not isinstance(variables, dict):
         return "`variables` must be an object"
+    if extensions is not None and not isinstance(extensions, dict):
+        return "`extensions` must be an object"
     return None
 
 

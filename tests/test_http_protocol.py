@@ -82,7 +82,7 @@ async def test_null_optional_parameters_and_extensions_are_accepted(
     # extensions object the gateway doesn't use
     bodies = [
         {"query": VIEWER, "operationName": None, "variables": None, "extensions": None},
-        {"query": VIEWER, "extensions": {"persistedQuery": {"version": 1}}},
+        {"query": VIEWER, "extensions": {"clientLibrary": {"name": "urql", "version": "5"}}},
     ]
     for body in bodies:
         # when each is POSTed

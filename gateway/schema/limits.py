@@ -12,7 +12,7 @@ fragment is measured once per document (memoized), so every check is linear in i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from graphql import (
@@ -37,6 +37,9 @@ from graphql import (
     get_named_type,
     get_operation_ast,
     is_abstract_type,
+    parse,
+    specified_rules,
+    validate,
     value_from_ast_untyped,
     visit,
 )
@@ -135,6 +138,25 @@ def document_limits_extension(max_depth: int, max_aliases: int) -> Any:
     validation cache (keyed by the rules) is shared by every request."""
     rule = document_limits(max_depth, max_aliases)
     return lambda: AddValidationRules([rule])
+
+
+def document_check(
+    schema: GraphQLSchema, max_tokens: int, max_depth: int, max_aliases: int
+) -> Callable[[str], str | None]:
+    """What a document that must be known good before any request (a trusted manifest's) is
+    checked with: the parser's token limit, the schema's validation and the document limits.
+    The check returns the first problem, or None."""
+    rules = [*specified_rules, document_limits(max_depth, max_aliases)]
+
+    def check(text: str) -> str | None:
+        try:
+            document = parse(text, max_tokens=max_tokens)
+        except GraphQLError as exc:
+            return exc.message
+        errors = validate(schema, document, rules)
+        return errors[0].message if errors else None
+
+    return check
 
 
 # ---- node count: needs the variables, so it runs before execution rather than in validation
