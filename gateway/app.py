@@ -194,4 +194,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.publisher = broker
     app.state.hub = hub
     app.state.policy = policy
+    app.state.persisted = persisted
     return app

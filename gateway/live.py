@@ -333,8 +333,8 @@ class Connection:
             lookup = await endpoint.persisted.lookup(
                 payload.get("query"), payload.get("extensions"), payload.get("documentId")
             )
-        except PersistedProblem as refused:
-            error = GraphQLError(refused.message, extensions={"code": refused.code})
+        except PersistedProblem as miss:
+            error = GraphQLError(miss.message, extensions={"code": miss.code})
             await self._refuse(operation_id, ticket, [error.formatted])
             return
         query = lookup.query
@@ -353,7 +353,8 @@ class Connection:
         )
         async with aclosing(source):
             results = [result async for result in source]
-        if not results or not isinstance(results[0], PreExecutionError):
+        refused = bool(results) and _before_execution(results[0])
+        if not refused:
             # It passed validation: an automatic persisted query is kept from now on.
             await endpoint.persisted.register(lookup)
         if not results and _is_subscription(query, name):
@@ -371,7 +372,7 @@ class Connection:
             return
         errors: list[Any] = []
         for index, result in enumerate(results):
-            if index == 0 and isinstance(result, PreExecutionError):
+            if index == 0 and refused:
                 await self._refuse(operation_id, ticket, [e.formatted for e in result.errors or []])
                 return
             if not isinstance(result, ExecutionResult):
@@ -413,6 +414,16 @@ class Connection:
     def _presented(self, errors: list[GraphQLError], request_id: str) -> list[Any]:
         debug = self.endpoint.settings.debug
         return [error.formatted for error in present_errors(errors, request_id, debug)]
+
+
+def _before_execution(result: Any) -> bool:
+    """Whether a first result refuses the operation. Strawberry's stream gives a
+    subscription refused by a hook before execution (the node limit, the rate limit) as a
+    plain result: one without data whose errors have no path."""
+    if isinstance(result, PreExecutionError):
+        return True
+    errors: list[Any] = list(getattr(result, "errors", None) or ())
+    return bool(errors) and result.data is None and all(e.path is None for e in errors)
 
 
 def _is_subscription(query: str, operation_name: str | None) -> bool:

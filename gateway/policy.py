@@ -49,6 +49,37 @@ def _parsed(text: str) -> _Address | None:
         return None
 
 
+def trusted_networks(settings: Settings) -> tuple[_Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies)
+
+
+def client_ip(scope: Scope, proxies: Sequence[_Network]) -> _Address | None:
+    """The client's address: the peer's, or with a trusted proxy in front the rightmost
+    address of X-Forwarded-For that is not one of our proxies (what is left of it, anyone
+    may have written)."""
+
+    def trusted(address: _Address) -> bool:
+        return any(address in network for network in proxies)
+
+    peer = _parsed((scope.get("client") or ("", 0))[0] or "")
+    address = peer
+    if peer is not None and trusted(peer):
+        forwarded = [
+            value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
+        ]
+        hops = [hop for value in forwarded for hop in value.split(",")]
+        for hop in reversed(hops):
+            parsed = _parsed(hop)
+            if parsed is None:
+                break  # a malformed hop: trust nothing to its left
+            address = parsed
+            if not trusted(parsed):
+                break
+    return address
+
+
 class Policy:
     """The request policy of one app: its settings, metrics and rate limiter."""
 
@@ -56,31 +87,13 @@ class Policy:
         self.settings = settings
         self.metrics = metrics
         self.limiter = limiter
-        self._proxies: tuple[_Network, ...] = tuple(
-            ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies
-        )
+        self._proxies = trusted_networks(settings)
 
     # The client
     def client_address(self, scope: Scope) -> str:
-        """Who a rate budget belongs to: the peer, or with a trusted proxy in front the
-        rightmost address of X-Forwarded-For that is not one of our proxies. IPv6 clients
-        are counted per /64, the block one subscriber usually gets."""
-        peer = _parsed((scope.get("client") or ("", 0))[0] or "")
-        address = peer
-        if peer is not None and self._trusted(peer):
-            forwarded = [
-                value.decode("latin-1")
-                for name, value in scope["headers"]
-                if name == b"x-forwarded-for"
-            ]
-            hops = [hop for value in forwarded for hop in value.split(",")]
-            for hop in reversed(hops):
-                parsed = _parsed(hop)
-                if parsed is None:
-                    break  # a malformed hop: trust nothing to its left
-                address = parsed
-                if not self._trusted(parsed):
-                    break
+        """Who an anonymous rate budget belongs to (see `client_ip`). IPv6 clients are counted
+        per /64, the block one subscriber usually gets."""
+        address = client_ip(scope, self._proxies)
         if address is None:
             return "unknown"
         if address.version == 6:
@@ -89,9 +102,6 @@ class Policy:
                 return str(mapped)
             return str(ipaddress.ip_network(f"{address}/64", strict=False))
         return str(address)
-
-    def _trusted(self, address: _Address) -> bool:
-        return any(address in network for network in self._proxies)
 
     # Rate limits
     @property
@@ -120,6 +130,7 @@ def metrics_endpoint(
     """GET /metrics: the series, for a bearer of GATEWAY_METRICS_TOKEN, or without one for
     loopback clients only, so nothing leaks through the public port by default."""
     token = settings.metrics_token
+    proxies = trusted_networks(settings)
 
     async def endpoint(request: Request) -> Response:
         if token is not None:
@@ -134,8 +145,9 @@ def metrics_endpoint(
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
         else:
-            peer = _parsed((request.client.host if request.client else "") or "")
-            if peer is None or not peer.is_loopback:
+            # The client, not the peer: a proxy on this machine is not the caller.
+            client = client_ip(request.scope, proxies)
+            if client is None or not client.is_loopback:
                 return Response(
                     "metrics answer loopback clients only; set GATEWAY_METRICS_TOKEN to "
                     "read them from elsewhere\n",

@@ -9,7 +9,8 @@ freshly migrated database with the demo data seeded again."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -143,6 +144,33 @@ def make_client(app: object, settings: Settings):
             yield c
 
     return factory
+
+
+Gateway = Callable[..., AbstractAsyncContextManager[Starlette]]
+
+
+@pytest.fixture
+def gateway(app: Starlette, settings: Settings) -> Gateway:
+    """A fresh app with other settings (rate limits on, trusted documents…) and series of its
+    own, sharing the session's open database, on a Redis namespace of its own unless the test
+    names one (`redis_prefix`)."""
+    import uuid
+
+    from gateway.app import create_app
+
+    @asynccontextmanager
+    async def build(**changes: Any) -> AsyncIterator[Starlette]:
+        changes.setdefault("redis_prefix", f"test-{uuid.uuid4().hex}")
+        other = create_app(settings.with_(**changes))
+        try:
+            yield other
+        finally:
+            # Its lifespan isn't run (it would close the session's database): what the rate
+            # limiter and the persisted queries' store opened in Redis is closed here.
+            await other.state.policy.limiter.close()
+            await other.state.persisted.automatic.close()
+
+    return build
 
 
 class Envelopes(list):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import strawberry
@@ -12,6 +13,7 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -223,6 +225,21 @@ class GatewaySchema(strawberry.Schema):
         return presented()
 
 
+class StampOperationType(SchemaExtension):
+    """The request's ticket (gateway/policy.py) learns the operation's type once the document
+    parsed, so a refusal after parsing (validation, limits, variables) is counted under it;
+    the operation's name waits until it passed validation (metrics labels are bounded)."""
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ticket = getattr(ctx.context, "ticket", None)
+        if ticket is not None and ctx.graphql_document is not None:
+            # No such operation (RuntimeError): refused before it is known, as `unknown`.
+            with contextlib.suppress(RuntimeError):
+                ticket.operation_type = ctx.operation_type.value
+        yield
+
+
 def _operation_choice(error: GraphQLError) -> GraphQLError:
     """An operation name the document doesn't define is the request's mistake, coded as over
     HTTP (gateway/graphql_http.py), not an unexpected error to mask."""
@@ -238,6 +255,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         TagValidationErrors,
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ParserCache,
+        StampOperationType,
         # Ours, not QueryDepthLimiter/MaxAliasesLimiter: theirs take exponential time on
         # fragments that spread each other (gateway/schema/limits.py).
         document_limits_extension(settings.max_depth, settings.max_aliases),
