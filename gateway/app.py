@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import db, heap
 from gateway.broker import Broker, make_broker
+from gateway.drain import Drain
 from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
 from gateway.hub import Hub
@@ -39,20 +40,25 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def readyz(broker: Broker) -> Callable[[Request], Awaitable[JSONResponse]]:
+def readyz(broker: Broker, drain: Drain) -> Callable[[Request], Awaitable[JSONResponse]]:
     async def endpoint(_request: Request) -> JSONResponse:
-        """503 only when the database is unreachable. The broker is reported, not required:
-        a Redis outage must not take every instance out of the load balancer."""
+        """503 only when the database is unreachable or the process is draining (shutting
+        down: gateway/drain.py). The broker is reported, not required: a Redis outage must
+        not take every instance out of the load balancer."""
         database = await db.ping()
+        if drain.draining:
+            status, code = "draining", 503
+        else:
+            status, code = ("ok", 200) if database else ("unavailable", 503)
         body = {
-            "status": "ok" if database else "unavailable",
+            "status": status,
             "database": "ok" if database else "down",
             "broker": "ok" if broker.healthy else "down",
         }
         if broker.prefix is not None:
             # Which namespace this process listens in, to tell deployments on one Redis apart.
             body["redisPrefix"] = broker.prefix
-        return JSONResponse(body, status_code=200 if database else 503)
+        return JSONResponse(body, status_code=code)
 
     return endpoint
 
@@ -154,7 +160,8 @@ def create_app(settings: Settings) -> Starlette:
     hub = Hub(broker, settings, schema, metrics)
     graphql = GraphQLHTTP(schema, settings, broker, policy, persisted)
     events = EventsHTTP(settings, broker, metrics)
-    live = LiveEndpoint(schema, settings, hub, broker, policy, persisted)
+    drain = Drain()  # graceful shutdown: gateway/drain.py
+    live = LiveEndpoint(schema, settings, hub, broker, policy, persisted, drain=drain)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -162,13 +169,18 @@ def create_app(settings: Settings) -> Starlette:
         await broker.start()
         # Embedded mode: the digest worker runs in this process (scale-out: `gateway worker`).
         worker = _start_worker(settings, broker, metrics) if settings.worker_in_process else None
+        if worker is not None:
+            # Draining stops it claiming, and waits for the digest it holds.
+            drain.on_begin(worker[1].set)
+            drain.hold(worker[0])
         if settings.settle_heap:
             heap.settle_after_startup()
         try:
             yield
         finally:
             if worker is not None:
-                await _stop_worker(*worker)
+                # After a drain it has had the grace already: cancelled soon if still running.
+                await _stop_worker(*worker, grace=1.0 if drain.draining else 10.0)
             await broker.stop()
             await limiter.close()
             await persisted.automatic.close()
@@ -183,14 +195,16 @@ def create_app(settings: Settings) -> Starlette:
         ),
         Route("/events", events.handle, methods=["POST"]),
         Route("/healthz", healthz),
-        Route("/readyz", readyz(broker)),
+        Route("/readyz", readyz(broker, drain)),
         Route("/metrics", metrics_endpoint(settings, metrics)),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
     app.router.redirect_slashes = False
-    app.middleware_stack = _sockets_apart(
-        NoSniff(HeaderSizeLimit(_only_graphql(live))), app.build_middleware_stack()
+    # Outermost, the drain counts the requests in flight and refuses sockets while draining.
+    app.middleware_stack = drain.track(
+        _sockets_apart(NoSniff(HeaderSizeLimit(_only_graphql(live))), app.build_middleware_stack())
     )
+    app.state.drain = drain
     app.state.publisher = broker
     app.state.hub = hub
     app.state.policy = policy

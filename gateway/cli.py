@@ -149,8 +149,10 @@ async def _prepare(settings: Settings, demo: bool) -> None:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from gateway.app import create_app
+    from gateway.drain import DrainingServer
     from gateway.logs import configure_logging
     from gateway.ports import PortBusy, check_free
 
@@ -182,7 +184,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # full passes, which otherwise pause the loop for seconds with thousands of open sockets.
     gc.collect()
     gc.freeze()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -194,8 +196,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_frame_bytes,
         ws_per_message_deflate=False,
+        # The drain has given in-flight work its grace already (gateway/drain.py).
+        timeout_graceful_shutdown=1,
     )
-    return 0
+    # Our SIGTERM/SIGINT handling: drain first, then uvicorn's shutdown; exits 0 after it.
+    server = DrainingServer(config, app.state.drain, settings.shutdown_grace)
+    with _test_pause(), contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0 if server.started else STARTUP_FAILURE  # as uvicorn.run
 
 
 def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
@@ -436,13 +444,11 @@ async def _worker_portals(values: list[str] | None) -> list[int] | None:
 
 async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetime | None) -> int:
     import contextlib
-    import os
-    import signal
     from datetime import UTC
 
     from gateway import db
     from gateway.broker import make_broker
-    from gateway.services import faults
+    from gateway.drain import SIGNALS, signal_handler, within_grace
     from gateway.worker import run_forever, run_pass, worker_owner
 
     try:
@@ -454,14 +460,7 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
     await broker.start()
     try:
         async with contextlib.AsyncExitStack() as stack:
-            # Test-only: hold the worker at a named fault point, so a test can kill it there
-            # (or, with GATEWAY_TEST_PAUSE_SECONDS, slow it down there to force overlaps).
-            pause_at = os.environ.get("GATEWAY_TEST_PAUSE_AT")
-            if pause_at:
-                seconds = os.environ.get("GATEWAY_TEST_PAUSE_SECONDS")
-                stack.enter_context(
-                    faults.hooked(pause_at, _pause(pause_at, float(seconds) if seconds else None))
-                )
+            stack.enter_context(_test_pause())
             try:
                 portal_ids = await _worker_portals(args.portal)
             except _WorkerError as exc:
@@ -483,8 +482,10 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
                 return 1 if result.errors else 0
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
+            # The first signal stops claiming; a second one exits at once with 1.
+            handler = signal_handler(loop, lambda _name: stop.set())
+            for sig in SIGNALS:
+                loop.add_signal_handler(sig, handler, sig, None)
             metrics = Metrics()
             if settings.worker_metrics_port is not None:
                 await stack.enter_async_context(_metrics_server(settings, metrics))
@@ -492,7 +493,13 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
                 f"digest worker running, a pass every {settings.worker_interval:g}s (Ctrl-C stops)",
                 flush=True,
             )
-            await run_forever(settings, broker, stop, metrics=metrics)
+            # Stopping, the job in hand is finished (or cancelled and released after the grace).
+            await within_grace(
+                run_forever(settings, broker, stop, metrics=metrics),
+                stop,
+                settings.shutdown_grace,
+                "digest worker",
+            )
             return 0
     finally:
         await broker.stop()
@@ -527,6 +534,19 @@ async def _metrics_server(settings: Settings, metrics: Metrics) -> AsyncIterator
     finally:
         server.should_exit = True
         await task
+
+
+def _test_pause() -> contextlib.AbstractContextManager[None]:
+    """Test-only: hold the process at the fault point named by GATEWAY_TEST_PAUSE_AT, so a
+    test can kill or signal it there (or, with GATEWAY_TEST_PAUSE_SECONDS, slow it down there
+    to force overlaps, or to keep a request in flight)."""
+    from gateway.services import faults
+
+    pause_at = os.environ.get("GATEWAY_TEST_PAUSE_AT")
+    if not pause_at:
+        return contextlib.nullcontext()
+    seconds = os.environ.get("GATEWAY_TEST_PAUSE_SECONDS")
+    return faults.hooked(pause_at, _pause(pause_at, float(seconds) if seconds else None))
 
 
 def _pause(point: str, seconds: float | None) -> Callable[[], Awaitable[None]]:

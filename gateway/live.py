@@ -33,6 +33,7 @@ from strawberry.utils.aio import aclosing
 from gateway.auth import AuthenticationFailed, authenticate, load_viewer
 from gateway.broker import Broker
 from gateway.context import Context
+from gateway.drain import Drain
 from gateway.errors import present_errors
 from gateway.hub import CLOSE_FORBIDDEN, CLOSE_POLICY, Hub, Member, Socket
 from gateway.persisted import PersistedDocuments, PersistedProblem
@@ -71,6 +72,8 @@ class LiveEndpoint:
         broker: Broker,
         policy: Policy,
         persisted: PersistedDocuments,
+        *,
+        drain: Drain | None = None,
     ) -> None:
         self.schema = schema
         self.settings = settings
@@ -78,6 +81,7 @@ class LiveEndpoint:
         self.broker = broker
         self.policy = policy
         self.persisted = persisted
+        self.drain = drain or Drain()  # the app's: open sockets are closed when it drains
         self.allowed_origins = normalize_allowed_origins(settings.allowed_origins)
         keep_credentials_out_of_socket_logs()
 
@@ -103,6 +107,7 @@ class LiveEndpoint:
         await send({"type": "websocket.accept", "subprotocol": PROTOCOL})
         connection = Connection(self, scope, send)
         metrics.websocket_connections.inc()
+        self.drain.opened(connection)
         try:
             while True:
                 message = await receive()
@@ -112,6 +117,7 @@ class LiveEndpoint:
         finally:
             metrics.websocket_connections.dec()
             connection.shutdown()
+            self.drain.closed(connection)
 
     def _origin_allowed(self, scope: Scope) -> bool:
         """Strawberry's rule: no Origin (not a browser), the same origin, or a listed one."""

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -81,11 +81,14 @@ async def run_pass(
     portal_ids: Collection[int] | None = None,
     settle: timedelta | None = None,
     send_mail: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PassResult:
     """One pass as of `now`: every due digest, then every due email.
 
     `portal_ids` limits the digests to those portals (the outbox is sent whole). `settle`
-    defaults to `settings.digest_settle_seconds` (see gateway/services/digests.py).
+    defaults to `settings.digest_settle_seconds` (see gateway/services/digests.py). Once
+    `should_stop()` says so (the process is shutting down), nothing more is claimed: the job
+    or email in hand is finished, the rest is left for the next pass (any worker's).
     """
     if settle is None:
         settle = timedelta(seconds=settings.digest_settle_seconds)
@@ -96,6 +99,7 @@ async def run_pass(
         lease=timedelta(seconds=settings.digest_lease_seconds),
         settle=settle,
         portal_ids=portal_ids,
+        should_stop=should_stop,
     )
     result = PassResult(
         digests=made.digests,
@@ -104,10 +108,10 @@ async def run_pass(
         skipped=made.skipped,
         errors=made.errors,
     )
-    if send_mail:
+    if send_mail and not (should_stop is not None and should_stop()):
         from gateway.services import mail
 
-        sent = await mail.send_due(now, settings, owner)
+        sent = await mail.send_due(now, settings, owner, should_stop=should_stop)
         result.emails_sent, result.emails_retrying, result.emails_failed = (
             sent.sent,
             sent.retrying,
@@ -133,7 +137,13 @@ async def run_forever(
     while not stop_event.is_set():
         started = time.monotonic()
         try:
-            result = await run_pass(datetime.now(UTC), settings, publisher, owner)
+            result = await run_pass(
+                datetime.now(UTC),
+                settings,
+                publisher,
+                owner,
+                should_stop=stop_event.is_set,  # stopping: claim nothing more
+            )
         except Exception:
             log.exception("digest worker pass failed")
         else:

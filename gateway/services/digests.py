@@ -28,8 +28,10 @@ it may still be on its way, and the cut must not move past it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -265,13 +267,17 @@ async def make_due_digests(
     lease: timedelta,
     settle: timedelta = timedelta(0),
     portal_ids: Collection[int] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> DigestResult:
-    """Claim and produce every job due at `now`; one failing job does not stop the others."""
+    """Claim and produce every job due at `now`; one failing job does not stop the others.
+    Once `should_stop()` is true (shutting down) no further job is claimed."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
     result = DigestResult()
     for job in await due_jobs(now, settle=settle, portal_ids=portal_ids):
+        if should_stop is not None and should_stop():
+            break  # the jobs left are due for the next pass, this worker's or another's
         context = {"rule_id": job.rule_id, "portal_id": job.portal_id}
         try:
             if not await claim(job, now, owner, lease):
@@ -280,6 +286,12 @@ async def make_due_digests(
             # Test-only fault point: a worker killed here leaves a lease and nothing else.
             await pause_point("digest:after-claim")
             made = await produce(job, now, publisher)
+        except asyncio.CancelledError:
+            # Cancelled (a shutdown whose grace ended) holding the lease: give it back, so
+            # the next worker need not wait for it to expire (`produce` rolled back).
+            with contextlib.suppress(Exception):
+                await release(job, owner)
+            raise
         except (_Lost, IntegrityError):
             result.skipped += 1
             log.info(

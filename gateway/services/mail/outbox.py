@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -143,11 +144,22 @@ async def _record(delivery: m.Delivery, owner: str, **values: object) -> bool:
     return done == 1
 
 
-async def send_due(now: datetime, settings: Settings, owner: str) -> MailResult:
+async def _release(deliveries: list[m.Delivery], owner: str) -> None:
+    """Give back leases on messages not attempted, so another sender need not wait for them."""
+    await m.Delivery.filter(id__in=[d.id for d in deliveries], lease_owner=owner).update(
+        lease_owner=None, lease_until=None
+    )
+
+
+async def send_due(
+    now: datetime, settings: Settings, owner: str, *, should_stop: Callable[[], bool] | None = None
+) -> MailResult:
     """Send every due email (PENDING or RETRYING, `next_attempt_at` ≤ `now` or unset).
 
     `owner` names this sender in leases (unique per process, at most 100 characters). Times
-    recorded are `now`; leases also advance with the real time the pass takes.
+    recorded are `now`; leases also advance with the real time the pass takes. Once
+    `should_stop()` is true (shutting down), the messages claimed but not yet sent are given
+    back and the pass ends.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -166,7 +178,10 @@ async def send_due(now: datetime, settings: Settings, owner: str) -> MailResult:
     try:
         while batch := await _claim(now, clock(), last_id, settings, owner):
             last_id = batch[-1].id
-            for delivery in batch:
+            for index, delivery in enumerate(batch):
+                if should_stop is not None and should_stop():
+                    await _release(batch[index:], owner)
+                    return MailResult(sent=sent, retrying=retrying, failed=failed)
                 if not await _renew(delivery, clock(), settings, owner):
                     continue
                 failure: _Failure | None = None
