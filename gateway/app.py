@@ -33,6 +33,7 @@ from gateway.schema.limits import document_check
 from gateway.schema.schema import build_schema
 from gateway.services import mail
 from gateway.settings import Settings
+from gateway.tracing import Tracing, make_tracing
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -64,12 +65,12 @@ def readyz(broker: Broker, drain: Drain) -> Callable[[Request], Awaitable[JSONRe
 
 
 def _start_worker(
-    settings: Settings, broker: Broker, metrics: Metrics
+    settings: Settings, broker: Broker, metrics: Metrics, tracing: Tracing | None
 ) -> tuple[asyncio.Task[None], asyncio.Event]:
     from gateway.worker import run_forever
 
     stop = asyncio.Event()
-    worker = run_forever(settings, broker, stop, metrics=metrics)
+    worker = run_forever(settings, broker, stop, metrics=metrics, tracing=tracing)
     return asyncio.create_task(worker, name="digest-worker"), stop
 
 
@@ -156,10 +157,11 @@ def create_app(settings: Settings) -> Starlette:
         on_backend_change=metrics.set_rate_limit_backend,
     )
     metrics.set_rate_limit_backend(limiter.backend)
-    policy = Policy(settings, metrics, limiter)
+    tracing = make_tracing(settings)
+    policy = Policy(settings, metrics, limiter, tracing)
     hub = Hub(broker, settings, schema, metrics)
     graphql = GraphQLHTTP(schema, settings, broker, policy, persisted)
-    events = EventsHTTP(settings, broker, metrics)
+    events = EventsHTTP(settings, broker, metrics, tracing)
     drain = Drain()  # graceful shutdown: gateway/drain.py
     live = LiveEndpoint(schema, settings, hub, broker, policy, persisted, drain=drain)
 
@@ -168,7 +170,11 @@ def create_app(settings: Settings) -> Starlette:
         await db.open_db(settings.database_url)
         await broker.start()
         # Embedded mode: the digest worker runs in this process (scale-out: `gateway worker`).
-        worker = _start_worker(settings, broker, metrics) if settings.worker_in_process else None
+        worker = (
+            _start_worker(settings, broker, metrics, tracing)
+            if settings.worker_in_process
+            else None
+        )
         if worker is not None:
             # Draining stops it claiming, and waits for the digest it holds.
             drain.on_begin(worker[1].set)
@@ -185,6 +191,8 @@ def create_app(settings: Settings) -> Starlette:
             await limiter.close()
             await persisted.automatic.close()
             await db.close_db()
+            if tracing is not None:
+                tracing.shutdown()
 
     # /graphql/ is answered as /graphql rather than redirected: Starlette's slash redirect
     # builds an absolute URL from the Host header, which a client controls.

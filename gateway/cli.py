@@ -449,6 +449,7 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
     from gateway import db
     from gateway.broker import make_broker
     from gateway.drain import SIGNALS, signal_handler, within_grace
+    from gateway.tracing import make_tracing
     from gateway.worker import run_forever, run_pass, worker_owner
 
     try:
@@ -493,9 +494,12 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
                 f"digest worker running, a pass every {settings.worker_interval:g}s (Ctrl-C stops)",
                 flush=True,
             )
+            tracing = make_tracing(settings)
+            if tracing is not None:
+                stack.callback(tracing.shutdown)
             # Stopping, the job in hand is finished (or cancelled and released after the grace).
             await within_grace(
-                run_forever(settings, broker, stop, metrics=metrics),
+                run_forever(settings, broker, stop, metrics=metrics, tracing=tracing),
                 stop,
                 settings.shutdown_grace,
                 "digest worker",

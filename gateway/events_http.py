@@ -54,6 +54,7 @@ from gateway.services.text import (
 )
 from gateway.services.text import problem as text_problem
 from gateway.settings import Settings, SettingsError
+from gateway.tracing import Tracing, span
 
 log = logging.getLogger("gateway.events_http")
 
@@ -308,20 +309,31 @@ def _scopes(shape: _Shape, raw: dict[str, Any]) -> tuple[ScopeSpec, ...]:
 class EventsHTTP:
     """The /events endpoint (POST)."""
 
-    def __init__(self, settings: Settings, publisher: Publisher, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        metrics: Metrics,
+        tracing: Tracing | None = None,
+    ) -> None:
         secret = settings.effective_events_secret
         if secret is None:
             raise SettingsError("GATEWAY_EVENTS_SECRET is not set")
         self.secret = secret
         self.publisher = publisher
         self.metrics = metrics
+        self.tracing = tracing
         self.purger = ingestion.Purger()
 
     async def handle(self, request: Request) -> Response:
         request_id = accepted_request_id(request.headers.get("x-request-id"))
         kind = "unknown"  # the event's type, once it has parsed
         try:
-            kind, answer = await self._handle(request, request_id)
+            with span(self.tracing, "event ingestion", request.headers) as ingestion:
+                kind, answer = await self._handle(request, request_id)
+                if ingestion is not None:
+                    ingestion.set_attribute("event.type", kind)
+                    ingestion.set_attribute("event.outcome", answer.status)
         except Answer as refused:
             answer = refused
         except Exception:

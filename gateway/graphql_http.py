@@ -227,9 +227,10 @@ class GraphQLHTTP:
         request_id = accepted_request_id(request.headers.get("x-request-id"))
         # Errors are answered in the negotiated media type; before (or without) one, JSON.
         media_type = _negotiate(request.headers.get("accept"), (GRAPHQL_RESPONSE, JSON))
-        ticket = self.policy.ticket()
+        ticket = self.policy.ticket(request.headers)
         try:
-            response = await self._handle(request, request_id, media_type, ticket)
+            with self.policy.current(ticket):
+                response = await self._handle(request, request_id, media_type, ticket)
         except HTTPProblem as problem:
             await ticket.refused()
             body = error_body(problem.message, problem.code)
@@ -336,6 +337,7 @@ class GraphQLHTTP:
             status = 200 if problem.code == PERSISTED_NOT_FOUND else 400
             raise HTTPProblem(status, problem.message, problem.code) from None
         query, operation_name, variables = lookup.query, params.operation_name, params.variables
+        ticket.document = query
 
         context = Context(
             settings=self.settings,

@@ -301,9 +301,11 @@ class Connection:
         fresh loaders and a request id of its own; refused parameters and errors before
         execution are answered with an `error` message, as HTTP answers them."""
         request_id = accepted_request_id(None)  # the socket's id is its handshake's
-        ticket = self.endpoint.policy.ticket()
+        policy = self.endpoint.policy
+        ticket = policy.ticket()
         try:
-            await self._run(operation_id, payload, request_id, ticket)
+            with policy.current(ticket):
+                await self._run(operation_id, payload, request_id, ticket)
         except Exception as exc:
             # Unexpected: masked (and logged once) like any other, and the operation ends.
             error = GraphQLError(str(exc), original_error=exc)
@@ -343,7 +345,7 @@ class Connection:
             error = GraphQLError(miss.message, extensions={"code": miss.code})
             await self._refuse(operation_id, ticket, [error.formatted])
             return
-        query = lookup.query
+        query = ticket.document = lookup.query
         context = Context(
             settings=endpoint.settings,
             viewer=viewer.user,

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 from gateway.settings import Settings
+from gateway.tracing import current_trace_id
 
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
@@ -22,6 +23,9 @@ class JSONFormatter(logging.Formatter):
         }
         # Fields passed with `extra=` (request_id, …) become keys of their own.
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            entry.setdefault("trace_id", trace_id)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -14,9 +14,10 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,8 +25,13 @@ from starlette.types import Scope
 
 from gateway.errors import RateLimited
 from gateway.metrics import ANONYMOUS, CONTENT_TYPE, UNKNOWN, Metrics
+from gateway.persisted import document_hash
 from gateway.ratelimit import Decision, RateLimiter
 from gateway.settings import Settings
+from gateway.tracing import Tracing, failed
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger("gateway.policy")
 
@@ -83,10 +89,17 @@ def client_ip(scope: Scope, proxies: Sequence[_Network]) -> _Address | None:
 class Policy:
     """The request policy of one app: its settings, metrics and rate limiter."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        limiter: RateLimiter,
+        tracing: Tracing | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.limiter = limiter
+        self.tracing = tracing
         self._proxies = trusted_networks(settings)
 
     # The client
@@ -119,9 +132,19 @@ class Policy:
             self.metrics.rate_limited.labels("anonymous").inc()
         return decision
 
-    def ticket(self) -> Ticket:
-        """A ticket for one GraphQL operation, opened as its request arrives."""
-        return Ticket(self, None, time.perf_counter())
+    def ticket(self, headers: Mapping[str, str] | None = None) -> Ticket:
+        """A ticket for one GraphQL operation, opened as its request arrives (with tracing, its
+        span starts now, continuing the trace of the request's `traceparent`)."""
+        ticket = Ticket(self, None, time.perf_counter())
+        if self.tracing is not None:
+            ticket.span = self.tracing.start("graphql", headers)
+        return ticket
+
+    def current(self, ticket: Ticket) -> AbstractContextManager[Any]:
+        """The ticket's span is the current one in the block (SQL statements nest in it)."""
+        if self.tracing is None or ticket.span is None:
+            return nullcontext()
+        return self.tracing.current(ticket.span)
 
 
 def metrics_endpoint(
@@ -187,6 +210,9 @@ class Ticket:
     # How the transport answered: ok, error or refused, and the top-level errors' codes.
     outcome: str = "refused"
     error_codes: list[str] = field(default_factory=list)
+    # With tracing: the operation's span, and the document it ran (its hash is an attribute).
+    span: Span | None = None
+    document: str | None = None
 
     def charge_to(self, user_id: int) -> None:
         """From now on the viewer's budget pays (when limits are on)."""
@@ -199,6 +225,10 @@ class Ticket:
         runs) when the budget cannot pay it."""
         self.operation_type = operation_type
         self.operation_name = self.policy.metrics.operation_label(operation_name)
+        if self.span is not None:
+            self.span.update_name(f"{operation_type} {operation_name or ANONYMOUS}")
+            self.span.set_attribute("graphql.operation.type", operation_type)
+            self.span.set_attribute("graphql.operation.name", operation_name or "")
         if self.bucket is None:
             return
         cost = cost_of(nodes)
@@ -238,3 +268,11 @@ class Ticket:
             time.perf_counter() - self.started,
             self.error_codes,
         )
+        span = self.span
+        if span is not None:
+            if self.document is not None:
+                span.set_attribute("graphql.document.hash", document_hash(self.document))
+            span.set_attribute("graphql.outcome", self.outcome)
+            if self.outcome != "ok":
+                failed(span, description=", ".join(self.error_codes) or self.outcome)
+            span.end()

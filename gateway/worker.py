@@ -23,6 +23,7 @@ from gateway.metrics import Metrics
 from gateway.services import digests
 from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
+from gateway.tracing import Tracing, span
 
 log = logging.getLogger("gateway.worker")
 
@@ -128,6 +129,7 @@ async def run_forever(
     *,
     owner: str | None = None,
     metrics: Metrics | None = None,
+    tracing: Tracing | None = None,
 ) -> None:
     """Run a pass every `interval` seconds (default `settings.worker_interval`) until
     `stop_event` is set. A failing pass is logged and the next one runs as planned."""
@@ -137,13 +139,14 @@ async def run_forever(
     while not stop_event.is_set():
         started = time.monotonic()
         try:
-            result = await run_pass(
-                datetime.now(UTC),
-                settings,
-                publisher,
-                owner,
-                should_stop=stop_event.is_set,  # stopping: claim nothing more
-            )
+            with span(tracing, "digest pass", attributes={"worker.owner": owner}):
+                result = await run_pass(
+                    datetime.now(UTC),
+                    settings,
+                    publisher,
+                    owner,
+                    should_stop=stop_event.is_set,  # stopping: claim nothing more
+                )
         except Exception:
             log.exception("digest worker pass failed")
         else:
