@@ -158,9 +158,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     try:
-        settings.check_secrets()
-        # Before the banner and its token: they would be useless if uvicorn then failed.
+        # Before the banner and its token: they would be useless if uvicorn then failed. The
+        # app checks the secrets, the SMTP URL, trusted manifests and the tracing packages.
         check_free(settings.host, settings.port)
+        app = create_app(settings)
     except SettingsError as exc:
         return _fail(str(exc))
     except PortBusy as exc:
@@ -179,7 +180,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if token:
             print("Paste this header into GraphiQL (Headers tab) to act as the demo super admin:")
             print(f'{{"Authorization": "Bearer {token}"}}\n', flush=True)
-    app = create_app(settings)
     # Everything loaded so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise pause the loop for seconds with thousands of open sockets.
     gc.collect()

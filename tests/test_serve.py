@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -146,6 +147,31 @@ def test_refuses_to_start_without_real_secrets(tmp_path, missing):
     assert done.returncode == 2
     assert missing in done.stderr
     assert not (tmp_path / "x.sqlite3").exists()  # refused before touching anything
+
+
+def test_refuses_to_start_with_a_bad_trusted_manifest_naming_its_key(tmp_path):
+    # given a manifest whose key is not the hash of its document
+    manifest = tmp_path / "persisted-documents.json"
+    key = "0" * 64
+    manifest.write_text(json.dumps({key: "query Viewer { viewer { user { id } } }"}))
+    env = clean_env(
+        GATEWAY_DATABASE_URL=f"sqlite://{tmp_path / 'x.sqlite3'}",
+        GATEWAY_TRUSTED_DOCUMENTS=str(manifest),
+        **SECRETS,
+    )
+    # when the gateway is started with it
+    done = subprocess.run(
+        [GATEWAY, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # then it refuses, naming the file and the key, before touching the database
+    assert done.returncode == 2
+    assert str(manifest) in done.stderr and key in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x.sqlite3").exists()
 
 
 @pytest.mark.postgres
