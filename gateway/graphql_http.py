@@ -27,18 +27,12 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from gateway.auth import (
-    UNAUTHENTICATED_MESSAGE,
-    AuthenticationFailed,
-    TokenExpired,
-    authenticate,
-)
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
 from gateway.errors import present_errors
 from gateway.persisted import NOT_FOUND as PERSISTED_NOT_FOUND
 from gateway.persisted import PersistedDocuments, PersistedProblem
-from gateway.policy import Policy, Ticket
+from gateway.policy import Policy, Refusal, Ticket, error_body
 from gateway.request_ids import accepted_request_id
 from gateway.services.envelopes import Publisher
 from gateway.services.faults import pause_point
@@ -51,36 +45,6 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 HTML = "text/html"
 
 # graphql-core's own words for it (the spec: the operation to run must be named).
-
-
-class HTTPProblem(Exception):
-    """A request refused before execution: status, message and error code."""
-
-    def __init__(self, status: int, message: str, code: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code, self.headers = status, message, code, headers or {}
-
-
-def error_body(message: str, code: str, **extensions: Any) -> bytes:
-    return orjson.dumps(
-        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
-    )
-
-
-BEARER_CHALLENGE = 'Bearer realm="gateway"'
-# RFC 6750 §3.1: a token that has expired (and only that) tells the client to get a new one.
-EXPIRED_CHALLENGE = f'{BEARER_CHALLENGE}, error="invalid_token", error_description="expired"'
-
-
-def unauthenticated(media_type: str = JSON, *, expired: bool = False) -> Response:
-    """The same body for every authentication failure: nothing tells which check failed,
-    except that the challenge says so when the token has merely expired."""
-    return Response(
-        error_body(UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED"),
-        status_code=401,
-        media_type=media_type,
-        headers={"WWW-Authenticate": EXPIRED_CHALLENGE if expired else BEARER_CHALLENGE},
-    )
 
 
 def _accept_ranges(accept: str) -> list[tuple[str, float]]:
@@ -138,13 +102,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     try:
         return await read_limited(request, limit)
     except BodyTooLarge:
-        raise HTTPProblem(
+        raise Refusal(
             413, f"Request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE"
         ) from None
 
 
-def _bad_request(message: str) -> HTTPProblem:
-    return HTTPProblem(400, message, "BAD_REQUEST")
+def _bad_request(message: str) -> Refusal:
+    return Refusal(400, message, "BAD_REQUEST")
 
 
 def _map_param(raw: Any, name: str, *, encoded: bool) -> dict[str, Any] | None:
@@ -231,16 +195,10 @@ class GraphQLHTTP:
         try:
             with self.policy.current(ticket):
                 response = await self._handle(request, request_id, media_type, ticket)
-        except HTTPProblem as problem:
+        except Refusal as refusal:
             await ticket.refused()
-            body = error_body(problem.message, problem.code)
-            ticket.answered("refused", [{"extensions": {"code": problem.code}}])
-            response = Response(
-                body,
-                status_code=problem.status,
-                media_type=media_type or JSON,
-                headers=problem.headers,
-            )
+            ticket.answered("refused", [{"extensions": {"code": refusal.code}}])
+            response = refusal.response(media_type or JSON)
         except ClientDisconnect:
             # The client went away mid-body: nobody reads the answer, and it is not our error.
             log.info("client disconnected", extra={"request_id": request_id})
@@ -273,7 +231,7 @@ class GraphQLHTTP:
         self, request: Request, request_id: str, media_type: str | None, ticket: Ticket
     ) -> Response:
         if request.method not in ("GET", "POST"):
-            raise HTTPProblem(405, "Use GET or POST", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"})
+            raise Refusal(405, "Use GET or POST", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"})
         if (
             request.method == "GET"
             and self.settings.debug
@@ -282,31 +240,10 @@ class GraphQLHTTP:
             return HTMLResponse(get_graphql_ide_html("graphiql"))
 
         # Authentication first: an anonymous caller learns nothing about its request.
-        try:
-            viewer, _expires = await authenticate(
-                request.headers.get("authorization"), self.settings
-            )
-        except AuthenticationFailed as exc:
-            log.info("authentication failed: %s", exc, extra={"request_id": request_id})
-            # Each attempt costs the address a point: guessing tokens is slow.
-            ticket.decision = await self.policy.charge_anonymous(request.scope)
-            if ticket.decision is not None and not ticket.decision.allowed:
-                ticket.answered("refused", [{"extensions": {"code": "RATE_LIMITED"}}])
-                return Response(
-                    error_body(
-                        "Too many requests without a valid token from this address; "
-                        f"try again in {ticket.decision.retry_after} s",
-                        "RATE_LIMITED",
-                    ),
-                    status_code=429,
-                    media_type=media_type or JSON,
-                )
-            ticket.answered("refused", [{"extensions": {"code": "UNAUTHENTICATED"}}])
-            return unauthenticated(media_type or JSON, expired=isinstance(exc, TokenExpired))
-        ticket.charge_to(viewer.user.id)
+        viewer = await self.policy.authenticate(request, ticket, request_id)
 
         if media_type is None:
-            raise HTTPProblem(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
+            raise Refusal(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
 
         if request.method == "GET":
             params = _params(dict(request.query_params), from_url=True)
@@ -315,9 +252,7 @@ class GraphQLHTTP:
             content_type, charset = _content_type(request)
             if content_type != JSON or charset not in (None, "utf-8", "utf8"):
                 # Only JSON bodies run operations: a browser form cannot send one cross-site.
-                raise HTTPProblem(
-                    415, f"Send the request as {JSON} (UTF-8)", "UNSUPPORTED_MEDIA_TYPE"
-                )
+                raise Refusal(415, f"Send the request as {JSON} (UTF-8)", "UNSUPPORTED_MEDIA_TYPE")
             body = await _read_body(request, self.settings.max_body_bytes)
             if not body.strip():
                 raise _bad_request("The request body is empty: send a JSON object with `query`")
@@ -335,7 +270,7 @@ class GraphQLHTTP:
             # A hash the server doesn't know is a protocol answer Apollo's link acts on (it
             # sends the document next), not a request error: 200 in both media types.
             status = 200 if problem.code == PERSISTED_NOT_FOUND else 400
-            raise HTTPProblem(status, problem.message, problem.code) from None
+            raise Refusal(status, problem.message, problem.code) from None
         query, operation_name, variables = lookup.query, params.operation_name, params.variables
         ticket.document = query
 
@@ -359,7 +294,7 @@ class GraphQLHTTP:
         except InvalidOperationTypeError as exc:
             if exc.operation_type is OperationType.MUTATION:
                 # The spec: a mutation over GET is 405, whatever the schema would say of it.
-                raise HTTPProblem(
+                raise Refusal(
                     405, "Mutations need POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
                 ) from None
             return await self._answer(

@@ -2,10 +2,13 @@
 id, the client's address, authentication, rate limits, metrics — so an endpoint plugs into
 them instead of writing its own.
 
-A GraphQL request carries a `Ticket` through its life: the transport opens it when the
-viewer is known, the schema's pipeline stamps it with the operation and charges its cost
-(after validation and variable coercion, before execution), and the transport closes it with
-the outcome, which becomes metrics and the `RateLimit-*` headers.
+A request carries a `Ticket` through its life: the endpoint opens it as the request arrives
+(with tracing, its span starts), `Policy.authenticate` finds the viewer whose budget it
+charges (or refuses: 401, or 429 for an address out of anonymous budget), the schema's
+pipeline stamps it with the operation and charges its cost (after validation and variable
+coercion, before execution; `Ticket.charge` for an endpoint with a cost of its own), and the
+endpoint closes it with the outcome, which becomes metrics and the `RateLimit-*` headers.
+Refusals are `Refusal`s, presented alike on every endpoint (`error_body`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
+from gateway.auth import (
+    UNAUTHENTICATED_MESSAGE,
+    AuthenticationFailed,
+    TokenExpired,
+    Viewer,
+    authenticate,
+)
 from gateway.errors import RateLimited
 from gateway.metrics import ANONYMOUS, CONTENT_TYPE, UNKNOWN, Metrics
 from gateway.persisted import document_hash
@@ -41,6 +52,36 @@ LIMIT_PERIOD = 60.0
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+BEARER_CHALLENGE = 'Bearer realm="gateway"'
+# RFC 6750 §3.1: a token that has expired (and only that) tells the client to get a new one.
+EXPIRED_CHALLENGE = f'{BEARER_CHALLENGE}, error="invalid_token", error_description="expired"'
+
+
+def error_body(message: str, code: str, **extensions: Any) -> bytes:
+    """Every refusal's body, on every endpoint: a GraphQL error with a code."""
+    return orjson.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    )
+
+
+class Refusal(Exception):
+    """A request refused before it runs: status, message, error code and headers."""
+
+    def __init__(
+        self, status: int, message: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.headers = status, message, code, headers or {}
+
+    def response(self, media_type: str = "application/json") -> Response:
+        return Response(
+            error_body(self.message, self.code),
+            status_code=self.status,
+            media_type=media_type,
+            headers=self.headers,
+        )
 
 
 def cost_of(nodes: int) -> int:
@@ -115,6 +156,36 @@ class Policy:
                 return str(mapped)
             return str(ipaddress.ip_network(f"{address}/64", strict=False))
         return str(address)
+
+    # Authentication
+    async def authenticate(self, request: Request, ticket: Ticket, request_id: str) -> Viewer:
+        """The viewer of a request's bearer token, whose budget the ticket charges from now
+        on; or a Refusal: 401 with the same body whatever failed (the challenge says when the
+        token merely expired), or 429 once the client address has spent its anonymous budget,
+        since each attempt costs the address a point and guessing tokens must be slow."""
+        try:
+            viewer, _expires = await authenticate(
+                request.headers.get("authorization"), self.settings
+            )
+        except AuthenticationFailed as exc:
+            log.info("authentication failed: %s", exc, extra={"request_id": request_id})
+            ticket.decision = await self.charge_anonymous(request.scope)
+            if ticket.decision is not None and not ticket.decision.allowed:
+                raise Refusal(
+                    429,
+                    "Too many requests without a valid token from this address; "
+                    f"try again in {ticket.decision.retry_after} s",
+                    "RATE_LIMITED",
+                ) from None
+            challenge = EXPIRED_CHALLENGE if isinstance(exc, TokenExpired) else BEARER_CHALLENGE
+            raise Refusal(
+                401,
+                UNAUTHENTICATED_MESSAGE,
+                "UNAUTHENTICATED",
+                {"WWW-Authenticate": challenge},
+            ) from None
+        ticket.charge_to(viewer.user.id)
+        return viewer
 
     # Rate limits
     @property
@@ -229,9 +300,12 @@ class Ticket:
             self.span.update_name(f"{operation_type} {operation_name or ANONYMOUS}")
             self.span.set_attribute("graphql.operation.type", operation_type)
             self.span.set_attribute("graphql.operation.name", operation_name or "")
+        await self.charge(cost_of(nodes))
+
+    async def charge(self, cost: int) -> None:
+        """The viewer's budget pays `cost` points, or RateLimited is raised (nothing runs)."""
         if self.bucket is None:
             return
-        cost = cost_of(nodes)
         decision = await self.policy.limiter.charge(
             self.bucket, cost, self.policy.settings.rate_limit_points, LIMIT_PERIOD
         )

@@ -155,7 +155,7 @@ def _reasons(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         str(record.args[0])  # type: ignore[index]  # logged with positional args: a tuple
         for record in caplog.records
-        if record.name == "gateway.http" and record.msg == "authentication failed: %s"
+        if record.name == "gateway.policy" and record.msg == "authentication failed: %s"
     ]
 
 
@@ -431,7 +431,7 @@ async def _assert_only_the_defect_is_refused(
 
     _assert_admin(await _post(client, good))
     caplog.clear()
-    with caplog.at_level("INFO", logger="gateway.http"):
+    with caplog.at_level("INFO", logger="gateway.policy"):
         response = await _post(client, bad)
 
     _assert_refused(response, reference, defect.challenge)
@@ -455,7 +455,7 @@ async def test_refusal_is_the_same_over_get(client, settings, demo, caplog) -> N
     admin = await _user(ADMIN)
 
     _assert_admin(await _get(client, f"Bearer {await _forged(settings, admin, fixed=True)}"))
-    with caplog.at_level("INFO", logger="gateway.http"):
+    with caplog.at_level("INFO", logger="gateway.policy"):
         response = await _get(client, f"Bearer {await _forged(settings, admin)}")
 
     _assert_refused(response, reference)
@@ -539,7 +539,7 @@ async def test_a_refused_token_changes_nothing(client, settings, demo) -> None:
 async def test_failure_reason_goes_to_the_log_only(client, settings, demo, caplog) -> None:
     token = await _wrong_audience(settings, await _user(ADMIN))
 
-    with caplog.at_level("INFO", logger="gateway.http"):
+    with caplog.at_level("INFO", logger="gateway.policy"):
         response = await _post(client, f"Bearer {token}")
 
     assert response.status_code == 401
@@ -568,7 +568,7 @@ async def test_rs256_token_is_refused_without_a_public_key(
     reference = await _missing_token_body(client)
     token = mint_token(await _user(ADMIN), settings, private_key=rsa_keys[0])
 
-    with caplog.at_level("INFO", logger="gateway.http"):
+    with caplog.at_level("INFO", logger="gateway.policy"):
         response = await _post(client, f"Bearer {token}")
 
     _assert_refused(response, reference)
@@ -703,7 +703,7 @@ async def test_bad_token_gets_the_same_401_with_rs256(
         assert (await _post(rs_client, None)).content == reference
         _assert_admin(await _post(rs_client, f"Bearer {good}"))
         caplog.clear()
-        with caplog.at_level("INFO", logger="gateway.http"):
+        with caplog.at_level("INFO", logger="gateway.policy"):
             response = await _post(rs_client, f"Bearer {bad}")
 
     _assert_refused(response, reference, defect.challenge)

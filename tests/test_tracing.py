@@ -159,7 +159,7 @@ async def test_a_refused_request_is_a_failed_span_and_its_logs_carry_the_trace_i
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JSONFormatter())
-    logger = logging.getLogger("gateway.http")
+    logger = logging.getLogger("gateway.policy")
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)
