@@ -429,17 +429,22 @@ async def test_marketplace_search_and_category(client, admin):
 
 
 async def test_marketplace_shows_what_an_install_needs_to_upgrade(client, admin):
-    # A listing whose scope needs ENTERPRISE, seen from a PROFESSIONAL portal
-    page = (await data(client, MARKETPLACE, token=admin))["viewer"]["portal"]["marketplace"]
+    # A listing whose scope needs ENTERPRISE, seen from a PROFESSIONAL portal (each searched
+    # by its name: other tests add listings to the global catalogue, past the first page)
     enterprise = await ListingScope.filter(required_tier="ENTERPRISE").values_list(
-        "listing__slug", "name"
+        "listing__slug", "listing__name", "name"
     )
-    by_slug = {n["slug"]: n for n in page["nodes"]}
-    shown = [(slug, name) for slug, name in enterprise if slug in by_slug]
+    shown = []
+    for slug, listing, name in enterprise:
+        page = (await data(client, MARKETPLACE, {"search": listing}, token=admin))["viewer"][
+            "portal"
+        ]["marketplace"]
+        by_slug = {n["slug"]: n for n in page["nodes"]}
+        if slug in by_slug:
+            shown.append(slug)
+            state = {s["name"]: s["state"] for s in by_slug[slug]["requestedScopes"]}[name]
+            assert state == "NEEDS_UPGRADE"
     assert shown
-    for slug, name in shown:
-        state = {s["name"]: s["state"] for s in by_slug[slug]["requestedScopes"]}[name]
-        assert state == "NEEDS_UPGRADE"
 
 
 PEOPLE = """query($search: String) { viewer { portal {
