@@ -166,12 +166,14 @@ def _instrument_database() -> None:
         for name in _STATEMENT_METHODS:
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "_traced", False):
-                setattr(cls, name, _traced(method, cls))
+                setattr(cls, name, _traced(method))
 
 
-def _traced(method: Callable[..., Any], cls: type) -> Callable[..., Any]:
-    system = "postgresql" if "postgres" in cls.__module__ else "sqlite"
+# OpenTelemetry's names for the databases, by Tortoise's dialect.
+_DB_SYSTEMS = {"postgres": "postgresql", "sqlite": "sqlite"}
 
+
+def _traced(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def statement(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
         from opentelemetry import trace
@@ -185,7 +187,10 @@ def _traced(method: Callable[..., Any], cls: type) -> Callable[..., Any]:
             with tracer.start_as_current_span(
                 operation,
                 kind=trace.SpanKind.CLIENT,
-                attributes={"db.system": system, "db.statement": query},
+                attributes={
+                    "db.system": _DB_SYSTEMS.get(self.capabilities.dialect, "other_sql"),
+                    "db.statement": query,
+                },
             ):
                 return await method(self, query, *args, **kwargs)
         finally:
