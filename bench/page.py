@@ -65,6 +65,9 @@ GATEWAY_LAUNCHER = textwrap.dedent(
         database_url=os.environ["BENCH_DATABASE_URL"],
         jwt_secret=os.environ["BENCH_JWT_SECRET"],
         events_secret=os.environ["BENCH_EVENTS_SECRET"],
+        # Load from one viewer and address is the point: no rate limits (DESIGN §3).
+        rate_limit_points=0,
+        rate_limit_anonymous=0,
     ))
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), workers=1,
                 access_log=False, log_level="warning")
@@ -560,7 +563,14 @@ async def prepare_database(url: str, skip_seed: bool) -> tuple[str, str]:
 def bench_settings(url: str) -> Any:
     from gateway.settings import Settings
 
-    return Settings(database_url=url, jwt_secret=JWT_SECRET, events_secret=EVENTS_SECRET)
+    return Settings(
+        database_url=url,
+        jwt_secret=JWT_SECRET,
+        events_secret=EVENTS_SECRET,
+        # Load from one viewer and address is the point: no rate limits (DESIGN §3).
+        rate_limit_points=0,
+        rate_limit_anonymous=0,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

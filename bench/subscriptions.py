@@ -372,6 +372,9 @@ def start_gateway(
         GATEWAY_JWT_SECRET=JWT_SECRET,
         GATEWAY_EVENTS_SECRET=EVENTS_SECRET,
         GATEWAY_WS_MAX_SOCKETS_PER_USER=str(SOCKET_CAP),
+        # Thousands of sockets of a few viewers from one address: no rate limits.
+        GATEWAY_RATE_LIMIT_POINTS="0",
+        GATEWAY_RATE_LIMIT_ANONYMOUS="0",
         GATEWAY_HOST="127.0.0.1",
     )
     if redis_url:
