@@ -62,7 +62,7 @@ class Drain:
 
     def __init__(self) -> None:
         self.draining = False
-        self._requests: dict[object, tuple[asyncio.Task[Any] | None, str, float]] = {}
+        self._requests: dict[int, tuple[asyncio.Task[Any] | None, Scope, float]] = {}
         self._sockets: set[Closable] = set()
         self._held: set[asyncio.Task[Any]] = set()
         self._on_begin: list[Callable[[], object]] = []
@@ -81,14 +81,14 @@ class Drain:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            key = object()  # not the task: a server may run several requests in one
-            what = f"{scope.get('method', '?')} {scope.get('path', '?')}"
-            self._requests[key] = (asyncio.current_task(), what, time.monotonic())
+            key = id(scope)  # not the task: a server may run several requests in one
+            self._requests[key] = (asyncio.current_task(), scope, time.monotonic())
             try:
                 await app(scope, receive, send)
             finally:
                 del self._requests[key]
-                self._changed.set()
+                if self.draining:  # only a drain waits for it
+                    self._changed.set()
 
         return tracked
 
@@ -118,7 +118,10 @@ class Drain:
     def still_running(self) -> list[str]:
         """What runs, for the log: each request, the open sockets, the held tasks."""
         now = time.monotonic()
-        out = [f"{what} (for {now - at:.1f}s)" for _task, what, at in self._requests.values()]
+        out = [
+            f"{scope.get('method', '?')} {scope.get('path', '?')} (for {now - at:.1f}s)"
+            for _task, scope, at in self._requests.values()
+        ]
         if self._sockets:
             out.append(f"{len(self._sockets)} open WebSocket(s)")
         out += [t.get_name() for t in self._held if not t.done()]

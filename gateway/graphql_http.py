@@ -315,7 +315,7 @@ class GraphQLHTTP:
         # Errors without a path stopped the request before execution (parse, validation,
         # variables, limits): no `data` entry, and 4xx under the spec's own media type.
         executed = result.data is not None or any(e.path for e in errors)
-        if executed:
+        if executed and lookup.register is not None:
             # It passed validation: an automatic persisted query is kept from now on.
             await self.persisted.register(lookup)
         return await self._answer(
