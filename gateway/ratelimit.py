@@ -153,18 +153,11 @@ class RateLimiter:
             # a bad URL, a script error) must not fail the request: local buckets answer.
             except Exception as error:
                 self._switch_to_local(error)
+                allowed, backlog = self._local_charge(key, increment, burst)
             else:
                 self._switch_to_redis()
-                return _decide(
-                    allowed=allowed,
-                    backlog=backlog,
-                    increment=increment,
-                    burst=burst,
-                    cost=cost,
-                    limit=limit,
-                )
-
-        allowed, backlog = self._local_charge(key, increment, burst)
+        else:
+            allowed, backlog = self._local_charge(key, increment, burst)
         return _decide(
             allowed=allowed,
             backlog=backlog,
