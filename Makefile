@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check install schema migrations lock bench-page bench-instructions bench-subscriptions audit
+.PHONY: run test check install schema migrations lock vendor-graphiql bench-page bench-instructions bench-subscriptions audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ test: install
 
 # Static checks, as CI runs them: lint, formatting, types.
 check: install
-	$(BIN)/ruff check gateway tests bench
-	$(BIN)/ruff format --check gateway tests bench
+	$(BIN)/ruff check gateway tests bench tools
+	$(BIN)/ruff format --check gateway tests bench tools
 	$(BIN)/mypy
 
 schema: install
@@ -33,6 +33,11 @@ schema: install
 
 migrations: install
 	$(BIN)/tortoise -c gateway.db.TORTOISE_ORM makemigrations
+
+# GraphiQL's files at the versions Strawberry's page pins, from the npm registry (after
+# upgrading Strawberry; tests/test_graphiql.py says when).
+vendor-graphiql: install
+	$(BIN)/python tools/vendor_graphiql.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:

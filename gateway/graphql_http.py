@@ -21,12 +21,12 @@ from typing import Any
 import orjson
 from graphql import GraphQLError, GraphQLFormattedError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from strawberry import Schema
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from gateway import graphiql
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
 from gateway.errors import present_errors
@@ -237,7 +237,7 @@ class GraphQLHTTP:
             and self.settings.debug
             and _negotiate(request.headers.get("accept"), (HTML, GRAPHQL_RESPONSE, JSON)) == HTML
         ):
-            return HTMLResponse(get_graphql_ide_html("graphiql"))
+            return graphiql.page_response()
 
         # Authentication first: an anonymous caller learns nothing about its request.
         viewer = await self.policy.authenticate(request, ticket, request_id)
