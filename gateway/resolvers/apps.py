@@ -12,6 +12,7 @@ from gateway.context import Context
 from gateway.loaders import load_all, load_optional
 from gateway.models.enums import AppStatus, InstallLevel
 from gateway.pagination import OLDEST_CONNECTED_FIRST, PageOf, PageRequest, nested_pages
+from gateway.services import access
 from gateway.services import apps as service
 from gateway.services.apps import ScopeView
 
@@ -87,6 +88,50 @@ async def learning_resources(ctx: Context, rows: Sequence[Any]) -> list[list[m.L
 
 def viewer_can_manage(ctx: Context) -> bool:
     return ctx.viewer.can_manage
+
+
+def viewer_can_uninstall(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
+    may = access.may_manage_apps(ctx.viewer)
+    return [may and app.uninstalled_at is None for app in apps]
+
+
+async def viewer_can_reauthorize(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
+    """The permission, an installed app, and a scope to reauthorize (updateAvailable)."""
+    may = viewer_can_uninstall(ctx, apps)
+    updates = await updates_available(ctx, apps)
+    return [allowed and update for allowed, update in zip(may, updates, strict=True)]
+
+
+async def viewer_can_install(ctx: Context, listings_: Sequence[m.MarketplaceListing]) -> list[bool]:
+    """The viewer's install would be taken: the permission for its level, every required
+    scope within the tier, and nothing it could only conflict with."""
+    loaders, viewer = ctx.loaders, ctx.viewer
+    installed = {
+        a.listing_id: a.id for a in await loaders.installed_apps_by_portal.load(ctx.portal.id)
+    }
+    scopes = await load_all(loaders.scopes_by_listing, [listing.id for listing in listings_])
+    user_apps = [
+        installed[listing.id]
+        for listing in listings_
+        if listing.install_level is InstallLevel.USER and listing.id in installed
+    ]
+    connected = set()
+    if user_apps:
+        connected = set(
+            await m.AppConnection.filter(app_id__in=user_apps, user_id=viewer.id).values_list(
+                "app_id", flat=True
+            )
+        )
+    return [
+        access.may_install(viewer, listing.install_level)
+        and access.within_plan(requested, ctx.portal.tier)
+        and not access.already_installed(
+            listing.install_level,
+            listing.id in installed,
+            installed.get(listing.id) in connected,
+        )
+        for listing, requested in zip(listings_, scopes, strict=True)
+    ]
 
 
 async def connection_users(

@@ -99,6 +99,17 @@ class MarketplaceListing(Node):
         r.learning_resources, description="Learning resources about this app."
     )
 
+    viewer_can_install: bool = batch_field(
+        r.viewer_can_install,
+        description=(
+            "The viewer's install would be taken now: USER apps by anyone, the others with the "
+            "app permission (super admin or canManageApps); every required scope within the "
+            "portal's tier; not a portal-wide app already installed, nor a user app the viewer "
+            "is already connected to (a multi-account app takes more accounts)."
+        ),
+        viewer_facts=("id", "can_manage"),
+    )
+
 
 @strawberry.type(
     description="A user's (USER app) or an external account's (MULTI_ACCOUNT app) connection."
@@ -192,6 +203,24 @@ class ConnectedApp(Node):
     )
     learning_resources: list[LearningResource] = batch_field(
         r.learning_resources, description="Learning resources about this app."
+    )
+
+    viewer_can_uninstall: bool = batch_field(
+        r.viewer_can_uninstall,
+        description=(
+            "The viewer may uninstall this app now: it is installed, and they are a super "
+            "admin or have canManageApps."
+        ),
+        viewer_facts=("can_manage",),
+    )
+    viewer_can_reauthorize: bool = batch_field(
+        r.viewer_can_reauthorize,
+        description=(
+            "The viewer may reauthorize this app now: it is installed, some scope needs "
+            "reauthorization (updateAvailable), and they are a super admin or have "
+            "canManageApps."
+        ),
+        viewer_facts=("can_manage",),
     )
 
     @strawberry.field(

@@ -17,6 +17,7 @@ from tortoise.exceptions import IntegrityError
 from gateway import models as m
 from gateway.models.enums import AppActivity, InstallLevel, ScopeState
 from gateway.services import text
+from gateway.services.access import may_install, may_manage_apps
 from gateway.services.apps import current_status, scope_state
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
@@ -153,7 +154,7 @@ async def install_app(
         raise Refused([not_found("listing", "input", "listingId")])
     level = listing.install_level
     problems: list[Problem] = []
-    if level is not InstallLevel.USER and not actor.user.can_manage:
+    if not may_install(actor.user, level):
         problems.append(
             forbidden(
                 "Installing this app needs the app marketplace access permission",
@@ -280,7 +281,7 @@ async def _uninstall(changes: Changes, actor: Actor, app: m.ConnectedApp) -> Non
 
 async def uninstall_app(actor: Actor, app_id: int) -> m.ConnectedApp:
     app = await _app_in_portal(actor, app_id)
-    if not actor.user.can_manage:
+    if not may_manage_apps(actor.user):
         raise Refused(
             [
                 forbidden(
@@ -302,7 +303,7 @@ async def remove_connection(actor: Actor, connection_id: int) -> tuple[m.Connect
     if connection is None or connection.app.portal_id != actor.portal.id:
         raise Refused([not_found("connection", "input", "connectionId")])
     own = connection.user_id == actor.user.id and connection.app.install_level is InstallLevel.USER
-    if not own and not actor.user.can_manage:
+    if not own and not may_manage_apps(actor.user):
         raise Refused(
             [
                 forbidden(
@@ -328,7 +329,7 @@ async def remove_connection(actor: Actor, connection_id: int) -> tuple[m.Connect
 async def reauthorize_app(actor: Actor, app_id: int, scopes: list[str] | None) -> m.ConnectedApp:
     refuse_if(reauthorize_input_problems(scopes))
     app = await _app_in_portal(actor, app_id)
-    if not actor.user.can_manage:
+    if not may_manage_apps(actor.user):
         raise Refused(
             [
                 forbidden(
