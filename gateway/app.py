@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import db, graphiql, heap
+from gateway import db, demo_http, graphiql, heap
 from gateway.broker import Broker, make_broker
 from gateway.drain import Drain
 from gateway.events_http import EventsHTTP
@@ -209,6 +209,10 @@ def create_app(settings: Settings) -> Starlette:
     if settings.debug:
         # GraphiQL's own files, served from the package: it works without internet.
         routes.append(Route(graphiql.PREFIX + "{path:path}", graphiql.asset, methods=["GET"]))
+        # The demo users' tokens for the console's sign-in screen (loopback clients only).
+        routes.append(
+            Route(demo_http.PATH, demo_http.demo_users_endpoint(settings), methods=["GET"])
+        )
     app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
     app.router.redirect_slashes = False
     # Outermost, the drain counts the requests in flight and refuses sockets while draining.
