@@ -122,6 +122,9 @@ def test_fields_that_read_the_viewer_say_which_facts() -> None:
                 declared[f"{type_name}.{field_name}"] = tuple(facts)
     assert declared == {
         "ConnectedApp.viewerCanManage": ("can_manage",),
+        "ConnectedApp.viewerCanReauthorize": ("can_manage",),
+        "ConnectedApp.viewerCanUninstall": ("can_manage",),
+        "MarketplaceListing.viewerCanInstall": ("id", "can_manage"),
         "NotificationRule.viewerCanEdit": ("is_super_admin",),
         "Portal.deliveries": ("is_super_admin",),
         "Query.node": ("id", "is_super_admin"),
