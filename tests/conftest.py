@@ -9,6 +9,7 @@ freshly migrated database with the demo data seeded again."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -31,6 +32,9 @@ EVENTS_SECRET = "test-events-secret-0123456789abcdef012345"
 
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
+# Browser tests drive Debian's chromium through chromium-driver (CONSOLE.md): once per CI run,
+# in its PostgreSQL + Redis stage.
+BROWSER = shutil.which("chromium") is not None and shutil.which("chromedriver") is not None
 EXECUTORS = ["fast"] if PG_URL else ["fast", "reference"]
 
 
@@ -52,6 +56,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if repeated:
         items[:] = [item for item in items if item not in repeated]
         config.hook.pytest_deselected(items=repeated)
+    browserless = [
+        item for item in items if item.get_closest_marker("browser") and not (BROWSER and PG_URL)
+    ]
+    if browserless:
+        items[:] = [item for item in items if item not in browserless]
+        config.hook.pytest_deselected(items=browserless)
+        print(
+            f"\n{len(browserless)} browser tests were deselected: they run with Debian's "
+            "chromium and chromium-driver installed, on PostgreSQL and Redis (.ci/run does)."
+        )
     if deselected:
         items[:] = [item for item in items if item not in deselected]
         config.hook.pytest_deselected(items=deselected)
