@@ -52,27 +52,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items
         if any(item.get_closest_marker(m) and gone for m, gone in missing.items())
     ]
-    repeated = [item for item in items if _on_another_executor_for_nothing(item)]
-    if repeated:
-        items[:] = [item for item in items if item not in repeated]
-        config.hook.pytest_deselected(items=repeated)
+    _deselect(config, items, [item for item in items if _on_another_executor_for_nothing(item)])
     browserless = [
         item for item in items if item.get_closest_marker("browser") and not (BROWSER and PG_URL)
     ]
-    if browserless:
-        items[:] = [item for item in items if item not in browserless]
-        config.hook.pytest_deselected(items=browserless)
-        print(
-            f"\n{len(browserless)} browser tests were deselected: they run with Debian's "
-            "chromium and chromium-driver installed, on PostgreSQL and Redis (.ci/run does)."
-        )
-    if deselected:
-        items[:] = [item for item in items if item not in deselected]
-        config.hook.pytest_deselected(items=deselected)
-        print(
-            f"\n{len(deselected)} tests need PostgreSQL/Redis and were deselected: "
-            "set GATEWAY_TEST_DATABASE_URL and GATEWAY_TEST_REDIS_URL to run them (.ci/run does)."
-        )
+    _deselect(
+        config,
+        items,
+        browserless,
+        f"{len(browserless)} browser tests were deselected: they run with Debian's chromium "
+        "and chromium-driver installed, on PostgreSQL and Redis (.ci/run does).",
+    )
+    _deselect(
+        config,
+        items,
+        deselected,
+        f"{len(deselected)} tests need PostgreSQL/Redis and were deselected: set "
+        "GATEWAY_TEST_DATABASE_URL and GATEWAY_TEST_REDIS_URL to run them (.ci/run does).",
+    )
+
+
+def _deselect(
+    config: pytest.Config, items: list[pytest.Item], chosen: list[pytest.Item], why: str = ""
+) -> None:
+    if not chosen:
+        return
+    items[:] = [item for item in items if item not in chosen]
+    config.hook.pytest_deselected(items=chosen)
+    if why:
+        print(f"\n{why}")
 
 
 async def reset_database(url: str) -> None:
