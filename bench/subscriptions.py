@@ -77,6 +77,19 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
 
+CLOCK_OFFSET = "BENCH_CLOCK_OFFSET"
+
+
+def bench_clock() -> float:
+    """Seconds by the machine's monotonic clock, shifted once to read like wall-clock time.
+    Every process of the bench (Node's `process.hrtime` reads the same CLOCK_MONOTONIC) uses
+    it for latencies: the wall clock may be stepped during a run (seen here, by seconds)."""
+    offset = os.environ.get(CLOCK_OFFSET)
+    if offset is None:
+        offset = os.environ[CLOCK_OFFSET] = repr(time.time() - time.monotonic())
+    return float(offset) + time.monotonic()
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Live updates: N WebSocket subscribers under events"
@@ -625,7 +638,7 @@ async def _read(state: _ClientState, sub: _Sub) -> None:
     ws = sub.ws
     try:
         async for raw in ws:
-            now = time.time()
+            now = bench_clock()
             message = json.loads(raw)
             kind = message.get("type")
             if kind == "next":
@@ -844,7 +857,7 @@ async def post_events(
         k = i % len(data.app_ids)
         app_id = data.app_ids[k]
         async with locks[app_id]:
-            sent_at = time.time()  # ingestion start: the latency's origin
+            sent_at = bench_clock()  # ingestion start: the latency's origin
             if time.monotonic() - slot > 0.1:
                 stats.late += 1
             body = json.dumps(
@@ -856,7 +869,7 @@ async def post_events(
                     "appId": data.app_gids[k],
                 }
             ).encode()
-            timestamp = str(int(sent_at))
+            timestamp = str(int(time.time()))  # the signature's: the server's clock
             headers = {
                 "Content-Type": "application/json",
                 TIMESTAMP_HEADER: timestamp,
@@ -868,7 +881,7 @@ async def post_events(
             except httpx.HTTPError as exc:
                 stats.statuses[type(exc).__name__] += 1
                 return
-            stats.post_ms.append((time.time() - sent_at) * 1000)
+            stats.post_ms.append((bench_clock() - sent_at) * 1000)
             stats.statuses[str(response.status_code)] += 1
             if response.status_code == 202:
                 stats.applied += 1
@@ -1349,6 +1362,7 @@ def print_goals(rows: list[Row]) -> None:
 
 def main() -> int:
     args = parse_args()
+    bench_clock()  # its offset is fixed now, before any worker starts and inherits it
     if database_name(args.db_url) in FORBIDDEN_DATABASES:
         sys.exit(f"refusing to use database {database_name(args.db_url)!r}: the bench resets it")
     if not args.servers or set(args.servers) - {"gateway", "floor"}:

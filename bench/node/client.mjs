@@ -8,7 +8,7 @@
 //                                float64 seconds), received, open, short, errors, closes, cpu}
 //   ["close"]                                       -> {closed}
 //   ["exit"]                                        -> closes the sockets and exits
-// `--deflate` offers permessage-deflate. A latency is the receipt time (wall clock, µs) less
+// `--deflate` offers permessage-deflate. A latency is the receipt time (the bench's clock) less
 // the message's occurredAt.
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
@@ -29,7 +29,11 @@ const state = {
   extensions: null,
 };
 
-const nowSeconds = () => (performance.timeOrigin + performance.now()) / 1000;
+// The bench's clock (bench/subscriptions.py bench_clock): CLOCK_MONOTONIC, which hrtime reads,
+// shifted by the offset the parent chose, so a step of the wall clock changes no latency.
+const CLOCK_OFFSET = Number(process.env.BENCH_CLOCK_OFFSET);
+if (!Number.isFinite(CLOCK_OFFSET)) throw new Error("BENCH_CLOCK_OFFSET is not set");
+const nowSeconds = () => CLOCK_OFFSET + Number(process.hrtime.bigint()) / 1e9;
 
 function count(map, key) {
   map.set(key, (map.get(key) || 0) + 1);
