@@ -9,6 +9,8 @@
 - trusted documents (`TrustedDocuments`, the manifests' union): only their documents run, by
   `documentId` or by APQ hash, and nothing is registered.
 
+In both, the documents the package ships (the console's: gateway/console.py) run by hash.
+
 The store never fails a request because Redis does: without it each process keeps its own.
 """
 
@@ -20,7 +22,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from time import monotonic
 from typing import Any
@@ -342,9 +344,16 @@ def _sent_query(query: object) -> str | None:
 class PersistedDocuments:
     """The rule both transports apply to a request's `query`, `extensions` and `documentId`."""
 
-    def __init__(self, automatic: AutomaticStore, trusted: TrustedDocuments | None) -> None:
+    def __init__(
+        self,
+        automatic: AutomaticStore,
+        trusted: TrustedDocuments | None,
+        shipped: Mapping[str, str] | None = None,
+    ) -> None:
         self.automatic = automatic
         self.trusted = trusted
+        # Documents the package ships (the console's, by sha256): trusted in either mode.
+        self.shipped: Mapping[str, str] = shipped or {}
 
     async def lookup(self, query: object, extensions: object, document_id: object) -> Lookup:
         """The document to run. `extensions` is the decoded object (a GET's is JSON-decoded
@@ -371,7 +380,7 @@ class PersistedDocuments:
                 )
             if self.trusted is None:
                 return Lookup(query=text, register=apq_hash, document_id=None)
-            if self.trusted.get(apq_hash) is None:
+            if self.trusted.get(apq_hash) is None and apq_hash not in self.shipped:
                 # The client sent the document itself: it is a document like any other.
                 raise PersistedProblem(REQUIRED, REQUIRED_MESSAGE)
             return Lookup(query=text, register=None, document_id=apq_hash)
@@ -384,9 +393,10 @@ class PersistedDocuments:
         return Lookup(query=query, register=None, document_id=None)
 
     async def _stored(self, sha256_hex: str) -> Lookup:
-        if self.trusted is not None:
+        text = self.shipped.get(sha256_hex)
+        if text is None and self.trusted is not None:
             text = self.trusted.get(sha256_hex)
-        else:
+        elif text is None:
             text = await self.automatic.get(sha256_hex)
         if text is None:
             raise PersistedProblem(NOT_FOUND, NOT_FOUND_MESSAGE)

@@ -309,6 +309,27 @@ async def test_free_form_documents_are_refused_in_trusted_mode(trusted_documents
     assert message.startswith("Only persisted documents run on this gateway")
 
 
+@pytest.mark.parametrize("mode", ["automatic", "trusted"])
+async def test_shipped_documents_run_by_hash_in_either_mode(store, tmp_path, check, mode):
+    # The console's documents ship with the package: trusted whatever the manifests say
+    trusted = None
+    if mode == "trusted":
+        trusted = TrustedDocuments.load([manifest(tmp_path, "m.json", by_hash(MY_APPS))], check)
+    documents = PersistedDocuments(store, trusted, by_hash(OTHER))
+    hex_ = document_hash(OTHER)
+    expected = Lookup(query=OTHER, register=None, document_id=hex_)
+    assert await documents.lookup(None, None, f"sha256:{hex_}") == expected
+    assert await documents.lookup(None, apq(hex_), None) == expected
+    assert await documents.lookup(OTHER, apq(hex_), None) == Lookup(
+        query=OTHER,
+        register=hex_ if trusted is None else None,
+        document_id=None if trusted is None else hex_,
+    )
+    # and they trust nothing else: another hash is still unknown
+    unknown = document_hash(SMALL)
+    await refused(documents.lookup(None, None, unknown), "PERSISTED_QUERY_NOT_FOUND")
+
+
 # --- the per-process store -------------------------------------------------------------------
 
 
