@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -218,8 +219,9 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     if not args.demo:
         return _fail("seed: only --demo data exists")
     try:
-        asyncio.run(_with_db(settings, demo_data.seed_demo))
-    except _DatabaseNotReady as exc:
+        anchor = _parse_instant(args.anchor, "--anchor") if args.anchor else None
+        asyncio.run(_with_db(settings, partial(demo_data.seed_demo, anchor)))
+    except (_BadArguments, _DatabaseNotReady) as exc:
         return _fail(str(exc))
     print("demo data loaded")
     return 0
@@ -403,20 +405,21 @@ def cmd_emit(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if 200 <= status < 300 else 1
 
 
-class _WorkerError(Exception):
-    """A problem with `gateway worker`'s arguments, reported before any work is done."""
+class _BadArguments(Exception):
+    """A problem with a command's arguments, reported before any work is done."""
 
 
-def _parse_now(raw: str) -> datetime:
+def _parse_instant(raw: str, option: str) -> datetime:
+    """An option's ISO 8601 instant; it must say its time zone."""
     try:
-        now = datetime.fromisoformat(raw)
+        instant = datetime.fromisoformat(raw)
     except ValueError:
-        raise _WorkerError(
-            f"--now {raw!r} is not an ISO 8601 date-time (e.g. 2026-11-02T10:05:00Z)"
+        raise _BadArguments(
+            f"{option} {raw!r} is not an ISO 8601 date-time (e.g. 2026-11-02T10:05:00Z)"
         ) from None
-    if now.tzinfo is None:
-        raise _WorkerError(f"--now {raw!r} has no time zone: add Z or an offset such as +01:00")
-    return now
+    if instant.tzinfo is None:
+        raise _BadArguments(f"{option} {raw!r} has no time zone: add Z or an offset such as +01:00")
+    return instant
 
 
 async def _worker_portals(values: list[str] | None) -> list[int] | None:
@@ -437,7 +440,7 @@ async def _worker_portals(values: list[str] | None) -> list[int] | None:
         found: list[int] = await named.values_list("id", flat=True)  # type: ignore[assignment]  # see above
         if len(found) != 1:
             many = "several portals are" if found else "no portal is"
-            raise _WorkerError(f"{many} named {value!r}; pass the portal's global id")
+            raise _BadArguments(f"{many} named {value!r}; pass the portal's global id")
         out.append(found[0])
     return out
 
@@ -464,7 +467,7 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
             stack.enter_context(_test_pause())
             try:
                 portal_ids = await _worker_portals(args.portal)
-            except _WorkerError as exc:
+            except _BadArguments as exc:
                 return _fail(f"worker: {exc}")
             if args.once:
                 when = now or datetime.now(UTC)
@@ -570,10 +573,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.services.mail import check_smtp_url
 
     try:
-        now = _parse_now(args.now) if args.now is not None else None
+        now = _parse_instant(args.now, "--now") if args.now is not None else None
         if now is not None and not args.once:
-            raise _WorkerError("--now needs --once")
-    except _WorkerError as exc:
+            raise _BadArguments("--now needs --once")
+    except _BadArguments as exc:
         return _fail(f"worker: {exc}")
     try:
         check_smtp_url(settings)
@@ -609,6 +612,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     seed = sub.add_parser("seed", help="load data")
     seed.add_argument("--demo", action="store_true", help="the demo portals (idempotent)")
+    seed.add_argument(
+        "--anchor",
+        help='the demo data\'s "now", an ISO 8601 instant with a time zone (default: now): '
+        "the same anchor gives the same data, for screenshots",
+    )
     seed.set_defaults(func=cmd_seed)
 
     token = sub.add_parser(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -83,6 +85,38 @@ def test_token_refuses_when_the_gateway_only_takes_rs256_tokens(tmp_path):
         "your identity provider; `gateway token` signs HS256 tokens with GATEWAY_JWT_SECRET\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_seed_at_an_anchor_writes_the_same_demo_data_every_time(tmp_path):
+    # Given two fresh projects seeded at the same anchor, a day apart in real time or not
+    dumps = []
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        folder.mkdir()
+        assert gateway("migrate", cwd=folder).returncode == 0
+        done = gateway("seed", "--demo", "--anchor", "2026-03-01T09:30:00Z", cwd=folder)
+        assert done.returncode == 0, done.stderr
+        with sqlite3.connect(folder / "gateway.sqlite3") as db:
+            dumps.append(
+                db.execute(
+                    "SELECT a.name, a.installed_at, e.activity, e.occurred_at FROM connected_app a "
+                    "JOIN app_log_entry e ON e.app_id = a.id ORDER BY a.name, e.occurred_at, e.id"
+                ).fetchall()
+            )
+    # Then the data are the same, dated from the anchor
+    assert dumps[0] and dumps[0] == dumps[1]
+    newest = max(datetime.fromisoformat(row[3]) for row in dumps[0])
+    assert timedelta(0) <= datetime(2026, 3, 1, 9, 30, tzinfo=UTC) - newest < timedelta(days=2)
+
+
+def test_seed_refuses_an_anchor_without_a_time_zone(tmp_path):
+    assert gateway("migrate", cwd=tmp_path).returncode == 0
+    done = gateway("seed", "--demo", "--anchor", "2026-03-01T09:30:00", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "gateway: --anchor '2026-03-01T09:30:00' has no time zone: "
+        "add Z or an offset such as +01:00\n"
+    )
 
 
 # --- commands run where there is no database -----------------------------------------------
