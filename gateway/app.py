@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import db, demo_http, graphiql, heap
 from gateway.broker import Broker, make_broker
+from gateway.console import Console
 from gateway.drain import Drain
 from gateway.events_http import EventsHTTP
 from gateway.graphql_http import GraphQLHTTP
@@ -130,27 +131,32 @@ def _only_graphql(live: ASGIApp) -> ASGIApp:
     return app
 
 
-def _persisted_documents(settings: Settings, schema: Any) -> PersistedDocuments:
+def _persisted_documents(settings: Settings, schema: Any) -> tuple[PersistedDocuments, Console]:
     """Automatic persisted queries, or with GATEWAY_TRUSTED_DOCUMENTS only the manifests'
-    documents, each checked now against the schema and the document limits: a bad manifest
-    stops the start (SettingsError naming the file and key), not a request hours later."""
+    documents, and in both modes the console's; each checked now against the schema and the
+    document limits: a bad manifest stops the start (SettingsError naming the file and key),
+    not a request hours later."""
+    check = document_check(
+        schema._schema, settings.max_tokens, settings.max_depth, settings.max_aliases
+    )
+    console = Console.load(check)
     trusted = None
     if settings.trusted_documents:
-        check = document_check(
-            schema._schema, settings.max_tokens, settings.max_depth, settings.max_aliases
-        )
         trusted = TrustedDocuments.load(settings.trusted_documents, check)
-    return PersistedDocuments(AutomaticStore(settings.redis_url, settings.redis_namespace), trusted)
+    automatic = AutomaticStore(settings.redis_url, settings.redis_namespace)
+    return PersistedDocuments(automatic, trusted, console.documents), console
 
 
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
     schema = build_schema(settings)
-    persisted = _persisted_documents(settings, schema)
+    persisted, console = _persisted_documents(settings, schema)
     broker = make_broker(settings)
     trusted = persisted.trusted
-    metrics = Metrics(trusted.operation_names() if trusted is not None else ())
+    metrics = Metrics(
+        [*console.operation_ids, *(trusted.operation_names() if trusted is not None else ())]
+    )
     limiter = RateLimiter(
         settings.redis_url,
         settings.redis_namespace,
@@ -205,6 +211,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz(broker, drain)),
         Route("/metrics", metrics_endpoint(settings, metrics)),
+        *console.routes(),
     ]
     if settings.debug:
         # GraphiQL's own files, served from the package: it works without internet.
@@ -224,4 +231,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.hub = hub
     app.state.policy = policy
     app.state.persisted = persisted
+    app.state.console = console
     return app
