@@ -148,6 +148,13 @@ async def _prepare(settings: Settings, demo: bool) -> None:
         await _with_db(settings, demo_data.seed_demo)
 
 
+def _browser_host(host: str) -> str:
+    """Where a browser on this machine reaches a server listening on `host`."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
@@ -176,9 +183,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         token = asyncio.run(
             _token(settings, demo_data.ADMIN_EMAIL, timedelta(days=30), demo_data.ACME_NAME)
         )
-        base = f"http://{settings.host}:{settings.port}"
+        base = f"http://{_browser_host(settings.host)}:{settings.port}"
         print(f"\nConnected Apps Gateway on {base}/graphql", flush=True)
         if token:
+            print("Open the console as the demo super admin:")
+            print(f"{base}/console/#token={token}\n")
             print("Paste this header into GraphiQL (Headers tab) to act as the demo super admin:")
             print(f'{{"Authorization": "Bearer {token}"}}\n', flush=True)
     # Everything loaded so far lives as long as the process: keep it out of the collector's
