@@ -1,0 +1,434 @@
+"""The console in a real browser (CONSOLE.md), against the gateway on PostgreSQL + Redis, as a
+person uses it: signed in by the link `make run` prints, on a portal of the test's own, through
+the hooks CONSOLE.md keeps stable. Every page is also held to two rules: it asks nothing of
+another host, and it logs no error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver import Chrome
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+from starlette.applications import Starlette
+
+from gateway.models import AppLogEntry, NotificationRule
+from gateway.models.enums import (
+    AppActivity,
+    NotificationAudience,
+    NotificationFrequency,
+    NotificationType,
+)
+from gateway.settings import Settings
+from tests.browser_support import chrome, requested_urls
+from tests.conftest import EVENTS_SECRET, REDIS_URL
+from tests.factories import Tenant, make_tenant
+from tests.helpers import data
+from tests.live_support import post_event, uvicorn_serving
+
+pytestmark = [pytest.mark.browser, pytest.mark.one_executor]
+
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+
+T = TypeVar("T")
+WAIT = 20.0
+
+MY_APPS = """
+query { viewer { portal {
+  appSummary { total connected disconnected errored updateAvailable upgradeAvailable }
+  connectedApps(first: 50) { nodes { id status } }
+} } }
+"""
+
+
+@pytest_asyncio.fixture
+async def base(app: Starlette) -> AsyncIterator[str]:
+    """The session's gateway (its broker started, on Redis), served by uvicorn."""
+    async with uvicorn_serving(app) as url:
+        yield url
+
+
+class Browser:
+    """One Chromium, and what every page it showed must satisfy."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.driver: Chrome = chrome()
+        self.urls: list[str] = []
+
+    def open(self, path: str, token: str | None = None) -> None:
+        self.driver.get(self.base + path + (f"#token={token}" if token else ""))
+
+    def wait(self, condition: Callable[[Chrome], T], what: str, timeout: float = WAIT) -> T:
+        try:
+            # A list re-rendered while it was read is read again.
+            return WebDriverWait(
+                self.driver, timeout, ignored_exceptions=(StaleElementReferenceException,)
+            ).until(condition)
+        except TimeoutException:
+            shown = self.driver.execute_script("return document.body.innerText")[:2000]
+            raise AssertionError(
+                f"waited {timeout} s for {what} at {self.driver.current_url}; "
+                f"console log: {self.log()}; page: {shown}"
+            ) from None
+
+    def all(self, css: str) -> list[WebElement]:
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def one(self, css: str) -> WebElement:
+        return self.wait(lambda d: d.find_element(By.CSS_SELECTOR, css), css)
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            (str(r.get_attribute("data-app-id")), str(r.get_attribute("data-status")))
+            for r in self.all("[data-app-id]")
+        ]
+
+    def summary(self) -> dict[str, int]:
+        return {
+            str(e.get_attribute("data-summary")): int(e.text)
+            for e in self.all("[data-summary]")
+            if e.text.strip().isdigit()
+        }
+
+    def log(self) -> list[str]:
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    def close(self) -> list[str]:
+        """Quit; the URLs of other hosts the pages asked for."""
+        try:
+            self.urls += requested_urls(self.driver)
+        finally:
+            self.driver.quit()
+        return [
+            url
+            for url in self.urls
+            if url.startswith(("http", "ws")) and urlsplit(url).hostname != "127.0.0.1"
+        ]
+
+
+@contextmanager
+def browsing(base: str) -> Iterator[Browser]:
+    browser = Browser(base)
+    try:
+        yield browser
+    finally:
+        elsewhere = browser.close()
+    assert elsewhere == [], "the console asked another host"
+
+
+async def thread(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(fn, *args)
+
+
+async def tenant_with_apps(settings: Settings, count: int = 12) -> Tenant:
+    names = [f"Console app {i:02d}" for i in range(count)]
+    return await make_tenant(
+        settings,
+        people={"Ada Admin": "admin", "Max Member": "member"},
+        apps=names,
+        installed_at=datetime.now(UTC) - timedelta(days=3),
+    )
+
+
+async def api(base: str, token: str, query: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base) as client:
+        return await data(client, query, token=token)
+
+
+async def test_signing_in_by_fragment_shows_my_apps_as_the_api_answers(base, settings) -> None:
+    tenant = await tenant_with_apps(settings)
+    token = tenant.token("Ada Admin")
+    expected = (await api(base, token, MY_APPS))["viewer"]["portal"]
+    with browsing(base) as browser:
+        # when the person opens the link `make run` prints
+        await thread(browser.open, "/console/", token)
+        await thread(browser.wait, lambda d: len(browser.rows()) >= 12, "12 app rows")
+        # then the token left the address bar for this tab's session storage
+        assert "token" not in browser.driver.current_url
+        stored = browser.driver.execute_script("return JSON.stringify(sessionStorage)")
+        assert token in stored
+        # and the rows are the API's apps, in its order, with its statuses
+        apps = expected["connectedApps"]["nodes"]
+        assert browser.rows() == [(a["id"], a["status"] or "") for a in apps]
+        # and the summary is the API's
+        await thread(browser.wait, lambda d: len(browser.summary()) == 6, "six summary counts")
+        assert browser.summary() == expected["appSummary"]
+        assert browser.log() == []
+
+
+async def test_a_platform_event_turns_a_row_disconnected_live_and_back(base, settings) -> None:
+    tenant = await tenant_with_apps(settings, 3)
+    app_id = tenant.app_gid("Console app 01")
+    row = f'[data-app-id="{app_id}"]'
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/", tenant.token("Ada Admin"))
+        await thread(browser.wait, lambda d: browser.summary().get("disconnected") == 0, "summary")
+        await thread(browser.wait, lambda d: browser.all(row), "the app's row")
+        for event, status, disconnected in (
+            ("app.disconnected", "DISCONNECTED", 1),
+            ("app.reconnected", "CONNECTED", 0),
+        ):
+            # when the platform reports the app disconnected (then reconnected)
+            sent = await post_event(base, EVENTS_SECRET, event, tenant.gid, app_id)
+            assert sent.status_code == 202, sent.text
+            # then its row and the summary change in place, without a reload
+            await thread(
+                browser.wait,
+                lambda d, s=status: browser.all(row)[0].get_attribute("data-status") == s,
+                f"the row to say {status}",
+            )
+            await thread(
+                browser.wait,
+                lambda d, n=disconnected: browser.summary().get("disconnected") == n,
+                f"{disconnected} disconnected in the summary",
+            )
+        assert browser.driver.execute_script("return performance.navigation.type") == 0
+        assert browser.log() == []
+
+
+def _action(browser: Browser, name: str) -> WebElement | None:
+    found = browser.all(f'[data-action="{name}"]')
+    return found[0] if found else None
+
+
+def _permitted(element: WebElement | None) -> bool:
+    return (
+        element is not None
+        and element.is_enabled()
+        and element.get_attribute("aria-disabled") != "true"
+    )
+
+
+async def test_members_get_no_uninstall_or_reauthorize_and_admins_do(base, settings) -> None:
+    tenant = await tenant_with_apps(settings, 1)
+    path = f"/console/apps/{tenant.app_gid()}"
+    seen = {}
+    for person in ("Max Member", "Ada Admin"):
+        with browsing(base) as browser:
+            await thread(browser.open, path, tenant.token(person))
+            await thread(browser.wait, lambda d: browser.all("[data-action]"), "the app's actions")
+            seen[person] = {
+                name: _permitted(_action(browser, name)) for name in ("uninstall", "reauthorize")
+            }
+            assert browser.log() == []
+    assert seen["Max Member"] == {"uninstall": False, "reauthorize": False}
+    # reauthorizing needs an update to take: a freshly installed app has none
+    assert seen["Ada Admin"] == {"uninstall": True, "reauthorize": False}
+
+
+async def test_an_app_page_opened_by_its_link_survives_a_reload(base, settings) -> None:
+    tenant = await tenant_with_apps(settings, 2)
+    app_id = tenant.app_gid("Console app 01")
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/", tenant.token("Ada Admin"))
+        link = await thread(browser.one, f'[data-app-id="{app_id}"] a[data-app-link]')
+        await thread(link.click)
+        await thread(
+            browser.wait, lambda d: d.current_url.endswith(f"/console/apps/{app_id}"), "the URL"
+        )
+        await thread(browser.wait, lambda d: "Console app 01" in browser.one("h1").text, "h1")
+        # when the page is reloaded (the token is in this tab's session)
+        await thread(browser.driver.refresh)
+        # then the same app is shown
+        await thread(browser.wait, lambda d: "Console app 01" in browser.one("h1").text, "h1")
+        assert browser.driver.current_url.endswith(f"/console/apps/{app_id}")
+        assert browser.log() == []
+
+
+SCREENS = (
+    "/console/",
+    "/console/marketplace",
+    "/console/log",
+    "/console/notifications",
+    "/console/inbox",
+)
+
+
+async def test_every_screen_fits_375_px_without_sideways_scrolling(base, settings) -> None:
+    tenant = await tenant_with_apps(settings, 4)
+    screens = [*SCREENS, f"/console/apps/{tenant.app_gid('Console app 01')}"]
+    with browsing(base) as browser:
+        browser.driver.set_window_size(375, 812)
+        await thread(browser.open, "/console/", tenant.token("Ada Admin"))
+        for path in screens:
+            await thread(browser.open, path)
+            await thread(browser.wait, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1"), path)
+            await asyncio.sleep(0.5)  # its data rendered
+            overflow = browser.driver.execute_script(
+                "const e = document.documentElement; return e.scrollWidth - e.clientWidth"
+            )
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow} px"
+        assert browser.log() == []
+
+
+async def test_the_console_works_when_only_trusted_documents_run(
+    gateway, settings, tmp_path
+) -> None:
+    manifest = tmp_path / "nothing.json"
+    manifest.write_text("{}")
+    tenant = await tenant_with_apps(settings, 2)
+    async with (
+        gateway(trusted_documents=(str(manifest),)) as trusted,
+        uvicorn_serving(trusted) as url,
+    ):
+        with browsing(url) as browser:
+            await thread(browser.open, "/console/", tenant.token("Ada Admin"))
+            await thread(browser.wait, lambda d: len(browser.rows()) == 2, "two app rows")
+
+
+CREATE_RULE = """
+mutation ($input: CreateNotificationRuleInput!) {
+  createNotificationRule(input: $input) { rule { id } userErrors { field message } }
+}
+"""
+RULES = "query { viewer { portal { notificationRules(first: 50) { nodes { name } } } } }"
+
+
+async def rule_names(base: str, token: str) -> list[str]:
+    rules = (await api(base, token, RULES))["viewer"]["portal"]["notificationRules"]["nodes"]
+    return sorted(r["name"] for r in rules)
+
+
+def fill_rule_name(browser: Browser, name: str) -> None:
+    """Type `name` into the rule form's field labelled "Name", and submit the form."""
+    label = browser.wait(
+        lambda d: d.find_element(
+            By.XPATH, "//form[contains(@class, 'rule-form')]//label[normalize-space()='Name']"
+        ),
+        "the Name field",
+    )
+    field = browser.driver.find_element(By.ID, str(label.get_attribute("for")))
+    field.clear()
+    field.send_keys(name)
+    browser.one('form.rule-form button[type="submit"]').click()
+
+
+async def test_a_rule_form_shows_a_duplicate_name_on_its_field_then_saves(base, settings) -> None:
+    tenant = await tenant_with_apps(settings, 1)
+    token = tenant.token("Ada Admin")
+    rule = {
+        "name": "Ops alerts",
+        "type": "APP_DISCONNECT",
+        "frequency": "DAILY",
+        "allApps": True,
+        "audience": "SUPER_ADMINS",
+        "channels": ["IN_APP"],
+    }
+    async with httpx.AsyncClient(base_url=base) as client:
+        made = await data(client, CREATE_RULE, {"input": rule}, token=token)
+    assert made["createNotificationRule"]["userErrors"] == []
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/notifications", token)
+        await thread(lambda: browser.one('[data-action="create-rule"]').click())
+        # when a super admin creates a rule under a name the portal has already
+        await thread(fill_rule_name, browser, "Ops alerts")
+        # then the name field says so, and nothing was saved
+        error = await thread(
+            browser.wait,
+            lambda d: (e := browser.one('[data-error-for="name"]')).text.strip() and e,
+            "the name field's error",
+        )
+        assert "Ops alerts" in error.text or "name" in error.text.lower(), error.text
+        assert await rule_names(base, token) == ["Ops alerts"]
+        # when the name is changed
+        await thread(fill_rule_name, browser, "Ops alerts, weekly")
+        # then the rule is saved and listed
+        await thread(
+            browser.wait,
+            lambda d: any("Ops alerts, weekly" in r.text for r in browser.all("[data-rule-id]")),
+            "the new rule in the list",
+        )
+        assert await rule_names(base, token) == ["Ops alerts", "Ops alerts, weekly"]
+        assert browser.log() == []
+
+
+CUT = datetime(2026, 6, 15, tzinfo=UTC)
+
+
+async def test_the_inbox_badge_counts_a_digest_a_worker_pass_makes_until_it_is_read(
+    base, settings
+) -> None:
+    tenant = await tenant_with_apps(settings, 1)
+    (app,) = tenant.apps.values()
+    await NotificationRule.create(
+        portal=tenant.portal,
+        name="Disconnects",
+        sort_name="disconnects",
+        type=NotificationType.APP_DISCONNECT,
+        frequency=NotificationFrequency.DAILY,
+        all_apps=True,
+        audience=NotificationAudience.SUPER_ADMINS,
+        email=False,
+        in_app=True,
+        created_at=CUT,
+        updated_at=CUT,
+        cut_at=CUT,
+    )
+    await AppLogEntry.create(
+        portal=tenant.portal,
+        app=app,
+        activity=AppActivity.DISCONNECTED,
+        occurred_at=CUT + timedelta(hours=9),
+        recorded_at=CUT + timedelta(hours=9),
+    )
+    badge = "[data-unread-count]"
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/", tenant.token("Ada Admin"))
+        await thread(
+            browser.wait,
+            lambda d: browser.one(badge).get_attribute("data-unread-count") == "0",
+            "0",
+        )
+        # when a worker pass makes the day's digest
+        await thread(worker_pass, settings, CUT + timedelta(days=1, minutes=5), tenant.gid)
+        # then the badge goes up, live
+        await thread(
+            browser.wait,
+            lambda d: browser.one(badge).get_attribute("data-unread-count") == "1",
+            "1",
+        )
+        # and when the digest is marked read in the inbox, it goes down
+        await thread(browser.open, "/console/inbox")
+        await thread(lambda: browser.one('[data-action="mark-read"]:not([disabled])').click())
+        await thread(
+            browser.wait,
+            lambda d: browser.one(badge).get_attribute("data-unread-count") == "0",
+            "0",
+        )
+        assert browser.log() == []
+
+
+def worker_pass(settings: Settings, now: datetime, portal: str) -> str:
+    """`gateway worker --once` against the session's database, publishing through Redis."""
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": settings.database_url,
+        "GATEWAY_REDIS_URL": REDIS_URL or "",
+        "GATEWAY_JWT_SECRET": settings.jwt_secret or "",
+        "GATEWAY_EVENTS_SECRET": settings.events_secret or "",
+    }
+    done = subprocess.run(
+        [GATEWAY, "worker", "--once", "--now", now.isoformat(), "--portal", portal],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
