@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check install schema migrations lock vendor-graphiql bench-page bench-instructions bench-subscriptions audit
+.PHONY: run test check install schema migrations lock vendor-graphiql bench-page bench-instructions bench-subscriptions bench-console screenshots audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ migrations: install
 vendor-graphiql: install
 	$(BIN)/python tools/vendor_graphiql.py
 
+# The console's screens on the demo data at a fixed anchor, desktop and 375 px, into
+# docs/screenshots/ (needs chromium and chromium-driver: apt-get install -y chromium chromium-driver).
+screenshots: install
+	$(BIN)/python tools/screenshots.py
+
 # Re-pin after changing dependencies in pyproject.toml.
 lock:
 	rm -rf /tmp/gateway-lock-venv && $(PYTHON) -m venv /tmp/gateway-lock-venv
@@ -59,6 +64,10 @@ BENCH_NODE_STAMP := bench/node/node_modules/.package-lock.json
 $(BENCH_NODE_STAMP): bench/node/package-lock.json
 	npm ci --prefix bench/node --no-audit --no-fund
 	touch $@
+
+# How soon the console shows My Apps in headless Chromium (the goal: 1 s).
+bench-console: install
+	$(BIN)/python bench/console.py $(BENCH_ARGS)
 
 bench-subscriptions: install $(BENCH_NODE_STAMP)
 	$(BIN)/python bench/subscriptions.py $(BENCH_ARGS)
