@@ -26,6 +26,9 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from starlette.applications import Starlette
 
+from gateway.app import create_app
+from gateway.auth import mint_token
+from gateway.demo import ADMIN_EMAIL, MEMBER_EMAIL
 from gateway.models import AppLogEntry, NotificationRule
 from gateway.models.enums import (
     AppActivity,
@@ -289,6 +292,46 @@ async def test_the_console_works_when_only_trusted_documents_run(
         with browsing(url) as browser:
             await thread(browser.open, "/console/", tenant.token("Ada Admin"))
             await thread(browser.wait, lambda d: len(browser.rows()) == 2, "two app rows")
+
+
+async def test_an_expired_token_returns_to_the_sign_in_screen(base, settings) -> None:
+    tenant = await tenant_with_apps(settings, 1)
+    user = tenant.people["Ada Admin"]
+    token = mint_token(user, settings, ttl=timedelta(seconds=5))
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/", token)
+        await thread(browser.wait, lambda d: browser.rows(), "the app's row")
+        # when the token expires (the server closes the socket with 4403 at its expiry)
+        # then the sign-in screen says why, and the token is forgotten
+        await thread(
+            browser.wait,
+            lambda d: "Your session expired" in d.find_element(By.TAG_NAME, "main").text,
+            "the sign-in screen",
+        )
+        assert browser.rows() == []
+        stored = browser.driver.execute_script("return JSON.stringify(sessionStorage)")
+        assert token not in stored
+
+
+async def test_under_debug_the_sign_in_screen_offers_the_demo_users(app, demo, settings) -> None:
+    for debug in (True, False):
+        async with uvicorn_serving(create_app(settings.with_(debug=debug))) as url:
+            with browsing(url) as browser:
+                # when someone opens the console without a token
+                await thread(browser.open, "/console/")
+                await thread(browser.one, "textarea")  # the sign-in screen
+                await asyncio.sleep(0.5)  # the demo users asked for
+                offered = browser.all("[data-demo-user]")
+                if not debug:
+                    # then without debug only the token field is there
+                    assert offered == []
+                    continue
+                # then under debug each demo user has a button, which signs in as them
+                emails = [str(b.get_attribute("data-demo-user")) for b in offered]
+                assert ADMIN_EMAIL in emails and MEMBER_EMAIL in emails
+                await thread(offered[emails.index(ADMIN_EMAIL)].click)
+                await thread(browser.wait, lambda d: len(browser.rows()) >= 10, "the demo apps")
+                assert browser.log() == []
 
 
 CREATE_RULE = """
