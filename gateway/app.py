@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +36,8 @@ from gateway.schema.schema import build_schema
 from gateway.services import mail
 from gateway.settings import Settings
 from gateway.tracing import Tracing, make_tracing
+
+log = logging.getLogger("gateway.app")
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -139,7 +142,12 @@ def _persisted_documents(settings: Settings, schema: Any) -> tuple[PersistedDocu
     check = document_check(
         schema._schema, settings.max_tokens, settings.max_depth, settings.max_aliases
     )
-    console = Console.load(check)
+    # The console's documents are ours: one the schema refuses is a bug that stops the start.
+    # Limits set tighter than they need are the operator's choice: the API keeps working, and
+    # the log says which of the console's requests will be refused.
+    console = Console.load(document_check(schema._schema, sys.maxsize, sys.maxsize, sys.maxsize))
+    for name, problem in console.problems(check).items():
+        log.warning("the console's %s will be refused under the document limits: %s", name, problem)
     trusted = None
     if settings.trusted_documents:
         trusted = TrustedDocuments.load(settings.trusted_documents, check)

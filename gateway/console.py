@@ -88,8 +88,8 @@ class Console:
 
     @classmethod
     def load(cls, check: Callable[[str], str | None], source: Path = SOURCE) -> Console:
-        """Read, check and hash the console's files. `check` validates a GraphQL document (a
-        problem, or None); an invalid document stops the start, as a bad manifest does."""
+        """Read, check and hash the console's files. `check` validates a GraphQL document
+        against the schema (a problem, or None); an invalid one stops the start."""
         documents, operation_ids = _documents(source / _DOCUMENTS_DIR, check)
         files = {
             path.relative_to(source).as_posix(): path.read_bytes()
@@ -104,6 +104,15 @@ class Console:
         index_html = (source / "index.html").read_text(encoding="utf-8")
         index = _asset("index.html", _references(index_html, urls).encode())
         return cls(index, assets, urls, documents, operation_ids)
+
+    def problems(self, check: Callable[[str], str | None]) -> dict[str, str]:
+        """What `check` finds wrong with the console's documents, by operation name."""
+        found = {}
+        for name, document_id in self.operation_ids.items():
+            problem = check(self.documents[document_id.removeprefix("sha256:")])
+            if problem is not None:
+                found[name] = problem
+        return found
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -157,3 +158,19 @@ async def test_the_consoles_documents_run_by_id_in_trusted_documents_mode(
                 "/graphql", json={"query": "{ viewer { user { id } } }"}, headers=headers
             )
             assert refused.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
+
+
+async def test_limits_tighter_than_the_console_needs_are_the_operators_to_set(
+    make_client, caplog
+) -> None:
+    # when an operator sets document limits the console's pages do not fit in
+    with caplog.at_level(logging.WARNING, logger="gateway.app"):
+        async with make_client(max_depth=3) as client:
+            # then the gateway still starts and serves, and says which console requests fail
+            assert (await client.get("/console/")).status_code == 200
+    warned = [r.getMessage() for r in caplog.records if r.name == "gateway.app"]
+    assert any(
+        m.startswith("the console's MyAppsPage will be refused under the document limits:")
+        and "the limit is 3" in m
+        for m in warned
+    ), warned
