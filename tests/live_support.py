@@ -49,13 +49,15 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def uvicorn_serving(app: Any, *, ws_max_size: int = 64 * 1024) -> AsyncIterator[str]:
+async def uvicorn_serving(
+    app: Any, *, ws_max_size: int = 64 * 1024, port: int | None = None
+) -> AsyncIterator[str]:
     """Serve `app` with uvicorn in this event loop (its lifespan is the caller's business,
-    so it shares the test's open database). Yields the base URL.
+    so it shares the test's open database), on `port` or a free one. Yields the base URL.
 
     Logging is left as `gateway serve` leaves it (no uvicorn configuration of its own): the
     server's records propagate to the root logger, where tests can capture them."""
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

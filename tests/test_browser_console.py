@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.demo import ADMIN_EMAIL, MEMBER_EMAIL
-from gateway.models import AppLogEntry, NotificationRule
+from gateway.models import AppLogEntry, ConnectedApp, NotificationRule
 from gateway.models.enums import (
     AppActivity,
     NotificationAudience,
@@ -41,7 +41,7 @@ from tests.browser_support import chrome, requested_urls
 from tests.conftest import EVENTS_SECRET, REDIS_URL
 from tests.factories import Tenant, make_tenant
 from tests.helpers import data
-from tests.live_support import post_event, uvicorn_serving
+from tests.live_support import free_port, post_event, uvicorn_serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.one_executor]
 
@@ -332,6 +332,40 @@ async def test_under_debug_the_sign_in_screen_offers_the_demo_users(app, demo, s
                 await thread(offered[emails.index(ADMIN_EMAIL)].click)
                 await thread(browser.wait, lambda d: len(browser.rows()) >= 10, "the demo apps")
                 assert browser.log() == []
+
+
+async def test_after_a_restart_the_console_reconnects_and_shows_what_changed(app, settings) -> None:
+    tenant = await tenant_with_apps(settings, 2)
+    app_id = tenant.app_gid("Console app 01")
+    row = f'[data-app-id="{app_id}"]'
+    port = free_port()
+
+    def status() -> str | None:
+        found = browser.all(row)
+        return found[0].get_attribute("data-status") if found else None
+
+    def live(d: Chrome) -> bool:
+        return bool(browser.all(".live-state--connected"))
+
+    with browsing(f"http://127.0.0.1:{port}") as browser:
+        async with uvicorn_serving(app, port=port):
+            await thread(browser.open, "/console/", tenant.token("Ada Admin"))
+            await thread(browser.wait, lambda d: status() == "CONNECTED", "the row")
+            await thread(browser.wait, live, "the live connection")
+        # when the server goes away, and the app disconnects while nobody is told
+        await ConnectedApp.filter(id=tenant.apps["Console app 01"].id).update(disconnected=True)
+        await thread(browser.wait, lambda d: not live(d), "the connection lost")
+        async with uvicorn_serving(app, port=port):
+            # then once the server is back the console reconnects by itself and refetches
+            await thread(browser.wait, live, "the connection again", 60)
+            await thread(browser.wait, lambda d: status() == "DISCONNECTED", "the refetched row")
+            # and live updates flow again
+            sent = await post_event(
+                f"http://127.0.0.1:{port}", EVENTS_SECRET, "app.reconnected", tenant.gid, app_id
+            )
+            assert sent.status_code == 202, sent.text
+            await thread(browser.wait, lambda d: status() == "CONNECTED", "the live update")
+        assert browser.driver.execute_script("return performance.navigation.type") == 0
 
 
 CREATE_RULE = """
