@@ -162,9 +162,7 @@ def create_app(settings: Settings) -> Starlette:
     persisted, console = _persisted_documents(settings, schema)
     broker = make_broker(settings)
     trusted = persisted.trusted
-    metrics = Metrics(
-        [*console.operation_ids, *(trusted.operation_names() if trusted is not None else ())]
-    )
+    metrics = Metrics(trusted.operation_names() if trusted is not None else ())
     limiter = RateLimiter(
         settings.redis_url,
         settings.redis_namespace,
