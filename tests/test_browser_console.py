@@ -368,6 +368,22 @@ async def test_after_a_restart_the_console_reconnects_and_shows_what_changed(app
         assert browser.driver.execute_script("return performance.navigation.type") == 0
 
 
+async def test_text_from_the_api_is_shown_as_text_never_as_html(base, settings) -> None:
+    name = '<img src="/x.png" data-injected>Bold <b data-injected>move</b>'
+    tenant = await make_tenant(settings, apps=[name])
+    with browsing(base) as browser:
+        for path in ("/console/", f"/console/apps/{tenant.app_gid()}"):
+            await thread(browser.open, path, tenant.token("Ada Admin"))
+            await thread(
+                browser.wait,
+                lambda d: name in d.find_element(By.TAG_NAME, "main").text,
+                "the name, as written",
+            )
+            assert browser.all("[data-injected]") == [], path
+        assert not any(url.endswith("/x.png") for url in requested_urls(browser.driver))
+        assert browser.log() == []
+
+
 CREATE_RULE = """
 mutation ($input: CreateNotificationRuleInput!) {
   createNotificationRule(input: $input) { rule { id } userErrors { field message } }
