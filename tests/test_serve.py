@@ -82,7 +82,7 @@ async def serving(
         reader.cancel()
 
 
-async def test_serve_demo_prints_a_working_header_and_answers_queries(tmp_path):
+async def test_serve_demo_prints_a_working_console_link_and_header(tmp_path):
     # Given a fresh directory and the settings `make run` uses (debug, SQLite by default)
     env = clean_env(GATEWAY_DEBUG="1", GATEWAY_DATABASE_URL=f"sqlite://{tmp_path / 'demo.sqlite3'}")
     async with serving(env, "--demo") as (base, lines):
@@ -107,6 +107,11 @@ async def test_serve_demo_prints_a_working_header_and_answers_queries(tmp_path):
                     }
                 }
             }
+            # and it printed the console's address, signed in by the same token, on this port
+            link = next(line for line in lines if "/console/#token=" in line)
+            assert link == f"{base}/console/#token={token}"
+            console = await client.get(link.removeprefix(base).partition("#")[0])
+            assert console.status_code == 200 and "<title>Connected apps</title>" in console.text
             # GraphiQL is served in debug mode
             page = await client.get("/graphql", headers={"Accept": "text/html"})
             assert page.status_code == 200 and "graphiql" in page.text.lower()
