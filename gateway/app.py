@@ -134,32 +134,39 @@ def _only_graphql(live: ASGIApp) -> ASGIApp:
     return app
 
 
-def _persisted_documents(settings: Settings, schema: Any) -> tuple[PersistedDocuments, Console]:
-    """Automatic persisted queries, or with GATEWAY_TRUSTED_DOCUMENTS only the manifests'
-    documents, and in both modes the console's; each checked now against the schema and the
-    document limits: a bad manifest stops the start (SettingsError naming the file and key),
-    not a request hours later."""
-    check = document_check(
-        schema._schema, settings.max_tokens, settings.max_depth, settings.max_aliases
-    )
-    # The console's documents are ours: one the schema refuses is a bug that stops the start.
-    # Limits set tighter than they need are the operator's choice: the API keeps working, and
-    # the log says which of the console's requests will be refused.
+def _console(schema: Any, check: Callable[[str], str | None]) -> Console:
+    """The console's files and documents. Its documents are ours: one the schema refuses is a
+    bug that stops the start. Document limits set tighter than they need are the operator's
+    choice: the API keeps working, and the log names the console requests that will fail."""
     console = Console.load(document_check(schema._schema, sys.maxsize, sys.maxsize, sys.maxsize))
     for name, problem in console.problems(check).items():
         log.warning("the console's %s will be refused under the document limits: %s", name, problem)
+    return console
+
+
+def _persisted_documents(
+    settings: Settings, check: Callable[[str], str | None], console: Console
+) -> PersistedDocuments:
+    """Automatic persisted queries, or with GATEWAY_TRUSTED_DOCUMENTS only the manifests'
+    documents, each checked now against the schema and the document limits: a bad manifest
+    stops the start (SettingsError naming the file and key), not a request hours later. The
+    console's documents run in both modes."""
     trusted = None
     if settings.trusted_documents:
         trusted = TrustedDocuments.load(settings.trusted_documents, check)
     automatic = AutomaticStore(settings.redis_url, settings.redis_namespace)
-    return PersistedDocuments(automatic, trusted, console.documents), console
+    return PersistedDocuments(automatic, trusted, console.documents)
 
 
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
     schema = build_schema(settings)
-    persisted, console = _persisted_documents(settings, schema)
+    check = document_check(
+        schema._schema, settings.max_tokens, settings.max_depth, settings.max_aliases
+    )
+    console = _console(schema, check)
+    persisted = _persisted_documents(settings, check, console)
     broker = make_broker(settings)
     trusted = persisted.trusted
     metrics = Metrics(trusted.operation_names() if trusted is not None else ())
