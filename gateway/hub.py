@@ -29,23 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from graphql import (
-    DocumentNode,
-    ExecutionResult,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    get_operation_ast,
-    parse,
-)
+from graphql import DocumentNode, ExecutionResult, parse
 from strawberry.utils.await_maybe import await_maybe
 
 from gateway.auth import users_by_id
 from gateway.broker import Broker
 from gateway.context import Context
 from gateway.errors import as_graphql_error, present_errors
-from gateway.executor import eager, event_roots, viewer_facts
+from gateway.executor import eager, event_roots, subscription_shape
 from gateway.loaders import Loaders
 from gateway.metrics import Metrics
 from gateway.models import Portal, User
@@ -305,17 +296,12 @@ class Hub:
         shape = self._shapes.get(key)
         if shape is None:
             document = parse(query)  # it passed the checks, parsing included
-            facts = viewer_facts(self.schema._schema, document, variables, operation_name)
+            facts, field = subscription_shape(
+                self.schema._schema, document, variables, operation_name
+            )
             if len(self._shapes) >= MAX_SHAPES:
                 self._shapes.clear()
-            shape = Shape(
-                key,
-                document,
-                operation_name,
-                variables,
-                tuple(sorted(facts)),
-                _root_field(document, operation_name),
-            )
+            shape = Shape(key, document, operation_name, variables, tuple(sorted(facts)), field)
             self._shapes[key] = shape
         return self._add(Member(socket, operation_id), shape, viewer, portal)
 
@@ -422,31 +408,6 @@ def _canonical(variables: dict[str, Any] | None) -> str:
     """Equal variables, equal text, whatever the order of their keys. (The json module, not
     orjson: a variable the operation ignores may hold an integer past 64 bits.)"""
     return json.dumps(variables or {}, sort_keys=True, separators=(",", ":"))
-
-
-def _root_field(document: DocumentNode, operation_name: str | None) -> str:
-    """The field a subscription subscribes to (the spec allows one root field)."""
-    operation = get_operation_ast(document, operation_name)
-    selections = list(operation.selection_set.selections) if operation else []
-    while selections:
-        selection = selections.pop(0)
-        if isinstance(selection, FieldNode):
-            return selection.name.value
-        if isinstance(selection, InlineFragmentNode):
-            selections[:0] = selection.selection_set.selections
-        elif isinstance(selection, FragmentSpreadNode):
-            fragment = next(
-                (
-                    d
-                    for d in document.definitions
-                    if isinstance(d, FragmentDefinitionNode)
-                    and d.name.value == selection.name.value
-                ),
-                None,
-            )
-            if fragment is not None:
-                selections[:0] = fragment.selection_set.selections
-    return "unknown"
 
 
 def _fact_values(facts: tuple[str, ...], viewer: User) -> tuple[Any, ...]:

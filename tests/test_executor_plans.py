@@ -204,3 +204,21 @@ def test_response_objects_are_built_with_their_keys_in_order() -> None:
         expected = [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
         assert built == expected
         assert [list(o) for o in built] == [list(keys)] * 3
+
+
+def test_a_subscriptions_shape_comes_from_its_plan_through_fragments() -> None:
+    # the hub groups subscribers by the facts a subscription reads and labels its metrics by
+    # the root field, however the document reaches it
+    from gateway.executor import subscription_shape
+
+    schema = build_schema(Settings(debug=True))._schema
+    document = parse(
+        "subscription Inbox { ...Root } "
+        "fragment Root on Subscription { ... on Subscription { notificationReceived { id } } }"
+    )
+    assert subscription_shape(schema, document, None, "Inbox") == (
+        frozenset({"id"}),
+        "notificationReceived",
+    )
+    # a document that cannot run has neither
+    assert subscription_shape(schema, document, None, "Missing") == (frozenset(), "unknown")

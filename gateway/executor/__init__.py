@@ -208,19 +208,25 @@ async def event_roots(
         del built.async_helpers  # the executor's cycle, as in `FastExecutor._bind`
 
 
-def viewer_facts(
+def subscription_shape(
     schema: GraphQLSchema,
     document: DocumentNode,
     variable_values: dict[str, Any] | None = None,
     operation_name: str | None = None,
-) -> frozenset[str]:
-    """The viewer facts an operation's selected fields declare (empty for an operation that
-    cannot run: its errors are reported where it is run)."""
+) -> tuple[frozenset[str], str]:
+    """What grouping a subscription needs, from its plan: the viewer facts its selected fields
+    declare, and the name of its root field (fragments, @skip and @include applied). An
+    operation that cannot run has no facts and the field "unknown" (its errors are reported
+    where it is run)."""
     built = Executor.build(schema, document, None, None, variable_values, operation_name)
     if isinstance(built, list):
-        return frozenset()
+        return frozenset(), UNKNOWN_FIELD
     del built.async_helpers
-    return Plan(schema, built.operation, built.fragments, built.variable_values).viewer_facts()
+    plan = Plan(schema, built.operation, built.fragments, built.variable_values)
+    root = plan.root_fields[0].name if plan.root_fields else UNKNOWN_FIELD
+    return plan.viewer_facts(), root
 
 
-__all__ = ["FastExecutor", "event_roots", "reference_event", "viewer_facts"]
+UNKNOWN_FIELD = "unknown"
+
+__all__ = ["FastExecutor", "event_roots", "reference_event", "subscription_shape"]
