@@ -197,7 +197,7 @@ class GraphQLHTTP:
                 response = await self._handle(request, request_id, media_type, ticket)
         except Refusal as refusal:
             await ticket.refused()
-            ticket.answered("refused", [{"extensions": {"code": refusal.code}}])
+            ticket.answered_with("refused", refusal.code)
             response = refusal.response(media_type or JSON)
         except ClientDisconnect:
             # The client went away mid-body: nobody reads the answer, and it is not our error.
@@ -208,7 +208,7 @@ class GraphQLHTTP:
             # Outside GraphQL execution (the auth lookup, reading the body): still a GraphQL
             # answer with a code, masked like any unexpected error, the traceback in the log.
             log.exception("unexpected error handling /graphql", extra={"request_id": request_id})
-            ticket.answered("error", [{"extensions": {"code": "INTERNAL_SERVER_ERROR"}}])
+            ticket.answered_with("error", "INTERNAL_SERVER_ERROR")
             response = Response(
                 error_body(
                     f"Internal error (request id {request_id})",

@@ -325,7 +325,7 @@ class Connection:
             log.info(
                 "socket closed: user %s is no longer in portal %s", socket.user_id, socket.portal_id
             )
-            ticket.answered("refused", [{"extensions": {"code": "UNAUTHENTICATED"}}])
+            ticket.answered_with("refused", "UNAUTHENTICATED")
             self.operations.pop(operation_id, None)
             socket.close(CLOSE_FORBIDDEN, "Forbidden")
             return

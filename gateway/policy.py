@@ -327,11 +327,18 @@ class Ticket:
 
     def answered(self, outcome: str, errors: Sequence[Any] = ()) -> None:
         """How the operation was answered; `errors` are formatted top-level errors."""
+        self.answered_with(
+            outcome,
+            *(
+                str((error.get("extensions") or {}).get("code") or "INTERNAL_SERVER_ERROR")
+                for error in errors
+            ),
+        )
+
+    def answered_with(self, outcome: str, *codes: str) -> None:
+        """How the operation was answered, where only its errors' codes are known."""
         self.outcome = outcome
-        self.error_codes = [
-            str((error.get("extensions") or {}).get("code") or "INTERNAL_SERVER_ERROR")
-            for error in errors
-        ]
+        self.error_codes = list(codes)
 
     def finish(self) -> None:
         """The operation's metrics, once its answer is on its way."""
