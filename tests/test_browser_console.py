@@ -29,9 +29,10 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.demo import ADMIN_EMAIL, MEMBER_EMAIL
-from gateway.models import AppLogEntry, ConnectedApp, NotificationRule
+from gateway.models import AppLogEntry, ConnectedApp, MarketplaceListing, NotificationRule
 from gateway.models.enums import (
     AppActivity,
+    InstallLevel,
     NotificationAudience,
     NotificationFrequency,
     NotificationType,
@@ -39,7 +40,7 @@ from gateway.models.enums import (
 from gateway.settings import Settings
 from tests.browser_support import chrome, requested_urls
 from tests.conftest import EVENTS_SECRET, REDIS_URL
-from tests.factories import Tenant, make_tenant
+from tests.factories import Tenant, make_listing, make_tenant
 from tests.helpers import data
 from tests.live_support import free_port, post_event, uvicorn_serving
 
@@ -370,7 +371,12 @@ async def test_after_a_restart_the_console_reconnects_and_shows_what_changed(app
 
 async def test_text_from_the_api_is_shown_as_text_never_as_html(base, settings) -> None:
     name = '<img src="/x.png" data-injected>Bold <b data-injected>move</b>'
-    tenant = await make_tenant(settings, apps=[name])
+    listing = await make_listing(name, InstallLevel.MULTI_ACCOUNT)
+    # and a listing's link that is not a web page
+    await MarketplaceListing.filter(id=listing.id).update(
+        manage_connections_url="javascript:document.title='owned'"
+    )
+    tenant = await make_tenant(settings, apps=[listing])
     with browsing(base) as browser:
         for path in ("/console/", f"/console/apps/{tenant.app_gid()}"):
             await thread(browser.open, path, tenant.token("Ada Admin"))
@@ -380,6 +386,14 @@ async def test_text_from_the_api_is_shown_as_text_never_as_html(base, settings) 
                 "the name, as written",
             )
             assert browser.all("[data-injected]") == [], path
+        # the link is there, leading nowhere
+        manage = await thread(
+            browser.wait,
+            lambda d: d.find_element(By.LINK_TEXT, "Manage connections"),
+            "the manage connections link",
+        )
+        assert manage.get_attribute("href") is None
+        assert browser.all('[href^="javascript:"]') == []
         assert not any(url.endswith("/x.png") for url in requested_urls(browser.driver))
         assert browser.log() == []
 

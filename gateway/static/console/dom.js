@@ -22,6 +22,9 @@ export function h(tag, attrs, ...children) {
         element.setAttribute("selected", "");
       } else if (value === true) {
         element.setAttribute(name, "");
+      } else if (name === "href" || name === "src") {
+        const url = webUrl(value);
+        if (url !== null) element.setAttribute(name, url);
       } else {
         element.setAttribute(name, String(value));
       }
@@ -29,6 +32,17 @@ export function h(tag, attrs, ...children) {
   }
   append(element, children);
   return element;
+}
+
+// Links (some come from the API: a listing's pages) lead only to web pages: a `javascript:`
+// or `data:` URL is left out of the page, not merely blocked by the Content-Security-Policy.
+export function webUrl(value) {
+  try {
+    const url = new URL(String(value), location.href);
+    return url.protocol === "https:" || url.protocol === "http:" ? String(value) : null;
+  } catch {
+    return null;
+  }
 }
 
 export function append(parent, children) {
