@@ -49,7 +49,8 @@ def demo_users_endpoint(settings: Settings) -> Callable[[Request], Awaitable[Res
                     "email": user.email,
                     "portal": user.portal.name,
                     "isSuperAdmin": user.is_super_admin,
-                    "canManageApps": user.can_manage_apps,
+                    "canManageApps": user.can_manage,
+                    "permissions": [p.value for p in user.permissions],
                     "token": mint_token(user, settings, ttl=TOKEN_TTL),
                 }
                 for user in users

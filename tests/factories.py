@@ -28,7 +28,14 @@ from gateway.models import (
     TeamMembership,
     User,
 )
-from gateway.models.enums import AlertSeverity, AppActivity, InstallLevel, SubscriptionTier
+from gateway.models.enums import (
+    APP_PERMISSIONS,
+    AlertSeverity,
+    AppActivity,
+    InstallLevel,
+    Permission,
+    SubscriptionTier,
+)
 from gateway.services.apps import within_tier
 from gateway.settings import Settings
 
@@ -49,16 +56,27 @@ async def make_portal(
 
 
 async def make_user(
-    portal: Portal, name: str | None = None, *, super_admin: bool = False, manager: bool = False
+    portal: Portal,
+    name: str | None = None,
+    *,
+    super_admin: bool = False,
+    manager: bool = False,
+    permissions: Sequence[Permission] = (),
 ) -> User:
+    """A user; a manager holds the three app permissions (what "app marketplace access" was),
+    anyone else `permissions`."""
     name = name or unique("User")
+    held = set(APP_PERMISSIONS if manager else permissions)
     return await User.create(
         portal=portal,
         name=name,
         sort_name=name.lower(),
         email=f"{name.lower().replace(' ', '.')}@{portal.id}.test",
         is_super_admin=super_admin,
-        can_manage_apps=manager,
+        install_apps=Permission.INSTALL_APPS in held,
+        approve_scopes=Permission.APPROVE_SCOPES in held,
+        uninstall_apps=Permission.UNINSTALL_APPS in held,
+        manage_notifications=Permission.MANAGE_NOTIFICATIONS in held,
     )
 
 

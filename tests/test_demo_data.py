@@ -46,10 +46,12 @@ from gateway.models import (
 )
 from gateway.models.enums import (
     ACTIVITIES_BY_TYPE,
+    APP_PERMISSIONS,
     AppActivity,
     AppStatus,
     InstallLevel,
     NotificationAudience,
+    Permission,
     ScopeState,
     SubscriptionTier,
 )
@@ -150,11 +152,11 @@ async def test_acme_portal_users_and_teams(demo: DemoData) -> None:
         "America/New_York",
     )
     users = {u.email: u for u in await User.filter(portal_id=acme.id)}
-    flags = {e: (u.name, u.is_super_admin, u.can_manage_apps) for e, u in users.items()}
-    assert flags["admin@demo.example"] == ("Avery Admin", True, False)
-    assert flags["manager@demo.example"] == ("Morgan Manager", False, True)
-    assert flags["member@demo.example"] == ("Casey Member", False, False)
-    assert flags["member2@demo.example"] == ("Riley Member", False, False)
+    flags = {e: (u.name, u.is_super_admin, u.permissions) for e, u in users.items()}
+    assert flags["admin@demo.example"] == ("Avery Admin", True, tuple(Permission))
+    assert flags["manager@demo.example"] == ("Morgan Manager", False, APP_PERMISSIONS)
+    assert flags["member@demo.example"] == ("Casey Member", False, ())
+    assert flags["member2@demo.example"] == ("Riley Member", False, ())
     others = set(users) - {
         "admin@demo.example",
         "manager@demo.example",
@@ -162,7 +164,12 @@ async def test_acme_portal_users_and_teams(demo: DemoData) -> None:
         "member2@demo.example",
     }
     assert 2 <= len(others) <= 4
-    assert all(not users[e].is_super_admin and not users[e].can_manage_apps for e in others)
+    assert all(not users[e].is_super_admin for e in others)
+    # and some hold one permission each, so that partial permissions can be tried
+    assert {e: users[e].permissions for e in others if users[e].permissions} == {
+        "jordan@demo.example": (Permission.INSTALL_APPS,),
+        "taylor@demo.example": (Permission.MANAGE_NOTIFICATIONS,),
+    }
     assert all(u.sort_name == u.name.lower() for u in users.values())
 
     teams = {t.name: t for t in await Team.filter(portal_id=acme.id)}
@@ -365,15 +372,11 @@ async def test_multi_account_app(demo: DemoData) -> None:
     assert len({a.account_name for a in accounts}) == len(accounts)
     assert app.installed_by_id == accounts[0].user_id
     assert accounts[0].connected_at == app.installed_at
-    managers = set(
-        await User.filter(portal_id=demo.acme_portal_id)
-        .filter(is_super_admin=True)
-        .values_list("id", flat=True)
-    ) | set(
-        await User.filter(portal_id=demo.acme_portal_id, can_manage_apps=True).values_list(
-            "id", flat=True
-        )
-    )
+    managers = {
+        user.id
+        for user in await User.filter(portal_id=demo.acme_portal_id)
+        if user.holds(Permission.INSTALL_APPS)
+    }
     assert {a.user_id for a in accounts} <= managers  # adding an account needs the permission
 
 

@@ -121,14 +121,14 @@ def test_fields_that_read_the_viewer_say_which_facts() -> None:
             if facts:
                 declared[f"{type_name}.{field_name}"] = tuple(facts)
     assert declared == {
-        "ConnectedApp.viewerCanManage": ("can_manage",),
-        "ConnectedApp.viewerCanReauthorize": ("can_manage",),
-        "ConnectedApp.viewerCanUninstall": ("can_manage",),
-        "MarketplaceListing.viewerCanInstall": ("id", "can_manage"),
-        "NotificationRule.viewerCanEdit": ("is_super_admin",),
-        "Portal.deliveries": ("is_super_admin",),
-        "Query.node": ("id", "is_super_admin"),
-        "Query.nodes": ("id", "is_super_admin"),
+        "ConnectedApp.viewerCanManage": ("can_uninstall", "can_approve"),
+        "ConnectedApp.viewerCanReauthorize": ("can_approve",),
+        "ConnectedApp.viewerCanUninstall": ("can_uninstall",),
+        "MarketplaceListing.viewerCanInstall": ("id", "can_install"),
+        "NotificationRule.viewerCanEdit": ("can_manage_notifications",),
+        "Portal.deliveries": ("can_manage_notifications",),
+        "Query.node": ("id", "can_manage_notifications"),
+        "Query.nodes": ("id", "can_manage_notifications"),
         "Subscription.notificationReceived": ("id",),
         "Viewer.notifications": ("id",),
         "Viewer.user": ("id",),

@@ -225,7 +225,7 @@ async def test_a_permission_change_moves_a_subscriber_to_its_new_group(served, s
     async with WSClient.connect(served.base, t.token(MANAGER)) as ws:
         op = await ws.subscribe(STATUS)
         await until_subscribed(served.hub, t.gid, 1)
-        await User.filter(id=t.people[MANAGER].id).update(can_manage_apps=False)
+        await User.filter(id=t.people[MANAGER].id).update(uninstall_apps=False)
         await served.hub.check_access()  # what the hub does every ws_access_check_interval
         await event(served.base, t, "app.disconnected", "Alpha")
         assert (await ws.next(op))["data"]["appStatusChanged"]["app"]["viewerCanManage"] is False

@@ -128,8 +128,8 @@ async def test_each_operation_over_a_socket_reads_its_user_afresh(live, settings
         assert await ws.execute(VIEWER_NAME) == {
             "data": {"viewer": {"user": {"name": manager.name}}}
         }
-        # When the user is renamed and loses the right to manage apps
-        await User.filter(id=manager.id).update(name="Renamed", can_manage_apps=False)
+        # When the user is renamed and loses the permission to uninstall apps
+        await User.filter(id=manager.id).update(name="Renamed", uninstall_apps=False)
         # Then the next operations see the user as they are now
         assert await ws.execute(VIEWER_NAME) == {"data": {"viewer": {"user": {"name": "Renamed"}}}}
         assert await ws.execute(UNINSTALL, {"id": p.app_gid()}) == {

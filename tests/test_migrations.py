@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
+
 from tortoise.connection import get_connection
 from tortoise.context import get_current_context
 from tortoise.migrations.autodetector import MigrationAutodetector
@@ -64,3 +68,57 @@ async def test_migrations_are_up_to_date_with_the_models(app):
     config = db.tortoise_config("sqlite://:memory:")["apps"]
     detector = MigrationAutodetector(get_current_context().apps, config)
     assert await detector.changes() == []
+
+
+MIGRATE_TO = """
+import asyncio, sys
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate
+from gateway.db import tortoise_config
+
+async def main(url, target):
+    try:
+        await migrate(config=tortoise_config(url), target=target or None)
+    finally:
+        await Tortoise.close_connections()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def migrate_to(url: str, target: str = "") -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", MIGRATE_TO, url, target],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_holders_of_app_marketplace_access_get_the_three_app_permissions(tmp_path) -> None:
+    # given a database from before the permissions, with a manager, a member and a super admin
+    path = tmp_path / "before.sqlite3"
+    migrate_to(f"sqlite://{path}", "models.0003_digest_leases")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO portal (name, tier, timezone, created_at) VALUES ('P', 'FREE', 'UTC', '2026-01-01')"
+        )
+        for name, admin, manager in (("Manager", 0, 1), ("Member", 0, 0), ("Admin", 1, 0)):
+            conn.execute(
+                "INSERT INTO app_user (portal_id, name, sort_name, email, is_super_admin, "
+                "can_manage_apps, created_at) VALUES (1, ?, ?, ?, ?, ?, '2026-01-01')",
+                (name, name.lower(), f"{name}@p.test", admin, manager),
+            )
+    # when it is migrated
+    migrate_to(f"sqlite://{path}")
+    # then the manager holds the three app permissions, and nobody was given notifications
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT name, install_apps, approve_scopes, uninstall_apps, manage_notifications "
+            "FROM app_user ORDER BY name"
+        ).fetchall()
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(app_user)")]
+    assert rows == [("Admin", 0, 0, 0, 0), ("Manager", 1, 1, 1, 0), ("Member", 0, 0, 0, 0)]
+    assert "can_manage_apps" not in columns

@@ -608,7 +608,9 @@ async def test_a_colleagues_notification_is_null(client, member, admin, demo):
 DELIVERIES = """{ viewer { portal { deliveries { totalCount nodes { channel status recipient { email } } } } } }"""
 
 
-async def test_deliveries_only_for_super_admins(client, admin, manager):
+async def test_deliveries_only_for_holders_of_manage_notifications(
+    client, admin, manager, settings
+):
     seen = (await data(client, DELIVERIES, token=admin))["viewer"]["portal"]["deliveries"]
     assert seen["totalCount"] == 4
     assert {(n["channel"], n["status"], n["recipient"]["email"]) for n in seen["nodes"]} == {
@@ -616,6 +618,9 @@ async def test_deliveries_only_for_super_admins(client, admin, manager):
     }
     hidden = (await data(client, DELIVERIES, token=manager))["viewer"]["portal"]["deliveries"]
     assert hidden == {"totalCount": 0, "nodes": []}
+    # a user who is not a super admin but holds MANAGE_NOTIFICATIONS sees them all
+    taylor = await token_for(settings, "taylor@demo.example")
+    assert (await data(client, DELIVERIES, token=taylor))["viewer"]["portal"]["deliveries"] == seen
 
 
 NODES = """query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"""

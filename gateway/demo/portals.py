@@ -10,10 +10,12 @@ from typing import Literal
 
 from gateway.demo.catalogue import P, S
 from gateway.models.enums import (
+    APP_PERMISSIONS,
     AlertSeverity,
     NotificationAudience,
     NotificationFrequency,
     NotificationType,
+    Permission,
     SubscriptionTier,
 )
 
@@ -52,7 +54,7 @@ class UserSpec:
     name: str
     email: str
     is_super_admin: bool = False
-    can_manage_apps: bool = False
+    permissions: tuple[Permission, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,11 +153,17 @@ ACME = PortalSpec(
     age=ACME_AGE,
     users=(
         UserSpec("Avery Admin", ADMIN_EMAIL, is_super_admin=True),
-        UserSpec("Morgan Manager", MANAGER_EMAIL, can_manage_apps=True),
+        UserSpec("Morgan Manager", MANAGER_EMAIL, permissions=APP_PERMISSIONS),
         UserSpec("Casey Member", MEMBER_EMAIL),
         UserSpec("Riley Member", MEMBER2_EMAIL),
-        UserSpec("Jordan Lee", "jordan@demo.example"),
-        UserSpec("Taylor Brooks", "taylor@demo.example"),
+        # Partial permissions (DESIGN §6), so each can be tried: Jordan installs apps but may
+        # not uninstall or reauthorize them; Taylor looks after the notification rules.
+        UserSpec("Jordan Lee", "jordan@demo.example", permissions=(Permission.INSTALL_APPS,)),
+        UserSpec(
+            "Taylor Brooks",
+            "taylor@demo.example",
+            permissions=(Permission.MANAGE_NOTIFICATIONS,),
+        ),
         # Typed in lower case, as people do: lists sort by sort_name, so Sam still sorts by "s".
         UserSpec("sam Rivera", "sam@demo.example"),
     ),

@@ -82,6 +82,7 @@ from gateway.models.enums import (
     AppActivity,
     DeliveryStatus,
     NotificationChannel,
+    Permission,
 )
 from gateway.models.sorting import sort_key
 from gateway.services.apps import within_tier
@@ -307,7 +308,10 @@ class _PortalSeeder:
                 sort_name=sort_key(user.name),
                 email=user.email,
                 is_super_admin=user.is_super_admin,
-                can_manage_apps=user.can_manage_apps,
+                install_apps=Permission.INSTALL_APPS in user.permissions,
+                approve_scopes=Permission.APPROVE_SCOPES in user.permissions,
+                uninstall_apps=Permission.UNINSTALL_APPS in user.permissions,
+                manage_notifications=Permission.MANAGE_NOTIFICATIONS in user.permissions,
                 created_at=created + timedelta(days=3 * index, hours=2),
             )
         memberships = []
@@ -454,8 +458,8 @@ class _PortalSeeder:
         if activity is AppActivity.RECONNECTED:
             return rng.choice(spec.actors) if rng.random() < RECONNECTED_BY_PERSON else None
         if activity is AppActivity.REAUTHORIZED:
-            # Reauthorizing needs app-management rights, whoever else uses the app.
-            managers = [email for email, user in self.users.items() if user.can_manage]
+            # Reauthorizing needs its permission, whoever else uses the app.
+            managers = [email for email, user in self.users.items() if user.can_approve]
             return rng.choice([a for a in spec.actors if a in managers] or managers)
         if last_reinstall and spec.connections:
             return spec.connections[0][0]  # the reinstall is the oldest current connection

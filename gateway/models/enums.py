@@ -91,6 +91,24 @@ ACTIVITIES_BY_TYPE: dict[NotificationType, tuple[AppActivity, ...]] = {
 }
 
 
+class Permission(str, Enum):
+    """What a user who is not a super admin may be allowed (DESIGN §6 "Permissions"); super
+    admins hold all four. Each is a column of the user's row, named in lower case."""
+
+    INSTALL_APPS = "INSTALL_APPS"
+    APPROVE_SCOPES = "APPROVE_SCOPES"
+    UNINSTALL_APPS = "UNINSTALL_APPS"
+    MANAGE_NOTIFICATIONS = "MANAGE_NOTIFICATIONS"
+
+    @property
+    def column(self) -> str:
+        return self.value.lower()
+
+
+# The three that replaced the single "app marketplace access" permission (`canManageApps`).
+APP_PERMISSIONS = (Permission.INSTALL_APPS, Permission.APPROVE_SCOPES, Permission.UNINSTALL_APPS)
+
+
 class UserErrorCode(str, Enum):
     NOT_FOUND = "NOT_FOUND"
     FORBIDDEN = "FORBIDDEN"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from gateway.models.enums import SubscriptionTier
+from gateway.models.enums import APP_PERMISSIONS, Permission, SubscriptionTier
 
 
 class Portal(Model):
@@ -29,20 +29,57 @@ class User(Model):
     sort_name = fields.CharField(max_length=200)
     email = fields.CharField(max_length=254)
     is_super_admin = fields.BooleanField(default=False)
-    can_manage_apps = fields.BooleanField(default=False)
+    # The permissions a user holds besides a super admin's (enums.Permission, one column each).
+    # A default in the database too: the migration that made them added them to existing rows.
+    install_apps = fields.BooleanField(default=False, db_default=False)
+    approve_scopes = fields.BooleanField(default=False, db_default=False)
+    uninstall_apps = fields.BooleanField(default=False, db_default=False)
+    manage_notifications = fields.BooleanField(default=False, db_default=False)
+    # Who set them last, and when (None: never set since the user was made).
+    permissions_changed_at = fields.DatetimeField(null=True)
+    permissions_changed_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", null=True, on_delete=fields.SET_NULL, related_name=False
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     portal_id: int
+    permissions_changed_by_id: int | None
 
     class Meta:
         table = "app_user"
         unique_together = (("portal", "email"),)
         indexes = (("portal_id", "sort_name", "id"),)
 
+    def holds(self, permission: Permission) -> bool:
+        return self.is_super_admin or bool(getattr(self, permission.column))
+
+    @property
+    def permissions(self) -> tuple[Permission, ...]:
+        """The permissions the user holds, in the enum's order (every one, for a super admin)."""
+        return tuple(p for p in Permission if self.holds(p))
+
+    # Viewer facts (gateway/executor/batch.py): what fields that depend on them declare.
+    @property
+    def can_install(self) -> bool:
+        return self.holds(Permission.INSTALL_APPS)
+
+    @property
+    def can_approve(self) -> bool:
+        return self.holds(Permission.APPROVE_SCOPES)
+
+    @property
+    def can_uninstall(self) -> bool:
+        return self.holds(Permission.UNINSTALL_APPS)
+
+    @property
+    def can_manage_notifications(self) -> bool:
+        return self.holds(Permission.MANAGE_NOTIFICATIONS)
+
     @property
     def can_manage(self) -> bool:
-        """The "app marketplace access" rule: super admins and managers may act on apps."""
-        return self.is_super_admin or self.can_manage_apps
+        """The old "app marketplace access" promise (`canManageApps`): all three app
+        permissions, so no client offers an action that is then refused."""
+        return all(self.holds(p) for p in APP_PERMISSIONS)
 
 
 class Team(Model):

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from gateway.context import Info
 from gateway.ids import decode_id
 from gateway.loaders import Loaders
-from gateway.services import lifecycle
+from gateway.models.enums import Permission
+from gateway.services import lifecycle, permissions
 from gateway.services.problems import Problem, Refused, invalid
 
 T = TypeVar("T")
@@ -42,6 +43,14 @@ async def run(
     # What the payload shows must be read after the change: start from empty caches.
     info.context.loaders = Loaders()
     return result, []
+
+
+async def set_user_permissions(
+    info: Info, user_id: str, chosen: list[Permission]
+) -> tuple[Any, list[Problem]]:
+    problems: list[Problem] = []
+    pk = decode(problems, user_id, "User", "input", "userId")
+    return await run(info, problems, lambda: permissions.set_permissions(actor(info), pk, chosen))
 
 
 async def install_app(

@@ -87,19 +87,23 @@ async def learning_resources(ctx: Context, rows: Sequence[Any]) -> list[list[m.L
 
 
 def viewer_can_manage(ctx: Context) -> bool:
-    return ctx.viewer.can_manage
+    """The old promise: the viewer may both uninstall and reauthorize apps."""
+    return ctx.viewer.can_uninstall and ctx.viewer.can_approve
 
 
 def viewer_can_uninstall(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
-    may = access.may_manage_apps(ctx.viewer)
+    may = ctx.viewer.can_uninstall
     return [may and app.uninstalled_at is None for app in apps]
 
 
 async def viewer_can_reauthorize(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
     """The permission, an installed app, and a scope to reauthorize (updateAvailable)."""
-    may = viewer_can_uninstall(ctx, apps)
+    may = ctx.viewer.can_approve
     updates = await updates_available(ctx, apps)
-    return [allowed and update for allowed, update in zip(may, updates, strict=True)]
+    return [
+        may and app.uninstalled_at is None and update
+        for app, update in zip(apps, updates, strict=True)
+    ]
 
 
 async def viewer_can_install(ctx: Context, listings_: Sequence[m.MarketplaceListing]) -> list[bool]:

@@ -28,8 +28,8 @@ async def _own(ctx: Context, row: Any) -> bool:
     return row.recipient_id == ctx.viewer.id
 
 
-async def _super_admin_in_portal(ctx: Context, row: Any) -> bool:
-    return ctx.viewer.is_super_admin and row.portal_id == ctx.portal.id
+async def _manages_notifications_in_portal(ctx: Context, row: Any) -> bool:
+    return ctx.viewer.can_manage_notifications and row.portal_id == ctx.portal.id
 
 
 async def _everyone(_ctx: Context, _row: Any) -> bool:
@@ -53,7 +53,7 @@ NODE_TYPES: dict[str, tuple[str, Visible]] = {
     "AppLogEntry": ("log_entry_by_id", _in_portal),
     "NotificationRule": ("rule_by_id", _in_portal),
     "Notification": ("notification_by_id", _own),
-    "Delivery": ("delivery_by_id", _super_admin_in_portal),
+    "Delivery": ("delivery_by_id", _manages_notifications_in_portal),
     "MarketplaceListing": ("listing_by_id", _everyone),
     "LearningResource": ("learning_resource_by_id", _everyone),
 }

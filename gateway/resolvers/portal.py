@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway import models as m
-from gateway.context import Info
+from gateway.context import Context, Info
+from gateway.loaders import load_optional
 from gateway.models.enums import DeliveryStatus
 from gateway.pagination import (
     BY_NAME,
@@ -86,6 +89,11 @@ async def team_members(
     members = await loaders.user_by_id.load_many([ms.user_id for ms in memberships])
     ordered = sorted((u for u in members if u is not None), key=BY_NAME.key)
     return paginate_list(ordered, request)
+
+
+async def permission_setters(ctx: Context, users: Sequence[m.User]) -> list[m.User | None]:
+    """Who last set each user's permissions (null: never set, or that person is gone)."""
+    return await load_optional(ctx.loaders.user_by_id, [u.permissions_changed_by_id for u in users])
 
 
 async def user_teams(user: m.User, info: Info) -> list[m.Team]:

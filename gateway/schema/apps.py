@@ -102,12 +102,12 @@ class MarketplaceListing(Node):
     viewer_can_install: bool = batch_field(
         r.viewer_can_install,
         description=(
-            "The viewer's install would be taken now: USER apps by anyone, the others with the "
-            "app permission (super admin or canManageApps); every required scope within the "
+            "The viewer's install would be taken now: USER apps by anyone, the others with "
+            "INSTALL_APPS (super admins hold it); every required scope within the "
             "portal's tier; not a portal-wide app already installed, nor a user app the viewer "
             "is already connected to (a multi-account app takes more accounts)."
         ),
-        viewer_facts=("id", "can_manage"),
+        viewer_facts=("id", "can_install"),
     )
 
 
@@ -208,24 +208,26 @@ class ConnectedApp(Node):
     viewer_can_uninstall: bool = batch_field(
         r.viewer_can_uninstall,
         description=(
-            "The viewer may uninstall this app now: it is installed, and they are a super "
-            "admin or have canManageApps."
+            "The viewer may uninstall this app now: it is installed, and they hold "
+            "UNINSTALL_APPS (super admins hold it)."
         ),
-        viewer_facts=("can_manage",),
+        viewer_facts=("can_uninstall",),
     )
     viewer_can_reauthorize: bool = batch_field(
         r.viewer_can_reauthorize,
         description=(
             "The viewer may reauthorize this app now: it is installed, some scope needs "
-            "reauthorization (updateAvailable), and they are a super admin or have "
-            "canManageApps."
+            "reauthorization (updateAvailable), and they hold APPROVE_SCOPES (super admins "
+            "hold it)."
         ),
-        viewer_facts=("can_manage",),
+        viewer_facts=("can_approve",),
     )
 
     @strawberry.field(
-        description="The viewer may uninstall, reauthorize and manage this app's connections.",
-        metadata=batched(_viewer_can_manage, viewer_facts=("can_manage",)),
+        description="The viewer holds both UNINSTALL_APPS and APPROVE_SCOPES, the old "
+        "promise of this field.",
+        deprecation_reason="Use viewerCanUninstall and viewerCanReauthorize.",
+        metadata=batched(_viewer_can_manage, viewer_facts=("can_uninstall", "can_approve")),
     )
     def viewer_can_manage(self, info: Info) -> bool:
         return r.viewer_can_manage(info.context)

@@ -17,11 +17,21 @@ from gateway.models.enums import (
     NotificationChannel,
     NotificationFrequency,
     NotificationType,
+    Permission,
     ScopeState,
     SubscriptionTier,
     UserErrorCode,
 )
 
+strawberry.enum(
+    Permission,
+    description=(
+        "What a user may do besides reading (super admins hold all four): INSTALL_APPS "
+        "(install, reinstall, add a MULTI_ACCOUNT account), APPROVE_SCOPES (reauthorize), "
+        "UNINSTALL_APPS (uninstall, remove someone else's connection), MANAGE_NOTIFICATIONS "
+        "(notification rules and their deliveries)."
+    ),
+)
 strawberry.enum(
     SubscriptionTier,
     description="A portal's subscription tier, lowest first: FREE < STARTER < PROFESSIONAL < ENTERPRISE.",
@@ -84,6 +94,7 @@ __all__ = [
     "NotificationChannel",
     "NotificationFrequency",
     "NotificationType",
+    "Permission",
     "ScopeState",
     "SubscriptionTier",
     "UserErrorCode",

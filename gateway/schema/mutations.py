@@ -14,9 +14,11 @@ from gateway.schema.enums import (
     NotificationChannel,
     NotificationFrequency,
     NotificationType,
+    Permission,
     UserErrorCode,
 )
 from gateway.schema.notifications import Notification, NotificationRule
+from gateway.schema.portal import User
 from gateway.services.problems import Problem
 
 
@@ -241,6 +243,24 @@ class MarkNotificationsReadPayload:
     )
 
 
+@strawberry.input(description="Set what a user may do (super admins only).")
+class SetUserPermissionsInput:
+    user_id: strawberry.ID = strawberry.field(
+        description="A user of the portal: neither the viewer nor a super admin."
+    )
+    permissions: list[Permission] = strawberry.field(
+        description="Every permission the user holds from now on (the others are taken away)."
+    )
+
+
+@strawberry.type(description="Result of setUserPermissions.")
+class SetUserPermissionsPayload:
+    user: User | None = strawberry.field(description="The user as now; null when refused.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
+
+
 @strawberry.type(description="Everything the console changes.")
 class Mutation:
     @strawberry.mutation(
@@ -322,3 +342,16 @@ class Mutation:
         return MarkNotificationsReadPayload(
             notifications=marked or [], user_errors=user_errors(problems)
         )
+
+    @strawberry.mutation(
+        description=(
+            "Set a user's permissions (super admins only; FORBIDDEN otherwise): never your own "
+            "nor a super admin's (CONFLICT). Takes effect on the user's open sockets within a "
+            "minute."
+        )
+    )
+    async def set_user_permissions(
+        self, info: Info, input: SetUserPermissionsInput
+    ) -> SetUserPermissionsPayload:
+        user, problems = await am.set_user_permissions(info, input.user_id, input.permissions)
+        return SetUserPermissionsPayload(user=user, user_errors=user_errors(problems))

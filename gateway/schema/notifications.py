@@ -71,11 +71,12 @@ class NotificationRule(Node):
     updated_at: datetime = strawberry.field(description="When the rule was last changed.")
 
     @strawberry.field(
-        description="The viewer may edit or delete the rule (super admins only).",
-        metadata=reads_viewer("is_super_admin"),
+        description="The viewer may edit or delete the rule: holders of MANAGE_NOTIFICATIONS "
+        "(super admins hold it).",
+        metadata=reads_viewer("can_manage_notifications"),
     )
     def viewer_can_edit(self, info: Info) -> bool:
-        return info.context.viewer.is_super_admin
+        return bool(info.context.viewer.can_manage_notifications)
 
 
 @strawberry.type(description="One digest for one recipient.")

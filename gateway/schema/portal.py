@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from gateway import models as m
 from gateway.context import Info
-from gateway.executor.batch import batched, load, reads_viewer
+from gateway.executor.batch import batch_field, batched, load, reads_viewer
 from gateway.resolvers import log as log_r
 from gateway.resolvers import portal as r
 from gateway.resolvers.inputs import enum_set
 from gateway.schema.base import Connection, Node, id_field, node_type, row
-from gateway.schema.enums import DeliveryStatus, SubscriptionTier
+from gateway.schema.enums import DeliveryStatus, Permission, SubscriptionTier
 from gateway.services.apps import AppFilter
 
 if TYPE_CHECKING:
@@ -66,8 +67,23 @@ class User(Node):
     is_super_admin: bool = strawberry.field(
         description="Super admins may do everything, including managing notification rules."
     )
-    can_manage_apps: bool = strawberry.field(
-        description='The "app marketplace access" permission: may install and manage apps.'
+    can_manage: bool = strawberry.field(
+        name="canManageApps",
+        description="Holds the three app permissions (INSTALL_APPS, APPROVE_SCOPES and "
+        'UNINSTALL_APPS), which replaced the "app marketplace access" permission; true for '
+        "super admins.",
+        deprecation_reason="Use `permissions`: the app permissions are separate now.",
+    )
+
+    permissions: list[Permission] = strawberry.field(
+        description="What the user may do besides reading: every permission for a super admin."
+    )
+    permissions_changed_at: datetime | None = strawberry.field(
+        description="When a super admin last set the user's permissions; null if never."
+    )
+    permissions_changed_by: User | None = batch_field(
+        r.permission_setters,
+        description="Who last set the user's permissions; null if never (or since deleted).",
     )
 
     @strawberry.field(description="Teams the user belongs to, by name.")
@@ -178,8 +194,9 @@ class Portal(Node):
         return await r.teams(row(self, m.Portal), info, first, after)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     @strawberry.field(
-        description="Digest deliveries, newest first. Super admins only: empty for anyone else.",
-        metadata=reads_viewer("is_super_admin"),
+        description="Digest deliveries, newest first. For holders of MANAGE_NOTIFICATIONS (super "
+        "admins hold it): empty for anyone else.",
+        metadata=reads_viewer("can_manage_notifications"),
     )
     async def deliveries(
         self,

@@ -62,15 +62,15 @@ class Query:
 
     @strawberry.field(
         description="Any object by global id; null when it does not exist or is not visible.",
-        # Visibility: a colleague's notification is null, deliveries are for super admins.
-        metadata=reads_viewer("id", "is_super_admin"),
+        # Visibility: a colleague's notification is null, deliveries are for MANAGE_NOTIFICATIONS.
+        metadata=reads_viewer("id", "can_manage_notifications"),
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         return await node_r.node(info, id)
 
     @strawberry.field(
         description="Objects by global ids (at most 100), in order; null for each that is not visible.",
-        metadata=reads_viewer("id", "is_super_admin"),
+        metadata=reads_viewer("id", "can_manage_notifications"),
     )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         return await node_r.nodes(info, ids)

@@ -7,19 +7,23 @@ from collections.abc import Iterable
 
 from gateway import models as m
 from gateway.loaders import ScopeRow
-from gateway.models.enums import InstallLevel, SubscriptionTier
+from gateway.models.enums import InstallLevel, Permission, SubscriptionTier
 from gateway.services.apps import within_tier
-
-
-def may_manage_apps(user: m.User) -> bool:
-    """Uninstalling, reauthorizing, installing portal-wide or multi-account apps, and
-    removing someone else's connection."""
-    return user.can_manage
+from gateway.services.problems import Refused, requires
 
 
 def may_install(user: m.User, level: InstallLevel) -> bool:
-    """Anyone may connect to a USER app; the other levels need the app permission."""
-    return level is InstallLevel.USER or may_manage_apps(user)
+    """Anyone may connect to a USER app; installing a portal-wide app and adding an account of
+    a multi-account one need INSTALL_APPS."""
+    return level is InstallLevel.USER or user.holds(Permission.INSTALL_APPS)
+
+
+def require(user: m.User, permission: Permission, *field: str) -> None:
+    """Refuse (FORBIDDEN, naming the permission) unless `user` holds `permission`: uninstalling
+    and removing someone else's connection need UNINSTALL_APPS, reauthorizing APPROVE_SCOPES,
+    notification rules and deliveries MANAGE_NOTIFICATIONS."""
+    if not user.holds(permission):
+        raise Refused([requires(permission, *field)])
 
 
 def within_plan(scopes: Iterable[ScopeRow], tier: SubscriptionTier) -> bool:

@@ -15,9 +15,9 @@ from datetime import datetime
 from tortoise.exceptions import IntegrityError
 
 from gateway import models as m
-from gateway.models.enums import AppActivity, InstallLevel, ScopeState
+from gateway.models.enums import AppActivity, InstallLevel, Permission, ScopeState
 from gateway.services import text
-from gateway.services.access import may_install, may_manage_apps
+from gateway.services.access import may_install, require
 from gateway.services.apps import current_status, scope_state
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
@@ -25,11 +25,11 @@ from gateway.services.problems import (
     Problem,
     Refused,
     conflict,
-    forbidden,
     invalid,
     needs_upgrade,
     not_found,
     refuse_if,
+    requires,
     retry_once_on_clash,
 )
 
@@ -155,13 +155,7 @@ async def install_app(
     level = listing.install_level
     problems: list[Problem] = []
     if not may_install(actor.user, level):
-        problems.append(
-            forbidden(
-                "Installing this app needs the app marketplace access permission",
-                "input",
-                "listingId",
-            )
-        )
+        problems.append(requires(Permission.INSTALL_APPS, "input", "listingId"))
     if level is InstallLevel.MULTI_ACCOUNT:
         account_name = (account_name or "").strip() or None
         if account_name is None:
@@ -281,16 +275,7 @@ async def _uninstall(changes: Changes, actor: Actor, app: m.ConnectedApp) -> Non
 
 async def uninstall_app(actor: Actor, app_id: int) -> m.ConnectedApp:
     app = await _app_in_portal(actor, app_id)
-    if not may_manage_apps(actor.user):
-        raise Refused(
-            [
-                forbidden(
-                    "Uninstalling apps needs the app marketplace access permission",
-                    "input",
-                    "appId",
-                )
-            ]
-        )
+    require(actor.user, Permission.UNINSTALL_APPS, "input", "appId")
     async with unit_of_work(actor.publisher) as changes:
         locked = await _lock_app(app.id)
         assert locked is not None
@@ -303,16 +288,8 @@ async def remove_connection(actor: Actor, connection_id: int) -> tuple[m.Connect
     if connection is None or connection.app.portal_id != actor.portal.id:
         raise Refused([not_found("connection", "input", "connectionId")])
     own = connection.user_id == actor.user.id and connection.app.install_level is InstallLevel.USER
-    if not own and not may_manage_apps(actor.user):
-        raise Refused(
-            [
-                forbidden(
-                    "Removing someone else's connection needs the app marketplace access permission",
-                    "input",
-                    "connectionId",
-                )
-            ]
-        )
+    if not own:
+        require(actor.user, Permission.UNINSTALL_APPS, "input", "connectionId")
     async with unit_of_work(actor.publisher) as changes:
         app = await _lock_app(connection.app_id)
         assert app is not None
@@ -329,16 +306,7 @@ async def remove_connection(actor: Actor, connection_id: int) -> tuple[m.Connect
 async def reauthorize_app(actor: Actor, app_id: int, scopes: list[str] | None) -> m.ConnectedApp:
     refuse_if(reauthorize_input_problems(scopes))
     app = await _app_in_portal(actor, app_id)
-    if not may_manage_apps(actor.user):
-        raise Refused(
-            [
-                forbidden(
-                    "Reauthorizing apps needs the app marketplace access permission",
-                    "input",
-                    "appId",
-                )
-            ]
-        )
+    require(actor.user, Permission.APPROVE_SCOPES, "input", "appId")
     if app.uninstalled_at is not None:
         raise Refused(
             [conflict("The app is uninstalled; install it again instead", "input", "appId")]

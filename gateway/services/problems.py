@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from tortoise.exceptions import IntegrityError
 
-from gateway.models.enums import UserErrorCode
+from gateway.models.enums import Permission, UserErrorCode
 
 T = TypeVar("T")
 
@@ -35,6 +35,11 @@ def not_found(what: str, *field: str) -> Problem:
 
 def forbidden(message: str, *field: str) -> Problem:
     return Problem(UserErrorCode.FORBIDDEN, message, tuple(field) or None)
+
+
+def requires(permission: Permission, *field: str) -> Problem:
+    """A refusal for want of a permission: its message names the permission (DESIGN §6)."""
+    return forbidden(f"Requires the {permission.value} permission", *field)
 
 
 def invalid(message: str, *field: str) -> Problem:

@@ -31,16 +31,17 @@ from gateway.models.enums import (
     NotificationChannel,
     NotificationFrequency,
     NotificationType,
+    Permission,
 )
 from gateway.models.sorting import sort_key
 from gateway.services import text
+from gateway.services.access import require
 from gateway.services.faults import pause_point
 from gateway.services.lifecycle import Actor
 from gateway.services.problems import (
     Problem,
     Refused,
     conflict,
-    forbidden,
     invalid,
     not_found,
     refuse_if,
@@ -91,13 +92,6 @@ class _Rule:
     @property
     def sort_name(self) -> str:
         return sort_key(self.name)
-
-
-def _super_admin_only(actor: Actor, *field: str) -> None:
-    if not actor.user.is_super_admin:
-        raise Refused(
-            [forbidden("Only super admins may create, edit or delete notification rules", *field)]
-        )
 
 
 # --- what the input says by itself -------------------------------------------------------
@@ -293,7 +287,7 @@ async def _link(rule_id: int, old: _Rule | None, new: _Rule) -> None:
 
 
 async def create_rule(actor: Actor, given: RuleInput) -> m.NotificationRule:
-    _super_admin_only(actor)
+    require(actor.user, Permission.MANAGE_NOTIFICATIONS)
     problems: list[Problem] = []
     name = await _check_input(actor, given, problems)
     rule, merge_problems = _merge(None, given, name)
@@ -336,8 +330,8 @@ async def update_rule(actor: Actor, rule_id: int | None, given: RuleInput) -> m.
         if existing is None:
             problems.append(not_found("notification rule", "input", "id"))
     if existing is not None:
-        _super_admin_only(actor, "input", "id")
-    elif not actor.user.is_super_admin:
+        require(actor.user, Permission.MANAGE_NOTIFICATIONS, "input", "id")
+    elif not actor.user.can_manage_notifications:
         raise Refused(problems)  # an unknown rule is all a non-admin is told
     name = await _check_input(actor, given, problems)
     if existing is None:
@@ -379,7 +373,7 @@ async def delete_rule(actor: Actor, rule_id: int) -> int:
     rule = await _rule_in_portal(actor, rule_id)
     if rule is None:
         raise Refused([not_found("notification rule", "input", "id")])
-    _super_admin_only(actor, "input", "id")
+    require(actor.user, Permission.MANAGE_NOTIFICATIONS, "input", "id")
     async with in_transaction():
         # The foreign keys do the rest: join rows cascade, notifications' rule becomes null.
         # (No exact count: SQLite's counts the rows the foreign keys change too.)
