@@ -88,8 +88,8 @@ export function render(main, { route }) {
             confirmAction({
               action: "remove-connection",
               text: own && isUser ? "Disconnect me" : "Remove",
-              allowed: app.viewerCanManage || Boolean(own),
-              reason: "Only you, a super admin or someone with app marketplace access can remove this connection.",
+              allowed: app.viewerCanUninstall || Boolean(own),
+              reason: "Only you, or someone with the UNINSTALL_APPS permission, can remove this connection.",
               question: connections.totalCount === 1 ? `Remove ${who}? It is the last connection: the app will be uninstalled.` : `Remove the connection of ${who}?`,
               confirmText: "Yes, remove",
               danger: true,
@@ -128,7 +128,8 @@ export function render(main, { route }) {
   }
 
   function actionsSection() {
-    const manageReason = "Only super admins and people with app marketplace access can do this.";
+    const holds = (permission) => viewer.user.permissions.includes(permission);
+    const requires = (permission) => `This needs the ${permission} permission.`;
     const actions = [];
     const installed = !app.uninstalledAt;
     actions.push(
@@ -136,7 +137,7 @@ export function render(main, { route }) {
         action: "reauthorize",
         text: "Reauthorize",
         allowed: app.viewerCanReauthorize,
-        reason: !installed ? "The app is uninstalled." : !app.viewerCanManage ? manageReason : !app.updateAvailable ? "No scope needs reauthorization." : null,
+        reason: !installed ? "The app is uninstalled." : !holds("APPROVE_SCOPES") ? requires("APPROVE_SCOPES") : !app.updateAvailable ? "No scope needs reauthorization." : null,
         question: `Grant ${app.name} the scopes that need reauthorization?`,
         confirmText: "Yes, reauthorize",
         run: async () => {
@@ -172,7 +173,7 @@ export function render(main, { route }) {
           action: "add-account",
           text: "Add an account",
           allowed: listing.viewerCanInstall,
-          reason: manageReason,
+          reason: requires("INSTALL_APPS"),
           question: `Connect another ${listing.name} account?`,
           confirmText: "Add account",
           fields: () => {
@@ -205,7 +206,7 @@ export function render(main, { route }) {
         action: "uninstall",
         text: "Uninstall",
         allowed: app.viewerCanUninstall,
-        reason: !installed ? "The app is uninstalled." : manageReason,
+        reason: !installed ? "The app is uninstalled." : requires("UNINSTALL_APPS"),
         question: `Uninstall ${app.name} for the whole portal? Its connections and grants go; its history stays.`,
         confirmText: "Yes, uninstall",
         danger: true,

@@ -34,7 +34,7 @@ function tierNotice(listing, tier) {
 function whyNot(listing, viewer, tier) {
   const blocking = listing.requestedScopes.filter((scope) => scope.required && scope.state === "NEEDS_UPGRADE");
   if (blocking.length > 0) return `Needs the ${label(TIER, highestTier(blocking))} tier; your portal is on ${label(TIER, tier)}.`;
-  if (listing.installLevel !== "USER" && !viewer.isSuperAdmin && !viewer.canManageApps) return "Only super admins and people with app marketplace access can install this app.";
+  if (listing.installLevel !== "USER" && !viewer.permissions.includes("INSTALL_APPS")) return "Installing this app needs the INSTALL_APPS permission.";
   if (listing.installLevel === "USER") return "You are connected to this app already.";
   return "This app cannot be installed now.";
 }

@@ -6,7 +6,7 @@ import { h, replace, uid } from "../dom.js";
 import { AUDIENCE, CHANNEL, DELIVERY_STATUS, FREQUENCY, NOTIFICATION_TYPE, label } from "../format.js";
 import { confirmAction, emptyState, errorBox, loadMoreButton, loading, successBox, time, userErrorsBox } from "../ui.js";
 
-const ONLY_ADMINS = "Only super admins create, edit and delete notifications. You can read them.";
+const ONLY_ADMINS = "Creating, editing and deleting notifications needs the MANAGE_NOTIFICATIONS permission. You can read them.";
 
 function choices(table) {
   return Object.entries(table).map(([value, text]) => ({ value, text }));
@@ -192,9 +192,9 @@ export function render(main) {
   let generation = 0;
   let deliveryStatus = "";
 
-  function renderDeliveries(connection, isSuperAdmin) {
-    if (!isSuperAdmin) {
-      replace(deliveriesBox, h("p", { class: "muted" }, "Deliveries are shown to super admins."));
+  function renderDeliveries(connection, manages) {
+    if (!manages) {
+      replace(deliveriesBox, h("p", { class: "muted" }, "Deliveries are shown to people with the MANAGE_NOTIFICATIONS permission."));
       return;
     }
     const statusSelect = h("select", { id: "delivery-status" }, h("option", { value: "" }, "All"), Object.entries(DELIVERY_STATUS).map(([value, text]) => h("option", { value, selected: value === deliveryStatus }, text)));
@@ -234,11 +234,11 @@ export function render(main) {
     const viewer = data.viewer;
     const portal = viewer.portal;
     const options = { apps: portal.connectedApps.nodes, users: portal.users.nodes, teams: portal.teams.nodes };
-    const isSuperAdmin = viewer.user.isSuperAdmin;
-    replace(intro, isSuperAdmin ? null : h("p", { class: "notice notice--info" }, ONLY_ADMINS));
+    const manages = viewer.user.permissions.includes("MANAGE_NOTIFICATIONS");
+    replace(intro, manages ? null : h("p", { class: "notice notice--info" }, ONLY_ADMINS));
 
-    const createButton = h("button", { type: "button", class: "primary", "data-action": "create-rule", disabled: !isSuperAdmin, "aria-describedby": isSuperAdmin ? null : "create-rule-hint" }, "Create notification");
-    replace(create, createButton, isSuperAdmin ? null : h("p", { class: "hint", id: "create-rule-hint" }, ONLY_ADMINS));
+    const createButton = h("button", { type: "button", class: "primary", "data-action": "create-rule", disabled: !manages, "aria-describedby": manages ? null : "create-rule-hint" }, "Create notification");
+    replace(create, createButton, manages ? null : h("p", { class: "hint", id: "create-rule-hint" }, ONLY_ADMINS));
     createButton.addEventListener("click", () => {
       const form = ruleForm({
         rule: null,
@@ -305,7 +305,7 @@ export function render(main) {
       }
       replace(rulesBox, h("p", { class: "list-status" }, `${portal.notificationRules.totalCount} ${portal.notificationRules.totalCount === 1 ? "rule" : "rules"}`), list);
     }
-    renderDeliveries(portal.deliveries, isSuperAdmin);
+    renderDeliveries(portal.deliveries, manages);
   }
 
   async function load() {

@@ -5,8 +5,7 @@ import { errorBox } from "../ui.js";
 
 function role(user) {
   if (user.isSuperAdmin) return "Super admin";
-  if (user.canManageApps) return "App manager";
-  return "Member";
+  return user.permissions.length > 0 ? user.permissions.join(", ") : "Member";
 }
 
 async function demoUsers(list) {
