@@ -40,7 +40,9 @@ def main() -> int:
                 for name, path in SCREENS.items():
                     driver.get(base + (path or app_path))
                     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "main h1"))
-                    time.sleep(1.0)  # its data and live connection settled
+                    # Live, so the header says so on every screenshot, and its data settled.
+                    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".live-state--connected"))
+                    time.sleep(2.0)
                     # The whole page, not only the window: Chromium's full-page capture.
                     full = driver.execute_script("return document.documentElement.scrollHeight")
                     driver.set_window_size(width, max(height, int(full)))
