@@ -29,6 +29,7 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.demo import ADMIN_EMAIL, MEMBER_EMAIL
+from gateway.ids import to_global_id
 from gateway.models import AppLogEntry, ConnectedApp, MarketplaceListing, NotificationRule
 from gateway.models.enums import (
     AppActivity,
@@ -36,11 +37,13 @@ from gateway.models.enums import (
     NotificationAudience,
     NotificationFrequency,
     NotificationType,
+    Permission,
+    SubscriptionTier,
 )
 from gateway.settings import Settings
 from tests.browser_support import chrome, requested_urls
 from tests.conftest import EVENTS_SECRET, REDIS_URL
-from tests.factories import Tenant, make_listing, make_tenant
+from tests.factories import Tenant, install, make_listing, make_tenant, make_user, unique
 from tests.helpers import data
 from tests.live_support import free_port, post_event, uvicorn_serving
 
@@ -233,6 +236,60 @@ async def test_members_get_no_uninstall_or_reauthorize_and_admins_do(base, setti
     assert seen["Max Member"] == {"uninstall": False, "reauthorize": False}
     # reauthorizing needs an update to take: a freshly installed app has none
     assert seen["Ada Admin"] == {"uninstall": True, "reauthorize": False}
+
+
+async def test_each_permission_shows_its_own_actions_and_names_what_others_need(
+    base, settings
+) -> None:
+    # given an app with a scope to reauthorize, a listing not installed, and a person holding
+    # one permission each
+    tenant = await make_tenant(settings, people={"Ada Admin": "admin"})
+    listing = await make_listing(
+        "Scoped app",
+        scopes=[
+            ("basic.read", SubscriptionTier.FREE, True),
+            ("extra.write", SubscriptionTier.FREE, False),
+        ],
+    )
+    app = await install(tenant.portal, listing, tenant.people["Ada Admin"], grant=["basic.read"])
+    other = await make_listing(unique("Not installed yet"))
+    other_listing = f'[data-listing-id="{to_global_id("MarketplaceListing", other.id)}"]'
+    tokens = {}
+    for permission in Permission:
+        user = await make_user(tenant.portal, permission.value.title(), permissions=[permission])
+        tokens[permission] = mint_token(user, settings)
+    seen = {}
+    for permission, token in tokens.items():
+        with browsing(base) as browser:
+            # when each opens the app's page, the marketplace and the notifications
+            await thread(
+                browser.open, f"/console/apps/{to_global_id('ConnectedApp', app.id)}", token
+            )
+            await thread(browser.wait, lambda d: browser.all("[data-action=uninstall]"), "actions")
+            actions = {n: _permitted(_action(browser, n)) for n in ("uninstall", "reauthorize")}
+            page = browser.driver.find_element(By.TAG_NAME, "main").text
+            await thread(browser.open, "/console/marketplace")
+            search = await thread(browser.one, "#market-search")
+            await thread(search.send_keys, other.name)
+            button = await thread(browser.one, f"{other_listing} [data-action=install]")
+            actions["install"] = _permitted(button)
+            await thread(browser.open, "/console/notifications")
+            actions["create-rule"] = _permitted(
+                await thread(browser.one, '[data-action="create-rule"]')
+            )
+            seen[permission] = (actions, page)
+            assert browser.log() == []
+    # then each may take exactly its own actions
+    allowed = {p: {a for a, ok in actions.items() if ok} for p, (actions, _page) in seen.items()}
+    assert allowed == {
+        Permission.INSTALL_APPS: {"install"},
+        Permission.APPROVE_SCOPES: {"reauthorize"},
+        Permission.UNINSTALL_APPS: {"uninstall"},
+        Permission.MANAGE_NOTIFICATIONS: {"create-rule"},
+    }
+    # and the app page says which permission a disabled action needs
+    assert "This needs the UNINSTALL_APPS permission." in seen[Permission.INSTALL_APPS][1]
+    assert "This needs the APPROVE_SCOPES permission." in seen[Permission.UNINSTALL_APPS][1]
 
 
 async def test_an_app_page_opened_by_its_link_survives_a_reload(base, settings) -> None:
