@@ -59,7 +59,10 @@ async def create_users(portal: Any, names: list[str], domain: str) -> list[Any]:
             sort_name=name.lower(),
             email=f"{name.lower().replace(' ', '.')}@{domain}",
             is_super_admin=i == 0,
-            can_manage_apps=i < 5,
+            # The first five hold the three app permissions (what app marketplace access was).
+            install_apps=i < 5,
+            approve_scopes=i < 5,
+            uninstall_apps=i < 5,
         )
         for i, name in enumerate(names)
     )

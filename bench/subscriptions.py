@@ -216,7 +216,10 @@ async def prepare_database(url: str) -> BenchData:
                 sort_name=f"bench user {i:02d}",
                 email=f"user{i:02d}@bench-live.test",
                 is_super_admin=i == 0,
-                can_manage_apps=i < 5,
+                # The first five hold the three app permissions (what app marketplace access was).
+                install_apps=i < 5,
+                approve_scopes=i < 5,
+                uninstall_apps=i < 5,
             )
             for i in range(N_USERS)
         )
