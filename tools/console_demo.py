@@ -8,7 +8,6 @@ SQLite file seeded with the demo data at a fixed anchor, so two runs show the sa
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,22 +22,17 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.demo import ACME_NAME, ADMIN_EMAIL  # noqa: E402
 from tests.browser_support import chrome  # noqa: E402
+from tests.live_support import free_port  # noqa: E402
 
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 ANCHOR = "2026-11-02T09:00:00Z"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
 def demo_gateway(anchor: str = ANCHOR) -> Iterator[tuple[str, str]]:
     """(base URL, the demo super admin's token) of a demo gateway on data seeded at `anchor`."""
     with tempfile.TemporaryDirectory(prefix="console-demo-") as folder:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "GATEWAY_DEBUG": "1",
