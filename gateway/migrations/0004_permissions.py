@@ -11,6 +11,8 @@ from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.migrations import operations as ops
 
+from gateway.migrations._operations import DropColumn
+
 
 async def grant_app_permissions(_apps: Any, schema_editor: Any) -> None:
     await schema_editor.client.execute_script(
@@ -24,22 +26,6 @@ async def restore_app_marketplace_access(_apps: Any, schema_editor: Any) -> None
         'UPDATE "app_user" SET "can_manage_apps" = '
         '("install_apps" AND "approve_scopes" AND "uninstall_apps")'
     )
-
-
-class DropColumn(ops.RemoveField):
-    """RemoveField by `ALTER TABLE … DROP COLUMN` on either database. To drop a column from an
-    SQLite table Tortoise rebuilds it, and the rebuilt table lacks the old one's indexes and
-    unique constraints; SQLite has dropped columns itself since 3.35."""
-
-    async def database_forward(
-        self, app_label: str, old_state: Any, new_state: Any, state_editor: Any = None
-    ) -> None:
-        if state_editor is None:
-            return
-        model = old_state.apps.get_model(f"{app_label}.{self.model_name}")
-        await state_editor.client.execute_script(
-            f'ALTER TABLE "{model._meta.db_table}" DROP COLUMN "{self.name}"'
-        )
 
 
 def _flag() -> fields.BooleanField:
