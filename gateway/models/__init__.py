@@ -2,7 +2,7 @@
 
 from gateway.models.apps import AppAlert, AppConnection, ConnectedApp, GrantedScope
 from gateway.models.catalogue import LearningResource, ListingScope, MarketplaceListing
-from gateway.models.log import AppLogEntry, ProcessedEvent
+from gateway.models.log import AppLogEntry, LoggedAlert, ProcessedEvent
 from gateway.models.notifications import (
     Delivery,
     Notification,
@@ -27,6 +27,7 @@ __models__ = [
     GrantedScope,
     AppAlert,
     AppLogEntry,
+    LoggedAlert,
     ProcessedEvent,
     NotificationRule,
     RuleApp,

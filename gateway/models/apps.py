@@ -106,8 +106,15 @@ class AppAlert(Model):
     resolved_at = fields.DatetimeField(null=True)
     # occurredAt of the last applied change of this alert: older events don't move it.
     changed_at = fields.DatetimeField()
+    # Who dismissed the problem, when and why (DESIGN §6): a change of reason clears them.
+    acknowledged_at = fields.DatetimeField(null=True)
+    acknowledged_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="acknowledged_alerts", null=True, on_delete=fields.SET_NULL
+    )
+    acknowledge_note = fields.CharField(max_length=500, null=True)
 
     app_id: int
+    acknowledged_by_id: int | None
 
     class Meta:
         table = "app_alert"

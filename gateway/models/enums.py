@@ -42,6 +42,13 @@ class AlertSeverity(str, Enum):
     WARNING = "WARNING"
     ERROR = "ERROR"
 
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(AlertSeverity)}
+
 
 class AppActivity(str, Enum):
     INSTALLED = "INSTALLED"
@@ -50,12 +57,16 @@ class AppActivity(str, Enum):
     DISCONNECTED = "DISCONNECTED"
     RECONNECTED = "RECONNECTED"
     REAUTHORIZED = "REAUTHORIZED"
+    # An alert opened or its reason changed; an alert resolved (DESIGN §6 "Errors in the log").
+    ERROR_RAISED = "ERROR_RAISED"
+    ERROR_RESOLVED = "ERROR_RESOLVED"
 
 
 class NotificationType(str, Enum):
     APP_INSTALL = "APP_INSTALL"
     APP_DISCONNECT = "APP_DISCONNECT"
     APP_UNINSTALL = "APP_UNINSTALL"
+    APP_ERROR = "APP_ERROR"
 
 
 class NotificationFrequency(str, Enum):
@@ -88,6 +99,8 @@ ACTIVITIES_BY_TYPE: dict[NotificationType, tuple[AppActivity, ...]] = {
     NotificationType.APP_INSTALL: (AppActivity.INSTALLED, AppActivity.REINSTALLED),
     NotificationType.APP_DISCONNECT: (AppActivity.DISCONNECTED,),
     NotificationType.APP_UNINSTALL: (AppActivity.UNINSTALLED,),
+    # Raised only: people hear of an error once, and again when its reason changes.
+    NotificationType.APP_ERROR: (AppActivity.ERROR_RAISED,),
 }
 
 

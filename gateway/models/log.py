@@ -7,8 +7,8 @@ from typing import ClassVar
 from tortoise import fields
 from tortoise.models import Model
 
-from gateway.models.apps import ConnectedApp
-from gateway.models.enums import AppActivity
+from gateway.models.apps import AppAlert, ConnectedApp
+from gateway.models.enums import AlertSeverity, AppActivity
 from gateway.models.portal import Portal, User
 
 
@@ -47,6 +47,29 @@ class AppLogEntry(Model):
             ("user_id", "occurred_at"),
             ("portal_id", "recorded_at"),
         )
+
+
+class LoggedAlert(Model):
+    """The alert an ERROR_RAISED or ERROR_RESOLVED entry announces, with its reason as it was
+    then (the alert's message may change later). A table of its own rather than columns of the
+    entry: few entries have one, and a log page reads its entries' columns whether asked or not."""
+
+    id = fields.IntField(primary_key=True)
+    entry: fields.OneToOneRelation[AppLogEntry] = fields.OneToOneField(
+        "models.AppLogEntry", related_name="logged_alert", on_delete=fields.CASCADE
+    )
+    alert: fields.ForeignKeyRelation[AppAlert] = fields.ForeignKeyField(
+        "models.AppAlert", related_name="log_entries", on_delete=fields.CASCADE
+    )
+    severity = fields.CharEnumField(AlertSeverity, max_length=16)
+    code = fields.CharField(max_length=100)
+    message = fields.CharField(max_length=1000)
+
+    entry_id: int
+    alert_id: int
+
+    class Meta:
+        table = "app_log_alert"
 
 
 class ProcessedEvent(Model):
