@@ -437,6 +437,10 @@ class Loaders:
         )
 
     @cached_property
+    def logged_alert_by_entry(self) -> Loader:
+        return _grouped(m.LoggedAlert, "entry_id")
+
+    @cached_property
     def scopes_by_listing(self) -> Loader:
         """Each listing's requested scopes, in the listing's order, as scope states read them."""
 

@@ -31,6 +31,7 @@ from gateway.models import (
     GrantedScope,
     LearningResource,
     ListingScope,
+    LoggedAlert,
     MarketplaceListing,
     Notification,
     NotificationEntry,
@@ -457,11 +458,29 @@ async def test_histories_are_consistent_with_app_state(demo: DemoData) -> None:
             assert all(e.user_id is None for e in history if e.activity is AppActivity.DISCONNECTED)
 
 
+async def test_every_alert_is_raised_and_resolved_in_the_log_with_its_reason(
+    demo: DemoData,
+) -> None:
+    alerts = await AppAlert.filter(app__portal_id__in=[demo.acme_portal_id, demo.globex_portal_id])
+    assert any(a.resolved_at is None for a in alerts) and any(a.resolved_at for a in alerts)
+    for alert in alerts:
+        logged = await LoggedAlert.filter(alert_id=alert.id).select_related("entry")
+        told = sorted((row.entry.occurred_at, row.entry.activity) for row in logged)
+        expected = [(alert.raised_at, AppActivity.ERROR_RAISED)]
+        if alert.resolved_at is not None:
+            expected.append((alert.resolved_at, AppActivity.ERROR_RESOLVED))
+        assert told == expected, alert.code
+        assert {(r.severity, r.code, r.message) for r in logged} == {
+            (alert.severity, alert.code, alert.message)
+        }
+        assert all(r.entry.app_id == alert.app_id and r.entry.user_id is None for r in logged)
+
+
 async def test_notification_rules(demo: DemoData) -> None:
     rules = await NotificationRule.filter(portal_id=demo.acme_portal_id).order_by("id")
-    assert len(rules) == 3
+    assert len(rules) == 4
     assert demo.rule_ids == {r.name: r.id for r in rules}
-    assert len({r.type for r in rules}) == 3
+    assert len({r.type for r in rules}) == 4
     assert len({r.frequency for r in rules}) == 3
     assert len({r.audience for r in rules}) == 3
     admin_id = demo.user_ids["admin@demo.example"]

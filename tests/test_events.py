@@ -713,12 +713,13 @@ async def test_an_error_opens_an_alert_and_the_status_turns_error(client, world,
         None,
     )
     assert datetime.fromisoformat(alert["raisedAt"]) == t
-    assert [a for a, _t, _u in log_of(view)] == ["INSTALLED"]  # alerts are not log entries
+    assert log_of(view)[0] == ("ERROR_RAISED", t, None)  # by the platform, at its time
     assert await summary(client, world) == {**CONNECTED_SUMMARY, "connected": 1, "errored": 1}
     row = await AppAlert.get(app_id=world.app.id)
     assert alert["id"] == gid("AppAlert", row.id)
+    entry = await AppLogEntry.get(app_id=world.app.id, activity="ERROR_RAISED")
     assert published(await envelopes.settled()) == [
-        envelope(world.portal.id, [], [change(world.app, "CONNECTED", "ERROR", t, row.id)])
+        envelope(world.portal.id, [entry.id], [change(world.app, "CONNECTED", "ERROR", t, row.id)])
     ]
 
 
@@ -736,7 +737,10 @@ async def test_an_error_with_an_open_code_updates_the_alert_instead_of_adding_on
     assert alerts_of(view) == [("sync_failed", "ERROR", "Sync failed")]
     assert datetime.fromisoformat(view["alerts"][0]["raisedAt"]) == t  # first raised, still
     assert await AppAlert.filter(app_id=world.app.id).count() == 1
-    assert await envelopes.settled() == []  # ERROR stays ERROR
+    # ERROR stays ERROR; the new reason is logged
+    raised = await AppLogEntry.filter(app_id=world.app.id, activity="ERROR_RAISED").order_by("id")
+    assert len(raised) == 2
+    assert published(await envelopes.settled()) == [envelope(world.portal.id, [raised[1].id])]
 
 
 async def test_recovered_with_a_code_resolves_that_alert_only(client, world, envelopes):
@@ -752,7 +756,8 @@ async def test_recovered_with_a_code_resolves_that_alert_only(client, world, env
     a = await AppAlert.get(app_id=world.app.id, code="a")
     gone = (await data(client, ALERT, {"id": gid("AppAlert", a.id)}, token=world.token))["node"]
     assert datetime.fromisoformat(gone["resolvedAt"]) == resolved_at
-    assert await envelopes.settled() == []  # still ERROR
+    resolved = await AppLogEntry.get(app_id=world.app.id, activity="ERROR_RESOLVED")
+    assert published(await envelopes.settled()) == [envelope(world.portal.id, [resolved.id])]
 
 
 async def test_recovered_without_a_code_resolves_every_open_alert(client, world, envelopes):
@@ -766,8 +771,15 @@ async def test_recovered_without_a_code_resolves_every_open_alert(client, world,
     assert (view["status"], view["alerts"]) == ("CONNECTED", [])
     assert await AppAlert.filter(app_id=world.app.id, resolved_at=done).count() == 2
     newest = await AppAlert.get(app_id=world.app.id, code="b")
+    resolved = await AppLogEntry.filter(app_id=world.app.id, activity="ERROR_RESOLVED").order_by(
+        "id"
+    )
     assert published(await envelopes.settled()) == [
-        envelope(world.portal.id, [], [change(world.app, "ERROR", "CONNECTED", done, newest.id)])
+        envelope(
+            world.portal.id,
+            [e.id for e in resolved],  # oldest alert first
+            [change(world.app, "ERROR", "CONNECTED", done, newest.id)],
+        )
     ]
     assert await summary(client, world) == CONNECTED_SUMMARY
 
@@ -788,7 +800,10 @@ async def test_a_disconnected_app_with_an_alert_shows_disconnected_then_error(
     (await envelopes.settled()).clear()
     await send(client, error_event(world.app, "x", t + timedelta(minutes=1)))
     assert (await read_app(client, world, world.app))["status"] == "DISCONNECTED"
-    assert await envelopes.settled() == []  # the mark wins: no status change
+    raised = await AppLogEntry.get(app_id=world.app.id, activity="ERROR_RAISED")
+    # the mark wins: no status change, only the error's entry
+    assert published(await envelopes.settled()) == [envelope(world.portal.id, [raised.id])]
+    (await envelopes.settled()).clear()
     await send(client, app_event("app.reconnected", world.app, t + timedelta(minutes=2)))
     assert (await read_app(client, world, world.app))["status"] == "ERROR"
     entry = await AppLogEntry.filter(app_id=world.app.id).order_by("-id").first()
@@ -841,13 +856,16 @@ async def test_multi_account_apps_take_marks_and_alerts_but_show_no_status(
     view = await read_app(client, world, world.multi)
     assert view["status"] is None
     assert alerts_of(view) == [("rate_limited", "ERROR", "rate_limited happened")]
-    assert log_of(view)[0] == ("DISCONNECTED", t, None)
+    assert log_of(view)[:2] == [
+        ("ERROR_RAISED", t + timedelta(minutes=1), None),
+        ("DISCONNECTED", t, None),
+    ]
     assert (await ConnectedApp.get(id=world.multi.id)).disconnected is True
     assert await summary(client, world) == CONNECTED_SUMMARY  # not counted
-    entry = await AppLogEntry.filter(app_id=world.multi.id).order_by("-id").first()
+    entries = await AppLogEntry.filter(app_id=world.multi.id).order_by("-id").limit(2)
     assert published(await envelopes.settled()) == [
-        envelope(world.portal.id, [entry.id])
-    ]  # the log entry only
+        envelope(world.portal.id, [e.id]) for e in reversed(entries)
+    ]  # the log entries only
 
 
 # --- listing.scopes_changed ---------------------------------------------------------------

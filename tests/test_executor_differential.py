@@ -21,7 +21,7 @@ from hypothesis_graphql.strategies import Mode
 from gateway import demo as d
 from gateway import models as m
 from gateway.ids import to_global_id
-from gateway.models.enums import AppActivity, InstallLevel
+from gateway.models.enums import AlertSeverity, AppActivity, InstallLevel
 from gateway.schema.schema import build_schema
 from gateway.settings import Settings
 from tests.executor_support import Executors, differences, examples, executors
@@ -103,7 +103,17 @@ async def edges(settings: Settings, demo: Any) -> Edges:
     gone.uninstalled_at = gone.installed_at + timedelta(days=1)
     await gone.save()
     await log(gone, AppActivity.UNINSTALLED, gone.uninstalled_at, odd.people["Ada Admin"])
-    await alert(odd.apps["Alerting App"])
+    # An open alert whose reason changed since it was logged, and one acknowledged.
+    alerting = odd.apps["Alerting App"]
+    raised = await alert(alerting)
+    entry = await log(alerting, AppActivity.ERROR_RAISED, raised.raised_at)
+    await m.LoggedAlert.create(
+        entry=entry, alert=raised, severity=AlertSeverity.WARNING, code=raised.code, message="was"
+    )
+    seen = await alert(alerting, "seen")
+    seen.acknowledged_at, seen.acknowledged_by = seen.raised_at, odd.people["Max Manager"]
+    seen.acknowledge_note = "On it"
+    await seen.save()
     await connect(odd.apps["Per Person"], odd.people["Mia Member"], gone.installed_at)
     return Edges(empty, odd)
 
@@ -325,8 +335,8 @@ NODE = """query ($id: ID!) {
     ... on Team { name members(first: 3) { totalCount nodes { name } } }
     ... on ConnectedApp { name status viewerCanManage scopes { name state } connections { totalCount } }
     ... on AppConnection { accountName user { name } }
-    ... on AppAlert { code severity resolvedAt }
-    ... on AppLogEntry { activity app { name } user { name } }
+    ... on AppAlert { code severity resolvedAt acknowledgedBy { name } viewerCanAcknowledge }
+    ... on AppLogEntry { activity app { name } user { name } alertReason { severity } alert { code } }
     ... on NotificationRule { name viewerCanEdit apps { name } users { name } teams { name } }
     ... on Notification { type entryCount entries { activity app { name status } } rule { name } }
     ... on Delivery { channel deliveryStatus: status recipient { name } notification { type } }
@@ -464,9 +474,11 @@ EVERYTHING = """{ viewer {
     appSummary { total connected disconnected errored updateAvailable upgradeAvailable }
     connectedApps(first: 20) { totalCount pageInfo { hasNextPage startCursor endCursor }
       nodes { name status installLevel updateAvailable upgradeAvailable manageConnectionsUrl
-        uninstalledAt viewerCanManage installedBy { name } alerts { code resolvedAt }
+        uninstalledAt viewerCanManage installedBy { name }
+        alerts { code resolvedAt acknowledgedAt acknowledgedBy { name } viewerCanAcknowledge }
         scopes { name state required } learningResources { title }
-        log(first: 3) { totalCount nodes { activity user { name } } }
+        log(first: 3) { totalCount nodes { activity user { name } alertReason { code message }
+          alert { code acknowledgeNote } } }
         connections(first: 3) { totalCount nodes { accountName user { name } } } } }
     appLog(first: 10) { totalCount nodes { activity app { name status } user { name } } }
     notificationRules { totalCount nodes { name apps { name } users { name } teams { name } } }

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from gateway.models import LoggedAlert
 from gateway.models.enums import AppActivity, InstallLevel, SubscriptionTier
 from tests import factories as f
 from tests.helpers import count_statements, data, load_query
@@ -30,9 +31,9 @@ SCOPES = [
 ]
 
 
-async def portal_with_apps(settings, n: int) -> str:
-    """A portal with n apps of every kind, each with 8 scopes, alerts, connections and a log;
-    returns its admin's token."""
+async def portal_with_apps(settings, n: int, *, alerts_logged: bool = False) -> str:
+    """A portal with n apps of every kind, each with 8 scopes, alerts (with their ERROR_RAISED
+    entries if `alerts_logged`), connections and a log; returns its admin's token."""
     t = await f.make_tenant(
         settings, people={"Ada Admin": "admin", "Bo": "member", "Cy": "member", "Di": "member"}
     )
@@ -43,7 +44,16 @@ async def portal_with_apps(settings, n: int) -> str:
         at = f.T0 + timedelta(hours=i)
         app = await f.install(portal, listing, users[i % 3], at, grant=["crm.read", "crm.write"])
         if i % 4 == 0:
-            await f.alert(app, at=at)
+            raised = await f.alert(app, at=at)
+        if i % 4 == 0 and alerts_logged:
+            entry = await f.log(app, AppActivity.ERROR_RAISED, at + timedelta(minutes=9))
+            await LoggedAlert.create(
+                entry=entry,
+                alert=raised,
+                severity=raised.severity,
+                code=raised.code,
+                message=raised.message,
+            )
         if listing.install_level is not InstallLevel.PORTAL:
             await f.connect(app, users[0], at, "acct-1" if i % 3 == 2 else None)
             await f.connect(
@@ -144,6 +154,31 @@ async def test_app_log_page_statement_count_does_not_grow_with_entries(client, s
     assert all(e["node"]["app"]["name"] and e["node"]["user"]["name"] for e in large_page)
     expected = 2 if settings.database_url.startswith("postgres") else 4
     assert counted == [expected, expected], counted
+
+
+ERROR_LOG_PAGE = """query($first: Int!) { viewer { portal { appLog(first: $first) { nodes {
+  activity alertReason { severity code message } alert { code acknowledgedBy { name } } } } } } }"""
+
+
+async def test_alert_reasons_on_a_log_page_cost_a_fixed_number_of_statements(client, settings):
+    # Given two portals, with 5 and with 50 apps, some with an alert raised in their log
+    small = await portal_with_apps(settings, 5, alerts_logged=True)
+    large = await portal_with_apps(settings, 50, alerts_logged=True)
+
+    # When a log page asks for every entry's alert and the reason it announced
+    pages, counted = [], []
+    for token in (small, large):
+        with count_statements() as statements:
+            pages.append(await data(client, ERROR_LOG_PAGE, {"first": 100}, token=token))
+        counted.append(len(statements))
+
+    # Then the reasons are there, and cost the same statements on both pages: the viewer, the
+    # page, the reasons, the alerts (no one acknowledged them, so no users)
+    small_page, large_page = (p["viewer"]["portal"]["appLog"]["nodes"] for p in pages)
+    reasons = [n for n in large_page if n["activity"] == "ERROR_RAISED"]
+    assert len(reasons) == 3 and all(n["alertReason"]["code"] and n["alert"] for n in reasons)
+    assert len([n for n in small_page if n["alertReason"]]) == 2
+    assert counted[0] == counted[1] == 4, counted
 
 
 @pytest.mark.postgres

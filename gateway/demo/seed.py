@@ -65,6 +65,7 @@ from gateway.models import (
     GrantedScope,
     LearningResource,
     ListingScope,
+    LoggedAlert,
     MarketplaceListing,
     Notification,
     NotificationEntry,
@@ -264,6 +265,8 @@ class _Entry:
     at: datetime
     user_email: str | None
     id: int | None = None
+    # ERROR_RAISED and ERROR_RESOLVED: the alert, whose reason the entry keeps.
+    alert: AppAlert | None = None
 
 
 @dataclass
@@ -387,36 +390,38 @@ class _PortalSeeder:
             if within_tier(tier, self.spec.tier) and name not in spec.ungranted
         )
 
-        alerts = []
+        # Each alert's raising (and resolution) is in the log, as ingestion writes it.
         for alert in spec.resolved_alerts:
             span = self.anchor - timedelta(days=3) - installed_at
-            raised = _second(installed_at + span * rng.random())
-            resolved = raised + timedelta(seconds=rng.randint(20 * 60, 2 * 86400))
-            alerts.append(
-                AppAlert(
-                    app_id=app.id,
-                    severity=alert.severity,
-                    code=alert.code,
-                    message=alert.message,
-                    raised_at=raised,
-                    resolved_at=resolved,
-                    changed_at=resolved,
-                )
+            raised = self._take(installed_at + span * rng.random())
+            resolved = self._take(raised + timedelta(seconds=rng.randint(20 * 60, 2 * 86400)))
+            row = await AppAlert.create(
+                app_id=app.id,
+                severity=alert.severity,
+                code=alert.code,
+                message=alert.message,
+                raised_at=raised,
+                resolved_at=resolved,
+                changed_at=resolved,
             )
+            self.entries += [
+                _Entry(spec.slug, AppActivity.ERROR_RAISED, raised, None, alert=row),
+                _Entry(spec.slug, AppActivity.ERROR_RESOLVED, resolved, None, alert=row),
+            ]
         if spec.open_alert is not None:
-            raised = self.anchor - timedelta(seconds=rng.randint(2 * 3600, 30 * 3600))
-            alerts.append(
-                AppAlert(
-                    app_id=app.id,
-                    severity=spec.open_alert.severity,
-                    code=spec.open_alert.code,
-                    message=spec.open_alert.message,
-                    raised_at=raised,
-                    resolved_at=None,
-                    changed_at=raised,
-                )
+            raised = self._take(self.anchor - timedelta(seconds=rng.randint(2 * 3600, 30 * 3600)))
+            row = await AppAlert.create(
+                app_id=app.id,
+                severity=spec.open_alert.severity,
+                code=spec.open_alert.code,
+                message=spec.open_alert.message,
+                raised_at=raised,
+                resolved_at=None,
+                changed_at=raised,
             )
-        await AppAlert.bulk_create(alerts)
+            self.entries.append(
+                _Entry(spec.slug, AppActivity.ERROR_RAISED, raised, None, alert=row)
+            )
 
     def _history(self, spec: AppSpec, rng: random.Random, installed_at: datetime) -> list[_Entry]:
         """The app's log, oldest first, consistent with the final state the spec asks for."""
@@ -516,6 +521,17 @@ class _PortalSeeder:
         ids = {at: pk for pk, at in await rows}
         for entry in self.entries:
             entry.id = ids[entry.at]
+        await LoggedAlert.bulk_create(
+            LoggedAlert(
+                entry_id=e.id,
+                alert_id=e.alert.id,
+                severity=e.alert.severity,
+                code=e.alert.code,
+                message=e.alert.message,
+            )
+            for e in self.entries
+            if e.alert is not None
+        )
 
     # ---- rules and digests
 

@@ -10,7 +10,7 @@ from gateway.context import Info
 from gateway.ids import decode_id
 from gateway.loaders import Loaders
 from gateway.models.enums import Permission
-from gateway.services import lifecycle, permissions
+from gateway.services import alerts, lifecycle, permissions
 from gateway.services.problems import Problem, Refused, invalid
 
 T = TypeVar("T")
@@ -83,3 +83,11 @@ async def reauthorize_app(
     pk = decode(problems, app_id, "ConnectedApp", "input", "appId")
     problems += lifecycle.reauthorize_input_problems(scopes)
     return await run(info, problems, lambda: lifecycle.reauthorize_app(actor(info), pk, scopes))
+
+
+async def acknowledge_alert(
+    info: Info, alert_id: str, note: str | None
+) -> tuple[Any, list[Problem]]:
+    problems: list[Problem] = []
+    pk = decode(problems, alert_id, "AppAlert", "input", "alertId")
+    return await run(info, problems, lambda: alerts.acknowledge(actor(info), pk, note))

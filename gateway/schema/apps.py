@@ -11,6 +11,7 @@ import strawberry
 from gateway import models as m
 from gateway.context import Context, Info
 from gateway.executor.batch import batch_field, batched, derive
+from gateway.resolvers import alerts as alerts_r
 from gateway.resolvers import apps as r
 from gateway.resolvers import log as log_r
 from gateway.schema.base import Connection, Node, id_field, node_type
@@ -56,6 +57,23 @@ class AppAlert(Node):
     raised_at: datetime = strawberry.field(description="When the problem was first reported.")
     resolved_at: datetime | None = strawberry.field(
         description="When the problem was resolved; null while it is open."
+    )
+    acknowledged_at: datetime | None = strawberry.field(
+        description="When someone acknowledged the problem; cleared when its reason changes."
+    )
+    acknowledged_by: UserT | None = batch_field(
+        alerts_r.acknowledgers, description="Who acknowledged the problem."
+    )
+    acknowledge_note: str | None = strawberry.field(
+        description="What they said when acknowledging it, if anything."
+    )
+    viewer_can_acknowledge: bool = batch_field(
+        alerts_r.viewer_can_acknowledge,
+        description=(
+            "The viewer may acknowledge this alert now: it is open and unacknowledged, and they "
+            "hold APPROVE_SCOPES or UNINSTALL_APPS (super admins hold both)."
+        ),
+        viewer_facts=("can_approve", "can_uninstall"),
     )
 
 
@@ -251,5 +269,8 @@ class ConnectedAppFilter:
     )
     needs_attention: bool | None = strawberry.field(
         default=None,
-        description="true: DISCONNECTED, ERROR, or an update/upgrade available; false: the others.",
+        description=(
+            "true: DISCONNECTED, ERROR with an open alert nobody has acknowledged, or an "
+            "update/upgrade available; false: the others."
+        ),
     )

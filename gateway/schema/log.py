@@ -9,17 +9,26 @@ import strawberry
 
 from gateway import models as m
 from gateway.executor.batch import batch_field
+from gateway.resolvers import alerts as alerts_r
 from gateway.resolvers import log as r
 from gateway.schema.base import Node, id_field, node_type
-from gateway.schema.enums import AppActivity
+from gateway.schema.enums import AlertSeverity, AppActivity
 from gateway.services.log import LogFilter
 
 if TYPE_CHECKING:
-    from gateway.schema.apps import ConnectedApp
+    from gateway.schema.apps import AppAlert, ConnectedApp
     from gateway.schema.portal import User
 
 ConnectedAppT = Annotated["ConnectedApp", strawberry.lazy("gateway.schema.apps")]
 UserT = Annotated["User", strawberry.lazy("gateway.schema.portal")]
+AppAlertT = Annotated["AppAlert", strawberry.lazy("gateway.schema.apps")]
+
+
+@strawberry.type(description="Why an alert was raised or resolved, as it was reported then.")
+class AlertReason:
+    severity: AlertSeverity = strawberry.field(description="How serious the problem was.")
+    code: str = strawberry.field(description="The problem's machine-readable code.")
+    message: str = strawberry.field(description="The problem's description at the time.")
 
 
 @strawberry.type(description="One lifecycle event of an app.")
@@ -36,6 +45,17 @@ class AppLogEntry(Node):
     )
     user: UserT | None = batch_field(
         r.entry_users, description="Who did it, if a person did; null for platform events."
+    )
+    alert: AppAlertT | None = batch_field(
+        alerts_r.entry_alerts,
+        description="ERROR_RAISED and ERROR_RESOLVED: the alert, as it is now.",
+    )
+    alert_reason: AlertReason | None = batch_field(
+        alerts_r.entry_alert_reasons,
+        description=(
+            "ERROR_RAISED and ERROR_RESOLVED: the reason the entry announces (the alert's "
+            "message may have changed since)."
+        ),
     )
 
 

@@ -8,7 +8,7 @@ from gateway.context import Info
 from gateway.ids import to_global_id
 from gateway.resolvers import app_mutations as am
 from gateway.resolvers import notification_mutations as nm
-from gateway.schema.apps import ConnectedApp
+from gateway.schema.apps import AppAlert, ConnectedApp
 from gateway.schema.enums import (
     NotificationAudience,
     NotificationChannel,
@@ -261,6 +261,24 @@ class SetUserPermissionsPayload:
     )
 
 
+@strawberry.input(description="Acknowledge an open alert: you have seen the problem.")
+class AcknowledgeAlertInput:
+    alert_id: strawberry.ID = strawberry.field(description="An open alert of the portal's apps.")
+    note: str | None = strawberry.field(
+        default=None, description="Why, or what is being done (at most 500 characters)."
+    )
+
+
+@strawberry.type(description="Result of acknowledgeAlert.")
+class AcknowledgeAlertPayload:
+    alert: AppAlert | None = strawberry.field(
+        description="The alert as now, acknowledged; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
+
+
 @strawberry.type(description="Everything the console changes.")
 class Mutation:
     @strawberry.mutation(
@@ -355,3 +373,16 @@ class Mutation:
     ) -> SetUserPermissionsPayload:
         user, problems = await am.set_user_permissions(info, input.user_id, input.permissions)
         return SetUserPermissionsPayload(user=user, user_errors=user_errors(problems))
+
+    @strawberry.mutation(
+        description=(
+            "Acknowledge an open alert (holders of APPROVE_SCOPES or UNINSTALL_APPS): the app "
+            "stays ERROR but leaves needsAttention until the alert's reason changes. CONFLICT "
+            "when the alert is resolved or acknowledged already."
+        )
+    )
+    async def acknowledge_alert(
+        self, info: Info, input: AcknowledgeAlertInput
+    ) -> AcknowledgeAlertPayload:
+        alert, problems = await am.acknowledge_alert(info, input.alert_id, input.note)
+        return AcknowledgeAlertPayload(alert=alert, user_errors=user_errors(problems))

@@ -18,6 +18,12 @@ def may_install(user: m.User, level: InstallLevel) -> bool:
     return level is InstallLevel.USER or user.holds(Permission.INSTALL_APPS)
 
 
+def may_acknowledge(user: m.User) -> bool:
+    """Acknowledging an app's alert is for those who may act on the app: reauthorize or
+    uninstall it."""
+    return user.can_approve or user.can_uninstall
+
+
 def require(user: m.User, permission: Permission, *field: str) -> None:
     """Refuse (FORBIDDEN, naming the permission) unless `user` holds `permission`: uninstalling
     and removing someone else's connection need UNINSTALL_APPS, reauthorizing APPROVE_SCOPES,

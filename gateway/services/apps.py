@@ -150,6 +150,19 @@ class _Facts(NamedTuple):
     status: AppStatus | None
     update: bool
     upgrade: bool
+    # An open alert nobody has acknowledged: what makes an ERROR app need attention.
+    unacknowledged: bool
+
+    @property
+    def needs_attention(self) -> bool:
+        """DISCONNECTED, ERROR with an unacknowledged alert, or a scope to reauthorize or
+        upgrade (DESIGN §1, §6)."""
+        return (
+            self.status is AppStatus.DISCONNECTED
+            or (self.status is AppStatus.ERROR and self.unacknowledged)
+            or self.update
+            or self.upgrade
+        )
 
 
 async def _facts(loaders: Loaders, portal: m.Portal) -> list[_Facts]:
@@ -163,12 +176,19 @@ async def _facts(loaders: Loaders, portal: m.Portal) -> list[_Facts]:
     made = loaders.derived[key] = asyncio.get_running_loop().create_future()
     try:
         apps = await loaders.installed_apps_by_portal.load(portal.id)
-        states, pairs = await asyncio.gather(
-            statuses(loaders, apps), flags(loaders, apps, portal.tier)
+        alerts, pairs = await asyncio.gather(
+            load_all(loaders.open_alerts_by_app, [a.id for a in apps]),
+            flags(loaders, apps, portal.tier),
         )
         facts = [
-            _Facts(app, st, update, upgrade)
-            for app, st, (update, upgrade) in zip(apps, states, pairs, strict=True)
+            _Facts(
+                app,
+                derive_status(app, bool(open_)),
+                update,
+                upgrade,
+                any(a.acknowledged_at is None for a in open_),
+            )
+            for app, open_, (update, upgrade) in zip(apps, alerts, pairs, strict=True)
         ]
     except BaseException as exc:
         loaders.derived.pop(key, None)  # the next to ask tries again, as after a loader's failure
@@ -198,12 +218,8 @@ async def list_apps(loaders: Loaders, portal: m.Portal, flt: AppFilter) -> list[
             continue
         if search and search not in f.app.sort_name:
             continue
-        if flt.needs_attention is not None:
-            attention = (
-                f.status in (AppStatus.DISCONNECTED, AppStatus.ERROR) or f.update or f.upgrade
-            )
-            if attention != flt.needs_attention:
-                continue
+        if flt.needs_attention is not None and f.needs_attention != flt.needs_attention:
+            continue
         out.append(f.app)
     return out
 

@@ -107,6 +107,11 @@ class Changes:
         if change.previous_status != change.status:
             self._of(portal_id).status_changes.append(change)
 
+    def status_touched(self, portal_id: int, change: StatusChange) -> None:
+        """Announced even when the status stays: what the status means changed (an alert
+        acknowledged), so open consoles read the app again."""
+        self._of(portal_id).status_changes.append(change)
+
     def notified(self, portal_id: int, notification_id: int) -> None:
         self._of(portal_id).notifications.append(notification_id)
 

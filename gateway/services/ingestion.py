@@ -181,9 +181,9 @@ async def _apply_to_app(changes: Changes, event: AppEvent, now: datetime) -> Non
         await _set_mark(changes, app, event, now)
         alert_id = None
     elif event.type is EventType.APP_ERROR:
-        alert_id = await _raise_alert(app, event)
+        alert_id = await _raise_alert(changes, app, event, now)
     else:
-        alert_id = await _recover(app, event)
+        alert_id = await _recover(changes, app, event, now)
     after = await current_status(app)
     changes.status_changed(
         app.portal_id, StatusChange(app.id, before, after, event.occurred_at, alert_id)
@@ -214,8 +214,10 @@ async def _log(
     activity: AppActivity,
     occurred_at: datetime,
     now: datetime,
+    alert: m.AppAlert | None = None,
 ) -> None:
-    # No user: the platform, not a person, reported it.
+    """Log what the platform reported (no user: the platform, not a person, reported it);
+    an alert's entry keeps the reason as it is now, since the alert's message may change."""
     entry = await m.AppLogEntry.create(
         portal_id=app.portal_id,
         app_id=app.id,
@@ -224,6 +226,14 @@ async def _log(
         occurred_at=occurred_at,
         recorded_at=now,
     )
+    if alert is not None:
+        await m.LoggedAlert.create(
+            entry_id=entry.id,
+            alert_id=alert.id,
+            severity=alert.severity,
+            code=alert.code,
+            message=alert.message,
+        )
     changes.logged(app.portal_id, entry.id)
 
 
@@ -235,8 +245,19 @@ async def _last_alert_change(app_id: int, code: str) -> datetime | None:
     return newest.changed_at if newest else None
 
 
-async def _raise_alert(app: m.ConnectedApp, event: AppEvent) -> int | None:
-    """Open the code's alert, or update the open one; the alert's id, None when stale."""
+def reason_changed(alert: m.AppAlert, severity: AlertSeverity, message: str) -> bool:
+    """A report of an open alert's code changes its reason with another message or a higher
+    severity; the same message at the same or a lower severity is the same problem, told
+    already (DESIGN §6 "Errors in the log")."""
+    return message != alert.message or severity.rank > alert.severity.rank
+
+
+async def _raise_alert(
+    changes: Changes, app: m.ConnectedApp, event: AppEvent, now: datetime
+) -> int | None:
+    """Open the code's alert, or update the open one; the alert's id, None when stale. An
+    alert opened, or its reason changed, is logged ERROR_RAISED, and a changed reason clears
+    the alert's acknowledgement (what was acknowledged is not what is wrong now)."""
     report = event.alert
     assert report is not None and report.severity is not None and report.message is not None
     if _older(event.occurred_at, await _last_alert_change(app.id, report.code)):
@@ -255,16 +276,29 @@ async def _raise_alert(app: m.ConnectedApp, event: AppEvent) -> int | None:
             raised_at=event.occurred_at,
             changed_at=event.occurred_at,
         )
+        await _log(changes, app, AppActivity.ERROR_RAISED, event.occurred_at, now, created)
         return created.id
+    changed = reason_changed(current, report.severity, report.message)
+    current.severity, current.message = report.severity, report.message
     # raised_at stays: the problem has been there since it was first raised.
-    await m.AppAlert.filter(id=current.id).update(
-        severity=report.severity, message=report.message, changed_at=event.occurred_at
-    )
+    update: dict[str, object] = {
+        "severity": report.severity,
+        "message": report.message,
+        "changed_at": event.occurred_at,
+    }
+    if changed:
+        update |= {"acknowledged_at": None, "acknowledged_by_id": None, "acknowledge_note": None}
+    await m.AppAlert.filter(id=current.id).update(**update)
+    if changed:
+        await _log(changes, app, AppActivity.ERROR_RAISED, event.occurred_at, now, current)
     return current.id
 
 
-async def _recover(app: m.ConnectedApp, event: AppEvent) -> int | None:
-    """Resolve the code's open alert, or every open one; the newest resolved alert's id."""
+async def _recover(
+    changes: Changes, app: m.ConnectedApp, event: AppEvent, now: datetime
+) -> int | None:
+    """Resolve the code's open alert, or every open one, each logged ERROR_RESOLVED; the
+    newest resolved alert's id."""
     open_alerts = m.AppAlert.filter(app_id=app.id, resolved_at=None)
     if event.alert is not None:
         open_alerts = open_alerts.filter(code=event.alert.code)
@@ -277,6 +311,7 @@ async def _recover(app: m.ConnectedApp, event: AppEvent) -> int | None:
         await m.AppAlert.filter(id=alert.id).update(
             resolved_at=event.occurred_at, changed_at=event.occurred_at
         )
+        await _log(changes, app, AppActivity.ERROR_RESOLVED, event.occurred_at, now, alert)
         resolved = alert.id
     return resolved
 

@@ -41,6 +41,7 @@ SCOPE_DESCRIPTION = Bound(500, shown=True)
 EVENT_ID = Bound(200, shown=False)
 ALERT_CODE = Bound(100, shown=True)
 ALERT_MESSAGE = Bound(1000, shown=True)
+ACKNOWLEDGE_NOTE = Bound(500, shown=True)  # AppAlert.acknowledge_note
 GLOBAL_ID = Bound(200, shown=False)
 SORT_KEY = Bound(200, shown=False)  # the name a cursor holds: the longest sort_name column
 

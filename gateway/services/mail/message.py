@@ -42,11 +42,14 @@ _ACTIVITY = {
     AppActivity.DISCONNECTED: "Disconnected",
     AppActivity.RECONNECTED: "Reconnected",
     AppActivity.REAUTHORIZED: "Reauthorized",
+    AppActivity.ERROR_RAISED: "Error",
+    AppActivity.ERROR_RESOLVED: "Error resolved",
 }
 _WHAT = {
     NotificationType.APP_INSTALL: ("app install", "app installs"),
     NotificationType.APP_DISCONNECT: ("app disconnection", "app disconnections"),
     NotificationType.APP_UNINSTALL: ("app uninstall", "app uninstalls"),
+    NotificationType.APP_ERROR: ("app error", "app errors"),
 }
 # A digest whose rule was deleted since no longer knows the rule's name.
 _NO_RULE = "Connected apps digest"
@@ -140,10 +143,18 @@ async def build_message(delivery: m.Delivery, settings: Settings) -> EmailMessag
         .order_by("-occurred_at", "-id")
         .limit(MAX_ENTRIES)
     )
+    # An error's entry tells its reason as it was then: the alert's message may have changed.
+    reasons = {
+        r.entry_id: f" ({r.severity.value} {r.code}: {r.message})"
+        for r in await m.LoggedAlert.filter(entry_id__in=[e.id for e in entries])
+    }
     lines = [
         _Line(
             app=_one_line(e.app.name),
-            activity=_ACTIVITY.get(e.activity, str(e.activity.value).capitalize()),
+            activity=_one_line(
+                _ACTIVITY.get(e.activity, str(e.activity.value).capitalize())
+                + reasons.get(e.id, "")
+            ),
             who=_one_line(e.user.name) if e.user is not None else PLATFORM,
             when=_when(e.occurred_at, tz),
         )
