@@ -596,3 +596,40 @@ def worker_pass(settings: Settings, now: datetime, portal: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+ATTENTION = """query { viewer { portal {
+  connectedApps(first: 50, filter: { needsAttention: true }) { nodes { id } } } } }"""
+
+
+async def test_an_alert_is_acknowledged_with_a_note_and_leaves_needs_attention(
+    base, settings
+) -> None:
+    # given an app the platform reported broken: an open alert and its entry in the log
+    tenant = await tenant_with_apps(settings, 2)
+    app_id = tenant.app_gid("Console app 01")
+    alert = {"severity": "ERROR", "code": "sync_failed", "message": "Sync failed: quota"}
+    sent = await post_event(base, EVENTS_SECRET, "app.error", tenant.gid, app_id, alert=alert)
+    assert sent.status_code == 202, sent.text
+    token = tenant.token("Ada Admin")
+    assert (await api(base, token, ATTENTION))["viewer"]["portal"]["connectedApps"]["nodes"] == [
+        {"id": app_id}
+    ]
+    with browsing(base) as browser:
+        # when an admin opens the app, reads why in its log, and acknowledges the alert
+        await thread(browser.open, f"/console/apps/{app_id}", token)
+        reason = await thread(browser.one, '[data-alert-reason="sync_failed"]')
+        assert reason.text == "Error sync_failed: Sync failed: quota"
+        await thread(browser.one, '[data-alert-code="sync_failed"] [data-action=acknowledge]')
+        await thread(_action(browser, "acknowledge").click)  # type: ignore[union-attr]
+        note = await thread(browser.one, 'input[name="note"]')
+        await thread(note.send_keys, "Vendor is raising our quota")
+        await thread((await thread(browser.one, "[data-confirm=acknowledge]")).click)
+        # then the alert says who acknowledged it and why, and the app stays in error
+        done = await thread(browser.one, "[data-acknowledged]")
+        assert "Acknowledged by Ada Admin" in done.text
+        assert "Vendor is raising our quota" in done.text
+        assert browser.one("[data-status]").get_attribute("data-status") == "ERROR"
+        assert browser.log() == []
+    # and the app no longer needs attention
+    assert (await api(base, token, ATTENTION))["viewer"]["portal"]["connectedApps"]["nodes"] == []

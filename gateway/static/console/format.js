@@ -40,6 +40,8 @@ export const ACTIVITY = {
   DISCONNECTED: "Disconnected",
   RECONNECTED: "Reconnected",
   REAUTHORIZED: "Reauthorized",
+  ERROR_RAISED: "Error raised",
+  ERROR_RESOLVED: "Error resolved",
 };
 export const SCOPE_STATE = {
   GRANTED: "Granted",
@@ -52,6 +54,7 @@ export const NOTIFICATION_TYPE = {
   APP_INSTALL: "App install",
   APP_DISCONNECT: "App disconnect",
   APP_UNINSTALL: "App uninstall",
+  APP_ERROR: "App error",
 };
 export const FREQUENCY = { HOURLY: "Hourly", DAILY: "Daily", WEEKLY: "Weekly", MONTHLY: "Monthly" };
 export const AUDIENCE = {

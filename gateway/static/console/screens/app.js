@@ -8,7 +8,51 @@ import { BASE } from "../router.js";
 import { badge, confirmAction, emptyState, errorBox, learningList, loadMoreButton, loading, statusBadge, time } from "../ui.js";
 import { logView } from "./log-view.js";
 
-function alertsSection(app) {
+function acknowledgement(alert, reload) {
+  if (alert.acknowledgedAt) {
+    return h(
+      "p",
+      { class: "hint", "data-acknowledged": "true" },
+      "Acknowledged ",
+      alert.acknowledgedBy ? `by ${alert.acknowledgedBy.name} ` : "",
+      time(alert.acknowledgedAt),
+      alert.acknowledgeNote ? ` · “${alert.acknowledgeNote}”` : "",
+    );
+  }
+  const noteId = uid("ack-note");
+  return confirmAction({
+    action: "acknowledge",
+    text: "Acknowledge",
+    allowed: alert.viewerCanAcknowledge,
+    reason: "This needs the APPROVE_SCOPES or UNINSTALL_APPS permission.",
+    question: "Acknowledge this alert? The app stays in error, but leaves “Needs attention” until the problem changes.",
+    confirmText: "Yes, acknowledge",
+    fields: () => {
+      const input = h("input", { type: "text", id: noteId, name: "note", maxlength: "500", autocomplete: "off", "aria-describedby": `${noteId}-error` });
+      const error = h("p", { class: "field-error", id: `${noteId}-error` });
+      return {
+        element: h("div", { class: "field" }, h("label", { for: noteId }, "Note (optional)"), input, error),
+        values: () => ({ note: input.value.trim() || null }),
+        showErrors: (errors) => {
+          const mine = errors.filter((e) => e.field && e.field.includes("note"));
+          replace(error, mine.map((e) => e.message).join(" "));
+          if (mine.length > 0) {
+            input.setAttribute("aria-invalid", "true");
+            input.focus();
+          }
+          return errors.filter((e) => !mine.includes(e));
+        },
+      };
+    },
+    run: async ({ note }) => {
+      const payload = (await mutate("AcknowledgeAlert", { input: { alertId: alert.id, note } })).acknowledgeAlert;
+      if (payload.userErrors.length === 0) reload();
+      return { userErrors: payload.userErrors, done: "Acknowledged." };
+    },
+  });
+}
+
+function alertsSection(app, reload) {
   const alerts = app.alerts || [];
   if (alerts.length === 0) return emptyState("No open alerts.");
   return h(
@@ -20,6 +64,7 @@ function alertsSection(app) {
         { class: `alert alert--${alert.severity.toLowerCase()}`, "data-alert-code": alert.code },
         h("p", { class: "alert-head" }, badge(label(SEVERITY, alert.severity), alert.severity.toLowerCase()), " ", h("code", null, alert.code), " · raised ", time(alert.raisedAt)),
         h("p", { class: "alert-message" }, alert.message),
+        acknowledgement(alert, reload),
       ),
     ),
   );
@@ -254,7 +299,7 @@ export function render(main, { route }) {
           h("dd", null, app.updateAvailable ? badge("Update available", "update") : null, app.upgradeAvailable ? badge("Upgrade available", "upgrade") : null, !app.updateAvailable && !app.upgradeAvailable ? "Up to date" : null),
         ),
         h("h3", null, "Open alerts"),
-        alertsSection(app),
+        alertsSection(app, load),
       ),
       h("section", { class: "panel", "aria-labelledby": "actions-heading" }, h("h2", { id: "actions-heading" }, "Actions"), actionsSection()),
       h("section", { class: "panel", "aria-labelledby": "scopes-heading" }, h("h2", { id: "scopes-heading" }, "Access (scopes)"), scopesSection(app, viewer.portal.tier)),

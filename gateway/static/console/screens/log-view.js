@@ -2,7 +2,7 @@
 // new entries appearing live: the App log screen, and the App page with its app fixed.
 import { query } from "../api.js";
 import { h, replace, setText, uid } from "../dom.js";
-import { ACTIVITY, label } from "../format.js";
+import { ACTIVITY, SEVERITY, label } from "../format.js";
 import { subscribe } from "../live.js";
 import { appPath } from "../router.js";
 import { emptyState, errorBox, loadMoreButton, loading, time } from "../ui.js";
@@ -22,7 +22,15 @@ function entryRow(entry, showApp) {
     "tr",
     { "data-log-id": entry.id, "data-occurred-at": entry.occurredAt },
     h("td", { "data-label": "When" }, time(entry.occurredAt)),
-    h("td", { "data-label": "Activity" }, h("span", { class: `activity activity--${entry.activity.toLowerCase()}` }, label(ACTIVITY, entry.activity))),
+    h(
+      "td",
+      { "data-label": "Activity" },
+      h("span", { class: `activity activity--${entry.activity.toLowerCase()}` }, label(ACTIVITY, entry.activity)),
+      // An error's entry tells the reason it announced, as it was then.
+      entry.alertReason
+        ? h("span", { class: "hint", "data-alert-reason": entry.alertReason.code }, label(SEVERITY, entry.alertReason.severity), " ", h("code", null, entry.alertReason.code), ": ", entry.alertReason.message)
+        : null,
+    ),
     showApp ? h("td", { "data-label": "App" }, h("a", { href: appPath(entry.app.id) }, entry.app.name)) : null,
     h("td", { "data-label": "By" }, entry.user ? [entry.user.name, h("span", { class: "hint" }, entry.user.email)] : h("span", { class: "muted" }, "The integration platform")),
   );
