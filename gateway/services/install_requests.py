@@ -231,6 +231,12 @@ async def _request_problems(
         app_id=app.id, key=m.AppConnection.key_for(None, account)
     ):
         problems.append(conflict("This account is already connected", "input", "accountName"))
+    # Read first for a complete answer; the unique key settles a race (`request_install`).
+    key = m.InstallRequest.key_for(
+        actor.user.id, listing.id, account if level is InstallLevel.MULTI_ACCOUNT else None
+    )
+    if await m.InstallRequest.exists(pending_key=key, expires_at__gt=actor.now):
+        problems.append(_already_asked(listing))
     listing_scopes = await m.ListingScope.filter(listing_id=listing.id).order_by("position", "id")
     _grants, scope_problems = lifecycle.install_scopes(listing_scopes, scopes, actor.portal.tier)
     return problems + scope_problems
