@@ -43,6 +43,7 @@ from gateway.models.enums import (
 from gateway.services import lifecycle, request_notes, text
 from gateway.services.access import require
 from gateway.services.envelopes import Changes, Publisher, unit_of_work
+from gateway.services.faults import pause_point
 from gateway.services.lifecycle import Actor
 from gateway.services.periods import period_containing
 from gateway.services.problems import (
@@ -508,6 +509,8 @@ async def _remind(
             )
             if await m.InstallRequestNote.exists(key=key):
                 continue  # today's reminder was sent
+            # Test-only fault point: workers held here race for the same reminder.
+            await pause_point("requests:before-remind")
             try:
                 async with unit_of_work(publisher) as changes:
                     await request_notes.notify(
