@@ -21,6 +21,7 @@ from gateway.metrics import Metrics
 from gateway.models.enums import AlertSeverity
 from gateway.services.ingestion import EventType
 from gateway.settings import DEV_JWT_SECRET, Settings, SettingsError
+from gateway.worker import PARTS
 
 T = TypeVar("T")
 
@@ -488,6 +489,7 @@ async def _run_worker(settings: Settings, args: argparse.Namespace, now: datetim
                     worker_owner(),
                     portal_ids=portal_ids,
                     settle=timedelta(0) if now is not None else None,
+                    only=args.only,
                 )
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(broker.settled(), timeout=5)  # published before exit
@@ -585,6 +587,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         now = _parse_instant(args.now, "--now") if args.now is not None else None
         if now is not None and not args.once:
             raise _BadArguments("--now needs --once")
+        if args.only is not None and not args.once:
+            raise _BadArguments("--only needs --once")
     except _BadArguments as exc:
         return _fail(f"worker: {exc}")
     try:
@@ -679,7 +683,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--portal",
         action="append",
-        help="only this portal's digests (global id or name; repeatable; emails are all sent)",
+        help="only this portal's digests and install requests (global id or name; repeatable; "
+        "emails are all sent)",
+    )
+    worker.add_argument(
+        "--only",
+        choices=PARTS,
+        help="with --once: only digests, only install requests (expiry and reminders), or only "
+        "the email outbox; none of them moves another's work (install requests and mail never "
+        "move a rule's cut)",
     )
     worker.set_defaults(func=cmd_worker)
 

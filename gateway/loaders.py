@@ -429,6 +429,10 @@ class Loaders:
     def learning_resource_by_id(self) -> Loader:
         return _by_id(m.LearningResource)
 
+    @cached_property
+    def install_request_by_id(self) -> Loader:
+        return _by_id(m.InstallRequest)
+
     # Children by parent.
     @cached_property
     def open_alerts_by_app(self) -> Loader:
@@ -496,6 +500,32 @@ class Loaders:
     @cached_property
     def entries_by_notification(self) -> Loader:
         return _grouped(m.NotificationEntry, "notification_id")
+
+    @cached_property
+    def note_items_by_notification(self) -> Loader:
+        """The install requests each INSTALL_REQUEST notification lists, oldest first."""
+        return _grouped(m.InstallRequestNoteItem, "notification_id", order_by=("request_id",))
+
+    @cached_property
+    def note_by_notification(self) -> Loader:
+        """Each notification's install request note (null: a digest)."""
+
+        async def load(ids: list[int]) -> list[m.InstallRequestNote | None]:
+            found = await fetch_in(m.InstallRequestNote, "notification_id", set(ids))
+            notes = {note.notification_id: note for note in found}
+            return [notes.get(i) for i in ids]
+
+        return Loader(load)
+
+    @cached_property
+    def pending_requests_by_requester(self) -> Loader:
+        """Each user's PENDING install requests, oldest first."""
+        return _grouped(
+            m.InstallRequest,
+            "requested_by_id",
+            where="\"status\" = 'PENDING'",
+            order_by=("created_at", "id"),
+        )
 
     @cached_property
     def installed_apps_by_portal(self) -> Loader:

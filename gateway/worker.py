@@ -1,4 +1,5 @@
-"""The digest worker: makes due digests, then sends the email outbox (DESIGN §3 "Digest worker").
+"""The digest worker: makes due digests, expires install requests and reminds their
+reviewers, then sends the email outbox (DESIGN §3 "Digest worker", §6 "Install requests").
 
 The same loop runs as `gateway worker` (scale-out: any number of them, next to the servers) and
 inside the server in embedded mode (`create_app`'s lifespan). Every pass is safe to run
@@ -20,12 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.metrics import Metrics
-from gateway.services import digests
+from gateway.services import digests, install_requests
 from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
 from gateway.tracing import Tracing, span
 
 log = logging.getLogger("gateway.worker")
+
+# What a pass may be limited to (`gateway worker --once --only …`); None: all three, in order.
+PARTS = ("digests", "install-requests", "mail")
 
 
 @dataclass
@@ -40,6 +44,8 @@ class PassResult:
     emails_sent: int = 0
     emails_retrying: int = 0
     emails_failed: int = 0
+    requests_expired: int = 0
+    request_reminders: int = 0
 
     def count(self, metrics: Metrics) -> None:
         """Adds this pass to the worker's series (gateway/metrics.py)."""
@@ -64,7 +70,8 @@ class PassResult:
             f"{self.digests} digests, {self.notifications} notifications "
             f"({self.empty} rules with nothing new, {self.skipped} done by another worker, "
             f"{self.errors} failed); emails: {self.emails_sent} sent, "
-            f"{self.emails_retrying} retrying, {self.emails_failed} failed"
+            f"{self.emails_retrying} retrying, {self.emails_failed} failed; install requests: "
+            f"{self.requests_expired} expired, {self.request_reminders} reminders"
         )
 
 
@@ -83,33 +90,47 @@ async def run_pass(
     settle: timedelta | None = None,
     send_mail: bool = True,
     should_stop: Callable[[], bool] | None = None,
+    only: str | None = None,
 ) -> PassResult:
-    """One pass as of `now`: every due digest, then every due email.
+    """One pass as of `now`: every due digest, then install requests (expiry, reminders),
+    then every due email. `only` runs one of the three alone (`PARTS`): expiring requests and
+    reminding reviewers never move a rule's cut, and neither does sending mail.
 
-    `portal_ids` limits the digests to those portals (the outbox is sent whole). `settle`
+    `portal_ids` limits digests and install requests to those portals (the outbox is sent
+    whole). `settle`
     defaults to `settings.digest_settle_seconds` (see gateway/services/digests.py). Once
     `should_stop()` says so (the process is shutting down), nothing more is claimed: the job
     or email in hand is finished, the rest is left for the next pass (any worker's).
     """
+    if only is not None and only not in PARTS:
+        raise ValueError(f"only is one of {', '.join(PARTS)}, not {only!r}")
     if settle is None:
         settle = timedelta(seconds=settings.digest_settle_seconds)
-    made = await digests.make_due_digests(
-        now,
-        publisher,
-        owner,
-        lease=timedelta(seconds=settings.digest_lease_seconds),
-        settle=settle,
-        portal_ids=portal_ids,
-        should_stop=should_stop,
-    )
-    result = PassResult(
-        digests=made.digests,
-        notifications=made.notifications,
-        empty=made.empty,
-        skipped=made.skipped,
-        errors=made.errors,
-    )
-    if send_mail and not (should_stop is not None and should_stop()):
+    result = PassResult()
+    if only in (None, "digests"):
+        made = await digests.make_due_digests(
+            now,
+            publisher,
+            owner,
+            lease=timedelta(seconds=settings.digest_lease_seconds),
+            settle=settle,
+            portal_ids=portal_ids,
+            should_stop=should_stop,
+        )
+        result.digests, result.notifications = made.digests, made.notifications
+        result.empty, result.skipped, result.errors = made.empty, made.skipped, made.errors
+
+    def stopping() -> bool:
+        return should_stop is not None and should_stop()
+
+    if only in (None, "install-requests") and not stopping():
+        asked = await install_requests.run_pass(
+            now, publisher, portal_ids=portal_ids, should_stop=should_stop
+        )
+        result.requests_expired, result.request_reminders = asked.expired, asked.reminders
+        result.skipped += asked.skipped
+        result.errors += asked.errors
+    if only in (None, "mail") and send_mail and not stopping():
         from gateway.services import mail
 
         sent = await mail.send_due(now, settings, owner, should_stop=should_stop)
@@ -154,6 +175,8 @@ async def run_forever(
                 result.count(metrics)
             if (
                 result.digests
+                or result.requests_expired
+                or result.request_reminders
                 or result.errors
                 or result.emails_sent
                 or result.emails_retrying

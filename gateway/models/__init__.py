@@ -2,6 +2,11 @@
 
 from gateway.models.apps import AppAlert, AppConnection, ConnectedApp, GrantedScope
 from gateway.models.catalogue import LearningResource, ListingScope, MarketplaceListing
+from gateway.models.install_requests import (
+    InstallRequest,
+    InstallRequestNote,
+    InstallRequestNoteItem,
+)
 from gateway.models.log import AppLogEntry, LoggedAlert, ProcessedEvent
 from gateway.models.notifications import (
     Delivery,
@@ -36,4 +41,7 @@ __models__ = [
     Notification,
     NotificationEntry,
     Delivery,
+    InstallRequest,
+    InstallRequestNote,
+    InstallRequestNoteItem,
 ]

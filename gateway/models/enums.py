@@ -67,6 +67,8 @@ class NotificationType(str, Enum):
     APP_DISCONNECT = "APP_DISCONNECT"
     APP_UNINSTALL = "APP_UNINSTALL"
     APP_ERROR = "APP_ERROR"
+    # Install requests' own notices (new, reminder, outcome): never a rule's type.
+    INSTALL_REQUEST = "INSTALL_REQUEST"
 
 
 class NotificationFrequency(str, Enum):
@@ -120,6 +122,24 @@ class Permission(str, Enum):
 
 # The three that replaced the single "app marketplace access" permission (`canManageApps`).
 APP_PERMISSIONS = (Permission.INSTALL_APPS, Permission.APPROVE_SCOPES, Permission.UNINSTALL_APPS)
+
+
+class InstallRequestStatus(str, Enum):
+    """Where an install request stands (DESIGN §6 "Install requests"); only PENDING changes."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+
+class InstallRequestNotice(str, Enum):
+    """Why an INSTALL_REQUEST notification was sent."""
+
+    NEW = "NEW"
+    REMINDER = "REMINDER"
+    OUTCOME = "OUTCOME"
 
 
 class UserErrorCode(str, Enum):

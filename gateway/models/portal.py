@@ -14,6 +14,10 @@ class Portal(Model):
     tier = fields.CharEnumField(SubscriptionTier, max_length=16)
     timezone = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The install request policy (DESIGN §6 "Install requests"): how long a request waits for
+    # a decision, and whether reviewers get a daily reminder of the waiting ones.
+    request_duration_days = fields.IntField(default=30, db_default=30)
+    request_reminders = fields.BooleanField(default=True, db_default=True)
 
     class Meta:
         table = "portal"

@@ -13,6 +13,7 @@ from typing import Any
 from gateway.context import Context, Info
 from gateway.errors import BadUserInput
 from gateway.ids import from_global_id
+from gateway.services.install_requests import may_see
 
 
 async def _in_portal(ctx: Context, row: Any) -> bool:
@@ -30,6 +31,10 @@ async def _own(ctx: Context, row: Any) -> bool:
 
 async def _manages_notifications_in_portal(ctx: Context, row: Any) -> bool:
     return ctx.viewer.can_manage_notifications and row.portal_id == ctx.portal.id
+
+
+async def _request_visible(ctx: Context, row: Any) -> bool:
+    return may_see(ctx.viewer, row)
 
 
 async def _everyone(_ctx: Context, _row: Any) -> bool:
@@ -56,6 +61,7 @@ NODE_TYPES: dict[str, tuple[str, Visible]] = {
     "Delivery": ("delivery_by_id", _manages_notifications_in_portal),
     "MarketplaceListing": ("listing_by_id", _everyone),
     "LearningResource": ("learning_resource_by_id", _everyone),
+    "InstallRequest": ("install_request_by_id", _request_visible),
 }
 
 

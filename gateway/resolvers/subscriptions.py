@@ -15,6 +15,7 @@ from gateway import models as m
 from gateway.context import Info
 from gateway.resolvers.inputs import decode_ids
 from gateway.services.envelopes import Envelope, StatusChange
+from gateway.services.install_requests import may_see
 from gateway.services.log import LogFilter, matches
 
 _NO_EVENT = Envelope(portal_id=0)
@@ -50,3 +51,12 @@ async def notification_received(info: Info) -> AsyncIterator[m.Notification]:
             and notification.in_app
         ):
             yield notification
+
+
+async def install_request_changed(info: Info) -> AsyncIterator[m.InstallRequest]:
+    """Requests made or changed that the viewer may see: reviewers all, others their own."""
+    viewer = info.context.viewer
+    for request_id in _envelope(info).install_requests:
+        request = await info.context.loaders.install_request_by_id.load(request_id)
+        if request is not None and may_see(viewer, request):
+            yield request

@@ -13,6 +13,7 @@ from gateway.context import Context, Info
 from gateway.executor.batch import batch_field, batched, derive
 from gateway.resolvers import alerts as alerts_r
 from gateway.resolvers import apps as r
+from gateway.resolvers import install_requests as ir
 from gateway.resolvers import log as log_r
 from gateway.schema.base import Connection, Node, id_field, node_type
 from gateway.schema.enums import (
@@ -24,12 +25,14 @@ from gateway.schema.enums import (
 )
 
 if TYPE_CHECKING:
+    from gateway.schema.install_requests import InstallRequest
     from gateway.schema.log import AppLogEntry, AppLogFilter
     from gateway.schema.portal import User
 
 UserT = Annotated["User", strawberry.lazy("gateway.schema.portal")]
 AppLogEntryT = Annotated["AppLogEntry", strawberry.lazy("gateway.schema.log")]
 AppLogFilterT = Annotated["AppLogFilter", strawberry.lazy("gateway.schema.log")]
+InstallRequestT = Annotated["InstallRequest", strawberry.lazy("gateway.schema.install_requests")]
 
 
 @strawberry.type(description="One permission an app asks for, as seen from this portal.")
@@ -126,6 +129,20 @@ class MarketplaceListing(Node):
             "is already connected to (a multi-account app takes more accounts)."
         ),
         viewer_facts=("id", "can_install"),
+    )
+    viewer_can_request: bool = batch_field(
+        ir.viewer_can_request,
+        description=(
+            "The viewer may ask for it to be installed (requestAppInstall): they lack "
+            "INSTALL_APPS, every required scope is within the portal's tier, and it is a PORTAL "
+            "listing not installed with no pending request of theirs, or a MULTI_ACCOUNT one."
+        ),
+        viewer_facts=("id", "can_install"),
+    )
+    viewer_pending_request: InstallRequestT | None = batch_field(
+        ir.viewer_pending_requests,
+        description="The viewer's pending install request for this listing (the newest), if any.",
+        viewer_facts=("id",),
     )
 
 

@@ -13,6 +13,8 @@ from gateway.models.enums import (
     AppStatus,
     DeliveryStatus,
     InstallLevel,
+    InstallRequestNotice,
+    InstallRequestStatus,
     NotificationAudience,
     NotificationChannel,
     NotificationFrequency,
@@ -60,7 +62,23 @@ strawberry.enum(
     NotificationType,
     description=(
         "Which log activities a rule reports: APP_INSTALL (INSTALLED, REINSTALLED), "
-        "APP_DISCONNECT (DISCONNECTED), APP_UNINSTALL (UNINSTALLED)."
+        "APP_DISCONNECT (DISCONNECTED), APP_UNINSTALL (UNINSTALLED). INSTALL_REQUEST is the "
+        "type of install requests' own notifications, never of a rule (INVALID there)."
+    ),
+)
+strawberry.enum(
+    InstallRequestStatus,
+    description=(
+        "Where an install request stands: PENDING until it is APPROVED (installed), DENIED, "
+        "CANCELLED by its requester, or EXPIRED (nobody decided within the policy's days)."
+    ),
+)
+strawberry.enum(
+    InstallRequestNotice,
+    description=(
+        "Why an INSTALL_REQUEST notification was sent: NEW (to reviewers, a request was made), "
+        "REMINDER (to reviewers, requests waiting more than 24 hours; at most one a day), "
+        "OUTCOME (to the requester: approved, denied or expired)."
     ),
 )
 strawberry.enum(
@@ -90,6 +108,8 @@ __all__ = [
     "AppStatus",
     "DeliveryStatus",
     "InstallLevel",
+    "InstallRequestNotice",
+    "InstallRequestStatus",
     "NotificationAudience",
     "NotificationChannel",
     "NotificationFrequency",

@@ -17,6 +17,7 @@ from gateway.schema.enums import (
     Permission,
     UserErrorCode,
 )
+from gateway.schema.install_requests import InstallRequestMutations
 from gateway.schema.notifications import Notification, NotificationRule
 from gateway.schema.portal import User
 from gateway.services.problems import Problem
@@ -280,7 +281,7 @@ class AcknowledgeAlertPayload:
 
 
 @strawberry.type(description="Everything the console changes.")
-class Mutation:
+class Mutation(InstallRequestMutations):
     @strawberry.mutation(
         description="Install a listing (PORTAL, MULTI_ACCOUNT: managers) or connect to a USER app (anyone)."
     )

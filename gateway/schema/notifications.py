@@ -9,11 +9,13 @@ import strawberry
 
 from gateway import models as m
 from gateway.context import Info
-from gateway.executor.batch import reads_viewer
+from gateway.executor.batch import batch_field, reads_viewer
+from gateway.resolvers import install_requests as requests_r
 from gateway.resolvers import notifications as r
 from gateway.schema.base import Node, id_field, node_type, row
 from gateway.schema.enums import (
     DeliveryStatus,
+    InstallRequestNotice,
     NotificationAudience,
     NotificationChannel,
     NotificationFrequency,
@@ -23,6 +25,7 @@ from gateway.services.digests import MAX_ENTRIES
 
 if TYPE_CHECKING:
     from gateway.schema.apps import ConnectedApp
+    from gateway.schema.install_requests import InstallRequest
     from gateway.schema.log import AppLogEntry
     from gateway.schema.portal import Team, User
 
@@ -30,6 +33,7 @@ ConnectedAppT = Annotated["ConnectedApp", strawberry.lazy("gateway.schema.apps")
 AppLogEntryT = Annotated["AppLogEntry", strawberry.lazy("gateway.schema.log")]
 UserT = Annotated["User", strawberry.lazy("gateway.schema.portal")]
 TeamT = Annotated["Team", strawberry.lazy("gateway.schema.portal")]
+InstallRequestT = Annotated["InstallRequest", strawberry.lazy("gateway.schema.install_requests")]
 
 
 @strawberry.type(description="Who is told about which app events, and how often.")
@@ -102,6 +106,19 @@ class Notification(Node):
 
     read_at: datetime | None = strawberry.field(
         description="When the recipient read it; null if unread."
+    )
+
+    install_requests: list[InstallRequestT] = batch_field(
+        requests_r.notification_requests,
+        description=(
+            "For an INSTALL_REQUEST notification, the requests it is about (a reminder lists "
+            "every request waiting then); empty for digests."
+        ),
+        viewer_facts=("id", "can_install"),
+    )
+    install_request_notice: InstallRequestNotice | None = batch_field(
+        requests_r.notification_notices,
+        description="Why an INSTALL_REQUEST notification was sent; null for digests.",
     )
 
 

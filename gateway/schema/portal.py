@@ -10,11 +10,17 @@ import strawberry
 from gateway import models as m
 from gateway.context import Info
 from gateway.executor.batch import batch_field, batched, load, reads_viewer
+from gateway.resolvers import install_requests as requests_r
 from gateway.resolvers import log as log_r
 from gateway.resolvers import portal as r
 from gateway.resolvers.inputs import enum_set
 from gateway.schema.base import Connection, Node, id_field, node_type, row
-from gateway.schema.enums import DeliveryStatus, Permission, SubscriptionTier
+from gateway.schema.enums import (
+    DeliveryStatus,
+    InstallRequestStatus,
+    Permission,
+    SubscriptionTier,
+)
 from gateway.services.apps import AppFilter
 
 if TYPE_CHECKING:
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
         LearningResource,
         MarketplaceListing,
     )
+    from gateway.schema.install_requests import InstallRequest, InstallRequestPolicy
     from gateway.schema.log import AppLogEntry, AppLogFilter
     from gateway.schema.notifications import Delivery, Notification, NotificationRule
 
@@ -39,6 +46,9 @@ AppLogFilterT = Annotated["AppLogFilter", _log]
 NotificationRuleT = Annotated["NotificationRule", _notifications]
 NotificationT = Annotated["Notification", _notifications]
 DeliveryT = Annotated["Delivery", _notifications]
+_requests = strawberry.lazy("gateway.schema.install_requests")
+InstallRequestT = Annotated["InstallRequest", _requests]
+InstallRequestPolicyT = Annotated["InstallRequestPolicy", _requests]
 
 
 @strawberry.type(description="A named group of users in one portal.")
@@ -206,6 +216,24 @@ class Portal(Node):
         status: DeliveryStatus | None = None,
     ) -> Connection[DeliveryT]:
         return await r.deliveries(row(self, m.Portal), info, first, after, status)  # type: ignore[return-value]  # a row stands for its GraphQL type
+
+    @strawberry.field(
+        description="Install requests, newest first: every one for reviewers (INSTALL_APPS "
+        "holders and super admins), the viewer's own for anyone else.",
+        metadata=reads_viewer("id", "can_install"),
+    )
+    async def install_requests(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: InstallRequestStatus | None = None,
+    ) -> Connection[InstallRequestT]:
+        return await requests_r.portal_requests(row(self, m.Portal), info, first, after, status)  # type: ignore[return-value]  # a row stands for its GraphQL type
+
+    @strawberry.field(description="How install requests are handled (super admins change it).")
+    def install_request_policy(self) -> InstallRequestPolicyT:
+        return requests_r.policy(row(self, m.Portal))  # type: ignore[return-value]  # the service's dataclass stands for it
 
 
 @strawberry.type(description="The signed-in user and their portal.")

@@ -36,6 +36,7 @@ from gateway.schema.apps import (
     MarketplaceListing,
 )
 from gateway.schema.base import Node
+from gateway.schema.install_requests import InstallRequest
 from gateway.schema.limits import (
     TagValidationErrors,
     document_limits_extension,
@@ -63,14 +64,14 @@ class Query:
     @strawberry.field(
         description="Any object by global id; null when it does not exist or is not visible.",
         # Visibility: a colleague's notification is null, deliveries are for MANAGE_NOTIFICATIONS.
-        metadata=reads_viewer("id", "can_manage_notifications"),
+        metadata=reads_viewer("id", "can_manage_notifications", "can_install"),
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         return await node_r.node(info, id)
 
     @strawberry.field(
         description="Objects by global ids (at most 100), in order; null for each that is not visible.",
-        metadata=reads_viewer("id", "can_manage_notifications"),
+        metadata=reads_viewer("id", "can_manage_notifications", "can_install"),
     )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         return await node_r.nodes(info, ids)
@@ -90,6 +91,7 @@ NODE_TYPES = [
     Delivery,
     MarketplaceListing,
     LearningResource,
+    InstallRequest,
 ]
 
 

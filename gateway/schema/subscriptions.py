@@ -13,6 +13,7 @@ from gateway.resolvers import subscriptions as r
 from gateway.schema.apps import AppAlert, ConnectedApp
 from gateway.schema.base import row
 from gateway.schema.enums import AppStatus
+from gateway.schema.install_requests import InstallRequest
 from gateway.schema.log import AppLogEntry, AppLogFilter
 from gateway.schema.notifications import Notification
 from gateway.services.envelopes import StatusChange
@@ -75,3 +76,15 @@ class Subscription:
     async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
         async for notification in r.notification_received(info):
             yield notification  # type: ignore[misc]  # a row stands for its GraphQL type
+
+    @strawberry.subscription(
+        description=(
+            "Install requests as they are made, decided, cancelled or expired: every one for "
+            "reviewers (INSTALL_APPS holders and super admins), the viewer's own for anyone else."
+        ),
+        # Who sees which request depends on the viewer: groups per user (gateway/live.py).
+        metadata=reads_viewer("id", "can_install"),
+    )
+    async def install_request_changed(self, info: Info) -> AsyncGenerator[InstallRequest, None]:
+        async for request in r.install_request_changed(info):
+            yield request  # type: ignore[misc]  # a row stands for its GraphQL type

@@ -59,14 +59,19 @@ class Envelope:
     log_entries: tuple[int, ...] = ()
     status_changes: tuple[StatusChange, ...] = ()
     notifications: tuple[int, ...] = ()
+    # Install requests made or changed (installRequestChanged).
+    install_requests: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        raw = {
             "portalId": self.portal_id,
             "logEntries": list(self.log_entries),
             "statusChanges": [c.to_json() for c in self.status_changes],
             "notifications": list(self.notifications),
         }
+        if self.install_requests:  # only then: most envelopes have none
+            raw["installRequests"] = list(self.install_requests)
+        return raw
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Envelope:
@@ -75,6 +80,8 @@ class Envelope:
             log_entries=tuple(raw["logEntries"]),
             status_changes=tuple(StatusChange.from_json(c) for c in raw["statusChanges"]),
             notifications=tuple(raw["notifications"]),
+            # Absent from envelopes of processes that predate install requests.
+            install_requests=tuple(raw.get("installRequests", ())),
         )
 
 
@@ -88,6 +95,7 @@ class _PortalChanges:
     log_entries: list[int] = field(default_factory=list)
     status_changes: list[StatusChange] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
+    install_requests: list[int] = field(default_factory=list)
 
 
 class Changes:
@@ -115,11 +123,22 @@ class Changes:
     def notified(self, portal_id: int, notification_id: int) -> None:
         self._of(portal_id).notifications.append(notification_id)
 
+    def request_changed(self, portal_id: int, request_id: int) -> None:
+        requests = self._of(portal_id).install_requests
+        if request_id not in requests:
+            requests.append(request_id)
+
     def envelopes(self) -> list[Envelope]:
         return [
-            Envelope(p, tuple(c.log_entries), tuple(c.status_changes), tuple(c.notifications))
+            Envelope(
+                p,
+                tuple(c.log_entries),
+                tuple(c.status_changes),
+                tuple(c.notifications),
+                tuple(c.install_requests),
+            )
             for p, c in self._portals.items()
-            if c.log_entries or c.status_changes or c.notifications
+            if c.log_entries or c.status_changes or c.notifications or c.install_requests
         ]
 
 

@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 
 from gateway import models as m
 from gateway.models.enums import AppActivity, InstallLevel, Permission, ScopeState
-from gateway.services import text
+from gateway.services import request_notes, text
 from gateway.services.access import may_install, require
 from gateway.services.apps import current_status, scope_state
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
@@ -106,7 +106,7 @@ def _scope_name_problems(scopes: list[str] | None) -> list[Problem]:
 # --- install ------------------------------------------------------------------------------
 
 
-def _install_scopes(
+def install_scopes(
     listing_scopes: list[m.ListingScope], named: list[str] | None, tier: m.enums.SubscriptionTier
 ) -> tuple[list[str], list[Problem]]:
     """The scopes an install grants, and what is wrong with the request."""
@@ -145,9 +145,34 @@ def _install_scopes(
     return [s.name for s in listing_scopes if s.name in set(named)], problems
 
 
-async def install_app(
+@dataclass(frozen=True)
+class InstallPlan:
+    """An install that passed every check made before writing: what it grants, and the
+    connection it adds (None for a PORTAL app)."""
+
+    listing: m.MarketplaceListing
+    grants: list[str]
+    account_name: str | None
+    key: str | None
+
+    @property
+    def clash(self) -> Problem:
+        """The answer when a concurrent write wins the race (a unique key refuses ours twice)."""
+        if self.key is None:
+            return conflict("The app is already installed", "input", "listingId")
+        what = (
+            "This account is already connected"
+            if self.account_name
+            else "You are already connected to this app"
+        )
+        return conflict(what, "input", "listingId")
+
+
+async def plan_install(
     actor: Actor, listing_id: int, scopes: list[str] | None, account_name: str | None
-) -> m.ConnectedApp:
+) -> InstallPlan:
+    """The checks of an install that need no lock: the listing, the permission, the account
+    name, the scopes against the tier. Refuses with every problem found."""
     refuse_if(install_input_problems(scopes, account_name))
     listing = await m.MarketplaceListing.get_or_none(id=listing_id)
     if listing is None:
@@ -167,46 +192,59 @@ async def install_app(
             invalid("Only multi-account apps take an accountName", "input", "accountName")
         )
     listing_scopes = await m.ListingScope.filter(listing_id=listing.id).order_by("position", "id")
-    grants, scope_problems = _install_scopes(listing_scopes, scopes, actor.portal.tier)
+    grants, scope_problems = install_scopes(listing_scopes, scopes, actor.portal.tier)
     refuse_if(problems + scope_problems)
-
     key = (
         None
         if level is InstallLevel.PORTAL
         else m.AppConnection.key_for(actor.user.id, account_name)
     )
+    return InstallPlan(listing, grants, account_name, key)
+
+
+async def install_planned(changes: Changes, actor: Actor, plan: InstallPlan) -> m.ConnectedApp:
+    """The writes of a planned install, inside the caller's unit of work. A PORTAL app already
+    installed is refused (CONFLICT); a unique key refusing a row raises IntegrityError (the
+    caller retries once: `retry_once_on_clash`). Pending install requests the install answers
+    become APPROVED in the same transaction."""
+    listing = plan.listing
+    existing = (
+        await m.ConnectedApp.filter(portal_id=actor.portal.id, listing_id=listing.id)
+        .select_for_update()
+        .first()
+    )
+    await pause_point("install:after-read")
+    if existing is not None and existing.uninstalled_at is None:
+        if plan.key is None:
+            raise Refused([conflict("The app is already installed", "input", "listingId")])
+        app = existing
+    else:
+        app = await _install(changes, actor, listing, existing, plan.grants)
+    if plan.key is not None:
+        await m.AppConnection.create(
+            app_id=app.id,
+            user_id=actor.user.id,
+            account_name=plan.account_name,
+            connected_at=actor.now,
+            key=plan.key,
+        )
+    if listing.install_level is not InstallLevel.USER:
+        await request_notes.fulfil_pending(
+            changes, actor.user.id, app, plan.account_name, actor.now
+        )
+    return app
+
+
+async def install_app(
+    actor: Actor, listing_id: int, scopes: list[str] | None, account_name: str | None
+) -> m.ConnectedApp:
+    plan = await plan_install(actor, listing_id, scopes, account_name)
 
     async def work() -> m.ConnectedApp:
         async with unit_of_work(actor.publisher) as changes:
-            existing = (
-                await m.ConnectedApp.filter(portal_id=actor.portal.id, listing_id=listing.id)
-                .select_for_update()
-                .first()
-            )
-            await pause_point("install:after-read")
-            if existing is not None and existing.uninstalled_at is None:
-                if key is None:
-                    raise Refused([conflict("The app is already installed", "input", "listingId")])
-                app = existing
-            else:
-                app = await _install(changes, actor, listing, existing, grants)
-            if key is not None:
-                await m.AppConnection.create(
-                    app_id=app.id,
-                    user_id=actor.user.id,
-                    account_name=account_name,
-                    connected_at=actor.now,
-                    key=key,
-                )
-            return app
+            return await install_planned(changes, actor, plan)
 
-    what = (
-        "This account is already connected"
-        if account_name
-        else "You are already connected to this app"
-    )
-    clash = conflict(what if key else "The app is already installed", "input", "listingId")
-    return await retry_once_on_clash(work, clash)
+    return await retry_once_on_clash(work, plan.clash)
 
 
 async def _install(

@@ -145,6 +145,15 @@ async def _check_input(actor: Actor, given: RuleInput, problems: list[Problem]) 
     problems.extend(await _missing(m.Team, portal_id, given.team_ids, "teamIds", "team"))
     if given.channels is not None and not given.channels:
         problems.append(invalid("Choose at least one channel", "input", "channels"))
+    if given.type is NotificationType.INSTALL_REQUEST:
+        # Install requests send their own notices (gateway/services/request_notes.py).
+        problems.append(
+            invalid(
+                "INSTALL_REQUEST notifications come from install requests, not rules",
+                "input",
+                "type",
+            )
+        )
     return name
 
 

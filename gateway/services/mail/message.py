@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from gateway import models as m
 from gateway.models.enums import AppActivity, NotificationType
 from gateway.services.digests import MAX_ENTRIES
+from gateway.services.mail.request_message import build_request_message
 from gateway.settings import Settings
 
 # The console page a digest links to: the Notifications tab of the Connected apps settings.
@@ -130,11 +131,15 @@ class _Line:
 
 
 async def build_message(delivery: m.Delivery, settings: Settings) -> EmailMessage:
-    """The digest email for one delivery: plain text and HTML alternatives."""
+    """The email for one delivery: plain text and HTML alternatives (a digest's, or an install
+    request notice's: mail/request_message.py)."""
     notification = await m.Notification.get(id=delivery.notification_id).select_related(
         "portal", "rule"
     )
     recipient = await m.User.get(id=delivery.recipient_id)
+    if notification.type is NotificationType.INSTALL_REQUEST:
+        domain = _domain(settings.mail_from)
+        return await build_request_message(notification, recipient, settings, domain)
     portal = notification.portal
     tz = ZoneInfo(portal.timezone)
     entries = await (
