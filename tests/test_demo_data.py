@@ -478,9 +478,9 @@ async def test_every_alert_is_raised_and_resolved_in_the_log_with_its_reason(
 
 async def test_notification_rules(demo: DemoData) -> None:
     rules = await NotificationRule.filter(portal_id=demo.acme_portal_id).order_by("id")
-    assert len(rules) == 4
+    assert len(rules) == 3
     assert demo.rule_ids == {r.name: r.id for r in rules}
-    assert len({r.type for r in rules}) == 4
+    assert len({r.type for r in rules}) == 3
     assert len({r.frequency for r in rules}) == 3
     assert len({r.audience for r in rules}) == 3
     admin_id = demo.user_ids["admin@demo.example"]

@@ -300,8 +300,9 @@ async def test_app_log_is_newest_first_and_pages_through_everything(client, admi
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
-    assert page["totalCount"] == 542 == len(seen)
-    assert len({n["id"] for n in seen}) == 542
+    # 542 lifecycle entries and 11 for the alerts raised and resolved (DESIGN §6)
+    assert page["totalCount"] == 553 == len(seen)
+    assert len({n["id"] for n in seen}) == 553
     times = [n["occurredAt"] for n in seen]
     assert times == sorted(times, reverse=True)
     assert {n["activity"] for n in seen} == {
@@ -311,6 +312,8 @@ async def test_app_log_is_newest_first_and_pages_through_everything(client, admi
         "DISCONNECTED",
         "RECONNECTED",
         "REAUTHORIZED",
+        "ERROR_RAISED",
+        "ERROR_RESOLVED",
     }
 
 

@@ -311,18 +311,6 @@ ACME = PortalSpec(
             unread=2,
         ),
         RuleSpec(
-            "App errors",
-            NotificationType.APP_ERROR,
-            NotificationFrequency.DAILY,
-            NotificationAudience.SUPER_ADMINS,
-            email=True,
-            in_app=True,
-            created_days_ago=90,
-            updated_days_ago=90,
-            inbox_periods=2,
-            unread=1,
-        ),
-        RuleSpec(
             "Monthly uninstall report",
             NotificationType.APP_UNINSTALL,
             NotificationFrequency.MONTHLY,
