@@ -317,6 +317,7 @@ SCREENS = (
     "/console/log",
     "/console/notifications",
     "/console/inbox",
+    "/console/people",
 )
 
 
@@ -633,3 +634,163 @@ async def test_an_alert_is_acknowledged_with_a_note_and_leaves_needs_attention(
         assert browser.log() == []
     # and the app no longer needs attention
     assert (await api(base, token, ATTENTION))["viewer"]["portal"]["connectedApps"]["nodes"] == []
+
+
+REQUESTS = """query ($status: InstallRequestStatus) { viewer { portal {
+  installRequests(first: 10, status: $status) {
+    nodes { id status decisionNote listing { name } app { id name } } }
+  connectedApps(first: 50) { nodes { id name } } } } }"""
+REQUEST_APP = """mutation ($input: RequestAppInstallInput!) {
+  requestAppInstall(input: $input) { request { id } userErrors { field message } } }"""
+PERMISSIONS_OF = "query ($id: ID!) { node(id: $id) { ... on User { permissions } } }"
+
+
+async def requests_seen(base: str, token: str, status: str | None = None) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base) as client:
+        return (await data(client, REQUESTS, {"status": status}, token=token))["viewer"]["portal"]
+
+
+def in_row(browser: Browser, row: str, css: str) -> WebElement:
+    return browser.one(f"{row} {css}")
+
+
+def status_of(browser: Browser, row: str) -> str | None:
+    found = browser.all(row)
+    return found[0].get_attribute("data-request-status") if found else None
+
+
+async def people_tenant(settings: Settings) -> Tenant:
+    return await make_tenant(
+        settings,
+        people={"Ada Admin": "admin", "Rita Reviewer": "manager", "Max Member": "member"},
+    )
+
+
+async def test_a_member_requests_an_app_and_a_reviewer_approves_it_on_people(
+    base, settings
+) -> None:
+    tenant = await people_tenant(settings)
+    listing = await make_listing(unique("Requested app"))
+    card = f'[data-listing-id="{to_global_id("MarketplaceListing", listing.id)}"]'
+    reviewer = tenant.token("Rita Reviewer")
+    with browsing(base) as member, browsing(base) as review:
+        # when a member without INSTALL_APPS asks for the app from the Marketplace
+        await thread(member.open, "/console/marketplace", tenant.token("Max Member"))
+        search = await thread(member.one, "#market-search")
+        await thread(search.send_keys, listing.name)
+        assert not _permitted(await thread(member.one, f"{card} [data-action=install]"))
+        await thread(lambda: member.one(f"{card} [data-action=request]").click())
+        why = await thread(member.one, f'{card} textarea[name="justification"]')
+        await thread(why.send_keys, "Our sales team needs it for the Q3 campaign")
+        await thread(lambda: member.one(f"{card} [data-confirm=request]").click())
+        # then the card says it waits for review, with a cancel action
+        pending = await thread(member.one, f"{card} [data-pending-request]")
+        assert "Requested — pending review" in pending.text
+        assert _permitted(await thread(member.one, f"{card} [data-action=cancel-request]"))
+        (request,) = (await requests_seen(base, reviewer, "PENDING"))["installRequests"]["nodes"]
+        row = f'[data-request-id="{request["id"]}"]'
+        # when a reviewer opens People, sees the pending request and approves it
+        await thread(review.open, "/console/people", reviewer)
+        await thread(review.wait, lambda d: status_of(review, row) == "PENDING", "the request")
+        text = await thread(lambda: review.one(row).text)
+        assert "Max Member" in text and "Q3 campaign" in text and listing.name in text
+        await thread(lambda: in_row(review, row, "[data-action=approve]").click())
+        await thread(lambda: in_row(review, row, "[data-confirm=approve]").click())
+        await thread(review.wait, lambda d: status_of(review, row) == "APPROVED", "APPROVED")
+        # then the app is installed and the request approved
+        seen = await requests_seen(base, reviewer)
+        assert listing.name in [a["name"] for a in seen["connectedApps"]["nodes"]]
+        (approved,) = seen["installRequests"]["nodes"]
+        assert approved["status"] == "APPROVED" and approved["app"]["name"] == listing.name
+        # and the requester's Marketplace says so, live, then after a reload lists it no more
+        await thread(member.one, f'{card} [data-request-outcome="APPROVED"]')
+        await thread(member.open, "/console/marketplace")
+        await thread(member.wait, lambda d: status_of(member, row) == "APPROVED", "their request")
+        assert "Open " + listing.name in await thread(lambda: member.one(row).text)
+        await thread(lambda: member.one("#market-search").send_keys(listing.name))
+        await thread(member.wait, lambda d: "No listings match." in member.one("main").text, "it")
+        assert member.log() == [] and review.log() == []
+
+
+async def test_a_denial_needs_a_note_and_the_requester_reads_it(base, settings) -> None:
+    tenant = await people_tenant(settings)
+    listing = await make_listing(unique("Denied app"))
+    async with httpx.AsyncClient(base_url=base) as client:
+        asked = await data(
+            client,
+            REQUEST_APP,
+            {
+                "input": {
+                    "listingId": to_global_id("MarketplaceListing", listing.id),
+                    "justification": "For the support team",
+                }
+            },
+            token=tenant.token("Max Member"),
+        )
+    request_id = asked["requestAppInstall"]["request"]["id"]
+    row = f'[data-request-id="{request_id}"]'
+    reviewer = tenant.token("Rita Reviewer")
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/people", reviewer)
+        await thread(browser.wait, lambda d: status_of(browser, row) == "PENDING", "the request")
+        # when the reviewer denies it without a note
+        await thread(lambda: in_row(browser, row, "[data-action=deny]").click())
+        await thread(lambda: in_row(browser, row, "[data-confirm=deny]").click())
+        # then the note field says it is needed, and nothing changed
+        error = await thread(
+            browser.wait,
+            lambda d: (e := in_row(browser, row, '[data-error-for="note"]')).text.strip() and e,
+            "the note's error",
+        )
+        assert "note" in error.text.lower(), error.text
+        assert (await requests_seen(base, reviewer))["installRequests"]["nodes"][0][
+            "status"
+        ] == "PENDING"
+        # when a note is written
+        note = await thread(in_row, browser, row, 'textarea[name="note"]')
+        await thread(note.send_keys, "We already use another helpdesk")
+        await thread(lambda: in_row(browser, row, "[data-confirm=deny]").click())
+        await thread(browser.wait, lambda d: status_of(browser, row) == "DENIED", "DENIED")
+        assert browser.log() == []
+    # then the requester sees it denied, with the note
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/people?status=DENIED", tenant.token("Max Member"))
+        await thread(browser.wait, lambda d: status_of(browser, row) == "DENIED", "their request")
+        decision = await thread(in_row, browser, row, "[data-decision]")
+        assert "Rita Reviewer" in decision.text
+        assert "We already use another helpdesk" in decision.text
+        assert browser.all(f"{row} [data-action]") == []
+        assert browser.log() == []
+    (denied,) = (await requests_seen(base, reviewer))["installRequests"]["nodes"]
+    assert denied["status"] == "DENIED"
+    assert denied["decisionNote"] == "We already use another helpdesk"
+
+
+async def test_a_super_admin_changes_a_members_permissions_on_people(base, settings) -> None:
+    tenant = await people_tenant(settings)
+    token = tenant.token("Ada Admin")
+    gid = {name: to_global_id("User", user.id) for name, user in tenant.people.items()}
+    member = f'[data-user-id="{gid["Max Member"]}"]'
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/people", token)
+        await thread(browser.one, f"{member} [data-action=save-permissions]")
+        # their own row and a super admin's cannot be changed; a member's can
+        own = await thread(in_row, browser, f'[data-user-id="{gid["Ada Admin"]}"]', "button")
+        assert not _permitted(own)
+        assert "your own permissions" in browser.one(f'[data-user-id="{gid["Ada Admin"]}"]').text
+        for value in ("INSTALL_APPS", "MANAGE_NOTIFICATIONS"):
+            box = await thread(in_row, browser, member, f'input[name=permission][value="{value}"]')
+            assert not box.is_selected() and box.is_enabled()
+            await thread(box.click)
+        # when the super admin saves them
+        await thread(lambda: in_row(browser, member, "[data-action=save-permissions]").click())
+        # then the row says who changed them, and the API has them
+        await thread(
+            browser.wait,
+            lambda d: "by Ada Admin" in in_row(browser, member, "[data-permissions-changed]").text,
+            "who changed them",
+        )
+        assert browser.log() == []
+    async with httpx.AsyncClient(base_url=base) as client:
+        held = await data(client, PERMISSIONS_OF, {"id": gid["Max Member"]}, token=token)
+    assert sorted(held["node"]["permissions"]) == ["INSTALL_APPS", "MANAGE_NOTIFICATIONS"]

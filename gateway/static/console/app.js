@@ -14,6 +14,7 @@ import * as logScreen from "./screens/log.js";
 import * as marketplaceScreen from "./screens/marketplace.js";
 import * as myAppsScreen from "./screens/my-apps.js";
 import * as notificationsScreen from "./screens/notifications.js";
+import * as peopleScreen from "./screens/people.js";
 import { renderSignIn } from "./screens/signin.js";
 
 const SCREENS = {
@@ -23,6 +24,7 @@ const SCREENS = {
   log: { module: logScreen, nav: "log" },
   notifications: { module: notificationsScreen, nav: "notifications" },
   inbox: { module: inboxScreen, nav: "inbox" },
+  people: { module: peopleScreen, nav: "people" },
 };
 
 const NAV = [
@@ -31,6 +33,7 @@ const NAV = [
   ["log", "App log", `${BASE}log`],
   ["notifications", "Notifications", `${BASE}notifications`],
   ["inbox", "Inbox", `${BASE}inbox`],
+  ["people", "People", `${BASE}people`],
 ];
 
 const root = document.getElementById("app");

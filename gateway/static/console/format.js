@@ -55,6 +55,7 @@ export const NOTIFICATION_TYPE = {
   APP_DISCONNECT: "App disconnect",
   APP_UNINSTALL: "App uninstall",
   APP_ERROR: "App error",
+  INSTALL_REQUEST: "Install request",
 };
 export const FREQUENCY = { HOURLY: "Hourly", DAILY: "Daily", WEEKLY: "Weekly", MONTHLY: "Monthly" };
 export const AUDIENCE = {
@@ -64,6 +65,15 @@ export const AUDIENCE = {
 };
 export const CHANNEL = { EMAIL: "Email", IN_APP: "In-app" };
 export const DELIVERY_STATUS = { PENDING: "Pending", SENT: "Sent", RETRYING: "Retrying", FAILED: "Failed" };
+
+export const PERMISSION = {
+  INSTALL_APPS: "Install apps",
+  APPROVE_SCOPES: "Approve scopes",
+  UNINSTALL_APPS: "Uninstall apps",
+  MANAGE_NOTIFICATIONS: "Manage notifications",
+};
+export const REQUEST_STATUS = { PENDING: "Pending", APPROVED: "Approved", DENIED: "Denied", CANCELLED: "Cancelled", EXPIRED: "Expired" };
+export const REQUEST_NOTICE = { NEW: "New install request", REMINDER: "Install requests waiting", OUTCOME: "Your install request" };
 
 export function label(table, value) {
   return (value && table[value]) || value || "";

@@ -20,6 +20,7 @@ export function parseRoute(pathname) {
   if (rest === "log") return { name: "log" };
   if (rest === "notifications") return { name: "notifications" };
   if (rest === "inbox") return { name: "inbox" };
+  if (rest === "people") return { name: "people" };
   const app = /^apps\/([^/]+)$/.exec(rest);
   if (app) {
     try {

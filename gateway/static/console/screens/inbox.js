@@ -3,14 +3,52 @@
 import { mutate, query } from "../api.js";
 import { emit, on } from "../bus.js";
 import { h, replace, setText } from "../dom.js";
-import { ACTIVITY, FREQUENCY, NOTIFICATION_TYPE, label, plural } from "../format.js";
-import { appPath } from "../router.js";
+import { ACTIVITY, FREQUENCY, NOTIFICATION_TYPE, REQUEST_NOTICE, REQUEST_STATUS, label, plural } from "../format.js";
+import { BASE, appPath } from "../router.js";
 import { emptyState, errorBox, loadMoreButton, loading, time, userErrorsBox } from "../ui.js";
 
 const SHOWN_ENTRIES = 10;
 
 function entryItem(entry) {
   return h("li", null, time(entry.occurredAt), " · ", label(ACTIVITY, entry.activity), " · ", h("a", { href: appPath(entry.app.id) }, entry.app.name), entry.user ? ` · by ${entry.user.name}` : "");
+}
+
+// An install request as an INSTALL_REQUEST notice lists it: what, for whom, where it stands.
+function requestEntry(request) {
+  return h(
+    "li",
+    { "data-notice-request": request.id, "data-request-status": request.status },
+    request.listing.name,
+    request.accountName ? ` (${request.accountName})` : "",
+    ` · asked by ${request.requestedBy.name} · `,
+    label(REQUEST_STATUS, request.status),
+    request.decidedBy && request.status !== "PENDING" ? ` by ${request.decidedBy.name}` : "",
+    request.decisionNote ? ` · “${request.decisionNote}”` : "",
+    request.status === "APPROVED" && request.app ? [" · ", h("a", { href: appPath(request.app.id) }, `Open ${request.app.name}`)] : null,
+  );
+}
+
+function requestNotice(n) {
+  const requests = n.installRequests || [];
+  const notice = n.installRequestNotice;
+  const first = requests[0];
+  let title = label(REQUEST_NOTICE, notice) || "Install request";
+  if (notice === "NEW" && first) title = `${first.requestedBy.name} asks for ${first.listing.name}`;
+  if (notice === "OUTCOME" && first) title = `Your request for ${first.listing.name}: ${label(REQUEST_STATUS, first.status).toLowerCase()}`;
+  const summary =
+    notice === "REMINDER"
+      ? `${plural(requests.length, "request has", "requests have")} waited more than a day for a decision`
+      : notice === "NEW"
+        ? "A new request waits for a reviewer"
+        : "The decision on your request";
+  return {
+    title,
+    facts: [label(NOTIFICATION_TYPE, n.type), " · ", summary, " · ", time(n.periodEnd)],
+    body: [
+      h("ul", { class: "digest-entries" }, requests.map(requestEntry)),
+      h("p", null, h("a", { href: `${BASE}people${notice === "OUTCOME" ? "?status=ALL" : ""}`, "data-people-link": "" }, notice === "OUTCOME" ? "See your requests on People" : "Review on People")),
+    ],
+  };
 }
 
 export function render(main) {
@@ -80,28 +118,32 @@ export function render(main) {
   function digestItem(n) {
     const state = h("span", { class: "digest-state" }, n.readAt ? ["Read ", time(n.readAt)] : "Unread");
     const button = h("button", { type: "button", class: "secondary small", "data-action": "mark-read", disabled: Boolean(n.readAt) }, "Mark as read");
-    const title = n.rule ? n.rule.name : "Deleted notification rule";
     const shown = n.entries.slice(0, SHOWN_ENTRIES);
     const rest = n.entries.slice(SHOWN_ENTRIES);
+    const notice = n.type === "INSTALL_REQUEST" ? requestNotice(n) : null;
     const element = h(
       "li",
-      { class: `digest panel${n.readAt ? "" : " digest--unread"}`, "data-notification-id": n.id, "data-read": n.readAt ? "true" : "false" },
-      h("h2", null, title),
-      h(
-        "p",
-        { class: "hint" },
-        label(NOTIFICATION_TYPE, n.type),
-        n.rule ? ` · ${label(FREQUENCY, n.rule.frequency)}` : "",
-        " · ",
-        time(n.periodStart),
-        " – ",
-        time(n.periodEnd),
-        " · ",
-        plural(n.entryCount, "event", "events"),
-      ),
-      h("ul", { class: "digest-entries" }, shown.map(entryItem)),
-      rest.length > 0 ? h("details", null, h("summary", null, `${rest.length} more`), h("ul", { class: "digest-entries" }, rest.map(entryItem))) : null,
-      n.entryCount > n.entries.length ? h("p", { class: "hint" }, `The digest lists the newest ${n.entries.length} of ${n.entryCount} events; the App log has them all.`) : null,
+      { class: `digest panel${n.readAt ? "" : " digest--unread"}`, "data-notification-id": n.id, "data-read": n.readAt ? "true" : "false", "data-notice": n.installRequestNotice || null },
+      h("h2", null, notice ? notice.title : n.rule ? n.rule.name : "Deleted notification rule"),
+      notice
+        ? [h("p", { class: "hint" }, notice.facts), notice.body]
+        : [
+            h(
+              "p",
+              { class: "hint" },
+              label(NOTIFICATION_TYPE, n.type),
+              n.rule ? ` · ${label(FREQUENCY, n.rule.frequency)}` : "",
+              " · ",
+              time(n.periodStart),
+              " – ",
+              time(n.periodEnd),
+              " · ",
+              plural(n.entryCount, "event", "events"),
+            ),
+            h("ul", { class: "digest-entries" }, shown.map(entryItem)),
+            rest.length > 0 ? h("details", null, h("summary", null, `${rest.length} more`), h("ul", { class: "digest-entries" }, rest.map(entryItem))) : null,
+            n.entryCount > n.entries.length ? h("p", { class: "hint" }, `The digest lists the newest ${n.entries.length} of ${n.entryCount} events; the App log has them all.`) : null,
+          ],
       h("div", { class: "button-row" }, state, button),
     );
     button.addEventListener("click", () => markRead({ ids: [n.id] }, button));

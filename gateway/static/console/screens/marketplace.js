@@ -1,10 +1,14 @@
 // Screen 3, the Marketplace: listings not installed in this portal, each with what an install
-// would grant, the tier notice where a scope needs an upgrade, and Install or Reinstall.
+// would grant, the tier notice where a scope needs an upgrade, and Install or Reinstall; for
+// people who may not install it, "Request this app" (or their pending request, to cancel), and
+// their own requests, updated live.
 import { mutate, query } from "../api.js";
 import { h, replace, uid } from "../dom.js";
 import { INSTALL_LEVEL, SCOPE_STATE, TIER, label, plural } from "../format.js";
-import { appPath } from "../router.js";
-import { confirmAction, emptyState, errorBox, learningList, loadMoreButton, loading } from "../ui.js";
+import { subscribe } from "../live.js";
+import { BASE, appPath } from "../router.js";
+import { confirmAction, emptyState, errorBox, learningList, loadMoreButton, loading, time } from "../ui.js";
+import { requestBadge, requestFields, requestItem } from "./requests.js";
 
 const TIERS = ["FREE", "STARTER", "PROFESSIONAL", "ENTERPRISE"];
 
@@ -83,7 +87,66 @@ function installFields(listing) {
   };
 }
 
-function listingCard(listing, viewer, tier, reinstall) {
+// What the viewer who may not install a listing can do: ask for it, or see (and cancel) the
+// request they made. `show(state)` re-renders it: {pending} or {outcome} from a live change.
+function requestArea(listing, onChanged) {
+  const area = h("div", { class: "request-area" });
+  function show({ pending, outcome }) {
+    if (outcome && outcome.status === "APPROVED") {
+      replace(area, h("p", { class: "notice notice--success", "data-request-outcome": "APPROVED" }, "Your request was approved: installed. ", outcome.app ? h("a", { href: appPath(outcome.app.id) }, `Open ${outcome.app.name}`) : null));
+      return;
+    }
+    if (pending) {
+      replace(
+        area,
+        h("p", { class: "pending-request", "data-pending-request": pending.id }, requestBadge("PENDING"), " Requested — pending review", h("span", { class: "hint" }, "Asked ", time(pending.createdAt), " · expires ", time(pending.expiresAt))),
+        confirmAction({
+          action: "cancel-request",
+          text: "Cancel request",
+          allowed: pending.viewerCanCancel,
+          reason: "This request can no longer be cancelled.",
+          danger: true,
+          question: `Cancel your request for ${listing.name}? Reviewers are not told.`,
+          confirmText: "Yes, cancel it",
+          run: async () => {
+            const payload = (await mutate("CancelInstallRequest", { input: { requestId: pending.id } })).cancelInstallRequest;
+            if (payload.userErrors.length === 0 && payload.request) onChanged(payload.request);
+            return { userErrors: payload.userErrors };
+          },
+        }),
+      );
+      return;
+    }
+    replace(
+      area,
+      outcome ? h("p", { class: "hint", "data-request-outcome": outcome.status }, "Your last request: ", requestBadge(outcome.status), outcome.decisionNote ? ` “${outcome.decisionNote}”` : "") : null,
+      confirmAction({
+        action: "request",
+        text: "Request this app",
+        allowed: true,
+        question: `Ask the people who install apps to install ${listing.name}${listing.installLevel === "MULTI_ACCOUNT" ? " for an account" : ""}.`,
+        confirmText: "Send request",
+        fields: requestFields(listing),
+        run: async ({ justification, accountName }) => {
+          const input = { listingId: listing.id, justification };
+          if (listing.installLevel === "MULTI_ACCOUNT") input.accountName = accountName;
+          const payload = (await mutate("RequestAppInstall", { input })).requestAppInstall;
+          if (payload.userErrors.length === 0 && payload.request) onChanged(payload.request);
+          return { userErrors: payload.userErrors };
+        },
+      }),
+    );
+  }
+  return { area, show };
+}
+
+function listingCard(listing, viewer, tier, reinstall, requests) {
+  let request = null;
+  if (!listing.viewerCanInstall && (listing.viewerPendingRequest || listing.viewerCanRequest)) {
+    request = requestArea(listing, requests.changed);
+    request.show({ pending: listing.viewerPendingRequest });
+    requests.areas.set(listing.id, request);
+  }
   const verb = reinstall ? "Reinstall" : listing.installLevel === "USER" ? "Connect" : listing.installLevel === "MULTI_ACCOUNT" ? "Add account" : "Install";
   return h(
     "li",
@@ -121,6 +184,7 @@ function listingCard(listing, viewer, tier, reinstall) {
         };
       },
     }),
+    request ? request.area : null,
   );
 }
 
@@ -138,12 +202,21 @@ export function render(main) {
   const listBox = h("div", null, loading("Loading the marketplace…"));
   const more = h("div");
   const learn = h("div");
+  const mineList = h("ul", { class: "requests" });
+  const mineSection = h(
+    "section",
+    { class: "panel", "aria-labelledby": "my-requests-heading", hidden: true },
+    h("h2", { id: "my-requests-heading" }, "Your install requests"),
+    h("p", { class: "hint" }, "The newest of your requests. ", h("a", { href: `${BASE}people` }, "All requests on People")),
+    mineList,
+  );
   replace(
     main,
     h("h1", null, "Marketplace"),
     h("p", { class: "lead" }, "Apps you can add to your portal. Each shows what it would be allowed to access on your tier."),
     toolbar,
     status,
+    mineSection,
     listBox,
     more,
     h("section", { class: "panel", "aria-labelledby": "academy-heading" }, h("h2", { id: "academy-heading" }, "Learn about integrations"), learn),
@@ -153,6 +226,36 @@ export function render(main) {
   const categories = new Set();
   let generation = 0;
   let shown = 0;
+  let viewerId = null;
+  const myRequests = new Map();
+
+  // A request of the viewer's as a mutation or the subscription left it: its row under "Your
+  // install requests", and its listing's card.
+  function changed(request) {
+    if (viewerId === null || request.requestedBy.id !== viewerId) return;
+    const item = requestItem(request, { onChanged: changed, compact: true });
+    const old = myRequests.get(request.id);
+    if (old) old.replaceWith(item);
+    else mineList.prepend(item);
+    myRequests.set(request.id, item);
+    mineSection.hidden = false;
+    const area = requests.areas.get(request.listing.id);
+    if (area) area.show(request.status === "PENDING" ? { pending: request } : { outcome: request });
+  }
+  const requests = { areas: new Map(), changed };
+
+  function showMine(viewer) {
+    viewerId = viewer.user.id;
+    myRequests.clear();
+    replace(mineList);
+    for (const request of viewer.portal.requests.nodes) {
+      if (request.requestedBy.id !== viewerId) continue;
+      const item = requestItem(request, { onChanged: changed, compact: true });
+      myRequests.set(request.id, item);
+      mineList.appendChild(item);
+    }
+    mineSection.hidden = myRequests.size === 0;
+  }
 
   function addCategories(listings) {
     for (const listing of listings) {
@@ -176,7 +279,7 @@ export function render(main) {
     const reinstalls = new Set(portal.uninstalls.nodes.filter((entry) => entry.app.uninstalledAt).map((entry) => entry.app.listing.id));
     const page = portal.marketplace;
     addCategories(page.nodes);
-    for (const listing of page.nodes) list.appendChild(listingCard(listing, viewer.user, portal.tier, reinstalls.has(listing.id)));
+    for (const listing of page.nodes) list.appendChild(listingCard(listing, viewer.user, portal.tier, reinstalls.has(listing.id), requests));
     shown += page.nodes.length;
     replace(listBox, shown > 0 ? list : emptyState("No listings match."));
     replace(status, `Showing ${shown} of ${plural(page.totalCount, "app", "apps")} · your portal is on the ${label(TIER, portal.tier)} tier`);
@@ -202,6 +305,8 @@ export function render(main) {
       if (mine !== generation) return;
       shown = 0;
       replace(list);
+      requests.areas.clear();
+      showMine(viewer);
       addPage(viewer);
       replace(learn, learningList(viewer.portal.learningResources));
     } catch (error) {
@@ -221,6 +326,8 @@ export function render(main) {
     clearTimeout(timer);
     reload();
   });
+  // A refused subscription leaves the page as loaded (a reload shows what changed).
+  const stop = subscribe("InstallRequestChanged", {}, (data) => changed(data.installRequestChanged), () => {});
   reload();
 
   return {
@@ -228,6 +335,7 @@ export function render(main) {
     dispose() {
       generation += 1;
       clearTimeout(timer);
+      stop();
     },
   };
 }
