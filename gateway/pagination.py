@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from orjson import dumps
@@ -247,20 +247,27 @@ async def top_n_written(
 ) -> dict[int, list[M]]:
     """`top_n_per_parent` over a statement written by hand for PostgreSQL: `conditions` (and
     `params`) select the rows, the parents' among them."""
-    table = f'"{model._meta.db_table}"'
-    where = " AND ".join([*conditions, *after_sql(model, request, params)]) or "TRUE"
-    ranked = (
-        f'SELECT {columns(model, table)}, ROW_NUMBER() OVER (PARTITION BY "{parent_column}" '
-        f"ORDER BY {order_sql(model, request.order)}) AS rn FROM {table} WHERE {where}"
-    )
-    sql = (
-        f"SELECT * FROM ({ranked}) AS ranked WHERE rn <= {int(request.first) + 1} "
-        f'ORDER BY "{parent_column}", rn'
-    )
+    where = (*conditions, *after_sql(model, request, params))
+    sql = _top_n_statement(model, parent_column, where, request.order, int(request.first) + 1)
     grouped: dict[int, list[M]] = {}
     for row in await fetch_sql(model, sql, params):
         grouped.setdefault(getattr(row, parent_column), []).append(row)
     return grouped
+
+
+@lru_cache(maxsize=256)
+def _top_n_statement(
+    model: type[Model], parent_column: str, where: tuple[str, ...], order: Order, limit: int
+) -> str:
+    """`top_n_written`'s text, made once per shape (its conditions hold placeholders, never
+    values): its select list is most of its making."""
+    table = f'"{model._meta.db_table}"'
+    ranked = (
+        f'SELECT {columns(model, table)}, ROW_NUMBER() OVER (PARTITION BY "{parent_column}" '
+        f"ORDER BY {order_sql(model, order)}) AS rn FROM {table} WHERE "
+        f"{' AND '.join(where) or 'TRUE'}"
+    )
+    return f'SELECT * FROM ({ranked}) AS ranked WHERE rn <= {limit} ORDER BY "{parent_column}", rn'
 
 
 def _past(order: Order, key: tuple[Any, int], after: tuple[Any, int]) -> bool:

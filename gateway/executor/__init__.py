@@ -29,11 +29,12 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.executor import Executor
-from graphql.execution.values import VariableValues, get_variable_values
+from graphql.execution.values import VariableValues
 
 from gateway.db import one_connection
 from gateway.executor.plan import ByDocument, Plan, PlanCache
 from gateway.executor.run import Run
+from gateway.executor.variables import Coercions
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class _Shape:
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDetails]
     definitions: dict[str, FragmentDefinitionNode]
+    variables: Coercions
 
 
 class FastExecutor:
@@ -136,15 +138,11 @@ class FastExecutor:
     ) -> tuple[_Shape, VariableValues] | list[GraphQLError]:
         """The operation, its fragments and the request's coerced variables, as graphql-core's
         `Executor.build` finds them, or its errors. What depends on the document alone is
-        kept per document and operation name: a prepared text pays only for its variables."""
+        kept per document and operation name: a prepared text pays only for its variables,
+        and for those only when their values are new to it (gateway/executor/variables.py)."""
         shape = self._shapes.get(document, operation_name)
         if shape is not None:
-            values = get_variable_values(
-                schema,
-                shape.operation.variable_definitions or (),
-                variable_values or {},
-                max_errors=_MAX_COERCION_ERRORS,
-            )
+            values = shape.variables.coerce(schema, variable_values or {}, _MAX_COERCION_ERRORS)
             return values if isinstance(values, list) else (shape, values)
         built = Executor.build(schema, document, None, None, variable_values, operation_name)
         if isinstance(built, list):
@@ -153,7 +151,13 @@ class FastExecutor:
         # cycle would hold it until the cycle collector ran. Only its operation, fragments and
         # variables are used here.
         del built.async_helpers
-        shape = _Shape(built.operation, built.fragments, built.fragment_definitions)
+        operation = built.operation
+        shape = _Shape(
+            operation,
+            built.fragments,
+            built.fragment_definitions,
+            Coercions(operation.variable_definitions or ()),
+        )
         self._shapes.put(document, shape, operation_name)
         return shape, built.variable_values
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from tortoise.models import Model
@@ -18,6 +19,7 @@ from gateway import rows
 from gateway.loaders import Loader, Loaders
 from gateway.models.enums import AppActivity
 from gateway.pagination import (
+    Order,
     Page,
     PageRequest,
     after_sql,
@@ -103,11 +105,18 @@ def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tu
     param = Params(portal_id)
     where = ['"portal_id" = $1', *log_conditions(flt, param)]
     where += after_sql(m.AppLogEntry, request, param)
+    return _page_statement(tuple(where), request.order, int(request.first) + 1), param
+
+
+@lru_cache(maxsize=256)
+def _page_statement(where: tuple[str, ...], order: Order, limit: int) -> str:
+    """The statement's text, made once per shape: its conditions hold placeholders, never
+    values, and its three select lists are most of its making."""
     table = f'"{m.AppLogEntry._meta.db_table}"'
-    order = order_sql(m.AppLogEntry, request.order)
+    by = order_sql(m.AppLogEntry, order)
     page = (
         f"SELECT {rows.columns(m.AppLogEntry, table)} FROM {table} WHERE {' AND '.join(where)} "
-        f"ORDER BY {order} LIMIT {int(request.first) + 1}"
+        f"ORDER BY {by} LIMIT {limit}"
     )
     apps, users = f'"{m.ConnectedApp._meta.db_table}"', f'"{m.User._meta.db_table}"'
     # The page first (its LIMIT is what the index serves), then each entry's app and user, on
@@ -121,20 +130,23 @@ def _page_sql(portal_id: int, flt: LogFilter | None, request: PageRequest) -> tu
     entry = ", ".join(f'e."{c}"' for c in rows.read_columns(m.AppLogEntry))
     app = rows.columns(m.ConnectedApp, "a", _APP, when=f'e."{_APP}n" = 1')
     user = rows.columns(m.User, "u", _USER, when=f'e."{_USER}n" = 1')
-    sql = (
+    return (
         f"SELECT {entry}, {app}, {user} FROM ({ranked}) AS e "
         f'JOIN {apps} AS a ON a."id" = e."app_id" LEFT JOIN {users} AS u ON u."id" = e."user_id" '
-        f"ORDER BY {order}"
+        f"ORDER BY {by}"
     )
-    return sql, param
 
 
 def _prime(loader: Loader, model: type[Model], found: list[Any], prefix: str) -> None:
     """The `model`s the page's rows carry (by their `prefix`ed columns, on the first row of
     each: see `_page_sql`) in `loader`, unless it holds them already."""
-    column, build = f"{prefix}id", rows.builder(model, found, prefix)
+    if not found:
+        return
+    build = rows.builder(model, found, prefix)
+    # By its place: a read by name costs a search of the row's names, for every row.
+    place = list(found[0].keys()).index(f"{prefix}id")
     for row in found:
-        if (key := row[column]) is not None:
+        if (key := row[place]) is not None:
             loader.prime(key, build(row))
 
 
