@@ -21,6 +21,7 @@ from gateway.models import (
     AppLogEntry,
     ConnectedApp,
     GrantedScope,
+    InstallRequest,
     ListingScope,
     MarketplaceListing,
     Portal,
@@ -33,10 +34,14 @@ from gateway.models.enums import (
     AlertSeverity,
     AppActivity,
     InstallLevel,
+    InstallRequestNotice,
+    InstallRequestStatus,
     Permission,
     SubscriptionTier,
 )
+from gateway.services import request_notes
 from gateway.services.apps import within_tier
+from gateway.services.envelopes import Envelope, unit_of_work
 from gateway.settings import Settings
 
 _unique = itertools.count(1)
@@ -185,6 +190,57 @@ async def make_team(portal: Portal, name: str, members: Sequence[User] = ()) -> 
     team = await Team.create(portal=portal, name=name, sort_name=name.lower())
     await TeamMembership.bulk_create([TeamMembership(team=team, user=u) for u in members])
     return team
+
+
+async def make_request(
+    portal: Portal,
+    listing: MarketplaceListing,
+    by: User,
+    at: datetime = T0,
+    *,
+    status: InstallRequestStatus = InstallRequestStatus.PENDING,
+    days: int = 30,
+    decided_by: User | None = None,
+    note: str | None = None,
+    scopes: list[str] | None = None,
+    account: str | None = None,
+    app: ConnectedApp | None = None,
+) -> InstallRequest:
+    """An install request made at `at`, expiring `days` later, in `status` (decided an hour
+    after it was made, unless pending)."""
+    pending = status is InstallRequestStatus.PENDING
+    return await InstallRequest.create(
+        portal=portal,
+        listing=listing,
+        requested_by=by,
+        justification=f"{by.name} needs {listing.name}",
+        scope_list=InstallRequest.scope_text(scopes),
+        account_name=account,
+        status=status,
+        created_at=at,
+        expires_at=at + timedelta(days=days),
+        decided_by=decided_by,
+        decided_at=None if pending else at + timedelta(hours=1),
+        decision_note=note,
+        app=app,
+        pending_key=InstallRequest.key_for(by.id, listing.id, account) if pending else None,
+    )
+
+
+class _Nowhere:
+    async def publish(self, envelope: Envelope) -> None:
+        return None
+
+
+async def notice(
+    kind: InstallRequestNotice, to: User, requests: Sequence[InstallRequest], at: datetime = T0
+) -> None:
+    """An INSTALL_REQUEST notification to `to`, about `requests`, as the service makes it."""
+    about = requests[0].id if kind is not InstallRequestNotice.REMINDER else at.date().isoformat()
+    async with unit_of_work(_Nowhere()) as changes:
+        await request_notes.notify(
+            changes, to.portal_id, kind, about, to.id, [r.id for r in requests], at
+        )
 
 
 Role = Literal["admin", "manager", "member"]

@@ -21,11 +21,28 @@ from hypothesis_graphql.strategies import Mode
 from gateway import demo as d
 from gateway import models as m
 from gateway.ids import to_global_id
-from gateway.models.enums import AlertSeverity, AppActivity, InstallLevel
+from gateway.models.enums import (
+    AlertSeverity,
+    AppActivity,
+    InstallLevel,
+    InstallRequestNotice,
+    InstallRequestStatus,
+)
 from gateway.schema.schema import build_schema
 from gateway.settings import Settings
 from tests.executor_support import Executors, differences, examples, executors
-from tests.factories import Role, Tenant, alert, connect, install, log, make_listing, make_tenant
+from tests.factories import (
+    Role,
+    Tenant,
+    alert,
+    connect,
+    install,
+    log,
+    make_listing,
+    make_request,
+    make_tenant,
+    notice,
+)
 from tests.helpers import token_for
 
 pytestmark = [
@@ -69,7 +86,8 @@ async def acme(settings: Settings, demo: Any) -> dict[str, str]:
 class Edges:
     """Portals built for edge cases: `empty` (no apps, teams, log or rules) and `odd` (an app
     with no log at all, an uninstalled one, a MULTI_ACCOUNT one with accounts and one without,
-    a USER app nobody connected, an open alert, an empty team)."""
+    a USER app nobody connected, an open alert, an empty team, install requests in every state
+    with and without scopes and accounts, and the notices that list them)."""
 
     empty: Tenant
     odd: Tenant
@@ -115,6 +133,35 @@ async def edges(settings: Settings, demo: Any) -> Edges:
     seen.acknowledge_note = "On it"
     await seen.save()
     await connect(odd.apps["Per Person"], odd.people["Mia Member"], gone.installed_at)
+    # Install requests in every state, and the notices that list them
+    mia, max_ = odd.people["Mia Member"], odd.people["Max Manager"]
+    asked = await make_listing("Asked For")
+    pending = await make_request(odd.portal, asked, mia, scopes=["basic.read"])
+    expired = await make_request(
+        odd.portal, await make_listing("Too Late"), mia, status=InstallRequestStatus.EXPIRED
+    )
+    denied = await make_request(
+        odd.portal,
+        await make_listing("Said No"),
+        mia,
+        status=InstallRequestStatus.DENIED,
+        decided_by=max_,
+        note="Not now",
+    )
+    await make_request(
+        odd.portal,
+        multi,
+        mia,
+        status=InstallRequestStatus.APPROVED,
+        decided_by=max_,
+        account="acct-one",
+        app=odd.apps["Multi Social"],
+    )
+    await make_request(odd.portal, multi, mia, account="acct-three", scopes=[])
+    await notice(InstallRequestNotice.NEW, max_, [pending])
+    await notice(InstallRequestNotice.REMINDER, odd.people["Ada Admin"], [pending])
+    await notice(InstallRequestNotice.OUTCOME, mia, [denied])
+    await notice(InstallRequestNotice.OUTCOME, mia, [expired])
     return Edges(empty, odd)
 
 
@@ -133,6 +180,7 @@ _MODELS = (
     m.Delivery,
     m.MarketplaceListing,
     m.LearningResource,
+    m.InstallRequest,
 )
 
 GARBAGE_IDS = [
@@ -342,6 +390,7 @@ NODE = """query ($id: ID!) {
     ... on Delivery { channel deliveryStatus: status recipient { name } notification { type } }
     ... on MarketplaceListing { slug requestedScopes { name state } learningResources { title } }
     ... on LearningResource { title durationSeconds }
+    ... on InstallRequest { requestStatus: status scopeNames: scopes listing { name } requestedBy { name } requestApp: app { name } }
   }
 }"""
 
@@ -469,7 +518,8 @@ async def test_typename_everywhere(both, acme, demo):
 
 EVERYTHING = """{ viewer {
   user { name teams { name } }
-  notifications(first: 5) { totalCount nodes { entries { activity } } }
+  notifications(first: 5) { totalCount nodes { entries { activity } installRequestNotice
+    installRequests { status listing { name } } } }
   portal {
     appSummary { total connected disconnected errored updateAvailable upgradeAvailable }
     connectedApps(first: 20) { totalCount pageInfo { hasNextPage startCursor endCursor }
@@ -485,7 +535,13 @@ EVERYTHING = """{ viewer {
     users(first: 10) { totalCount nodes { name teams { name } } }
     teams { totalCount nodes { name members { totalCount nodes { name } } } }
     deliveries(first: 5) { totalCount nodes { status } }
-    marketplace(first: 3) { totalCount nodes { name requestedScopes { name state } } }
+    marketplace(first: 30) { totalCount nodes { name requestedScopes { name state }
+      viewerCanInstall viewerCanRequest viewerPendingRequest { status accountName } } }
+    installRequestPolicy { durationDays remindersEnabled }
+    installRequests(first: 10) { totalCount pageInfo { hasNextPage endCursor }
+      nodes { status justification scopes accountName createdAt expiresAt decidedAt decisionNote
+        listing { name } requestedBy { name } decidedBy { name } app { name status }
+        viewerCanDecide viewerCanCancel } }
   }
 } }"""
 

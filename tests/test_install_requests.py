@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway import demo as d
 from gateway.auth import mint_token
 from gateway.ids import decode_id
 from gateway.models import (
@@ -35,7 +36,7 @@ from gateway.models.enums import (
 from gateway.settings import Settings
 from gateway.worker import run_pass
 from tests import factories as f
-from tests.helpers import data, gid, gql
+from tests.helpers import data, gid, gql, token_for
 
 ADMIN, MANAGER, JORDAN, TAYLOR = "Ada Admin", "Max Manager", "Jordan Installer", "Taylor Notifier"
 MIA, MOE = "Mia Member", "Moe Member"
@@ -807,3 +808,34 @@ def _created(request: dict[str, Any]) -> datetime:
 
 def _expiry(request: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(request["expiresAt"])
+
+
+# --- the demo -----------------------------------------------------------------------------------
+
+DEMO_LIST = """{ viewer { portal { installRequests { nodes { status requestedBy { email }
+  listing { slug } decidedBy { email } decisionNote } } } } }"""
+
+
+async def test_the_demo_holds_a_pending_an_expired_and_a_denied_request(client, settings, demo):
+    admin = await token_for(settings, d.ADMIN_EMAIL, d.ACME_NAME)
+    listed = (await data(client, DEMO_LIST, token=admin))["viewer"]["portal"]["installRequests"]
+    assert [
+        (n["status"], n["requestedBy"]["email"], n["listing"]["slug"], n["decidedBy"])
+        for n in listed["nodes"]
+    ] == [
+        ("PENDING", "sam@demo.example", "taskboard", None),
+        ("DENIED", d.MEMBER_EMAIL, "payport", {"email": d.ADMIN_EMAIL}),
+        ("EXPIRED", d.MEMBER2_EMAIL, "eventry", None),
+    ]
+    # Sam sees only his own; Globex sees none of them
+    sam = await token_for(settings, "sam@demo.example", d.ACME_NAME)
+    mine = (await data(client, DEMO_LIST, token=sam))["viewer"]["portal"]["installRequests"]
+    assert [n["status"] for n in mine["nodes"]] == ["PENDING"]
+    globex = await token_for(settings, d.GLOBEX_ADMIN_EMAIL)
+    theirs = (await data(client, DEMO_LIST, token=globex))["viewer"]["portal"]["installRequests"]
+    assert theirs == {"nodes": []}
+    # Jordan (INSTALL_APPS only) may decide the pending one; Taylor may not see it
+    for email, count in (("jordan@demo.example", 3), ("taylor@demo.example", 0)):
+        token = await token_for(settings, email, d.ACME_NAME)
+        seen = (await data(client, DEMO_LIST, token=token))["viewer"]["portal"]["installRequests"]
+        assert len(seen["nodes"]) == count, email

@@ -7,7 +7,13 @@ from datetime import timedelta
 import pytest
 
 from gateway.models import LoggedAlert
-from gateway.models.enums import AppActivity, InstallLevel, SubscriptionTier
+from gateway.models.enums import (
+    AppActivity,
+    InstallLevel,
+    InstallRequestNotice,
+    InstallRequestStatus,
+    SubscriptionTier,
+)
 from tests import factories as f
 from tests.helpers import count_statements, data, load_query
 
@@ -242,3 +248,63 @@ async def test_a_page_s_rows_are_freed_when_it_is_answered(client, settings):
         gc.enable()
     assert len(page["viewer"]["portal"]["connectedApps"]["edges"]) == 5
     assert rows == []
+
+
+REQUESTS_PAGE = """{ viewer { notifications(first: 50) { nodes { installRequestNotice
+  installRequests { status listing { name } } } }
+  portal { installRequests(first: 100) { totalCount edges { cursor node {
+    id status justification scopes accountName createdAt expiresAt decidedAt decisionNote
+    listing { name viewerCanRequest viewerPendingRequest { status } }
+    requestedBy { name } decidedBy { name } app { name status }
+    viewerCanDecide viewerCanCancel } } } } } }"""
+
+
+async def portal_with_requests(settings, n: int) -> str:
+    """A portal with n install requests by several people in every state (some approved into
+    apps), and a reviewer's notice of each; returns that reviewer's token."""
+    t = await f.make_tenant(
+        settings, people={"Ada Admin": "admin", "Bo": "member", "Cy": "member", "Di": "member"}
+    )
+    admin, *people = t.people.values()
+    states = list(InstallRequestStatus)
+    for i in range(n):
+        listing = await f.make_listing(scopes=SCOPES)
+        status = states[i % len(states)]
+        app = (
+            await f.install(t.portal, listing, admin)
+            if status is InstallRequestStatus.APPROVED
+            else None
+        )
+        request = await f.make_request(
+            t.portal,
+            listing,
+            people[i % 3],
+            f.T0 + timedelta(hours=i),
+            status=status,
+            decided_by=None if status is InstallRequestStatus.PENDING else admin,
+            scopes=["crm.read"] if i % 2 else None,
+            app=app,
+        )
+        await f.notice(InstallRequestNotice.NEW, admin, [request])
+    return t.token(admin.name)
+
+
+async def test_a_page_of_install_requests_costs_the_same_statements_for_5_or_50(client, settings):
+    # Given two portals, with 5 and with 50 requests (and a notice of each in the inbox)
+    tokens = [await portal_with_requests(settings, 5), await portal_with_requests(settings, 50)]
+    # When a reviewer reads the requests page and the inbox
+    pages, counted = [], []
+    for token in tokens:
+        with count_statements() as statements:
+            pages.append(await data(client, REQUESTS_PAGE, token=token))
+        counted.append(statements)
+    # Then both are complete, and cost the same statements
+    small, large = (p["viewer"]["portal"]["installRequests"] for p in pages)
+    assert (small["totalCount"], large["totalCount"]) == (5, 50)
+    assert len(large["edges"]) == 50
+    assert all(e["node"]["requestedBy"]["name"] for e in large["edges"])
+    assert len(pages[1]["viewer"]["notifications"]["nodes"]) == 50
+    # the viewer; the inbox page, its notes, their items and the requests they list; the
+    # requests page and its count; listings; requesters, then the deciders not among them;
+    # apps and their open alerts (status); the viewer's own pending requests
+    assert len(counted[0]) == len(counted[1]) == 13, counted

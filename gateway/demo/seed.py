@@ -56,6 +56,7 @@ from gateway.demo.portals import (
     PortalSpec,
     RuleSpec,
 )
+from gateway.demo.requests import seed_requests
 from gateway.models import (
     AppAlert,
     AppConnection,
@@ -293,6 +294,9 @@ class _PortalSeeder:
         await self._log()
         for rule_spec in self.spec.rules:
             await self._rule(rule_spec)
+        if self.spec is ACME:
+            assert self.portal is not None
+            await seed_requests(self.portal, self.users, self.listings, self.anchor)
 
     # ---- people
 
