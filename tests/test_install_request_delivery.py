@@ -5,13 +5,10 @@ part alone, rules' cuts untouched; two workers racing on PostgreSQL send one rem
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,6 +38,7 @@ from tests import factories as f
 from tests.conftest import PG_URL
 from tests.live_support import WSClient, until_subscribed, uvicorn_serving
 from tests.test_mail import Server, parts, start_server, with_smtp
+from tests.worker_support import GATEWAY, Database
 
 ADMIN, MANAGER, MIA, MOE = "Ada Admin", "Max Manager", "Mia Member", "Moe Member"
 CHANGED = """subscription { installRequestChanged { id status requestedBy { name }
@@ -217,8 +215,6 @@ def gid_of(listing: MarketplaceListing) -> str:
 
 # --- worker processes ---------------------------------------------------------------------------
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
-ROOT = Path(__file__).resolve().parents[1]
 # A request made long before the pass, which expires at EXPIRY; a rule whose digest is due then.
 MADE = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 EXPIRY = MADE + timedelta(days=30)
@@ -285,84 +281,23 @@ async def outcome(portal_id: int) -> dict[str, Any]:
     }
 
 
-_SCRIPT = """
-import asyncio, json, sys
-from gateway import db
-from tests import test_install_request_delivery as t
-
-async def main():
-    await db.open_db(sys.argv[1])
-    try:
-        result = await getattr(t, sys.argv[2])(*json.loads(sys.argv[3]))
-    finally:
-        await db.close_db()
-    print(json.dumps(result))
-
-asyncio.run(main())
-"""
-
-
-class Where:
-    """A fresh SQLite file prepared by subprocesses, or the session's PostgreSQL database."""
-
-    def __init__(self, url: str, in_process: bool, tmp: Path) -> None:
-        self.url, self.in_process, self.tmp = url, in_process, tmp
-        self.portals: list[int] = []
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env.update(
-            GATEWAY_DATABASE_URL=self.url,
-            GATEWAY_MAIL_DIR=str(self.tmp / "mail"),
-            PYTHONPATH=str(ROOT),
-            **extra,
-        )
-        return env
-
-    async def call(self, name: str, *args: Any) -> Any:
-        if self.in_process:
-            return json.loads(json.dumps(await globals()[name](*args)))
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-c", _SCRIPT, self.url, name, json.dumps(args)],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=self.tmp,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    async def worker(self, *args: str, **env: str) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            GATEWAY,
-            "worker",
-            "--once",
-            *args,
-            env=self.env(**env),
-            cwd=self.tmp,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-        assert proc.returncode == 0, err.decode()
-        return out.decode().strip().splitlines()[-1]
-
-
 @pytest.fixture
-async def sqlite_file(app, tmp_path) -> Where:
-    where = Where(f"sqlite://{tmp_path / 'requests.sqlite3'}", False, tmp_path)
-    done = subprocess.run(
-        [GATEWAY, "migrate"],
-        env=where.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
+async def sqlite_file(app, tmp_path) -> Database:
+    where = Database(
+        f"sqlite://{tmp_path / 'requests.sqlite3'}",
+        False,
+        tmp_path,
+        functions="tests.test_install_request_delivery",
     )
-    assert done.returncode == 0, done.stderr
+    where.migrate()
     return where
+
+
+async def once(where: Database, *args: str, **env: str) -> str:
+    """`gateway worker --once` with `args`: its summary line."""
+    code, out, err = await where.worker("--once", *args, **env)
+    assert code == 0, err
+    return out.strip().splitlines()[-1]
 
 
 def iso(at: datetime) -> str:
@@ -378,9 +313,7 @@ async def test_worker_only_modes_run_their_part_alone_and_leave_the_cut(sqlite_f
     assert start["statuses"] == ["PENDING", "PENDING"] and start["cut"] == made["cut"]
     # --only install-requests: the late request expires (Mia told), both reviewers are
     # reminded of the waiting one; no digest, no email sent, the rule's cut where it was
-    summary = await where.worker(
-        "--now", iso(NOW), "--portal", portal, "--only", "install-requests"
-    )
+    summary = await once(where, "--now", iso(NOW), "--portal", portal, "--only", "install-requests")
     assert "0 digests" in summary and "emails: 0 sent" in summary
     assert "install requests: 1 expired, 2 reminders" in summary
     after = await where.call("outcome", made["portal_id"])
@@ -388,19 +321,25 @@ async def test_worker_only_modes_run_their_part_alone_and_leave_the_cut(sqlite_f
     assert after["reminders"] == 2 and after["cut"] == made["cut"]
     assert after["emails"] == ["PENDING"] * 3
     # Again the same day: nothing more
-    summary = await where.worker(
-        "--now", iso(NOW + timedelta(hours=1)), "--portal", portal, "--only", "install-requests"
+    summary = await once(
+        where,
+        "--now",
+        iso(NOW + timedelta(hours=1)),
+        "--portal",
+        portal,
+        "--only",
+        "install-requests",
     )
     assert "install requests: 0 expired, 0 reminders" in summary
     assert await where.call("outcome", made["portal_id"]) == after
     # --only mail: the three emails go, nothing else happens
-    summary = await where.worker("--now", iso(NOW), "--only", "mail")
+    summary = await once(where, "--now", iso(NOW), "--only", "mail")
     assert "emails: 3 sent" in summary and "0 digests" in summary
     mailed = await where.call("outcome", made["portal_id"])
     assert mailed == after | {"emails": ["SENT"] * 3}
     assert len(list((where.tmp / "mail").glob("*.eml"))) == 3
     # --only digests: the rule's cut moves (nothing matched), requests and mail untouched
-    summary = await where.worker("--now", iso(NOW), "--portal", portal, "--only", "digests")
+    summary = await once(where, "--now", iso(NOW), "--portal", portal, "--only", "digests")
     assert "install requests: 0 expired, 0 reminders" in summary
     final = await where.call("outcome", made["portal_id"])
     assert final["cut"] != made["cut"]
@@ -426,7 +365,7 @@ def test_only_needs_once_and_a_known_part(tmp_path):
 @pytest.mark.one_executor
 async def test_two_workers_racing_on_postgresql_remind_each_reviewer_once(app, tmp_path):
     assert PG_URL is not None
-    where = Where(PG_URL, True, tmp_path)
+    where = Database(PG_URL, True, tmp_path, functions="tests.test_install_request_delivery")
     made = await where.call("scenario")
     try:
         # Both hold 0.3 s before each reminder, so they reach the same ones together
@@ -435,7 +374,7 @@ async def test_two_workers_racing_on_postgresql_remind_each_reviewer_once(app, t
             "GATEWAY_TEST_PAUSE_SECONDS": "0.3",
         }
         args = ("--now", iso(NOW), "--portal", made["portal"], "--only", "install-requests")
-        summaries = await asyncio.gather(where.worker(*args, **slow), where.worker(*args, **slow))
+        summaries = await asyncio.gather(once(where, *args, **slow), once(where, *args, **slow))
         after = await where.call("outcome", made["portal_id"])
         # One expiry, one reminder per reviewer, one outcome: whoever won each race
         assert after["statuses"] == ["PENDING", "EXPIRED"]

@@ -417,11 +417,8 @@ async def test_socket_and_subscription_series_follow_the_sockets_and_events(gate
 @pytest.mark.one_executor
 async def test_a_separate_worker_serves_its_own_metrics(tmp_path: Path) -> None:
     # given a database with a daily rule whose first day (with two entries) ended long ago
-    database = Database(f"sqlite://{tmp_path / 'worker.sqlite3'}", False, tmp_path, [])
-    migrate = await asyncio.create_subprocess_exec(
-        GATEWAY, "migrate", env=database.env(), cwd=tmp_path
-    )
-    assert await migrate.wait() == 0
+    database = Database(f"sqlite://{tmp_path / 'worker.sqlite3'}", False, tmp_path)
+    database.migrate()
     await database.scenario()
     # when `gateway worker` runs with GATEWAY_WORKER_METRICS_PORT (and a metrics token)
     port, token = free_port(), "worker-metrics-" + uuid.uuid4().hex

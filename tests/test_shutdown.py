@@ -277,16 +277,8 @@ async def test_sigterm_when_idle_exits_0_promptly(tmp_path):
 def database(tmp_path: Path) -> Database:
     """A fresh migrated SQLite file, with tests/test_worker_processes.py's scenario and
     outcome helpers (prepared by subprocesses there)."""
-    target = Database(f"sqlite://{tmp_path / 'worker.sqlite3'}", False, tmp_path, [])
-    done = subprocess.run(
-        [GATEWAY, "migrate"],
-        env=target.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
+    target = Database(f"sqlite://{tmp_path / 'worker.sqlite3'}", False, tmp_path)
+    target.migrate()
     return target
 
 

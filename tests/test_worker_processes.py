@@ -13,12 +13,9 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,13 +30,13 @@ from gateway.models.enums import (
     NotificationType,
 )
 from tests import factories as f
-from tests.conftest import PG_URL, REDIS_URL
+from tests import worker_support
+from tests.conftest import PG_URL
 
 # Runs no GraphQL: one executor is enough (tests/conftest.py).
 pytestmark = pytest.mark.one_executor
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
-ROOT = Path(__file__).resolve().parents[1]
+GATEWAY = worker_support.GATEWAY
 SECRETS = {
     "GATEWAY_JWT_SECRET": "worker-test-secret-" + "x" * 32,
     "GATEWAY_EVENTS_SECRET": "e" * 40,
@@ -132,47 +129,8 @@ async def outcome(portal_id: int) -> dict[str, Any]:
     }
 
 
-_SCRIPT = """
-import asyncio, json, sys
-from gateway import db
-from tests import test_worker_processes as t
-
-async def main():
-    await db.open_db(sys.argv[1])
-    try:
-        result = await getattr(t, sys.argv[2])(*json.loads(sys.argv[3]))
-    finally:
-        await db.close_db()
-    print(json.dumps(result))
-
-asyncio.run(main())
-"""
-
-
-@dataclass
-class Database:
-    """Where the workers run: a fresh SQLite file (prepared by subprocesses, as the test
-    process's ORM is bound to the session database) or the session's PostgreSQL database."""
-
-    url: str
-    in_process: bool
-    tmp: Path
-    portals: list[int]
-
-    async def call(self, name: str, *args: Any) -> Any:
-        if self.in_process:
-            return json.loads(json.dumps(await globals()[name](*args)))
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-c", _SCRIPT, self.url, name, json.dumps(args)],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=self.tmp,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
+class Database(worker_support.Database):
+    """A database of this module's scenario (`scenario`, `outcome` above)."""
 
     async def scenario(self, rules: int = 1, audience: str = "SUPER_ADMINS") -> dict[str, Any]:
         made = await self.call("scenario", rules, audience)
@@ -182,42 +140,19 @@ class Database:
     async def outcome(self, portal_id: int) -> dict[str, Any]:
         return await self.call("outcome", portal_id)
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env.update(
-            GATEWAY_DATABASE_URL=self.url,
-            GATEWAY_MAIL_DIR=str(self.tmp / "mail"),
-            PYTHONPATH=str(ROOT),
-        )
-        if self.in_process and REDIS_URL:
-            env["GATEWAY_REDIS_URL"] = REDIS_URL  # in-app digests published through Redis
-        env.update(extra)
-        return env
-
-    def emails(self) -> list[Path]:
-        return sorted((self.tmp / "mail").glob("*.eml"))
-
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database(request, app, tmp_path) -> AsyncIterator[Database]:
     # (`app`: on PostgreSQL, the session's database is open and migrated.)
     if request.param == "sqlite":
-        target = Database(f"sqlite://{tmp_path / 'worker.sqlite3'}", False, tmp_path, [])
-        done = subprocess.run(
-            [GATEWAY, "migrate"],
-            env=target.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-        )
-        assert done.returncode == 0, done.stderr
+        target = Database(f"sqlite://{tmp_path / 'worker.sqlite3'}", False, tmp_path)
+        target.migrate()
         yield target
         return
     assert PG_URL is not None  # the postgres mark skips this param without one
     # A pass sends the whole outbox: what other tests left unsent would count in its figures.
     await Delivery.filter(status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING)).delete()
-    target = Database(PG_URL, True, tmp_path, [])
+    target = Database(PG_URL, True, tmp_path)
     yield target
     await Portal.filter(id__in=target.portals).delete()
 
@@ -225,24 +160,9 @@ async def database(request, app, tmp_path) -> AsyncIterator[Database]:
 # --- running workers ----------------------------------------------------------------------------
 
 
-async def worker(database: Database, *args: str, **env: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        GATEWAY,
-        "worker",
-        *args,
-        env=database.env(**env),
-        cwd=database.tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None  # communicate() waits for the process to exit
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def once(database: Database, made: dict[str, Any], now: datetime) -> str:
     """One pass for the scenario's portal as of `now`; its summary line."""
-    code, out, err = await worker(database, "--once", "--now", iso(now), "--portal", made["portal"])
+    code, out, err = await database.worker("--once", "--now", iso(now), "--portal", made["portal"])
     assert code == 0, err
     return out.strip().splitlines()[-1]
 
@@ -370,7 +290,7 @@ async def test_a_worker_killed_after_writing_leaves_no_duplicate_and_its_emails_
 
 @pytest.mark.postgres
 async def test_several_worker_processes_at_once_make_each_digest_once(app, tmp_path):
-    database = Database(PG_URL, True, tmp_path, [])
+    database = Database(PG_URL, True, tmp_path)
     try:
         made = await database.scenario(rules=12, audience="EVERYONE")
         # Each worker lingers 0.3 s after each claim, so the four overlap on the same jobs
@@ -378,7 +298,7 @@ async def test_several_worker_processes_at_once_make_each_digest_once(app, tmp_p
         slow = {"GATEWAY_TEST_PAUSE_AT": "digest:after-claim", "GATEWAY_TEST_PAUSE_SECONDS": "0.3"}
         runs = await asyncio.gather(
             *(
-                worker(database, "--once", "--now", iso(NOW), "--portal", made["portal"], **slow)
+                database.worker("--once", "--now", iso(NOW), "--portal", made["portal"], **slow)
                 for _ in range(4)
             )
         )
@@ -405,10 +325,8 @@ def free_port() -> int:
 
 async def test_serve_runs_the_worker_in_process_without_redis(tmp_path):
     # Given an embedded-mode database with a rule whose first day ended long ago
-    database = Database(f"sqlite://{tmp_path / 'serve.sqlite3'}", False, tmp_path, [])
-    subprocess.run(
-        [GATEWAY, "migrate"], env=database.env(), check=True, capture_output=True, cwd=tmp_path
-    )
+    database = Database(f"sqlite://{tmp_path / 'serve.sqlite3'}", False, tmp_path)
+    database.migrate()
     made = await database.scenario()
     env = database.env(GATEWAY_WORKER_INTERVAL="0.2", **SECRETS)
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
