@@ -5,11 +5,14 @@ midnight."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway import clock
@@ -18,6 +21,7 @@ from gateway.models.enums import AppActivity, InstallLevel, SubscriptionTier
 from tests import factories as f
 from tests.helpers import data, error_codes, gid, gql
 from tests.test_events import post, send
+from tests.test_serve import GATEWAY, clean_env, serving
 
 # Real time, so the signed timestamps are within the allowed skew; held still for each test.
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -325,3 +329,63 @@ async def test_unused_for_days_outside_1_to_400_is_bad_user_input(client, world,
     body = await gql(client, UNUSED, {"n": n}, token=world.token)
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert "`filter.unusedForDays` must be between 1 and 400" in body["errors"][0]["message"]
+
+
+# --- gateway emit app.usage ---------------------------------------------------------------
+
+
+async def test_gateway_emit_sends_a_usage_report(tmp_path):
+    # Given `gateway serve --demo` on its own database (its own clock: real time)
+    env = clean_env(
+        GATEWAY_DATABASE_URL=f"sqlite://{tmp_path / 'emit.sqlite3'}",
+        GATEWAY_JWT_SECRET="emit-test-jwt-secret-" + "x" * 32,
+        GATEWAY_EVENTS_SECRET="emit-test-events-secret-" + "y" * 32,
+    )
+    today = datetime.now(UTC).date()
+    async with serving(env, "--demo") as (base, _lines):
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [GATEWAY, *args], env=env, capture_output=True, text=True, timeout=60
+            )
+
+        def emit(*args: str) -> subprocess.CompletedProcess[str]:
+            common = ("--portal", "Acme Demo", "--app", "quotely", "--url", f"{base}/events")
+            return run("emit", "app.usage", *common, *args)
+
+        last_call = datetime.combine(today, time(0, 0, 1, tzinfo=UTC))
+        done = await asyncio.to_thread(
+            emit,
+            *("--day", today.isoformat(), "--calls", "41", "--errors", "2"),
+            *("--last-call-at", last_call.isoformat()),
+        )
+        assert (done.returncode, done.stdout.strip()) == (0, '202 {"status":"applied"}'), (
+            done.stderr
+        )
+        token = (await asyncio.to_thread(run, "token", "--email", "admin@demo.example")).stdout
+        query = """{ viewer { portal { connectedApps(first: 5, filter: {search: "quotely"}) {
+          nodes { lastUsedAt usage(days: 1) { calls errors days { date calls } } } } } } }"""
+        async with httpx.AsyncClient(base_url=base) as http:
+            response = await http.post(
+                "/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {token.strip()}"},
+            )
+        [node] = response.json()["data"]["viewer"]["portal"]["connectedApps"]["nodes"]
+        assert node == {
+            "lastUsedAt": last_call.isoformat(),
+            "usage": {
+                "calls": 41,
+                "errors": 2,
+                "days": [{"date": today.isoformat(), "calls": 41}],
+            },
+        }
+        # The server's checks answer for the CLI: errors above calls is a 400, exit 1
+        refused = await asyncio.to_thread(
+            emit, "--day", today.isoformat(), "--calls", "1", "--errors", "2"
+        )
+        assert refused.returncode == 1 and refused.stdout.startswith("400 ")
+        assert "errors (2) must not exceed calls (1)" in refused.stdout
+        # Without the numbers nothing is sent
+        missing = await asyncio.to_thread(emit, "--day", today.isoformat())
+        assert missing.returncode == 2 and "--day, --calls and --errors" in missing.stderr
