@@ -347,6 +347,10 @@ def _emit_payload(args: argparse.Namespace, ids: dict[str, str]) -> dict[str, ob
         }
     elif args.type == EventType.APP_RECOVERED and args.alert_code:
         payload["alert"] = {"code": args.alert_code}
+    elif args.type == EventType.APP_USAGE:
+        payload |= {"day": args.day, "calls": args.calls, "errors": args.errors}
+        if args.last_call_at:
+            payload["lastCallAt"] = args.last_call_at
     return payload
 
 
@@ -359,6 +363,8 @@ def _check_emit_args(args: argparse.Namespace) -> None:
             raise _EmitError(f"{args.type} needs --portal and --app")
         if args.type == EventType.APP_ERROR and not args.alert_code:
             raise _EmitError(f"{args.type} needs --alert-code")
+        if args.type == EventType.APP_USAGE and None in (args.day, args.calls, args.errors):
+            raise _EmitError(f"{args.type} needs --day, --calls and --errors")
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
@@ -650,7 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
         f'  gateway emit {EventType.APP_RECONNECTED.value} --portal "{demo_data.ACME_NAME}" '
         f"--app {demo_data.DISCONNECTED_SLUG}\n"
         f'  gateway emit {EventType.APP_ERROR.value} --portal "{demo_data.ACME_NAME}" '
-        f"--app {demo_data.NEEDS_REAUTH_SLUG} --alert-code token_expired",
+        f"--app {demo_data.NEEDS_REAUTH_SLUG} --alert-code token_expired\n"
+        f'  gateway emit {EventType.APP_USAGE.value} --portal "{demo_data.ACME_NAME}" '
+        f"--app {demo_data.NEEDS_REAUTH_SLUG} --day 2026-01-31 --calls 120 --errors 3",
     )
     emit.add_argument("type", choices=[t.value for t in EventType])
     emit.add_argument("--portal", help="portal global id, or its name")
@@ -667,6 +675,12 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("--listing", help="listing.scopes_changed: listing global id, or its slug")
     emit.add_argument(
         "--scopes-file", help="listing.scopes_changed: JSON list of scopes (- for stdin)"
+    )
+    emit.add_argument("--day", help="app.usage: the UTC day reported, YYYY-MM-DD")
+    emit.add_argument("--calls", type=int, help="app.usage: the day's calls")
+    emit.add_argument("--errors", type=int, help="app.usage: how many of them failed")
+    emit.add_argument(
+        "--last-call-at", help="app.usage: the day's last call, ISO 8601 with a time zone"
     )
     emit.add_argument("--occurred-at", help="ISO 8601 with a time zone (default now)")
     emit.add_argument("--id", help="event id (default a new UUID; repeat one to test idempotency)")

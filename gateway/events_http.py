@@ -6,7 +6,8 @@ gateway/services/ingestion.py.
 
 The order of the checks is the contract; the first failure answers:
 body over 64 KiB (413) → signature and timestamp (401) → JSON and its shape (400) →
-a processed id (200) → unknown portal/app/listing (404) → uninstalled app (409) → 202.
+a processed id (200) → unknown portal/app/listing (404) → uninstalled app (409; `app.usage`
+is accepted for one) → 202.
 The size comes first so an unsigned giant body costs no HMAC; the signature before parsing so
 nothing unauthenticated reaches the JSON parser.
 """
@@ -18,7 +19,7 @@ import hmac
 import logging
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -26,12 +27,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import clock
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.ids import decode_id
 from gateway.metrics import Metrics
 from gateway.models.enums import AlertSeverity, SubscriptionTier
 from gateway.request_ids import accepted_request_id
-from gateway.services import ingestion
+from gateway.services import ingestion, usage
 from gateway.services.envelopes import Publisher
 from gateway.services.ingestion import (
     APP_EVENT_TYPES,
@@ -42,6 +44,7 @@ from gateway.services.ingestion import (
     Outcome,
     ScopesChanged,
     ScopeSpec,
+    UsageReport,
 )
 from gateway.services.text import (
     ALERT_CODE,
@@ -74,6 +77,7 @@ SIGNATURE_PREFIX = "sha256="
 _TIMESTAMP = Bound(64, shown=False)
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 E = TypeVar("E", bound=Enum)
 
@@ -202,8 +206,10 @@ class _Shape:
         self.problem(f"{path} is required" if value is None else f"{path} must be an object")
         return None
 
-    def occurred_at(self, obj: dict[str, Any], now: datetime) -> datetime | None:
-        raw = self.text(obj, "occurredAt", "occurredAt", _TIMESTAMP)
+    def occurred_at(
+        self, obj: dict[str, Any], now: datetime, key: str = "occurredAt"
+    ) -> datetime | None:
+        raw = self.text(obj, key, key, _TIMESTAMP)
         if raw is None:
             return None
         try:
@@ -213,14 +219,35 @@ class _Shape:
         except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range
             value = None
         if value is None:
-            self.problem("occurredAt must be an ISO 8601 date-time with a time zone")
+            self.problem(f"{key} must be an ISO 8601 date-time with a time zone")
             return None
         if value > now + MAX_FUTURE:
             self.problem(
-                f"occurredAt is more than {int(MAX_FUTURE.total_seconds() // 60)} minutes in the future"
+                f"{key} is more than {int(MAX_FUTURE.total_seconds() // 60)} minutes in the future"
             )
             return None
         return value
+
+    def day(self, obj: dict[str, Any], key: str) -> date | None:
+        value = obj.get(key)
+        if value is None:
+            self.problem(f"{key} is required")
+            return None
+        if isinstance(value, str) and _DAY.fullmatch(value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.problem(f"{key} must be a date, YYYY-MM-DD")
+        return None
+
+    def count(self, obj: dict[str, Any], key: str) -> int | None:
+        value = obj.get(key)
+        # bool is an int to Python, never to the sender.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        self.problem(f"{key} is required" if value is None else f"{key} must be a whole number")
+        return None
 
 
 def parse_event(body: bytes, now: datetime) -> Event:
@@ -249,9 +276,36 @@ def parse_event(body: bytes, now: datetime) -> Event:
         alert = _alert(shape, raw, event_type)
         if not shape.problems:
             event = AppEvent(event_id, event_type, occurred_at, portal_id, app_id, alert)  # type: ignore[arg-type]  # no problem: every field was read
+    elif event_type is EventType.APP_USAGE:
+        event = _usage(shape, raw, event_id, occurred_at, now)
     if shape.problems or event is None:
         raise Answer(400, "invalid", "; ".join(shape.problems))
     return event
+
+
+def _usage(
+    shape: _Shape,
+    raw: dict[str, Any],
+    event_id: str | None,
+    occurred_at: datetime | None,
+    now: datetime,
+) -> UsageReport | None:
+    portal_id = shape.global_id(raw, "portalId", "Portal")
+    app_id = shape.global_id(raw, "appId", "ConnectedApp")
+    day, calls, errors = (
+        shape.day(raw, "day"),
+        shape.count(raw, "calls"),
+        shape.count(raw, "errors"),
+    )
+    last_call_at = None
+    if raw.get("lastCallAt") is not None:
+        last_call_at = shape.occurred_at(raw, now, "lastCallAt")
+    if day is not None and calls is not None and errors is not None:
+        for problem in usage.report_problems(day, calls, errors, last_call_at, now):
+            shape.problem(problem)
+    if shape.problems:
+        return None
+    return UsageReport(event_id, occurred_at, portal_id, app_id, day, calls, errors, last_call_at)  # type: ignore[arg-type]  # no problem: every field was read
 
 
 def _alert(shape: _Shape, raw: dict[str, Any], event_type: EventType) -> AlertReport | None:
@@ -361,7 +415,7 @@ class EventsHTTP:
             body,
             time.time(),
         )
-        now = datetime.now(UTC)
+        now = clock.utc_now()
         event = parse_event(body, now)
         outcome = await ingestion.apply(event, self.publisher, now)
         log.info(

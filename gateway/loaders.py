@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, MutableMapping, Sequence
+from datetime import date
 from functools import cached_property, partial
 from typing import Any, NamedTuple, TypeVar
 
@@ -43,6 +44,14 @@ class ScopeRow(NamedTuple):
     required_tier: SubscriptionTier
     required: bool
     granted: bool = True
+
+
+class UsageDay(NamedTuple):
+    """An app's reported calls and errors of one UTC day (services/usage.py)."""
+
+    date: date
+    calls: int
+    errors: int
 
 
 _LISTED = ("position", "id")  # a listing's scopes in the order it lists them
@@ -566,3 +575,61 @@ class Loaders:
     @cached_property
     def connection_count_by_app(self) -> Loader:
         return _counts(m.AppConnection, "app", _connections_query, _no_conditions)
+
+    # App usage (services/usage.py).
+    @cached_property
+    def usage_days_by_app(self) -> Loader:
+        """Each app's reported days from a first day on, keyed by (app id, first day): one
+        statement per first day (a page asks with one)."""
+
+        async def load(keys: list[tuple[int, date]]) -> list[list[UsageDay]]:
+            by_since: dict[date, set[int]] = defaultdict(set)
+            for app_id, since in keys:
+                by_since[since].add(app_id)
+            days: dict[tuple[int, date], list[UsageDay]] = defaultdict(list)
+            for since, app_ids in by_since.items():
+                for app_id, *values in await _usage_rows(app_ids, since):
+                    days[app_id, since].append(UsageDay(*values))
+            return [days.get(k, []) for k in keys]
+
+        return Loader(load)
+
+    @cached_property
+    def last_used_by_app(self) -> Loader:
+        """Each app's newest `used_until` (null: never used), one GROUP BY for all apps."""
+
+        async def load(app_ids: list[int]) -> list[Any]:
+            client = m.AppUsageDay._meta.db
+            keys = sorted(set(app_ids))
+            if on_postgres(client):
+                params, among = Params(keys), "= ANY($1)"
+            else:
+                params, among = Params(*keys), f"IN ({', '.join('?' * len(keys))})"
+            sql = (
+                f'SELECT "app_id", MAX("used_until") FROM "{m.AppUsageDay._meta.db_table}" '
+                f'WHERE "app_id" {among} AND "used_until" IS NOT NULL GROUP BY "app_id"'
+            )
+            found = converted(m.AppUsageDay, ("used_until",), await fetch_raw(client, sql, params))
+            newest = dict(found)
+            return [newest.get(i) for i in app_ids]
+
+        return Loader(load)
+
+
+async def _usage_rows(app_ids: set[int], since: date) -> list[tuple[Any, ...]]:
+    """(app id, day, calls, errors) of the apps' reported days from `since` on."""
+    client = m.AppUsageDay._meta.db
+    keys = sorted(app_ids)
+    if on_postgres(client):
+        params, among, first = Params(keys, since), "= ANY($1)", "$2"
+    else:
+        # SQLite keeps dates as ISO text, which orders as the dates do.
+        params, first = Params(*keys, since.isoformat()), "?"
+        among = f"IN ({', '.join('?' * len(keys))})"
+    sql = (
+        f'SELECT "app_id", "day", "calls", "errors" FROM "{m.AppUsageDay._meta.db_table}" '
+        f'WHERE "app_id" {among} AND "day" >= {first}'
+    )
+    return converted(
+        m.AppUsageDay, ("day", "calls", "errors"), await fetch_raw(client, sql, params)
+    )

@@ -794,3 +794,63 @@ async def test_a_super_admin_changes_a_members_permissions_on_people(base, setti
     async with httpx.AsyncClient(base_url=base) as client:
         held = await data(client, PERMISSIONS_OF, {"id": gid["Max Member"]}, token=token)
     assert sorted(held["node"]["permissions"]) == ["INSTALL_APPS", "MANAGE_NOTIFICATIONS"]
+
+
+async def test_my_apps_shows_usage_and_the_unused_filter_keeps_the_unused_app(
+    base, settings
+) -> None:
+    # Given an app in daily use, one installed yesterday, and one installed long ago and never used
+    now = datetime.now(UTC)
+    tenant = await make_tenant(
+        settings,
+        apps=["Busy Usage App", "Dormant Usage App"],
+        installed_at=now - timedelta(days=200),
+    )
+    tenant.apps["Fresh Usage App"] = await install(
+        tenant.portal, await make_listing("Fresh Usage App"), None, now - timedelta(days=1)
+    )
+    busy = tenant.app_gid("Busy Usage App")
+    for back, calls in ((0, 30), (1, 80), (6, 5)):
+        day = (now - timedelta(days=back)).date().isoformat()
+        sent = await post_event(
+            base, EVENTS_SECRET, "app.usage", tenant.gid, busy, day=day, calls=calls, errors=1
+        )
+        assert sent.status_code == 202, sent.text
+    with browsing(base) as browser:
+        await thread(browser.open, "/console/", tenant.token("Ada Admin"))
+        await thread(browser.wait, lambda d: len(browser.rows()) == 3, "three app rows")
+        # Then each row says when it was last used and draws its 30 days
+        busy_row = await thread(browser.one, f'[data-app-id="{busy}"]')
+        used = busy_row.find_element(By.CSS_SELECTOR, "[data-last-used]")
+        found = await api(base, tenant.token("Ada Admin"), USAGE_OF)
+        expected = found["viewer"]["portal"]["connectedApps"]["nodes"][0]
+        assert used.get_attribute("data-last-used") == expected["lastUsedAt"]
+        chart = busy_row.find_element(By.CSS_SELECTOR, "svg[data-usage-sparkline]")
+        assert chart.get_attribute("data-calls") == "115"
+        points = chart.find_element(By.CSS_SELECTOR, "polyline").get_attribute("points")
+        assert len(str(points).split()) == 30
+        dormant = await thread(
+            browser.one, f'[data-app-id="{tenant.app_gid("Dormant Usage App")}"]'
+        )
+        assert dormant.find_element(By.CSS_SELECTOR, "[data-last-used]").text == "Never used"
+        # When the "Unused for 90 days" filter is on, only the dormant app is left
+        await thread((await thread(browser.one, "[data-filter=unused]")).click)
+        await thread(
+            browser.wait,
+            lambda d: browser.rows() == [(tenant.app_gid("Dormant Usage App"), "CONNECTED")],
+            "only the dormant app",
+        )
+        assert "unused=1" in browser.driver.current_url
+        # And the App page shows the usage in words
+        await thread(browser.open, f"/console/apps/{busy}")
+        words = await thread(browser.one, "[data-usage-words]")
+        assert (words.get_attribute("data-calls"), words.get_attribute("data-errors")) == (
+            "115",
+            "3",
+        )
+        assert browser.all("[data-usage] svg[data-usage-sparkline]")
+        assert browser.log() == []
+
+
+USAGE_OF = """{ viewer { portal { connectedApps(first: 1, filter: {search: "busy usage"}) {
+  nodes { lastUsedAt } } } } }"""

@@ -26,6 +26,7 @@ from gateway.models import (
     AppAlert,
     AppConnection,
     AppLogEntry,
+    AppUsageDay,
     ConnectedApp,
     Delivery,
     GrantedScope,
@@ -56,6 +57,7 @@ from gateway.models.enums import (
     ScopeState,
     SubscriptionTier,
 )
+from gateway.services import usage
 
 MARKS = (AppActivity.DISCONNECTED, AppActivity.RECONNECTED)
 INSTALLS = (AppActivity.INSTALLED, AppActivity.REINSTALLED)
@@ -379,6 +381,37 @@ async def test_multi_account_app(demo: DemoData) -> None:
         if user.holds(Permission.INSTALL_APPS)
     }
     assert {a.user_id for a in accounts} <= managers  # adding an account needs the permission
+
+
+async def test_acme_usage_shows_used_lapsed_and_never_used_apps(demo: DemoData) -> None:
+    view = await PortalView.load(demo.acme_portal_id)
+    installed = list(view.installed.values())
+    # Seen at the anchor, the 90-day unused view lists exactly the lapsed and the never-used app
+    unused = await usage.unused_among(installed, 90, demo.anchor)
+    slug_of = {app.id: slug for slug, app in view.apps.items()}
+    assert sorted(slug_of[i] for i in unused) == sorted([demo.never_used_slug, demo.lapsed_slug])
+    never = view.apps[demo.never_used_slug]
+    assert never.installed_at < demo.anchor - timedelta(days=90)
+    assert not await AppUsageDay.filter(app_id=never.id).exists()
+    # Every other installed app was used yesterday (the anchor's), each day with errors <= calls
+    yesterday = demo.anchor.date() - timedelta(days=1)
+    for slug, app in view.installed.items():
+        rows = await AppUsageDay.filter(app_id=app.id).order_by("day")
+        assert all(0 <= r.errors <= r.calls for r in rows), slug
+        if slug in (demo.never_used_slug, demo.lapsed_slug):
+            continue
+        assert rows[-1].day == yesterday and rows[-1].calls > 0, slug
+        assert rows[-1].last_call_at is not None and rows[-1].last_call_at.date() == yesterday
+    lapsed = await AppUsageDay.filter(app_id=view.apps[demo.lapsed_slug].id).order_by("-day")
+    assert lapsed and (demo.anchor.date() - lapsed[0].day).days > 90
+    # The uninstalled app's usage is kept, up to its uninstall
+    gone = view.apps[demo.uninstalled_slug]
+    kept = await AppUsageDay.filter(app_id=gone.id).order_by("-day")
+    assert gone.uninstalled_at is not None
+    assert kept and kept[0].day == gone.uninstalled_at.date()
+    # The error-raising app's last days show the errors behind its open alert
+    recent = await AppUsageDay.filter(app_id=view.apps[demo.error_slug].id, day=yesterday).get()
+    assert recent.errors / recent.calls >= 0.05
 
 
 async def test_uninstalled_and_reinstalled_apps(demo: DemoData) -> None:

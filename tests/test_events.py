@@ -361,7 +361,7 @@ INVALID = {
     "unknown type": (
         lambda e: {**e, "type": "app.exploded"},
         "type must be one of app.disconnected, app.reconnected, app.error, app.recovered, "
-        "listing.scopes_changed",
+        "listing.scopes_changed, app.usage",
     ),
     "occurredAt > 5 min ahead": (
         lambda e: {**e, "occurredAt": iso(now() + timedelta(minutes=6))},

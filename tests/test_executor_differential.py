@@ -9,7 +9,7 @@ import gc
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
 
 import pytest
@@ -29,6 +29,7 @@ from gateway.models.enums import (
     InstallRequestStatus,
 )
 from gateway.schema.schema import build_schema
+from gateway.services import usage
 from gateway.settings import Settings
 from tests.executor_support import Executors, differences, examples, executors
 from tests.factories import (
@@ -87,7 +88,8 @@ class Edges:
     """Portals built for edge cases: `empty` (no apps, teams, log or rules) and `odd` (an app
     with no log at all, an uninstalled one, a MULTI_ACCOUNT one with accounts and one without,
     a USER app nobody connected, an open alert, an empty team, install requests in every state
-    with and without scopes and accounts, and the notices that list them)."""
+    with and without scopes and accounts, and the notices that list them, usage days in and
+    out of every window, of 0 calls, and of the uninstalled app)."""
 
     empty: Tenant
     odd: Tenant
@@ -162,6 +164,28 @@ async def edges(settings: Settings, demo: Any) -> Edges:
     await notice(InstallRequestNotice.REMINDER, odd.people["Ada Admin"], [pending])
     await notice(InstallRequestNotice.OUTCOME, mia, [denied])
     await notice(InstallRequestNotice.OUTCOME, mia, [expired])
+    # Usage: days with and without lastCallAt, a day of 0 calls, days outside every window, an
+    # uninstalled app's kept days; Quiet App never used (so `unusedForDays` finds it)
+    today = datetime.now(UTC).date()
+    for app, back, calls, errors, last_call in [
+        (alerting, 0, 40, 8, time(0, 0, 1)),
+        (alerting, 1, 12, 0, None),
+        (alerting, 120, 7, 7, None),
+        (odd.apps["Multi Social"], 2, 0, 0, None),
+        (odd.apps["Multi Social"], 89, 3, 1, time(23, 59, 59)),
+        (gone, 5, 9, 2, None),
+    ]:
+        on = today - timedelta(days=back)
+        at = None if last_call is None else datetime.combine(on, last_call.replace(tzinfo=UTC))
+        await m.AppUsageDay.create(
+            app=app,
+            day=on,
+            calls=calls,
+            errors=errors,
+            last_call_at=at,
+            used_until=(at or usage.day_end(on)) if calls else None,
+            reported_at=datetime.combine(on, time(23, 59, 59, tzinfo=UTC)),
+        )
     return Edges(empty, odd)
 
 
@@ -291,6 +315,37 @@ ALIASES = """{ viewer { portal {
   one: users(first: 1) { nodes { name } pageInfo { hasNextPage endCursor } }
   two: users(first: 2, search: "an") { nodes { name } }
 } } }"""
+
+
+USAGE_ALIASES = """{ viewer { portal {
+  unused: connectedApps(first: 10, filter: {unusedForDays: 3}) { nodes { name lastUsedAt } }
+  all: connectedApps(first: 10) { nodes { name lastUsedAt
+    week: usage(days: 7) { calls errors errorRate days { date calls errors } }
+    month: usage { calls errors errorRate }
+    today: usage(days: 1) { calls days { date } } } }
+} } }"""
+
+
+async def test_usage_windows_and_the_unused_filter_agree_over_edge_case_data(both, edges):
+    viewers = {
+        label.removeprefix("odd "): token
+        for label, token in edges.viewers()
+        if label.startswith("odd ")
+    }
+    body = await _agree(both, USAGE_ALIASES, None, viewers)
+    portal = body["data"]["viewer"]["portal"]
+    apps = {n["name"]: n for n in portal["all"]["nodes"]}
+    assert (apps["Alerting App"]["week"]["calls"], apps["Alerting App"]["month"]["errors"]) == (
+        52,
+        8,
+    )
+    assert apps["Quiet App"]["lastUsedAt"] is None
+    assert "Quiet App" in [n["name"] for n in portal["unused"]["nodes"]]
+    assert "Alerting App" not in [n["name"] for n in portal["unused"]["nodes"]]
+    # Out of range: refused alike
+    for bad in ("usage(days: 91) { calls }", "usage(days: 0) { calls }"):
+        query = "{ viewer { portal { connectedApps(first: 3) { nodes { " + bad + " } } } } }"
+        await _agree(both, query, None, viewers)
 
 
 async def test_aliases_of_one_field_with_different_arguments(both, acme):

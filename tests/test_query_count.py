@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from gateway.models import LoggedAlert
+from gateway.models import AppUsageDay, ConnectedApp, LoggedAlert
 from gateway.models.enums import (
     AppActivity,
     InstallLevel,
@@ -308,3 +309,44 @@ async def test_a_page_of_install_requests_costs_the_same_statements_for_5_or_50(
     # requests page and its count; listings; requesters, then the deciders not among them;
     # apps and their open alerts (status); the viewer's own pending requests
     assert len(counted[0]) == len(counted[1]) == 13, counted
+
+
+CONSOLE_MY_APPS_PAGE = (
+    Path(__file__).parent.parent / "gateway/static/console/documents/MyAppsPage.graphql"
+).read_text()
+
+
+async def test_usage_on_the_my_apps_page_costs_the_same_statements_for_5_or_50_apps(
+    client, settings
+):
+    # Given two portals, with 5 and with 50 apps, most of them with days of usage
+    tokens = []
+    for n in (5, 50):
+        tokens.append(await portal_with_apps(settings, n))
+    # (the two portals' apps are the newest 55)
+    for app in await ConnectedApp.all().order_by("-id").limit(55):
+        for back in range(0, 40, 3):
+            await AppUsageDay.get_or_create(
+                app=app,
+                day=datetime.now(UTC).date() - timedelta(days=back),
+                defaults={
+                    "calls": app.id + back,
+                    "errors": back % 2,
+                    "used_until": f.T0,
+                    "reported_at": f.T0,
+                },
+            )
+    # When the console's My Apps page (lastUsedAt and a 30-day usage per app) loads for each
+    pages, counted = [], []
+    for token in tokens:
+        with count_statements() as statements:
+            pages.append(await data(client, CONSOLE_MY_APPS_PAGE, token=token))
+        counted.append(statements)
+    # Then both are complete, and cost the same statements: the list page's, plus one for the
+    # usage days and one for lastUsedAt, however many apps
+    small, large = (p["viewer"]["portal"]["connectedApps"]["edges"] for p in pages)
+    assert (len(small), len(large)) == (5, 50)
+    assert all(len(e["node"]["usage"]["days"]) == 30 for e in large)
+    assert all(e["node"]["usage"]["calls"] > 0 and e["node"]["lastUsedAt"] for e in large)
+    assert len(counted[0]) == len(counted[1]) == 8, counted
+    assert sum("app_usage_day" in q for q in counted[1]) == 2, counted[1]

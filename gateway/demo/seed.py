@@ -57,10 +57,12 @@ from gateway.demo.portals import (
     RuleSpec,
 )
 from gateway.demo.requests import seed_requests
+from gateway.demo.usage import LAPSED_SLUG, NEVER_USED_SLUG, usage_days
 from gateway.models import (
     AppAlert,
     AppConnection,
     AppLogEntry,
+    AppUsageDay,
     ConnectedApp,
     Delivery,
     GrantedScope,
@@ -124,6 +126,10 @@ class DemoData:
       UNINSTALLED, no connections or grants); installable again, which would be a REINSTALLED.
     - reinstalled_slug: an Acme app uninstalled and reinstalled once; installed_at and
       installed_by are still the first install's.
+    - never_used_slug: an Acme app installed over 90 days before the anchor with no usage
+      reported; lapsed_slug: one used only in its first weeks, not for over 90 days. Both are
+      what `unusedForDays: 90` lists; every other app reports calls on every day it was
+      installed up to the day before the anchor (gateway/demo/usage.py).
     """
 
     anchor: datetime
@@ -144,6 +150,8 @@ class DemoData:
     needs_upgrade_slug: str = NEEDS_UPGRADE_SLUG
     uninstalled_slug: str = UNINSTALLED_SLUG
     reinstalled_slug: str = REINSTALLED_SLUG
+    never_used_slug: str = NEVER_USED_SLUG
+    lapsed_slug: str = LAPSED_SLUG
 
 
 # Serializes concurrent seeders on PostgreSQL (e.g. two processes starting with --demo), so the
@@ -292,6 +300,7 @@ class _PortalSeeder:
         for app_spec in self.spec.apps:
             await self._app(app_spec)
         await self._log()
+        await self._usage()
         for rule_spec in self.spec.rules:
             await self._rule(rule_spec)
         if self.spec is ACME:
@@ -335,6 +344,33 @@ class _PortalSeeder:
                 TeamMembership(team_id=team.id, user_id=self.users[e].id) for e in emails
             ]
         await TeamMembership.bulk_create(memberships)
+
+    # ---- usage
+
+    async def _usage(self) -> None:
+        """Each app's reported days while it was installed (gateway/demo/usage.py)."""
+        rows: list[AppUsageDay] = []
+        for spec in self.spec.apps:
+            app = self.apps[spec.slug]
+            periods: list[tuple[datetime, datetime | None]] = []
+            for entry in sorted(
+                (e for e in self.entries if e.app_slug == spec.slug), key=lambda e: e.at
+            ):
+                if entry.activity in _INSTALLS:
+                    periods.append((entry.at, None))
+                elif entry.activity is AppActivity.UNINSTALLED:
+                    periods[-1] = (periods[-1][0], entry.at)
+            rows += usage_days(
+                _rng(self.spec.name, spec.slug, "usage"),
+                self.spec.name,
+                spec.slug,
+                app.id,
+                app.install_level,
+                periods,
+                self.anchor,
+                error_prone=spec.open_alert is not None,
+            )
+        await AppUsageDay.bulk_create(rows)
 
     def _user_id(self, email: str | None) -> int | None:
         return None if email is None else self.users[email].id

@@ -18,6 +18,7 @@ from gateway.models.notifications import (
     RuleUser,
 )
 from gateway.models.portal import Portal, Team, TeamMembership, User
+from gateway.models.usage import AppUsageDay
 
 __models__ = [
     Portal,
@@ -44,4 +45,5 @@ __models__ = [
     InstallRequest,
     InstallRequestNote,
     InstallRequestNoteItem,
+    AppUsageDay,
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gateway import clock
 from gateway import models as m
 from gateway.context import Context, Info
 from gateway.loaders import load_optional
@@ -19,10 +20,12 @@ from gateway.pagination import (
     paginate_queryset,
 )
 from gateway.resolvers.inputs import text_argument
+from gateway.resolvers.usage import checked_days
 from gateway.services import apps as app_service
 from gateway.services import catalogue
 from gateway.services import deliveries as delivery_service
 from gateway.services import inbox as inbox_service
+from gateway.services import usage as usage_service
 from gateway.services.apps import AppFilter, AppSummary
 
 
@@ -41,7 +44,15 @@ async def connected_apps(
 ) -> Page[m.ConnectedApp]:
     request = _request(info, first, after)
     text_argument(flt.search, "filter.search")
-    return paginate_list(await app_service.list_apps(info.context.loaders, portal, flt), request)
+    if flt.unused_for_days is not None:
+        checked_days(
+            flt.unused_for_days,
+            "filter.unusedForDays",
+            usage_service.MIN_UNUSED_DAYS,
+            usage_service.MAX_UNUSED_DAYS,
+        )
+    found = await app_service.list_apps(info.context.loaders, portal, flt, clock.utc_now())
+    return paginate_list(found, request)
 
 
 async def marketplace(

@@ -10,11 +10,12 @@ import strawberry
 
 from gateway import models as m
 from gateway.context import Context, Info
-from gateway.executor.batch import batch_field, batched, derive
+from gateway.executor.batch import batch_field, batched, derive, load
 from gateway.resolvers import alerts as alerts_r
 from gateway.resolvers import apps as r
 from gateway.resolvers import install_requests as ir
 from gateway.resolvers import log as log_r
+from gateway.resolvers import usage as usage_r
 from gateway.schema.base import Connection, Node, id_field, node_type
 from gateway.schema.enums import (
     AlertSeverity,
@@ -23,6 +24,7 @@ from gateway.schema.enums import (
     ScopeState,
     SubscriptionTier,
 )
+from gateway.services.usage import DEFAULT_WINDOW
 
 if TYPE_CHECKING:
     from gateway.schema.install_requests import InstallRequest
@@ -77,6 +79,27 @@ class AppAlert(Node):
             "hold APPROVE_SCOPES or UNINSTALL_APPS (super admins hold both)."
         ),
         viewer_facts=("can_approve", "can_uninstall"),
+    )
+
+
+@strawberry.type(description="One UTC day of an app's usage.")
+class AppUsageDay:
+    date: str = strawberry.field(description="The day, YYYY-MM-DD (UTC).")
+    calls: int = strawberry.field(description="Calls the app made that day.")
+    errors: int = strawberry.field(description="Of those calls, how many failed.")
+
+
+@strawberry.type(
+    description="An app's calls over a window of UTC days, as the platform reports them."
+)
+class AppUsage:
+    calls: int = strawberry.field(description="Calls over the window.")
+    errors: int = strawberry.field(description="Failed calls over the window.")
+    error_rate: float = strawberry.field(
+        description="errors / calls over the window; 0 when there were no calls."
+    )
+    days: list[AppUsageDay] = strawberry.field(
+        description="Each day of the window, today first; days without a report show 0."
     )
 
 
@@ -271,6 +294,24 @@ class ConnectedApp(Node):
         description="Set while uninstalled: the app is gone from lists but reachable by id and from its log."
     )
 
+    last_used_at: datetime | None = batch_field(
+        usage_r.last_used,
+        description=(
+            "When the app was last used, as the platform reports it: the newest lastCallAt, "
+            "else the last second of the newest UTC day with calls; null if never used."
+        ),
+    )
+
+    @strawberry.field(
+        description=(
+            "The app's calls over the last `days` UTC days (today and the days before it; "
+            "1 to 90), as the platform reports them."
+        ),
+        metadata=batched(usage_r.usage),
+    )
+    async def usage(self, info: Info, days: int = DEFAULT_WINDOW) -> AppUsage:
+        return await load(info, usage_r.usage, self, days=days)
+
 
 @strawberry.input(description="Narrows the list of connected apps; all given conditions apply.")
 class ConnectedAppFilter:
@@ -289,5 +330,12 @@ class ConnectedAppFilter:
         description=(
             "true: DISCONNECTED, ERROR with an open alert nobody has acknowledged, or an "
             "update/upgrade available; false: the others."
+        ),
+    )
+    unused_for_days: int | None = strawberry.field(
+        default=None,
+        description=(
+            "Only apps with no calls in the last N UTC days (today and the N-1 before) that "
+            "were installed or last reinstalled before the first of them (1 to 400)."
         ),
     )

@@ -144,6 +144,7 @@ class Portal(Node):
                 install_levels=enum_set(filter.install_levels),
                 search=filter.search,
                 needs_attention=filter.needs_attention,
+                unused_for_days=filter.unused_for_days,
             )
         return await r.connected_apps(row(self, m.Portal), info, first, after, flt)  # type: ignore[return-value]  # a row stands for its GraphQL type
 

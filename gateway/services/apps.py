@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import NamedTuple
 
 from gateway import models as m
 from gateway.loaders import Loaders, ScopeRow, load_all
 from gateway.models.enums import AppStatus, InstallLevel, ScopeState, SubscriptionTier
+from gateway.services import usage
 
 
 class ScopeView(NamedTuple):
@@ -34,6 +36,8 @@ class AppFilter:
     install_levels: frozenset[InstallLevel] | None = None
     search: str | None = None
     needs_attention: bool | None = None
+    # Installed apps without calls in the last N UTC days (services/usage.py).
+    unused_for_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -202,16 +206,23 @@ async def _facts(loaders: Loaders, portal: m.Portal) -> list[_Facts]:
     return facts
 
 
-async def list_apps(loaders: Loaders, portal: m.Portal, flt: AppFilter) -> list[m.ConnectedApp]:
-    """The portal's installed apps matching `flt`, by name.
+async def list_apps(
+    loaders: Loaders, portal: m.Portal, flt: AppFilter, now: datetime
+) -> list[m.ConnectedApp]:
+    """The portal's installed apps matching `flt`, by name (`now` tells the UTC days of
+    `unused_for_days`).
 
     Filtered in memory over one snapshot: status is derived, so it has no column to index, and
     a portal's installed apps are few (tens to hundreds); the snapshot costs a fixed number
     of batched queries, shared with the summary and the fields of the page.
     """
     search = flt.search.lower() if flt.search else None
+    facts = await _facts(loaders, portal)
+    unused: set[int] | None = None
+    if flt.unused_for_days is not None:
+        unused = await usage.unused_among([f.app for f in facts], flt.unused_for_days, now)
     out = []
-    for f in await _facts(loaders, portal):
+    for f in facts:
         if flt.statuses is not None and f.status not in flt.statuses:
             continue
         if flt.install_levels is not None and f.app.install_level not in flt.install_levels:
@@ -219,6 +230,8 @@ async def list_apps(loaders: Loaders, portal: m.Portal, flt: AppFilter) -> list[
         if search and search not in f.app.sort_name:
             continue
         if flt.needs_attention is not None and f.needs_attention != flt.needs_attention:
+            continue
+        if unused is not None and f.app.id not in unused:
             continue
         out.append(f.app)
     return out

@@ -14,6 +14,8 @@ what became of it; the HTTP layer (gateway/events_http.py) turns that into a sta
   latest `changed_at` of that code's alerts) leaves it as it is; equal times let the later
   arrival win. A late disconnect/reconnect still belongs in the history, so it is logged at its
   own time whatever the mark.
+- Usage: `app.usage` keeps the app's calls of a day (services/usage.py); it is accepted for an
+  uninstalled app too, and publishes nothing (no status or log entry changes).
 - Concurrency: events on one app serialize on the app row's lock (SQLite serializes writers),
   scope replacements of one listing on the listing row's lock.
 """
@@ -21,13 +23,14 @@ what became of it; the HTTP layer (gateway/events_http.py) turns that into a sta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 
 from tortoise.exceptions import IntegrityError
 
 from gateway import models as m
 from gateway.models.enums import AlertSeverity, AppActivity, SubscriptionTier
+from gateway.services import usage
 from gateway.services.apps import current_status
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
@@ -45,9 +48,14 @@ class EventType(str, Enum):
     APP_ERROR = "app.error"
     APP_RECOVERED = "app.recovered"
     LISTING_SCOPES_CHANGED = "listing.scopes_changed"
+    APP_USAGE = "app.usage"
 
 
-APP_EVENT_TYPES = frozenset(t for t in EventType if t is not EventType.LISTING_SCOPES_CHANGED)
+# Events about an app's marks and alerts (AppEvent); usage reports and listing events have
+# shapes of their own.
+APP_EVENT_TYPES = frozenset(
+    t for t in EventType if t not in (EventType.LISTING_SCOPES_CHANGED, EventType.APP_USAGE)
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,22 @@ class ScopesChanged:
     type: EventType = EventType.LISTING_SCOPES_CHANGED
 
 
-Event = AppEvent | ScopesChanged
+@dataclass(frozen=True)
+class UsageReport:
+    """An app's calls and errors of one UTC day (DESIGN §6 "Usage")."""
+
+    id: str
+    occurred_at: datetime
+    portal_id: int
+    app_id: int
+    day: date
+    calls: int
+    errors: int
+    last_call_at: datetime | None = None
+    type: EventType = EventType.APP_USAGE
+
+
+Event = AppEvent | ScopesChanged | UsageReport
 
 
 class Outcome(str, Enum):
@@ -118,6 +141,8 @@ async def apply(event: Event, publisher: Publisher, now: datetime) -> Outcome:
             await pause_point("ingest:after-claim")
             if isinstance(event, ScopesChanged):
                 await _replace_scopes(event)
+            elif isinstance(event, UsageReport):
+                await _record_usage(event)
             else:
                 await _apply_to_app(changes, event, now)
     except _Stop as stop:
@@ -314,6 +339,28 @@ async def _recover(
         await _log(changes, app, AppActivity.ERROR_RESOLVED, event.occurred_at, now, alert)
         resolved = alert.id
     return resolved
+
+
+# --- usage reports ------------------------------------------------------------------------
+
+
+async def _record_usage(event: UsageReport) -> None:
+    """Keep the day's report unless a newer one is kept (an older one is still applied: its
+    id is remembered and it answers 202, having changed nothing). An uninstalled app's usage
+    is kept too: the platform reports what happened, and the app may come back (DESIGN §6)."""
+    if not await m.Portal.exists(id=event.portal_id):
+        raise _Stop(Outcome.UNKNOWN_PORTAL)
+    # Locked so two reports of one app's day decide one after the other.
+    app = (
+        await m.ConnectedApp.filter(id=event.app_id, portal_id=event.portal_id)
+        .select_for_update()
+        .first()
+    )
+    if app is None:
+        raise _Stop(Outcome.UNKNOWN_APP)
+    await usage.record(
+        app.id, event.day, event.calls, event.errors, event.last_call_at, event.occurred_at
+    )
 
 
 # --- listing events -----------------------------------------------------------------------

@@ -2,10 +2,47 @@
 // an in-page confirmation step (no browser dialog) whose userErrors appear next to the
 // action.
 import { h, replace, uid } from "./dom.js";
-import { STATUS, formatDateTime, formatDuration, label } from "./format.js";
+import { STATUS, formatDate, formatDateTime, formatDuration, label, plural } from "./format.js";
 
 export function time(iso) {
   return iso ? h("time", { datetime: iso }, formatDateTime(iso)) : null;
+}
+
+// When the app was last used, or "Never used"; `[data-last-used]` holds the API's time.
+export function lastUsed(iso) {
+  return h("span", { class: "last-used", "data-last-used": iso || "" }, iso ? time(iso) : h("span", { class: "muted" }, "Never used"));
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const SPARK_WIDTH = 120;
+const SPARK_HEIGHT = 28;
+
+// A usage window's daily calls as an inline SVG line, oldest day on the left (the API lists
+// today first). Built with DOM calls and classes only: the page's CSP forbids inline styles.
+export function sparkline(usage) {
+  const days = [...usage.days].reverse();
+  const peak = Math.max(1, ...days.map((d) => d.calls));
+  const step = days.length > 1 ? SPARK_WIDTH / (days.length - 1) : 0;
+  const points = days.map((d, i) => `${(i * step).toFixed(1)},${(SPARK_HEIGHT - 2 - (d.calls / peak) * (SPARK_HEIGHT - 4)).toFixed(1)}`);
+  const words = `${plural(usage.calls, "call", "calls")} in the last ${plural(days.length, "day", "days")}`;
+  const svg = document.createElementNS(SVG, "svg");
+  for (const [name, value] of Object.entries({ class: "sparkline", viewBox: `0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}`, width: SPARK_WIDTH, height: SPARK_HEIGHT, role: "img", "aria-label": words, "data-usage-sparkline": "", "data-calls": usage.calls })) {
+    svg.setAttribute(name, String(value));
+  }
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = days.length > 0 ? `${words} (from ${formatDate(days[0].date)})` : words;
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("class", usage.calls > 0 ? "sparkline-line" : "sparkline-line sparkline-line--idle");
+  line.setAttribute("points", points.join(" "));
+  svg.append(title, line);
+  return svg;
+}
+
+// A usage window in words: calls, errors and the error rate.
+export function usageWords(usage) {
+  if (usage.calls === 0) return "No calls";
+  const rate = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 }).format(usage.errorRate);
+  return `${plural(usage.calls, "call", "calls")} · ${plural(usage.errors, "error", "errors")} (${rate})`;
 }
 
 export function statusBadge(status) {

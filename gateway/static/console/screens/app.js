@@ -5,7 +5,7 @@ import { h, replace, uid } from "../dom.js";
 import { INSTALL_LEVEL, SCOPE_STATE, SEVERITY, TIER, label, plural } from "../format.js";
 import { subscribe } from "../live.js";
 import { BASE } from "../router.js";
-import { badge, confirmAction, emptyState, errorBox, learningList, loadMoreButton, loading, statusBadge, time } from "../ui.js";
+import { badge, confirmAction, emptyState, errorBox, lastUsed, learningList, loadMoreButton, loading, sparkline, statusBadge, time, usageWords } from "../ui.js";
 import { logView } from "./log-view.js";
 
 function acknowledgement(alert, reload) {
@@ -295,6 +295,10 @@ export function render(main, { route }) {
           h("dd", { class: "cell-status" }, statusBadge(app.status), multi ? h("span", { class: "hint" }, "Multi-account apps show their status under Manage connections. ", manageLink) : null),
           h("dt", null, "Installed"),
           h("dd", null, time(app.installedAt), app.installedBy ? ` by ${app.installedBy.name}` : ""),
+          h("dt", null, "Last used"),
+          h("dd", null, lastUsed(app.lastUsedAt)),
+          h("dt", null, "Usage, last 30 days"),
+          h("dd", { "data-usage": "" }, h("span", { "data-usage-words": "", "data-calls": app.usage.calls, "data-errors": app.usage.errors }, usageWords(app.usage)), sparkline(app.usage)),
           h("dt", null, "Updates"),
           h("dd", null, app.updateAvailable ? badge("Update available", "update") : null, app.upgradeAvailable ? badge("Upgrade available", "upgrade") : null, !app.updateAvailable && !app.upgradeAvailable ? "Up to date" : null),
         ),

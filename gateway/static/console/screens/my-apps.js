@@ -1,11 +1,12 @@
 // Screen 1, My Apps: the summary counts (each filters the list), filters, search, the list of
-// installed apps in the API's order with "load more", and live status updates in place.
+// installed apps in the API's order with "load more" (each with when it was last used and its
+// 30-day usage), and live status updates in place.
 import { query } from "../api.js";
 import { h, replace, setText } from "../dom.js";
 import { INSTALL_LEVEL, formatNumber, label, plural } from "../format.js";
 import { subscribe } from "../live.js";
 import { appPath, setSearch } from "../router.js";
-import { badge, emptyState, errorBox, loadMoreButton, loading, statusBadge, time } from "../ui.js";
+import { badge, emptyState, errorBox, lastUsed, loadMoreButton, loading, sparkline, statusBadge, time } from "../ui.js";
 
 const WITH_STATUS = ["CONNECTED", "DISCONNECTED", "ERROR"];
 // Each summary count and the list it filters to. The API filters by status and "needs
@@ -21,6 +22,8 @@ const SUMMARY = [
 ];
 const LEVELS = ["PORTAL", "USER", "MULTI_ACCOUNT"];
 const PAGE = 50;
+// "Unused": no calls in this many days (Entra's unused-app recommendation uses 90).
+const UNUSED_DAYS = 90;
 
 function statusCell(app) {
   return [statusBadge(app.status), app.installLevel === "MULTI_ACCOUNT" ? h("span", { class: "hint" }, "Multi-account apps show their status under Manage connections") : null];
@@ -45,6 +48,10 @@ function flagsCell(app) {
   return flags.length > 0 ? flags : h("span", { class: "muted" }, "Nothing to do");
 }
 
+function usageCell(app) {
+  return [lastUsed(app.lastUsedAt), app.usage ? sparkline(app.usage) : null];
+}
+
 function appRow(app) {
   return h(
     "tr",
@@ -53,6 +60,7 @@ function appRow(app) {
     h("td", { "data-label": "Status", class: "cell-status" }, statusCell(app)),
     h("td", { "data-label": "Install level" }, levelCell(app)),
     h("td", { "data-label": "Installed by", class: "cell-installed" }, app.installedBy ? app.installedBy.name : h("span", { class: "muted" }, "Unknown"), h("br"), time(app.installedAt)),
+    h("td", { "data-label": "Last used", class: "cell-usage" }, usageCell(app)),
     h("td", { "data-label": "Attention", class: "cell-flags" }, flagsCell(app)),
   );
 }
@@ -73,6 +81,7 @@ export function render(main) {
     attention: params.get("attention") === "1",
     search: params.get("q") || "",
     level: LEVELS.includes(params.get("level")) ? params.get("level") : "",
+    unused: params.get("unused") === "1",
   };
   const apps = new Map();
   let generation = 0;
@@ -88,6 +97,7 @@ export function render(main) {
     LEVELS.map((level) => h("option", { value: level, selected: level === state.level }, label(INSTALL_LEVEL, level))),
   );
   const attention = h("input", { type: "checkbox", id: "apps-attention", name: "attention", checked: state.attention });
+  const unused = h("input", { type: "checkbox", id: "apps-unused", name: "unused", "data-filter": "unused", checked: state.unused });
   const clear = h("button", { type: "button", class: "secondary" }, "Clear filters");
   const toolbar = h(
     "form",
@@ -95,6 +105,7 @@ export function render(main) {
     h("div", { class: "field" }, h("label", { for: "apps-search" }, "Search apps"), searchInput),
     h("div", { class: "field" }, h("label", { for: "apps-level" }, "Install level"), levelSelect),
     h("div", { class: "field field--check" }, attention, h("label", { for: "apps-attention" }, "Needs attention only")),
+    h("div", { class: "field field--check" }, unused, h("label", { for: "apps-unused" }, `Unused for ${UNUSED_DAYS} days`)),
     h("div", { class: "field field--button" }, clear),
   );
   const listStatus = h("p", { class: "list-status", role: "status" });
@@ -104,7 +115,7 @@ export function render(main) {
     "table",
     { class: "apps-table stack" },
     h("caption", { class: "visually-hidden" }, "Installed apps"),
-    h("thead", null, h("tr", null, ["App", "Status", "Install level", "Installed by", "Attention"].map((text) => h("th", { scope: "col" }, text)))),
+    h("thead", null, h("tr", null, ["App", "Status", "Install level", "Installed by", "Last used", "Attention"].map((text) => h("th", { scope: "col" }, text)))),
     tbody,
   );
   const listBox = h("div", { class: "list-box" }, loading("Loading apps…"));
@@ -128,6 +139,7 @@ export function render(main) {
     if (state.attention) result.needsAttention = true;
     if (state.search.trim()) result.search = state.search.trim();
     if (state.level) result.installLevels = [state.level];
+    if (state.unused) result.unusedForDays = UNUSED_DAYS;
     return result;
   }
 
@@ -137,6 +149,7 @@ export function render(main) {
     if (state.attention) next.set("attention", "1");
     if (state.search.trim()) next.set("q", state.search.trim());
     if (state.level) next.set("level", state.level);
+    if (state.unused) next.set("unused", "1");
     setSearch(next);
   }
 
@@ -192,6 +205,7 @@ export function render(main) {
     if (chosen) parts.push(`count: ${chosen.text}`);
     if (state.attention) parts.push("needs attention");
     if (state.level) parts.push(label(INSTALL_LEVEL, state.level));
+    if (state.unused) parts.push(`unused for ${UNUSED_DAYS} days`);
     if (state.search.trim()) parts.push(`name contains “${state.search.trim()}”`);
     setText(listStatus, parts.join(" · "));
   }
@@ -279,11 +293,16 @@ export function render(main) {
     state.attention = attention.checked;
     reload();
   });
+  unused.addEventListener("change", () => {
+    state.unused = unused.checked;
+    reload();
+  });
   clear.addEventListener("click", () => {
-    Object.assign(state, { show: "", attention: false, search: "", level: "" });
+    Object.assign(state, { show: "", attention: false, search: "", level: "", unused: false });
     searchInput.value = "";
     levelSelect.value = "";
     attention.checked = false;
+    unused.checked = false;
     reload();
   });
 
