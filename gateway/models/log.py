@@ -83,8 +83,9 @@ class LoggedScopeChange(Model):
     entry: fields.OneToOneRelation[AppLogEntry] = fields.OneToOneField(
         "models.AppLogEntry", related_name="scope_change", on_delete=fields.CASCADE
     )
-    added: list[str] = fields.JSONField()  # type: ignore[assignment]  # a JSON list of names
-    removed: list[str] = fields.JSONField()  # type: ignore[assignment]  # a JSON list of names
+    # JSON lists of names.
+    added = fields.JSONField[list[str]]()
+    removed = fields.JSONField[list[str]]()
 
     entry_id: int
 
