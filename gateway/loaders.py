@@ -454,6 +454,26 @@ class Loaders:
         return _grouped(m.LoggedAlert, "entry_id")
 
     @cached_property
+    def scope_change_by_entry(self) -> Loader:
+        return _grouped(m.LoggedScopeChange, "entry_id")
+
+    @cached_property
+    def grant_names_by_app(self) -> Loader:
+        """The names of each app's grants, by name: `scopes_by_app` reads the grants of the
+        scopes the listing requests; these also show the grants it no longer requests."""
+
+        async def load(app_ids: list[int]) -> list[list[str]]:
+            names: dict[int, list[str]] = defaultdict(list)
+            found = await values_in(
+                m.GrantedScope, "app_id", set(app_ids), ("name",), order_by=("name",)
+            )
+            for app_id, name in found:
+                names[app_id].append(name)
+            return [names.get(i, []) for i in app_ids]
+
+        return Loader(load)
+
+    @cached_property
     def scopes_by_listing(self) -> Loader:
         """Each listing's requested scopes, in the listing's order, as scope states read them."""
 

@@ -45,7 +45,7 @@ from tests.browser_support import chrome, requested_urls
 from tests.conftest import EVENTS_SECRET, REDIS_URL
 from tests.factories import Tenant, install, make_listing, make_tenant, make_user, unique
 from tests.helpers import data
-from tests.live_support import free_port, post_event, uvicorn_serving
+from tests.live_support import free_port, post_event, signed, uvicorn_serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.one_executor]
 
@@ -854,3 +854,62 @@ async def test_my_apps_shows_usage_and_the_unused_filter_keeps_the_unused_app(
 
 USAGE_OF = """{ viewer { portal { connectedApps(first: 1, filter: {search: "busy usage"}) {
   nodes { lastUsedAt } } } } }"""
+
+
+async def test_the_log_shows_scope_diffs_and_the_app_page_what_a_reauthorize_would_do(
+    base, settings
+) -> None:
+    # given an app holding basic.read and old.write, whose listing then stops requesting
+    # old.write and starts requesting extra.write (the platform reports the new list)
+    tenant = await make_tenant(settings, people={"Ada Admin": "admin"})
+    listing = await make_listing(
+        unique("Rescoped"),
+        scopes=[
+            ("basic.read", SubscriptionTier.FREE, True),
+            ("old.write", SubscriptionTier.FREE, False),
+        ],
+    )
+    app = await install(
+        tenant.portal, listing, tenant.people["Ada Admin"], grant=["basic.read", "old.write"]
+    )
+    app_id = to_global_id("ConnectedApp", app.id)
+    scopes = [
+        {"name": n, "description": n, "requiredTier": "FREE", "required": n == "basic.read"}
+        for n in ("basic.read", "extra.write")
+    ]
+    body = {
+        "id": unique("event"),
+        "type": "listing.scopes_changed",
+        "occurredAt": datetime.now(UTC).isoformat(),
+        "listingId": to_global_id("MarketplaceListing", listing.id),
+        "scopes": scopes,
+    }
+    raw, headers = signed(body, EVENTS_SECRET)
+    async with httpx.AsyncClient() as client:
+        sent = await client.post(f"{base}/events", content=raw, headers=headers)
+    assert sent.status_code == 202, sent.text
+    with browsing(base) as browser:
+        # when an admin opens the app's page
+        await thread(browser.open, f"/console/apps/{app_id}", tenant.token("Ada Admin"))
+        # then the Reauthorize action says what it would do
+        pending = await thread(browser.one, "[data-pending-scope-changes]")
+        assert pending.text == "Reauthorizing will add extra.write, and remove old.write."
+        # and the log shows the listing's change, added and removed each in their own words
+        diff = await thread(browser.one, "[data-scope-changes]")
+        added = diff.find_element(By.CSS_SELECTOR, "[data-scope-added]")
+        removed = diff.find_element(By.CSS_SELECTOR, "[data-scope-removed]")
+        assert (added.text, removed.text) == ("Added: extra.write", "Removed: old.write")
+        assert added.get_attribute("class") != removed.get_attribute("class")
+        # when they reauthorize
+        await thread(_action(browser, "reauthorize").click)  # type: ignore[union-attr]
+        await thread((await thread(browser.one, "[data-confirm=reauthorize]")).click)
+        # then the REAUTHORIZED entry shows what it granted and dropped, and nothing is pending
+        await thread(
+            browser.wait, lambda d: len(browser.all("[data-scope-changes]")) >= 2, "two diffs"
+        )
+        await thread(
+            browser.wait, lambda d: not browser.all("[data-pending-scope-changes]"), "no pending"
+        )
+        texts = [e.text for e in browser.all("[data-scope-changes]")]
+        assert texts.count("Added: extra.write Removed: old.write") == 2, texts
+        assert browser.log() == []

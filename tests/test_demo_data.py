@@ -33,6 +33,7 @@ from gateway.models import (
     LearningResource,
     ListingScope,
     LoggedAlert,
+    LoggedScopeChange,
     MarketplaceListing,
     Notification,
     NotificationEntry,
@@ -489,6 +490,36 @@ async def test_histories_are_consistent_with_app_state(demo: DemoData) -> None:
             assert installed == (app.uninstalled_at is None), slug
             # Platform reports name nobody; people act only where they may.
             assert all(e.user_id is None for e in history if e.activity is AppActivity.DISCONNECTED)
+
+
+async def test_scope_changes_in_the_log_agree_with_the_grants(demo: DemoData) -> None:
+    changed_listing = 0
+    for portal_id in (demo.acme_portal_id, demo.globex_portal_id):
+        view = await PortalView.load(portal_id)
+        for slug, app in view.apps.items():
+            history = view.log[app.id]
+            kept = await LoggedScopeChange.filter(entry__app_id=app.id)
+            changes = {row.entry_id: (row.added, row.removed) for row in kept}
+            granted: list[str] = []
+            for entry in history:
+                # Each (re)install tells the grants it made; each uninstall revokes them all.
+                if entry.activity in (AppActivity.INSTALLED, AppActivity.REINSTALLED):
+                    granted, removed = changes[entry.id]
+                    assert removed == [] and granted, slug
+                elif entry.activity is AppActivity.UNINSTALLED:
+                    assert changes[entry.id] == ([], sorted(granted)), slug
+                elif entry.activity is AppActivity.SCOPES_CHANGED:
+                    assert entry.user_id is None and changes[entry.id] == (
+                        ["conversations.write"],
+                        [],
+                    )
+                    changed_listing += 1
+                else:
+                    assert entry.id not in changes, (slug, entry.activity)
+            if app.uninstalled_at is None:
+                assert set(granted) == view.grants[app.id], slug
+    # TeamChat's listing changed its request while Acme and Globex had it installed
+    assert changed_listing == 2
 
 
 async def test_every_alert_is_raised_and_resolved_in_the_log_with_its_reason(

@@ -935,9 +935,13 @@ async def test_new_scopes_show_as_needing_reauthorization_or_upgrade_in_every_po
         {"name": "reports", "state": "NEEDS_UPGRADE"},
         {"name": "ai", "state": "NEEDS_UPGRADE"},
     ]
-    # no status changes and no log entries: nothing is published
-    assert await envelopes.settled() == []
-    assert await AppLogEntry.filter(app__listing_id=listing.id).count() == 2  # the two INSTALLED
+    # no status changes; each installed app's log tells the change (DESIGN §6, and
+    # tests/test_scope_changes.py), published to its own portal
+    changed = await AppLogEntry.filter(app__listing_id=listing.id, activity="SCOPES_CHANGED")
+    assert published(await envelopes.settled()) == [
+        envelope(e.portal_id, [e.id]) for e in sorted(changed, key=lambda e: e.id)
+    ]
+    assert await AppLogEntry.filter(app__listing_id=listing.id).count() == 4  # and 2 INSTALLED
     # and an empty list is a list too: the listing requests nothing any more
     await send(client, scopes_event(listing.id, []))
     assert await ListingScope.filter(listing_id=listing.id).count() == 0

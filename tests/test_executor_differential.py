@@ -135,6 +135,21 @@ async def edges(settings: Settings, demo: Any) -> Edges:
     seen.acknowledge_note = "On it"
     await seen.save()
     await connect(odd.apps["Per Person"], odd.people["Mia Member"], gone.installed_at)
+    # Scope changes: an uninstall's revoked grants, a reauthorize's, a listing's change (no
+    # user), a reinstall that changed nothing, and a grant the listing no longer requests, so
+    # that pendingScopeChanges has something on both sides.
+    changed = [
+        (gone, AppActivity.UNINSTALLED, [], ["basic.read", "old.write"]),
+        (alerting, AppActivity.REAUTHORIZED, ["basic.read"], ["legacy.read"]),
+        (alerting, AppActivity.SCOPES_CHANGED, ["new.read", "new.write"], ["basic.write"]),
+        (odd.apps["Multi Social"], AppActivity.REINSTALLED, [], []),
+    ]
+    for n, (app, activity, added, removed) in enumerate(changed):
+        by = None if activity is AppActivity.SCOPES_CHANGED else odd.people["Max Manager"]
+        at = app.installed_at + timedelta(hours=2 + n)
+        scoped = await log(app, activity, at, by)
+        await m.LoggedScopeChange.create(entry=scoped, added=added, removed=removed)
+    await m.GrantedScope.create(app=alerting, name="legacy.write", granted_at=alerting.installed_at)
     # Install requests in every state, and the notices that list them
     mia, max_ = odd.people["Mia Member"], odd.people["Max Manager"]
     asked = await make_listing("Asked For")
@@ -176,14 +191,14 @@ async def edges(settings: Settings, demo: Any) -> Edges:
         (gone, 5, 9, 2, None),
     ]:
         on = today - timedelta(days=back)
-        at = None if last_call is None else datetime.combine(on, last_call.replace(tzinfo=UTC))
+        last_at = None if last_call is None else datetime.combine(on, last_call.replace(tzinfo=UTC))
         await m.AppUsageDay.create(
             app=app,
             day=on,
             calls=calls,
             errors=errors,
-            last_call_at=at,
-            used_until=(at or usage.day_end(on)) if calls else None,
+            last_call_at=last_at,
+            used_until=(last_at or usage.day_end(on)) if calls else None,
             reported_at=datetime.combine(on, time(23, 59, 59, tzinfo=UTC)),
         )
     return Edges(empty, odd)
@@ -579,13 +594,15 @@ EVERYTHING = """{ viewer {
     appSummary { total connected disconnected errored updateAvailable upgradeAvailable }
     connectedApps(first: 20) { totalCount pageInfo { hasNextPage startCursor endCursor }
       nodes { name status installLevel updateAvailable upgradeAvailable manageConnectionsUrl
-        uninstalledAt viewerCanManage installedBy { name }
+        uninstalledAt viewerCanManage viewerCanReauthorize installedBy { name }
+        pendingScopeChanges { added removed }
         alerts { code resolvedAt acknowledgedAt acknowledgedBy { name } viewerCanAcknowledge }
         scopes { name state required } learningResources { title }
         log(first: 3) { totalCount nodes { activity user { name } alertReason { code message }
-          alert { code acknowledgeNote } } }
+          alert { code acknowledgeNote } scopeChanges { added removed } } }
         connections(first: 3) { totalCount nodes { accountName user { name } } } } }
-    appLog(first: 10) { totalCount nodes { activity app { name status } user { name } } }
+    appLog(first: 30) { totalCount nodes { activity app { name status } user { name }
+      scopeChanges { added removed } } }
     notificationRules { totalCount nodes { name apps { name } users { name } teams { name } } }
     users(first: 10) { totalCount nodes { name teams { name } } }
     teams { totalCount nodes { name members { totalCount nodes { name } } } }
@@ -619,6 +636,11 @@ async def test_empty_lists_and_odd_apps(both, edges):
         else:
             quiet = [a for a in portal["connectedApps"]["nodes"] if a["name"] == "Quiet App"]
             assert quiet[0]["log"] == {"totalCount": 0, "nodes": []}
+            # (scope changes of every kind are among them, and a stale grant is pending)
+            changes = [n["scopeChanges"] for n in portal["appLog"]["nodes"] if n["scopeChanges"]]
+            assert {"added": [], "removed": []} in changes and len(changes) == 4
+            pending = [a["pendingScopeChanges"] for a in portal["connectedApps"]["nodes"]]
+            assert {"added": [], "removed": ["legacy.write"]} in pending
 
 
 NESTED = """{ viewer {

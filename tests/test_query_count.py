@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.models import AppUsageDay, ConnectedApp, LoggedAlert
+from gateway.models import (
+    AppUsageDay,
+    ConnectedApp,
+    GrantedScope,
+    LoggedAlert,
+    LoggedScopeChange,
+)
 from gateway.models.enums import (
     AppActivity,
     InstallLevel,
@@ -38,9 +44,13 @@ SCOPES = [
 ]
 
 
-async def portal_with_apps(settings, n: int, *, alerts_logged: bool = False) -> str:
+async def portal_with_apps(
+    settings, n: int, *, alerts_logged: bool = False, scopes_changed: bool = False
+) -> str:
     """A portal with n apps of every kind, each with 8 scopes, alerts (with their ERROR_RAISED
-    entries if `alerts_logged`), connections and a log; returns its admin's token."""
+    entries if `alerts_logged`), connections and a log; if `scopes_changed`, every other app
+    also holds a grant its listing no longer requests and has a REAUTHORIZED entry with its
+    scope changes. Returns its admin's token."""
     t = await f.make_tenant(
         settings, people={"Ada Admin": "admin", "Bo": "member", "Cy": "member", "Di": "member"}
     )
@@ -69,6 +79,10 @@ async def portal_with_apps(settings, n: int, *, alerts_logged: bool = False) -> 
         for k in range(8):
             activity = AppActivity.DISCONNECTED if k % 2 else AppActivity.RECONNECTED
             await f.log(app, activity, at + timedelta(minutes=10 + k), users[k % 3])
+        if i % 2 == 0 and scopes_changed:
+            await GrantedScope.create(app=app, name="legacy.read", granted_at=at)
+            entry = await f.log(app, AppActivity.REAUTHORIZED, at + timedelta(minutes=9), admin)
+            await LoggedScopeChange.create(entry=entry, added=["crm.write"], removed=["old"])
     return t.token(admin.name)
 
 
@@ -350,3 +364,62 @@ async def test_usage_on_the_my_apps_page_costs_the_same_statements_for_5_or_50_a
     assert all(e["node"]["usage"]["calls"] > 0 and e["node"]["lastUsedAt"] for e in large)
     assert len(counted[0]) == len(counted[1]) == 8, counted
     assert sum("app_usage_day" in q for q in counted[1]) == 2, counted[1]
+
+
+SCOPE_LOG_PAGE = """query($first: Int!) { viewer { portal { appLog(first: $first) { nodes {
+  activity scopeChanges { added removed } } } } } }"""
+
+
+async def test_scope_changes_on_a_log_page_cost_a_fixed_number_of_statements(client, settings):
+    # Given two portals, with 5 and with 50 apps, some reauthorized with scope changes
+    small = await portal_with_apps(settings, 5, scopes_changed=True)
+    large = await portal_with_apps(settings, 50, scopes_changed=True)
+
+    # When a log page asks for every entry's scope changes
+    pages, counted = [], []
+    for token in (small, large):
+        with count_statements() as statements:
+            pages.append(await data(client, SCOPE_LOG_PAGE, {"first": 100}, token=token))
+        counted.append(len(statements))
+
+    # Then they are there, and cost the same statements on both pages: the viewer, the page,
+    # the scope changes
+    small_page, large_page = (p["viewer"]["portal"]["appLog"]["nodes"] for p in pages)
+    changed = [n for n in large_page if n["activity"] == "REAUTHORIZED"]
+    assert changed and all(
+        n["scopeChanges"] == {"added": ["crm.write"], "removed": ["old"]} for n in changed
+    )
+    assert all(n["scopeChanges"] is None for n in large_page if n["activity"] != "REAUTHORIZED")
+    assert len([n for n in small_page if n["scopeChanges"]]) == 3
+    assert counted[0] == counted[1] == 3, counted
+
+
+PENDING_PAGE = """{ viewer { portal { connectedApps(first: 50) { nodes {
+  name scopes { name state } pendingScopeChanges { added removed } viewerCanReauthorize } } } } }"""
+
+
+async def test_pending_scope_changes_on_my_apps_cost_a_fixed_number_of_statements(client, settings):
+    # Given two portals, with 5 and with 50 apps, every other one holding a stale grant
+    small = await portal_with_apps(settings, 5, scopes_changed=True)
+    large = await portal_with_apps(settings, 50, scopes_changed=True)
+
+    # When My Apps asks what a reauthorize of each app would do
+    pages, counted = [], []
+    for token in (small, large):
+        with count_statements() as statements:
+            pages.append(await data(client, PENDING_PAGE, token=token))
+        counted.append(len(statements))
+
+    # Then every app's pending changes are there: the scopes within the tier not granted, and
+    # the stale grant where there is one
+    small_apps, large_apps = (p["viewer"]["portal"]["connectedApps"]["nodes"] for p in pages)
+    assert len(large_apps) == 50
+    pending = [a["pendingScopeChanges"] for a in large_apps]
+    assert all(
+        p["added"] == ["reports.read", "automation", "files.read", "files.write"] for p in pending
+    )
+    assert sorted(len(p["removed"]) for p in pending) == [0] * 25 + [1] * 25
+    assert all(a["viewerCanReauthorize"] for a in small_apps + large_apps)
+    # and cost the same statements for both: the viewer, the installed apps, their open
+    # alerts, the scopes with their grants, the grants' names
+    assert counted[0] == counted[1] == 5, counted

@@ -48,6 +48,13 @@ NEEDS_UPGRADE_SLUG = "metricly"
 UNINSTALLED_SLUG = "leadgenius"
 REINSTALLED_SLUG = "mailmerge-pro"
 
+# The listing whose request changed in the demo's past (DESIGN §6 "Scope changes"): the scopes
+# it started requesting then, and when. Every app of it installed before that instant has a
+# SCOPES_CHANGED entry; Acme's TeamChat has not granted the new scope since (NEEDS_REAUTH_SLUG).
+LISTING_CHANGE_SLUG = NEEDS_REAUTH_SLUG
+LISTING_CHANGE_ADDED = ("conversations.write",)
+LISTING_CHANGE_BEFORE_ANCHOR = timedelta(days=2)
+
 
 @dataclass(frozen=True)
 class UserSpec:

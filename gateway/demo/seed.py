@@ -15,6 +15,9 @@ keeps, who may manage apps, which scopes a tier allows) are the services' own:
 - installed apps hold a grant for every requested scope within the portal's tier (except the
   ones an app spec leaves out on purpose), and no installed listing has a *required* scope
   above its portal's tier (such an install would have been refused);
+- each INSTALLED/REINSTALLED entry's scope changes add those grants and each UNINSTALLED
+  entry's remove them (REAUTHORIZED entries carry none: no demo grant came from one); one
+  listing's change of request is a SCOPES_CHANGED entry on each app of it installed then;
 - digests in the inboxes cover exactly the matching entries of their period.
 """
 
@@ -43,6 +46,9 @@ from gateway.demo.portals import (
     ERROR_SLUG,
     GLOBEX,
     GLOBEX_NAME,
+    LISTING_CHANGE_ADDED,
+    LISTING_CHANGE_BEFORE_ANCHOR,
+    LISTING_CHANGE_SLUG,
     MULTI_ACCOUNT_SLUG,
     NEEDS_REAUTH_SLUG,
     NEEDS_UPGRADE_SLUG,
@@ -69,6 +75,7 @@ from gateway.models import (
     LearningResource,
     ListingScope,
     LoggedAlert,
+    LoggedScopeChange,
     MarketplaceListing,
     Notification,
     NotificationEntry,
@@ -276,6 +283,8 @@ class _Entry:
     id: int | None = None
     # ERROR_RAISED and ERROR_RESOLVED: the alert, whose reason the entry keeps.
     alert: AppAlert | None = None
+    # What the entry's change granted and revoked, kept with it (LoggedScopeChange).
+    scopes: tuple[list[str], list[str]] | None = None
 
 
 @dataclass
@@ -403,6 +412,21 @@ class _PortalSeeder:
             mark_changed_at=marks[-1].at if marks else None,
         )
         self.apps[spec.slug] = app
+        # A (re)install grants afresh every requested scope the tier allows (but the ones left
+        # out on purpose); an uninstall revokes them. So each install entry tells those grants,
+        # each uninstall the same names revoked, and a reinstall takes back all it had.
+        granted = [
+            name
+            for name, tier, _required in listing_spec.scopes
+            if within_tier(tier, self.spec.tier) and name not in spec.ungranted
+        ]
+        for entry in history:
+            if entry.activity in _INSTALLS:
+                entry.scopes = (granted, [])
+            elif entry.activity is AppActivity.UNINSTALLED:
+                entry.scopes = ([], sorted(granted))
+        if spec.slug == LISTING_CHANGE_SLUG:
+            self._listing_changed(spec, history)
         if uninstalled:
             return  # an uninstalled app keeps its history only: no connections, grants, alerts
 
@@ -423,11 +447,8 @@ class _PortalSeeder:
                 )
             )
 
-        # A (re)install grants afresh every requested scope the tier allows.
         await GrantedScope.bulk_create(
-            GrantedScope(app_id=app.id, name=name, granted_at=last_install.at)
-            for name, tier, _required in listing_spec.scopes
-            if within_tier(tier, self.spec.tier) and name not in spec.ungranted
+            GrantedScope(app_id=app.id, name=name, granted_at=last_install.at) for name in granted
         )
 
         # Each alert's raising (and resolution) is in the log, as ingestion writes it.
@@ -461,6 +482,19 @@ class _PortalSeeder:
             )
             self.entries.append(
                 _Entry(spec.slug, AppActivity.ERROR_RAISED, raised, None, alert=row)
+            )
+
+    def _listing_changed(self, spec: AppSpec, history: list[_Entry]) -> None:
+        """The listing's change of request, on this app if it was installed then: a
+        SCOPES_CHANGED entry by no one, with the names it started requesting."""
+        at = self.anchor - LISTING_CHANGE_BEFORE_ANCHOR
+        before = [e for e in history if e.at < at]
+        if before and before[-1].activity is not AppActivity.UNINSTALLED:
+            added = list(LISTING_CHANGE_ADDED)
+            self.entries.append(
+                _Entry(
+                    spec.slug, AppActivity.SCOPES_CHANGED, self._take(at), None, scopes=(added, [])
+                )
             )
 
     def _history(self, spec: AppSpec, rng: random.Random, installed_at: datetime) -> list[_Entry]:
@@ -571,6 +605,11 @@ class _PortalSeeder:
             )
             for e in self.entries
             if e.alert is not None
+        )
+        await LoggedScopeChange.bulk_create(
+            LoggedScopeChange(entry_id=e.id, added=e.scopes[0], removed=e.scopes[1])
+            for e in self.entries
+            if e.scopes is not None
         )
 
     # ---- rules and digests

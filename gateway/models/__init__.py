@@ -7,7 +7,7 @@ from gateway.models.install_requests import (
     InstallRequestNote,
     InstallRequestNoteItem,
 )
-from gateway.models.log import AppLogEntry, LoggedAlert, ProcessedEvent
+from gateway.models.log import AppLogEntry, LoggedAlert, LoggedScopeChange, ProcessedEvent
 from gateway.models.notifications import (
     Delivery,
     Notification,
@@ -34,6 +34,7 @@ __models__ = [
     AppAlert,
     AppLogEntry,
     LoggedAlert,
+    LoggedScopeChange,
     ProcessedEvent,
     NotificationRule,
     RuleApp,

@@ -60,6 +60,8 @@ class AppActivity(str, Enum):
     # An alert opened or its reason changed; an alert resolved (DESIGN §6 "Errors in the log").
     ERROR_RAISED = "ERROR_RAISED"
     ERROR_RESOLVED = "ERROR_RESOLVED"
+    # The listing's requested scope names changed (DESIGN §6 "Scope changes").
+    SCOPES_CHANGED = "SCOPES_CHANGED"
 
 
 class NotificationType(str, Enum):

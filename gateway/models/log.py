@@ -72,6 +72,27 @@ class LoggedAlert(Model):
         table = "app_log_alert"
 
 
+class LoggedScopeChange(Model):
+    """The scope names an entry's change granted (`added`) and took away (`removed`), as lists
+    in the order they were shown: REAUTHORIZED and REINSTALLED (and INSTALLED: what the install
+    granted), SCOPES_CHANGED (what the listing's request gained and lost), and UNINSTALLED (the
+    grants the uninstall revoked, which a later reinstall compares its grants with). A table of
+    its own for the reason LoggedAlert is one."""
+
+    id = fields.IntField(primary_key=True)
+    entry: fields.OneToOneRelation[AppLogEntry] = fields.OneToOneField(
+        "models.AppLogEntry", related_name="scope_change", on_delete=fields.CASCADE
+    )
+    # JSON lists of names.
+    added = fields.JSONField[list[str]]()
+    removed = fields.JSONField[list[str]]()
+
+    entry_id: int
+
+    class Meta:
+        table = "app_log_scope_change"
+
+
 class ProcessedEvent(Model):
     """An ingested platform event's id: a retry of an applied event changes nothing."""
 

@@ -15,6 +15,7 @@ from gateway.pagination import OLDEST_CONNECTED_FIRST, PageOf, PageRequest, nest
 from gateway.services import access
 from gateway.services import apps as service
 from gateway.services.apps import ScopeView
+from gateway.services.scope_changes import pending_changes
 
 
 async def statuses(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[AppStatus | None]:
@@ -97,12 +98,14 @@ def viewer_can_uninstall(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[b
 
 
 async def viewer_can_reauthorize(ctx: Context, apps: Sequence[m.ConnectedApp]) -> list[bool]:
-    """The permission, an installed app, and a scope to reauthorize (updateAvailable)."""
+    """The permission, an installed app, and something a reauthorize would do: a scope to
+    grant (updateAvailable) or a grant of a scope no longer requested to drop."""
     may = ctx.viewer.can_approve
-    updates = await updates_available(ctx, apps)
+    if not may:
+        return [False] * len(apps)
+    pending = await pending_changes(ctx.loaders, apps, ctx.portal.tier)
     return [
-        may and app.uninstalled_at is None and update
-        for app, update in zip(apps, updates, strict=True)
+        app.uninstalled_at is None and bool(diff) for app, diff in zip(apps, pending, strict=True)
     ]
 
 

@@ -15,6 +15,7 @@ from gateway.resolvers import alerts as alerts_r
 from gateway.resolvers import apps as r
 from gateway.resolvers import install_requests as ir
 from gateway.resolvers import log as log_r
+from gateway.resolvers import scope_changes as scope_changes_r
 from gateway.resolvers import usage as usage_r
 from gateway.schema.base import Connection, Node, id_field, node_type
 from gateway.schema.enums import (
@@ -28,12 +29,13 @@ from gateway.services.usage import DEFAULT_WINDOW
 
 if TYPE_CHECKING:
     from gateway.schema.install_requests import InstallRequest
-    from gateway.schema.log import AppLogEntry, AppLogFilter
+    from gateway.schema.log import AppLogEntry, AppLogFilter, ScopeChanges
     from gateway.schema.portal import User
 
 UserT = Annotated["User", strawberry.lazy("gateway.schema.portal")]
 AppLogEntryT = Annotated["AppLogEntry", strawberry.lazy("gateway.schema.log")]
 AppLogFilterT = Annotated["AppLogFilter", strawberry.lazy("gateway.schema.log")]
+ScopeChangesT = Annotated["ScopeChanges", strawberry.lazy("gateway.schema.log")]
 InstallRequestT = Annotated["InstallRequest", strawberry.lazy("gateway.schema.install_requests")]
 
 
@@ -235,6 +237,14 @@ class ConnectedApp(Node):
     scopes: list[Scope] = batch_field(
         r.scopes, description="Every scope the listing requests, with its state here."
     )
+    pending_scope_changes: ScopeChangesT = batch_field(
+        scope_changes_r.pending_scope_changes,
+        description=(
+            "What reauthorizing the app would do now: `added`, the NEEDS_REAUTHORIZATION "
+            "scopes; `removed`, the granted scopes the listing no longer requests. Both empty "
+            "for an uninstalled app."
+        ),
+    )
 
     @strawberry.field(description="The app's log, newest first.", metadata=batched(log_r.app_logs))
     def log(
@@ -274,9 +284,9 @@ class ConnectedApp(Node):
     viewer_can_reauthorize: bool = batch_field(
         r.viewer_can_reauthorize,
         description=(
-            "The viewer may reauthorize this app now: it is installed, some scope needs "
-            "reauthorization (updateAvailable), and they hold APPROVE_SCOPES (super admins "
-            "hold it)."
+            "The viewer may reauthorize this app now: it is installed, a reauthorize would "
+            "change something (pendingScopeChanges: a scope needs reauthorization, or a grant is "
+            "no longer requested), and they hold APPROVE_SCOPES (super admins hold it)."
         ),
         viewer_facts=("can_approve",),
     )

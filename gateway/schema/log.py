@@ -11,6 +11,7 @@ from gateway import models as m
 from gateway.executor.batch import batch_field
 from gateway.resolvers import alerts as alerts_r
 from gateway.resolvers import log as r
+from gateway.resolvers import scope_changes as scope_changes_r
 from gateway.schema.base import Node, id_field, node_type
 from gateway.schema.enums import AlertSeverity, AppActivity
 from gateway.services.log import LogFilter
@@ -29,6 +30,16 @@ class AlertReason:
     severity: AlertSeverity = strawberry.field(description="How serious the problem was.")
     code: str = strawberry.field(description="The problem's machine-readable code.")
     message: str = strawberry.field(description="The problem's description at the time.")
+
+
+@strawberry.type(description="Scope names added and removed by a change, or by one to come.")
+class ScopeChanges:
+    added: list[str] = strawberry.field(
+        description="Scopes granted, or newly requested (SCOPES_CHANGED), in the listing's order."
+    )
+    removed: list[str] = strawberry.field(
+        description="Scopes whose grant was taken away, or no longer requested (SCOPES_CHANGED)."
+    )
 
 
 @strawberry.type(description="One lifecycle event of an app.")
@@ -55,6 +66,17 @@ class AppLogEntry(Node):
         description=(
             "ERROR_RAISED and ERROR_RESOLVED: the reason the entry announces (the alert's "
             "message may have changed since)."
+        ),
+    )
+    scope_changes: ScopeChanges | None = batch_field(
+        scope_changes_r.entry_scope_changes,
+        description=(
+            "The scopes the change added and removed: INSTALLED and REINSTALLED, what was "
+            "granted (a reinstall's `removed`: what the app held before its uninstall and not "
+            "now); REAUTHORIZED, what was granted and the grants dropped as no longer requested; "
+            "UNINSTALLED, the grants revoked; SCOPES_CHANGED, the scope names the listing "
+            "started and stopped requesting. Null for other activities and for entries "
+            "recorded before scope changes were kept."
         ),
     )
 

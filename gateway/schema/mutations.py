@@ -98,7 +98,10 @@ class ReauthorizeAppInput:
     app_id: strawberry.ID = strawberry.field(description="The app to reauthorize.")
     scopes: list[str] | None = strawberry.field(
         default=None,
-        description="Scopes to grant; every NEEDS_REAUTHORIZATION scope when left out.",
+        description=(
+            "Scopes to grant; every NEEDS_REAUTHORIZATION scope when left out. Either way, "
+            "grants of scopes the listing no longer requests are dropped."
+        ),
     )
 
 
@@ -314,7 +317,12 @@ class Mutation(InstallRequestMutations):
             user_errors=user_errors(problems),
         )
 
-    @strawberry.mutation(description="Grant the scopes that need reauthorization (managers).")
+    @strawberry.mutation(
+        description=(
+            "Grant the scopes that need reauthorization and drop grants the listing no longer "
+            "requests (APPROVE_SCOPES); the REAUTHORIZED entry tells both."
+        )
+    )
     async def reauthorize_app(
         self, info: Info, input: ReauthorizeAppInput
     ) -> ReauthorizeAppPayload:

@@ -34,6 +34,7 @@ from gateway.services import usage
 from gateway.services.apps import current_status
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
 from gateway.services.faults import pause_point
+from gateway.services.scope_changes import ScopeDiff, between, record
 
 # Ids must be remembered at least 7 days (DESIGN §3); one more day of slack so a retry at the
 # 7-day mark never races the purge.
@@ -140,7 +141,7 @@ async def apply(event: Event, publisher: Publisher, now: datetime) -> Outcome:
                 raise _Stop(Outcome.DUPLICATE)
             await pause_point("ingest:after-claim")
             if isinstance(event, ScopesChanged):
-                await _replace_scopes(event)
+                await _replace_scopes(changes, event, now)
             elif isinstance(event, UsageReport):
                 await _record_usage(event)
             else:
@@ -240,9 +241,11 @@ async def _log(
     occurred_at: datetime,
     now: datetime,
     alert: m.AppAlert | None = None,
+    scopes: ScopeDiff | None = None,
 ) -> None:
     """Log what the platform reported (no user: the platform, not a person, reported it);
-    an alert's entry keeps the reason as it is now, since the alert's message may change."""
+    an alert's entry keeps the reason as it is now, since the alert's message may change, and
+    a listing's change keeps the scope names it added and removed."""
     entry = await m.AppLogEntry.create(
         portal_id=app.portal_id,
         app_id=app.id,
@@ -259,6 +262,8 @@ async def _log(
             code=alert.code,
             message=alert.message,
         )
+    if scopes is not None:
+        await record(entry, scopes)
     changes.logged(app.portal_id, entry.id)
 
 
@@ -366,16 +371,27 @@ async def _record_usage(event: UsageReport) -> None:
 # --- listing events -----------------------------------------------------------------------
 
 
-async def _replace_scopes(event: ScopesChanged) -> None:
-    """Replace the listing's requested scopes. Nothing is published: no status and no log
-    entry change (DESIGN §3); each portal's scope states are derived when read.
+async def _replace_scopes(changes: Changes, event: ScopesChanged, now: datetime) -> None:
+    """Replace the listing's requested scopes; no status changes (DESIGN §3), as each
+    portal's scope states are derived when read. When the requested names change, every
+    installed app of the listing gets a SCOPES_CHANGED entry with the names added and removed
+    (DESIGN §6); a change of only tiers or `required` logs nothing.
 
     Grants stay as they are: a scope that leaves the list and comes back shows what the
-    portal actually granted."""
+    portal actually granted (a reauthorize drops grants the list no longer has)."""
     # Locked so two replacements of one listing don't interleave their delete and insert.
     listing = await m.MarketplaceListing.filter(id=event.listing_id).select_for_update().first()
     if listing is None:
         raise _Stop(Outcome.UNKNOWN_LISTING)
+    requested = m.ListingScope.filter(listing_id=listing.id).order_by("position", "id")
+    before: list[str] = await requested.values_list("name", flat=True)  # type: ignore[assignment]  # Tortoise types flat values_list() as tuples
+    diff = between(before, [s.name for s in event.scopes])
+    if diff:
+        apps = await m.ConnectedApp.filter(listing_id=listing.id, uninstalled_at__isnull=True)
+        for app in apps:
+            await _log(
+                changes, app, AppActivity.SCOPES_CHANGED, event.occurred_at, now, scopes=diff
+            )
     await m.ListingScope.filter(listing_id=listing.id).delete()
     if not event.scopes:
         return

@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 
 from gateway import models as m
 from gateway.models.enums import AppActivity, InstallLevel, Permission, ScopeState
-from gateway.services import request_notes, text
+from gateway.services import request_notes, scope_changes, text
 from gateway.services.access import may_install, require
 from gateway.services.apps import current_status, scope_state
 from gateway.services.envelopes import Changes, Publisher, StatusChange, unit_of_work
@@ -32,6 +32,7 @@ from gateway.services.problems import (
     requires,
     retry_once_on_clash,
 )
+from gateway.services.scope_changes import ScopeDiff
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,14 @@ async def _lock_app(app_id: int) -> m.ConnectedApp | None:
     return await m.ConnectedApp.filter(id=app_id).select_for_update().first()
 
 
-async def _log(changes: Changes, actor: Actor, app: m.ConnectedApp, activity: AppActivity) -> None:
+async def _log(
+    changes: Changes,
+    actor: Actor,
+    app: m.ConnectedApp,
+    activity: AppActivity,
+    scopes: ScopeDiff | None = None,
+) -> None:
+    """Log the change, with the scopes it granted and revoked when it changed grants."""
     entry = await m.AppLogEntry.create(
         portal_id=app.portal_id,
         app_id=app.id,
@@ -57,6 +65,8 @@ async def _log(changes: Changes, actor: Actor, app: m.ConnectedApp, activity: Ap
         occurred_at=actor.now,
         recorded_at=actor.now,
     )
+    if scopes is not None:
+        await scope_changes.record(entry, scopes)
     changes.logged(app.portal_id, entry.id)
 
 
@@ -254,7 +264,9 @@ async def _install(
     existing: m.ConnectedApp | None,
     grants: list[str],
 ) -> m.ConnectedApp:
-    """Install anew, or bring an uninstalled app back with its history and first installer."""
+    """Install anew, or bring an uninstalled app back with its history and first installer.
+    The entry tells what was granted; a reinstall's also what the app held before its
+    uninstall and holds no more (its UNINSTALLED entry kept the grants it revoked)."""
     if existing is None:
         app = await m.ConnectedApp.create(
             portal_id=actor.portal.id,
@@ -266,6 +278,7 @@ async def _install(
             installed_by_id=actor.user.id,
         )
         activity = AppActivity.INSTALLED
+        held_before: list[str] = []
     else:
         revived = await m.ConnectedApp.filter(id=existing.id, uninstalled_at__isnull=False).update(
             uninstalled_at=None, disconnected=False, mark_changed_at=actor.now
@@ -274,8 +287,11 @@ async def _install(
             raise IntegrityError("revived concurrently")  # someone else reinstalled it first
         app = await m.ConnectedApp.get(id=existing.id)
         activity = AppActivity.REINSTALLED
+        held_before = await scope_changes.revoked_by_last_uninstall(app.id)
     await _grant(app, grants, actor.now)
-    await _log(changes, actor, app, activity)
+    granted = set(grants)
+    diff = ScopeDiff(list(grants), [n for n in held_before if n not in granted])
+    await _log(changes, actor, app, activity, diff)
     changes.status_changed(
         app.portal_id, StatusChange(app.id, None, await current_status(app), actor.now)
     )
@@ -293,7 +309,8 @@ async def _app_in_portal(actor: Actor, app_id: int, field: str = "appId") -> m.C
 
 
 async def _uninstall(changes: Changes, actor: Actor, app: m.ConnectedApp) -> None:
-    """Every connection goes, grants are revoked, open alerts close; the history stays."""
+    """Every connection goes, grants are revoked, open alerts close; the history stays, and
+    the entry keeps the revoked grants (a reinstall tells what it did not grant again)."""
     previous = await current_status(app)
     # The mark restarts clear; moving its time means a delayed platform event from before
     # this change cannot set it on the reinstalled app.
@@ -303,11 +320,14 @@ async def _uninstall(changes: Changes, actor: Actor, app: m.ConnectedApp) -> Non
     if done != 1:
         raise Refused([conflict("The app is already uninstalled", "input", "appId")])
     await m.AppConnection.filter(app_id=app.id).delete()
+    revoked: list[str] = sorted(
+        await m.GrantedScope.filter(app_id=app.id).values_list("name", flat=True)  # type: ignore[arg-type]  # Tortoise types flat values_list() as tuples
+    )
     await m.GrantedScope.filter(app_id=app.id).delete()
     await m.AppAlert.filter(app_id=app.id, resolved_at=None).update(
         resolved_at=actor.now, changed_at=actor.now
     )
-    await _log(changes, actor, app, AppActivity.UNINSTALLED)
+    await _log(changes, actor, app, AppActivity.UNINSTALLED, ScopeDiff(removed=revoked))
     changes.status_changed(app.portal_id, StatusChange(app.id, previous, None, actor.now))
 
 
@@ -360,9 +380,14 @@ async def reauthorize_app(actor: Actor, app_id: int, scopes: list[str] | None) -
             granted: set[str] = set(
                 await m.GrantedScope.filter(app_id=locked.id).values_list("name", flat=True)  # type: ignore[arg-type]  # Tortoise types flat values_list() as tuples
             )
-            to_grant = _reauthorizable(requested, granted, scopes, actor.portal.tier)
+            # Grants of scopes the listing no longer requests go with any reauthorize.
+            to_drop = scope_changes.stale_grants((s.name for s in requested), granted)
+            to_grant = _reauthorizable(requested, granted, scopes, actor.portal.tier, to_drop)
             await _grant(locked, to_grant, actor.now)
-            await _log(changes, actor, locked, AppActivity.REAUTHORIZED)
+            if to_drop:
+                await m.GrantedScope.filter(app_id=locked.id, name__in=to_drop).delete()
+            diff = ScopeDiff(to_grant, to_drop)
+            await _log(changes, actor, locked, AppActivity.REAUTHORIZED, diff)
             return locked
 
     return await retry_once_on_clash(
@@ -375,11 +400,14 @@ def _reauthorizable(
     granted: set[str],
     named: list[str] | None,
     tier: m.enums.SubscriptionTier,
+    to_drop: list[str],
 ) -> list[str]:
+    """The scopes to grant: every NEEDS_REAUTHORIZATION one, or the ones named. With none
+    named, there must be something to do: a scope to grant or a grant to drop."""
     states = {s.name: (s, scope_state(s, s.name in granted, tier)) for s in requested}
     if named is None:
         todo = [n for n, (_s, st) in states.items() if st is ScopeState.NEEDS_REAUTHORIZATION]
-        if not todo:
+        if not todo and not to_drop:
             raise Refused([invalid("No scope of this app needs reauthorization", "input", "appId")])
         return todo
     problems: list[Problem] = []

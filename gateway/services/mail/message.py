@@ -45,6 +45,7 @@ _ACTIVITY = {
     AppActivity.REAUTHORIZED: "Reauthorized",
     AppActivity.ERROR_RAISED: "Error",
     AppActivity.ERROR_RESOLVED: "Error resolved",
+    AppActivity.SCOPES_CHANGED: "Scopes changed",
 }
 _WHAT = {
     NotificationType.APP_INSTALL: ("app install", "app installs"),
@@ -101,6 +102,17 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def scope_change_text(added: Sequence[str], removed: Sequence[str]) -> str:
+    """What an entry's change added and removed, as a digest line tells it after the activity:
+    " (added: a, b; removed: c)", or nothing when it changed no scope."""
+    said = [
+        f"{what}: {', '.join(names)}"
+        for what, names in (("added", added), ("removed", removed))
+        if names
+    ]
+    return f" ({'; '.join(said)})" if said else ""
+
+
 def _domain(mail_from: str) -> str:
     address = parseaddr(mail_from)[1]
     domain = address.rpartition("@")[2] if "@" in address else ""
@@ -153,12 +165,18 @@ async def build_message(delivery: m.Delivery, settings: Settings) -> EmailMessag
         r.entry_id: f" ({r.severity.value} {r.code}: {r.message})"
         for r in await m.LoggedAlert.filter(entry_id__in=[e.id for e in entries])
     }
+    # So does a change of scopes: what it granted and revoked, or what the listing changed.
+    scopes = {
+        r.entry_id: scope_change_text(r.added, r.removed)
+        for r in await m.LoggedScopeChange.filter(entry_id__in=[e.id for e in entries])
+    }
     lines = [
         _Line(
             app=_one_line(e.app.name),
             activity=_one_line(
                 _ACTIVITY.get(e.activity, str(e.activity.value).capitalize())
                 + reasons.get(e.id, "")
+                + scopes.get(e.id, "")
             ),
             who=_one_line(e.user.name) if e.user is not None else PLATFORM,
             when=_when(e.occurred_at, tz),

@@ -42,6 +42,7 @@ export const ACTIVITY = {
   REAUTHORIZED: "Reauthorized",
   ERROR_RAISED: "Error raised",
   ERROR_RESOLVED: "Error resolved",
+  SCOPES_CHANGED: "Scopes changed",
 };
 export const SCOPE_STATE = {
   GRANTED: "Granted",
@@ -74,6 +75,20 @@ export const PERMISSION = {
 };
 export const REQUEST_STATUS = { PENDING: "Pending", APPROVED: "Approved", DENIED: "Denied", CANCELLED: "Cancelled", EXPIRED: "Expired" };
 export const REQUEST_NOTICE = { NEW: "New install request", REMINDER: "Install requests waiting", OUTCOME: "Your install request" };
+
+// "a, b and c": scope names in a sentence.
+export function listText(names) {
+  if (names.length <= 1) return names.join("");
+  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+// What a reauthorize would do, as a sentence: "Reauthorizing will add a and b, and remove c."
+export function pendingText({ added, removed }) {
+  const parts = [];
+  if (added.length > 0) parts.push(`add ${listText(added)}`);
+  if (removed.length > 0) parts.push(`remove ${listText(removed)}`);
+  return parts.length > 0 ? `Reauthorizing will ${parts.join(", and ")}.` : "";
+}
 
 export function label(table, value) {
   return (value && table[value]) || value || "";

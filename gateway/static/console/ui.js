@@ -54,6 +54,20 @@ export function badge(text, kind) {
   return h("span", { class: `badge badge--${kind}` }, text);
 }
 
+// A log entry's scope changes: the names added and the names removed, each said in words
+// (not by colour alone), or nothing when the change touched no scope.
+export function scopeDiff(changes) {
+  if (!changes || (changes.added.length === 0 && changes.removed.length === 0)) return null;
+  const names = (list) => list.map((name, i) => [i > 0 ? ", " : "", h("code", null, name)]);
+  return h(
+    "span",
+    { class: "hint scope-diff", "data-scope-changes": "" },
+    changes.added.length > 0 ? h("span", { class: "scope-added", "data-scope-added": changes.added.join(" ") }, "Added: ", names(changes.added)) : null,
+    changes.added.length > 0 && changes.removed.length > 0 ? " " : null,
+    changes.removed.length > 0 ? h("span", { class: "scope-removed", "data-scope-removed": changes.removed.join(" ") }, "Removed: ", names(changes.removed)) : null,
+  );
+}
+
 export function loading(text = "Loading…") {
   return h("p", { class: "loading", role: "status" }, text);
 }

@@ -2,7 +2,7 @@
 // connect), its scopes, its connections, its log, and its learning resources.
 import { mutate, query } from "../api.js";
 import { h, replace, uid } from "../dom.js";
-import { INSTALL_LEVEL, SCOPE_STATE, SEVERITY, TIER, label, plural } from "../format.js";
+import { INSTALL_LEVEL, SCOPE_STATE, SEVERITY, TIER, label, pendingText, plural } from "../format.js";
 import { subscribe } from "../live.js";
 import { BASE } from "../router.js";
 import { badge, confirmAction, emptyState, errorBox, lastUsed, learningList, loadMoreButton, loading, sparkline, statusBadge, time, usageWords } from "../ui.js";
@@ -177,21 +177,24 @@ export function render(main, { route }) {
     const requires = (permission) => `This needs the ${permission} permission.`;
     const actions = [];
     const installed = !app.uninstalledAt;
-    actions.push(
-      confirmAction({
-        action: "reauthorize",
-        text: "Reauthorize",
-        allowed: app.viewerCanReauthorize,
-        reason: !installed ? "The app is uninstalled." : !holds("APPROVE_SCOPES") ? requires("APPROVE_SCOPES") : !app.updateAvailable ? "No scope needs reauthorization." : null,
-        question: `Grant ${app.name} the scopes that need reauthorization?`,
-        confirmText: "Yes, reauthorize",
-        run: async () => {
-          const payload = (await mutate("ReauthorizeApp", { input: { appId: app.id } })).reauthorizeApp;
-          if (payload.userErrors.length === 0) load();
-          return { userErrors: payload.userErrors, done: "Reauthorized." };
-        },
-      }),
-    );
+    // What a reauthorize would do now: the scopes it grants and the grants it drops.
+    const pending = pendingText(app.pendingScopeChanges);
+    const reauthorize = confirmAction({
+      action: "reauthorize",
+      text: "Reauthorize",
+      allowed: app.viewerCanReauthorize,
+      reason: !installed ? "The app is uninstalled." : !holds("APPROVE_SCOPES") ? requires("APPROVE_SCOPES") : !pending ? "No scope needs reauthorization and no grant is out of date." : null,
+      question: `Reauthorize ${app.name}? ${pending}`,
+      confirmText: "Yes, reauthorize",
+      run: async () => {
+        const payload = (await mutate("ReauthorizeApp", { input: { appId: app.id } })).reauthorizeApp;
+        if (payload.userErrors.length === 0) load();
+        return { userErrors: payload.userErrors, done: "Reauthorized." };
+      },
+    });
+    // Next to the button, so the choice is made knowing what it grants and takes away.
+    if (installed && pending) reauthorize.insertBefore(h("p", { class: "hint pending-scopes", "data-pending-scope-changes": "" }, pending), reauthorize.children[1] || null);
+    actions.push(reauthorize);
     if (installed && app.installLevel === "USER") {
       const listing = app.listing;
       actions.push(

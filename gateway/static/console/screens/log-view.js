@@ -5,7 +5,7 @@ import { h, replace, setText, uid } from "../dom.js";
 import { ACTIVITY, SEVERITY, label } from "../format.js";
 import { subscribe } from "../live.js";
 import { appPath } from "../router.js";
-import { emptyState, errorBox, loadMoreButton, loading, time } from "../ui.js";
+import { emptyState, errorBox, loadMoreButton, loading, scopeDiff, time } from "../ui.js";
 
 const WINDOWS = [
   ["", "Any time"],
@@ -30,6 +30,8 @@ function entryRow(entry, showApp) {
       entry.alertReason
         ? h("span", { class: "hint", "data-alert-reason": entry.alertReason.code }, label(SEVERITY, entry.alertReason.severity), " ", h("code", null, entry.alertReason.code), ": ", entry.alertReason.message)
         : null,
+      // So does a change of scopes: what it granted and took away, or what the listing changed.
+      scopeDiff(entry.scopeChanges),
     ),
     showApp ? h("td", { "data-label": "App" }, h("a", { href: appPath(entry.app.id) }, entry.app.name)) : null,
     h("td", { "data-label": "By" }, entry.user ? [entry.user.name, h("span", { class: "hint" }, entry.user.email)] : h("span", { class: "muted" }, "The integration platform")),
