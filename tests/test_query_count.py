@@ -57,7 +57,8 @@ async def portal_with_apps(
     portal, [admin, *users] = t.portal, t.people.values()
     levels = [InstallLevel.PORTAL, InstallLevel.USER, InstallLevel.MULTI_ACCOUNT]
     for i in range(n):
-        listing = await f.make_listing(level=levels[i % 3], scopes=SCOPES)
+        # Named in order: lists sort by name, and a generated name's counter may gain a digit.
+        listing = await f.make_listing(f"Counted app {i:03d}", level=levels[i % 3], scopes=SCOPES)
         at = f.T0 + timedelta(hours=i)
         app = await f.install(portal, listing, users[i % 3], at, grant=["crm.read", "crm.write"])
         if i % 4 == 0:
