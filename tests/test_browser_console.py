@@ -213,6 +213,18 @@ def _action(browser: Browser, name: str) -> WebElement | None:
     return found[0] if found else None
 
 
+def _click(browser: Browser, css: str) -> None:
+    """Click the element once it is there, again if it was drawn anew meanwhile."""
+
+    def clicked(_driver: Chrome) -> bool:
+        found = browser.all(css)
+        if found:
+            found[0].click()
+        return bool(found)
+
+    browser.wait(clicked, f"to click {css}")
+
+
 def _permitted(element: WebElement | None) -> bool:
     return (
         element is not None
@@ -678,15 +690,29 @@ async def test_a_member_requests_an_app_and_a_reviewer_approves_it_on_people(
         await thread(member.open, "/console/marketplace", tenant.token("Max Member"))
         search = await thread(member.one, "#market-search")
         await thread(search.send_keys, listing.name)
-        assert not _permitted(await thread(member.one, f"{card} [data-action=install]"))
-        await thread(lambda: member.one(f"{card} [data-action=request]").click())
+        # (the list is drawn again as the search narrows it: act once it shows this one only)
+        await thread(
+            member.wait, lambda d: len(member.all("[data-listing-id]")) == 1, "the search's result"
+        )
+        install = f"{card} [data-action=install]"
+        await thread(
+            member.wait,
+            lambda d: member.all(install) and not _permitted(member.all(install)[0]),
+            "install offered disabled",
+        )
+        await thread(_click, member, f"{card} [data-action=request]")
         why = await thread(member.one, f'{card} textarea[name="justification"]')
         await thread(why.send_keys, "Our sales team needs it for the Q3 campaign")
         await thread(lambda: member.one(f"{card} [data-confirm=request]").click())
         # then the card says it waits for review, with a cancel action
         pending = await thread(member.one, f"{card} [data-pending-request]")
         assert "Requested — pending review" in pending.text
-        assert _permitted(await thread(member.one, f"{card} [data-action=cancel-request]"))
+        cancel = f"{card} [data-action=cancel-request]"
+        await thread(
+            member.wait,
+            lambda d: member.all(cancel) and _permitted(member.all(cancel)[0]),
+            "cancel offered",
+        )
         (request,) = (await requests_seen(base, reviewer, "PENDING"))["installRequests"]["nodes"]
         row = f'[data-request-id="{request["id"]}"]'
         # when a reviewer opens People, sees the pending request and approves it
