@@ -138,6 +138,7 @@ def test_fields_that_read_the_viewer_say_which_facts() -> None:
         "Query.nodes": ("id", "can_manage_notifications", "can_install"),
         "Subscription.installRequestChanged": ("id", "can_install"),
         "Subscription.notificationReceived": ("id",),
+        "User.viewerCanSetPermissions": ("id", "is_super_admin"),
         "Viewer.notifications": ("id",),
         "Viewer.user": ("id",),
     }

@@ -80,6 +80,35 @@ async def test_a_super_admin_sets_a_users_permissions_and_it_is_recorded(client,
     }
 
 
+WHO_MAY = """{ viewer { portal { users(first: 10) { nodes { name viewerCanSetPermissions } } } } }"""
+
+
+async def test_viewer_can_set_permissions_says_whose_a_viewer_may_set(client, settings):
+    tenant = await f.make_tenant(
+        settings,
+        people={
+            "Ada Admin": "admin",
+            "Abe Admin": "admin",
+            "Max Manager": "manager",
+            "Mia Member": "member",
+        },
+    )
+
+    async def may(viewer: str) -> dict[str, bool]:
+        users = (await data(client, WHO_MAY, token=tenant.token(viewer)))["viewer"]["portal"]
+        return {u["name"]: u["viewerCanSetPermissions"] for u in users["users"]["nodes"]}
+
+    # a super admin: everyone but themselves and other super admins; anyone else: nobody
+    assert await may("Ada Admin") == {
+        "Abe Admin": False,
+        "Ada Admin": False,
+        "Max Manager": True,
+        "Mia Member": True,
+    }
+    assert set((await may("Max Manager")).values()) == {False}
+    assert set((await may("Mia Member")).values()) == {False}
+
+
 async def test_only_super_admins_set_permissions_never_their_own_nor_a_super_admins(
     client, settings
 ):

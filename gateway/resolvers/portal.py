@@ -25,6 +25,7 @@ from gateway.services import apps as app_service
 from gateway.services import catalogue
 from gateway.services import deliveries as delivery_service
 from gateway.services import inbox as inbox_service
+from gateway.services import permissions as permission_service
 from gateway.services import usage as usage_service
 from gateway.services.apps import AppFilter, AppSummary
 
@@ -105,6 +106,10 @@ async def team_members(
 async def permission_setters(ctx: Context, users: Sequence[m.User]) -> list[m.User | None]:
     """Who last set each user's permissions (null: never set, or that person is gone)."""
     return await load_optional(ctx.loaders.user_by_id, [u.permissions_changed_by_id for u in users])
+
+
+def viewer_can_set_permissions(ctx: Context, users: Sequence[m.User]) -> list[bool]:
+    return [permission_service.refusal(ctx.viewer, u) is None for u in users]
 
 
 async def user_teams(user: m.User, info: Info) -> list[m.Team]:

@@ -95,6 +95,14 @@ class User(Node):
         r.permission_setters,
         description="Who last set the user's permissions; null if never (or since deleted).",
     )
+    viewer_can_set_permissions: bool = batch_field(
+        r.viewer_can_set_permissions,
+        description=(
+            "The viewer may set this user's permissions (setUserPermissions): they are a super "
+            "admin, and this is neither themselves nor another super admin."
+        ),
+        viewer_facts=("id", "is_super_admin"),
+    )
 
     @strawberry.field(description="Teams the user belongs to, by name.")
     async def teams(self, info: Info) -> list[Team]:

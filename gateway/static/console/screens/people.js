@@ -12,11 +12,12 @@ import { requestItem } from "./requests.js";
 
 const PERMISSIONS = Object.keys(PERMISSION);
 
+// Whether the viewer may is the API's answer (viewerCanSetPermissions); only the words are ours.
 function lockReason(viewer, user) {
+  if (user.viewerCanSetPermissions) return null;
   if (!viewer.isSuperAdmin) return "Only super admins change permissions.";
   if (user.id === viewer.id) return "You cannot change your own permissions.";
-  if (user.isSuperAdmin) return "Super admins hold every permission; theirs cannot be changed.";
-  return null;
+  return "Super admins hold every permission; theirs cannot be changed.";
 }
 
 function changed(user) {
