@@ -80,7 +80,8 @@ async def test_a_super_admin_sets_a_users_permissions_and_it_is_recorded(client,
     }
 
 
-WHO_MAY = """{ viewer { portal { users(first: 10) { nodes { name viewerCanSetPermissions } } } } }"""
+WHO_MAY = """{ viewer { portal { users(first: 10) {
+  nodes { name viewerCanSetPermissions } } } } }"""
 
 
 async def test_viewer_can_set_permissions_says_whose_a_viewer_may_set(client, settings):
