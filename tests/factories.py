@@ -24,6 +24,7 @@ from gateway.models import (
     InstallRequest,
     ListingScope,
     MarketplaceListing,
+    NotificationRule,
     Portal,
     Team,
     TeamMembership,
@@ -36,6 +37,9 @@ from gateway.models.enums import (
     InstallLevel,
     InstallRequestNotice,
     InstallRequestStatus,
+    NotificationAudience,
+    NotificationFrequency,
+    NotificationType,
     Permission,
     SubscriptionTier,
 )
@@ -174,6 +178,33 @@ async def alert(
         raised_at=at,
         resolved_at=resolved,
         changed_at=resolved or at,
+    )
+
+
+async def make_rule(
+    portal: Portal,
+    name: str,
+    type: NotificationType,
+    at: datetime,
+    *,
+    frequency: NotificationFrequency = NotificationFrequency.HOURLY,
+    email: bool = False,
+    in_app: bool = True,
+) -> NotificationRule:
+    """A rule for every app and the super admins, made (and its cut set) at `at`."""
+    return await NotificationRule.create(
+        portal=portal,
+        name=name,
+        sort_name=name.lower(),
+        type=type,
+        frequency=frequency,
+        all_apps=True,
+        audience=NotificationAudience.SUPER_ADMINS,
+        email=email,
+        in_app=in_app,
+        created_at=at,
+        updated_at=at,
+        cut_at=at,
     )
 
 

@@ -14,10 +14,8 @@ from typing import Any
 import httpx
 
 from gateway.auth import mint_token
-from gateway.models import AppAlert, Notification, NotificationRule
+from gateway.models import AppAlert, Notification
 from gateway.models.enums import (
-    NotificationAudience,
-    NotificationFrequency,
     NotificationType,
     Permission,
 )
@@ -102,20 +100,7 @@ async def test_an_app_error_rule_digest_tells_each_reason_once(
     client, world, settings, tmp_path: Path, app
 ):
     t = now() - timedelta(minutes=30)
-    rule = await NotificationRule.create(
-        portal=world.portal,
-        name="Errors",
-        sort_name="errors",
-        type=NotificationType.APP_ERROR,
-        frequency=NotificationFrequency.HOURLY,
-        all_apps=True,
-        audience=NotificationAudience.SUPER_ADMINS,
-        email=True,
-        in_app=True,
-        created_at=t,
-        updated_at=t,
-        cut_at=t,
-    )
+    rule = await f.make_rule(world.portal, "Errors", NotificationType.APP_ERROR, t, email=True)
     for minutes, code, message in [
         (1, "sync", "Sync is slow"),
         (2, "sync", "Sync is slow"),  # a repeat: not told again

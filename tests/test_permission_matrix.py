@@ -16,7 +16,6 @@ from gateway import models as m
 from gateway.auth import mint_token
 from gateway.models.enums import (
     InstallLevel,
-    NotificationAudience,
     NotificationFrequency,
     NotificationType,
     Permission,
@@ -117,18 +116,12 @@ async def create_rule_input(w: World) -> dict[str, Any]:
 
 
 async def _rule(w: World) -> str:
-    name, now = f.unique("Rule"), datetime.now(UTC)
-    rule = await m.NotificationRule.create(
-        portal=w.portal,
-        name=name,
-        sort_name=name.lower(),
-        type=NotificationType.APP_INSTALL,
+    rule = await f.make_rule(
+        w.portal,
+        f.unique("Rule"),
+        NotificationType.APP_INSTALL,
+        datetime.now(UTC),
         frequency=NotificationFrequency.DAILY,
-        audience=NotificationAudience.SUPER_ADMINS,
-        in_app=True,
-        created_at=now,
-        updated_at=now,
-        cut_at=now,
     )
     return gid("NotificationRule", rule.id)
 

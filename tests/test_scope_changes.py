@@ -14,11 +14,9 @@ import httpx
 import pytest
 
 from gateway.ids import decode_id
-from gateway.models import AppLogEntry, GrantedScope, Notification, NotificationRule
+from gateway.models import AppLogEntry, GrantedScope, Notification
 from gateway.models.enums import (
     InstallLevel,
-    NotificationAudience,
-    NotificationFrequency,
     NotificationType,
     SubscriptionTier,
 )
@@ -298,19 +296,8 @@ async def test_an_install_digest_tells_a_reinstall_s_scope_changes(
     client, tenant, settings, tmp_path: Path, app
 ):
     t = now() - timedelta(minutes=30)
-    rule = await NotificationRule.create(
-        portal=tenant.portal,
-        name="Installs",
-        sort_name="installs",
-        type=NotificationType.APP_INSTALL,
-        frequency=NotificationFrequency.HOURLY,
-        all_apps=True,
-        audience=NotificationAudience.SUPER_ADMINS,
-        email=True,
-        in_app=False,
-        created_at=t,
-        updated_at=t,
-        cut_at=t,
+    rule = await f.make_rule(
+        tenant.portal, "Installs", NotificationType.APP_INSTALL, t, email=True, in_app=False
     )
     listing = await f.make_listing("Mailer", InstallLevel.PORTAL, SCOPES)
     app_id = await install(client, tenant, listing, ["oauth", "reports"])
