@@ -6,16 +6,10 @@ from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.migrations import operations as ops
 
-from gateway.migrations._operations import EnumValuesAdded
+from gateway.migrations._operations import EnumValuesAdded, described
 from gateway.models.enums import AlertSeverity, AppActivity, NotificationType
 
-
-def _described(*values: str) -> str:
-    # The enum's values as they are at this migration (a later value needs a later migration).
-    return "\n".join(f"{v}: {v}" for v in values)
-
-
-_NOTIFICATION_TYPES = _described("APP_INSTALL", "APP_DISCONNECT", "APP_UNINSTALL", "APP_ERROR")
+_NOTIFICATION_TYPES = described("APP_INSTALL", "APP_DISCONNECT", "APP_UNINSTALL", "APP_ERROR")
 
 
 class Migration(migrations.Migration):
@@ -56,7 +50,7 @@ class Migration(migrations.Migration):
                 (
                     "severity",
                     fields.CharEnumField(
-                        description=_described("INFO", "WARNING", "ERROR"),
+                        description=described("INFO", "WARNING", "ERROR"),
                         enum_type=AlertSeverity,
                         max_length=16,
                     ),
@@ -102,7 +96,7 @@ class Migration(migrations.Migration):
             model_name="AppLogEntry",
             name="activity",
             field=fields.CharEnumField(
-                description=_described(
+                description=described(
                     "INSTALLED",
                     "UNINSTALLED",
                     "REINSTALLED",

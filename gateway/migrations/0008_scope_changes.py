@@ -9,13 +9,8 @@ from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
 from tortoise.migrations import operations as ops
 
-from gateway.migrations._operations import EnumValuesAdded
+from gateway.migrations._operations import EnumValuesAdded, described
 from gateway.models.enums import AppActivity
-
-
-def _described(*values: str) -> str:
-    # The enum's values as they are at this migration (a later value needs a later migration).
-    return "\n".join(f"{v}: {v}" for v in values)
 
 
 class Migration(migrations.Migration):
@@ -60,7 +55,7 @@ class Migration(migrations.Migration):
             model_name="AppLogEntry",
             name="activity",
             field=fields.CharEnumField(
-                description=_described(
+                description=described(
                     "INSTALLED",
                     "UNINSTALLED",
                     "REINSTALLED",

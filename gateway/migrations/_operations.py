@@ -10,6 +10,12 @@ from typing import Any
 from tortoise.migrations import operations as ops
 
 
+def described(*values: str) -> str:
+    """An enum column's description, for the enum's values as they are at a migration (a later
+    value needs a later migration)."""
+    return "\n".join(f"{v}: {v}" for v in values)
+
+
 def _on_sqlite(state_editor: Any) -> bool:
     return bool(state_editor.client.capabilities.dialect == "sqlite")
 

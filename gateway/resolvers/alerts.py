@@ -21,23 +21,19 @@ def viewer_can_acknowledge(ctx: Context, alerts: Sequence[m.AppAlert]) -> list[b
     return [may and a.resolved_at is None and a.acknowledged_at is None for a in alerts]
 
 
-async def _logged(ctx: Context, entries: Sequence[m.AppLogEntry]) -> list[m.LoggedAlert | None]:
+async def entry_alert_reasons(
+    ctx: Context, entries: Sequence[m.AppLogEntry]
+) -> list[m.LoggedAlert | None]:
+    """The reason an ERROR_RAISED/ERROR_RESOLVED entry announces, as it was then."""
     found: list[list[m.LoggedAlert]] = await load_all(
         ctx.loaders.logged_alert_by_entry, [e.id for e in entries]
     )
     return [rows[0] if rows else None for rows in found]
 
 
-async def entry_alert_reasons(
-    ctx: Context, entries: Sequence[m.AppLogEntry]
-) -> list[m.LoggedAlert | None]:
-    """The reason an ERROR_RAISED/ERROR_RESOLVED entry announces, as it was then."""
-    return await _logged(ctx, entries)
-
-
 async def entry_alerts(ctx: Context, entries: Sequence[m.AppLogEntry]) -> list[m.AppAlert | None]:
     """The alert itself, as it is now."""
-    logged = await _logged(ctx, entries)
+    logged = await entry_alert_reasons(ctx, entries)
     return await load_optional(
         ctx.loaders.alert_by_id, [row.alert_id if row else None for row in logged]
     )
