@@ -7,7 +7,9 @@ from datetime import datetime
 import pytest
 
 from gateway import demo as d
-from gateway.models import AppLogEntry, ListingScope, MarketplaceListing, Notification
+from gateway.demo import catalogue
+from gateway.models import AppLogEntry, MarketplaceListing, Notification
+from gateway.models.enums import SubscriptionTier
 from tests.helpers import data, gid, token_for
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -434,11 +436,15 @@ async def test_marketplace_search_and_category(client, admin):
 
 
 async def test_marketplace_shows_what_an_install_needs_to_upgrade(client, admin):
-    # A listing whose scope needs ENTERPRISE, seen from a PROFESSIONAL portal (each searched
-    # by its name: other tests add listings to the global catalogue, past the first page)
-    enterprise = await ListingScope.filter(required_tier="ENTERPRISE").values_list(
-        "listing__slug", "listing__name", "name"
-    )
+    # The demo's listings with a scope that needs ENTERPRISE, seen from a PROFESSIONAL portal
+    # (each searched by its name: other tests add listings to the global catalogue, past the
+    # first page, and some with ENTERPRISE scopes of their own)
+    enterprise = [
+        (spec.slug, spec.name, name)
+        for spec in catalogue.LISTINGS
+        for name, tier, _ in spec.scopes
+        if tier is SubscriptionTier.ENTERPRISE
+    ]
     shown = []
     for slug, listing, name in enterprise:
         page = (await data(client, MARKETPLACE, {"search": listing}, token=admin))["viewer"][
