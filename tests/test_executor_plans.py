@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, timedelta, timezone
+from functools import cache
 
-from graphql import parse
+from graphql import GraphQLScalarType, parse
 from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
@@ -186,18 +187,23 @@ _OFFSETS = st.one_of(
 )
 
 
+@cache
+def _date_time_type() -> GraphQLScalarType:
+    # Built once: a schema takes some 60 ms to build, and the test below runs 300 examples.
+    date_time = build_schema(Settings(debug=True))._schema.type_map["DateTime"]
+    assert isinstance(date_time, GraphQLScalarType)
+    return date_time
+
+
 @examples(max_examples=300, derandomize=True, deadline=None)
 @given(values=st.lists(st.datetimes(timezones=_OFFSETS), min_size=1, max_size=8))
 def test_a_column_of_datetimes_is_served_as_the_datetime_type_serializes_each(values) -> None:
     """DateTime columns of UTC instants are written by orjson (gateway/executor/leaves.py):
     the same text as the type's serializer gives for each, whatever the instant; columns with
     another offset (orjson drops an offset's seconds) are served by the serializer."""
-    from graphql import GraphQLScalarType
-
     from gateway.executor.leaves import serve_all
 
-    date_time = build_schema(Settings(debug=True))._schema.type_map["DateTime"]
-    assert isinstance(date_time, GraphQLScalarType)
+    date_time = _date_time_type()
     assert serve_all(date_time, values) == [date_time.coerce_output_value(v) for v in values]
 
 
