@@ -339,18 +339,19 @@ async def test_usage_on_the_my_apps_page_costs_the_same_statements_for_5_or_50_a
     for n in (5, 50):
         tokens.append(await portal_with_apps(settings, n))
     # (the two portals' apps are the newest 55)
-    for app in await ConnectedApp.all().order_by("-id").limit(55):
-        for back in range(0, 40, 3):
-            await AppUsageDay.get_or_create(
-                app=app,
-                day=datetime.now(UTC).date() - timedelta(days=back),
-                defaults={
-                    "calls": app.id + back,
-                    "errors": back % 2,
-                    "used_until": f.T0,
-                    "reported_at": f.T0,
-                },
-            )
+    today = datetime.now(UTC).date()
+    await AppUsageDay.bulk_create(
+        AppUsageDay(
+            app=app,
+            day=today - timedelta(days=back),
+            calls=app.id + back,
+            errors=back % 2,
+            used_until=f.T0,
+            reported_at=f.T0,
+        )
+        for app in await ConnectedApp.all().order_by("-id").limit(55)
+        for back in range(0, 40, 3)
+    )
     # When the console's My Apps page (lastUsedAt and a 30-day usage per app) loads for each
     pages, counted = [], []
     for token in tokens:
