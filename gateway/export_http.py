@@ -219,8 +219,8 @@ class ExportHTTP:
         self,
         fmt: Format,
         bom: bool,
-        first: list[list[export.Cell]] | None,
-        rest: AsyncIterator[list[list[export.Cell]]],
+        first: list[export.Row] | None,
+        rest: AsyncIterator[list[export.Row]],
         request_id: str,
     ) -> AsyncGenerator[bytes, None]:
         csv = export.CSVWriter() if fmt is Format.CSV else None

@@ -288,6 +288,18 @@ def converted(model: type[Model], fields: Sequence[str], found: list[Any]) -> li
 _converters: dict[tuple[type[Model], tuple[str, ...]], Callable[[Any], tuple[Any, ...]]] = {}
 
 
+def field_converters(model: type[Model], fields: Sequence[str]) -> list[_Converter]:
+    """How each of these fields of `model` is converted from the driver's value (None: kept as
+    it comes), for statements that read several models' columns into one tuple."""
+    return _mapper(model).converters(fields)
+
+
+def tuple_converter(converters: list[_Converter]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function from a row to the tuple of its values, each through its converter (see
+    `field_converters`)."""
+    return _tuple_of(converters)
+
+
 def _tuple_of(converters: list[_Converter]) -> Callable[[Any], tuple[Any, ...]]:
     """A function from a row to the tuple of its values, each through its converter unless it
     is null (None: kept as it is). Generated, with each column's read and conversion written
