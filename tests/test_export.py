@@ -340,7 +340,7 @@ async def test_bom_starts_the_file_when_asked(http, world) -> None:
 async def test_the_file_name_follows_the_portal_s_name(http, settings, monkeypatch) -> None:
     monkeypatch.setattr(clock, "utc_now", lambda: T0 + timedelta(days=3, hours=23))
     for name, ascii_slug, full in (
-        ("Acme Demo", "acme-demo", "acme-demo"),
+        ("Initech Corp", "initech-corp", "initech-corp"),
         ("Café Nord & Co. 2", "cafe-nord-co-2", "caf%C3%A9-nord-co-2"),
         ("東京 Ltd", "ltd", "%E6%9D%B1%E4%BA%AC-ltd"),
         ("東京", "portal", "%E6%9D%B1%E4%BA%AC"),
