@@ -106,7 +106,11 @@ def _instant(value: str | None, parameter: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise BadParameter(parameter, f"`{parameter}` is not an ISO 8601 date-time") from None
+        # An offset's `+` left unencoded in a query string arrives as a space.
+        try:
+            parsed = datetime.fromisoformat(value.replace(" ", "+"))
+        except ValueError:
+            raise BadParameter(parameter, f"`{parameter}` is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         raise BadParameter(
             parameter, f"`{parameter}` needs a time zone (ISO 8601 with Z or an offset)"

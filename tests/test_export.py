@@ -11,7 +11,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -357,6 +357,20 @@ async def test_the_file_name_follows_the_portal_s_name(http, settings, monkeypat
             f'attachment; filename="app-log-{ascii_slug}-2026-06-05.ndjson"; '
             f"filename*=UTF-8''app-log-{full}-2026-06-05.ndjson"
         ), name
+
+
+async def test_an_offset_s_plus_sent_unencoded_still_counts(http, world) -> None:
+    """`since=…+02:00` typed into a URL arrives with a space for its `+`."""
+    acme, _ = world
+    headers = _bearer(acme.token("Ada Admin"))
+    since = (T0 + timedelta(minutes=100)).astimezone(timezone(timedelta(hours=2)))
+    encoded = await http.get(
+        "/export/app-log", params={"since": since.isoformat()}, headers=headers
+    )
+    typed = await http.get(f"/export/app-log?since={since.isoformat()}", headers=headers)
+    assert encoded.status_code == typed.status_code == 200
+    assert typed.content == encoded.content
+    assert len(_csv_rows(typed.content)) < ENTRIES
 
 
 async def test_another_portal_sees_only_its_own(http, world) -> None:
