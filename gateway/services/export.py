@@ -10,6 +10,7 @@ and at most two more for the names of apps and users not met before, whatever it
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -88,20 +89,38 @@ async def batches(
     portal_id: int, flt: LogFilter | None, size: int = BATCH_SIZE
 ) -> AsyncIterator[list[Row]]:
     """The matching entries' cells (one list per entry, in `COLUMNS` order), a batch of at
-    most `size` entries at a time, newest first."""
+    most `size` entries at a time, newest first.
+
+    The next batch's statement is sent before this batch is handed over, so the database
+    reads it while the caller writes this one out (on another connection of the pool; SQLite's
+    one connection takes them in turn)."""
     names = _Names()
-    after: tuple[datetime, int] | None = None
-    while True:
-        found = await _entries(portal_id, flt, after, size)
-        if not found:
-            return
-        yield await _cells(found, names)
-        if len(found) < size:
-            return
-        last = found[-1]
-        after = (last[1], last[0])
-        # Between batches: where tests make the next batch fail (tests/test_export.py).
-        await faults.pause_point("export:between-batches")
+    pending: asyncio.Future[list[tuple[Any, ...]]] | None = asyncio.ensure_future(
+        _entries(portal_id, flt, None, size)
+    )
+    try:
+        while pending is not None:
+            found = await pending
+            pending = None
+            if len(found) == size:
+                last = found[-1]
+                # Before the next batch's statement: where tests make it fail, or hold an
+                # export open (tests/test_export.py).
+                await faults.pause_point("export:between-batches")
+                pending = asyncio.ensure_future(_entries(portal_id, flt, (last[1], last[0]), size))
+            if found:
+                yield await _cells(found, names)
+    finally:
+        if pending is not None:
+            # The caller stopped early (the client left, or a write failed): the statement
+            # read ahead is not wanted, nor is its failure news.
+            pending.cancel()
+            pending.add_done_callback(_retrieved)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _entries(
