@@ -18,11 +18,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import db, demo_http, graphiql, heap
+from gateway import db, demo_http, graphiql, heap, logs
 from gateway.broker import Broker, make_broker
 from gateway.console import Console
 from gateway.drain import Drain
 from gateway.events_http import EventsHTTP
+from gateway.export_http import ExportHTTP
+from gateway.export_links import UsedLinks
+from gateway.export_params import PATH as EXPORT_PATH
 from gateway.graphql_http import GraphQLHTTP
 from gateway.hub import Hub
 from gateway.live import LiveEndpoint
@@ -161,6 +164,7 @@ def _persisted_documents(
 def create_app(settings: Settings) -> Starlette:
     settings.check_secrets()
     mail.check_smtp_url(settings)
+    logs.redact_link_tokens()
     schema = build_schema(settings)
     check = document_check(
         schema._schema, settings.max_tokens, settings.max_depth, settings.max_aliases
@@ -181,6 +185,8 @@ def create_app(settings: Settings) -> Starlette:
     hub = Hub(broker, settings, schema, metrics)
     graphql = GraphQLHTTP(schema, settings, broker, policy, persisted)
     events = EventsHTTP(settings, broker, metrics, tracing)
+    used_links = UsedLinks(settings.redis_url, settings.redis_namespace)
+    exports = ExportHTTP(policy, used_links)
     drain = Drain()  # graceful shutdown: gateway/drain.py
     live = LiveEndpoint(schema, settings, hub, broker, policy, persisted, drain=drain)
 
@@ -209,6 +215,7 @@ def create_app(settings: Settings) -> Starlette:
             await broker.stop()
             await limiter.close()
             await persisted.automatic.close()
+            await used_links.close()
             await db.close_db()
             if tracing is not None:
                 tracing.shutdown()
@@ -221,6 +228,7 @@ def create_app(settings: Settings) -> Starlette:
             for path in GRAPHQL_PATHS
         ),
         Route("/events", events.handle, methods=["POST"]),
+        Route(EXPORT_PATH, exports.handle, methods=["GET"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz(broker, drain)),
         Route("/metrics", metrics_endpoint(settings, metrics)),
@@ -244,5 +252,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.hub = hub
     app.state.policy = policy
     app.state.persisted = persisted
+    app.state.exports = exports
     app.state.console = console
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -29,6 +30,33 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+# A signed export link's token in a logged request target (gateway/export_links.py).
+_LINK_TOKEN = re.compile(r"([?&]token=)[^&\s\"]*")
+
+
+def _redacted(value: object) -> object:
+    return _LINK_TOKEN.sub(r"\1[redacted]", value) if isinstance(value, str) else value
+
+
+class RedactLinkTokens(logging.Filter):
+    """Takes export links' tokens out of access log lines: a link is a credential for a
+    minute, and an access log (uvicorn's, when an operator turns it on) keeps request targets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(map(_redacted, record.args))
+        record.msg = _redacted(record.msg)
+        return True
+
+
+def redact_link_tokens() -> None:
+    """Install `RedactLinkTokens` on uvicorn's access logger, once per process: whoever serves
+    the app, with or without its access log."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactLinkTokens) for f in access.filters):
+        access.addFilter(RedactLinkTokens())
 
 
 def configure_logging(settings: Settings) -> None:

@@ -54,6 +54,9 @@ class _Mapper:
             else:
                 # `to_python_value` would turn None into None too; the mapper skips None.
                 columns.append((key, attr, field.to_python_value))
+        # Every field's conversion, the unread ones' too: `converted` reads fields by name
+        # (the log export reads `recorded_at`).
+        self.converter_of = {attr: convert for _key, attr, convert in columns}
         # A row may hold several models' columns, each model's named with its own prefix.
         self.columns = [
             (prefix + key, attr, convert) for key, attr, convert in columns if key not in skipped
@@ -79,8 +82,7 @@ class _Mapper:
 
     def converters(self, fields: Sequence[str]) -> list[_Converter]:
         """How each of these fields' values is converted from the driver's (None: kept)."""
-        by_attribute = {attr: convert for _key, attr, convert in self.columns}
-        return [by_attribute[field] for field in fields]
+        return [self.converter_of[field] for field in fields]
 
 
 def _builder(
@@ -284,6 +286,18 @@ def converted(model: type[Model], fields: Sequence[str], found: list[Any]) -> li
 
 
 _converters: dict[tuple[type[Model], tuple[str, ...]], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def field_converters(model: type[Model], fields: Sequence[str]) -> list[_Converter]:
+    """How each of these fields of `model` is converted from the driver's value (None: kept as
+    it comes), for statements that read several models' columns into one tuple."""
+    return _mapper(model).converters(fields)
+
+
+def tuple_converter(converters: list[_Converter]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function from a row to the tuple of its values, each through its converter (see
+    `field_converters`)."""
+    return _tuple_of(converters)
 
 
 def _tuple_of(converters: list[_Converter]) -> Callable[[Any], tuple[Any, ...]]:

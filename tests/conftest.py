@@ -191,6 +191,7 @@ def gateway(app: Starlette, settings: Settings) -> Gateway:
             # limiter and the persisted queries' store opened in Redis is closed here.
             await other.state.policy.limiter.close()
             await other.state.persisted.automatic.close()
+            await other.state.exports.used.close()
 
     return build
 

@@ -6,6 +6,7 @@ viewers, over the demo data and over portals built for edge cases."""
 from __future__ import annotations
 
 import gc
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -812,3 +813,40 @@ async def test_a_batch_loader_answers_for_the_object_it_is_given():
         answers.append(await loader.load(parent))
     # Then each object gets its own value, never one cached for an object gone before it
     assert answers == list(range(20))
+
+
+# ---- createAppLogExport: its payload, refused and made
+
+EXPORT = """mutation ($app: ID!) {
+  refused: createAppLogExport(input: {format: CSV, filter: {appIds: [$app, "nope"], userIds: []}}) {
+    url expiresAt userErrors { field message code }
+  }
+  made: createAppLogExport(input: {format: NDJSON, filter: {appIds: [$app], activities: [INSTALLED]}, bom: true}) {
+    __typename url expiresAt userErrors { field message code }
+  }
+}"""
+
+_LINK_TOKEN = re.compile(r"token=[A-Za-z0-9_.-]+")
+
+
+async def test_create_app_log_export_answers_alike_on_both_executors(settings, both, demo):
+    tenant = await make_tenant(settings, people=PEOPLE, apps=["Exported"])
+    answers = {}
+    for side, client in (("fast", both.fast), ("reference", both.reference)):
+        response = await client.post(
+            "/graphql",
+            json={"query": EXPORT, "variables": {"app": tenant.app_gid()}},
+            headers={"Authorization": f"Bearer {tenant.token('Ada Admin')}"},
+        )
+        assert response.status_code == 200
+        # Each link has a nonce of its own, and its expiry is the time of the request.
+        text = _LINK_TOKEN.sub("token=<token>", response.text)
+        answers[side] = _normalised(json.loads(text), {})
+    assert answers["fast"] == answers["reference"]
+    data = answers["fast"]["data"]
+    assert data["refused"]["url"] is None and len(data["refused"]["userErrors"]) == 2
+    assert data["made"]["userErrors"] == [] and data["made"]["expiresAt"] == "<time>"
+    assert data["made"]["url"] == (
+        f"/export/app-log?format=ndjson&activities=INSTALLED&appIds={tenant.app_gid().replace('=', '%3D')}"
+        "&bom=1&token=<token>"
+    )

@@ -24,7 +24,13 @@ from gateway.models.enums import (
     SubscriptionTier,
     UserErrorCode,
 )
+from gateway.services.export import Format
 
+strawberry.enum(
+    Format,
+    name="ExportFormat",
+    description="How an App log export is written: CSV (RFC 4180) or NDJSON (one JSON object a line).",
+)
 strawberry.enum(
     Permission,
     description=(
@@ -107,6 +113,7 @@ __all__ = [
     "AppActivity",
     "AppStatus",
     "DeliveryStatus",
+    "Format",
     "InstallLevel",
     "InstallRequestNotice",
     "InstallRequestStatus",

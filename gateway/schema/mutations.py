@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from gateway.context import Info
 from gateway.ids import to_global_id
 from gateway.resolvers import app_mutations as am
+from gateway.resolvers import export_mutations as em
 from gateway.resolvers import notification_mutations as nm
 from gateway.schema.apps import AppAlert, ConnectedApp
 from gateway.schema.enums import (
+    Format,
     NotificationAudience,
     NotificationChannel,
     NotificationFrequency,
@@ -18,6 +22,7 @@ from gateway.schema.enums import (
     UserErrorCode,
 )
 from gateway.schema.install_requests import InstallRequestMutations
+from gateway.schema.log import AppLogFilter
 from gateway.schema.notifications import Notification, NotificationRule
 from gateway.schema.portal import User
 from gateway.services.problems import Problem
@@ -283,6 +288,37 @@ class AcknowledgeAlertPayload:
     )
 
 
+@strawberry.input(description="Ask for a one-time link to download the App log.")
+class CreateAppLogExportInput:
+    format: Format = strawberry.field(description="CSV or NDJSON.")
+    filter: AppLogFilter | None = strawberry.field(
+        default=None,
+        description="The entries to export, as `Portal.appLog` takes them; all when left out.",
+    )
+    bom: bool | None = strawberry.field(
+        default=None,
+        description="CSV: start with a UTF-8 byte order mark, for spreadsheet programs (off by default).",
+    )
+
+
+@strawberry.type(description="Result of createAppLogExport.")
+class CreateAppLogExportPayload:
+    url: str | None = strawberry.field(
+        description=(
+            "The export's path and query (`/export/app-log?…`, on the API's origin): a GET of "
+            "it downloads the file without a bearer token, once, until `expiresAt`, for this "
+            "viewer, filter and format only. A credential: do not log or share it. Null when "
+            "refused."
+        )
+    )
+    expires_at: datetime | None = strawberry.field(
+        description="When the link stops working (60 seconds after it was made)."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
+
+
 @strawberry.type(description="Everything the console changes.")
 class Mutation(InstallRequestMutations):
     @strawberry.mutation(
@@ -395,3 +431,20 @@ class Mutation(InstallRequestMutations):
     ) -> AcknowledgeAlertPayload:
         alert, problems = await am.acknowledge_alert(info, input.alert_id, input.note)
         return AcknowledgeAlertPayload(alert=alert, user_errors=user_errors(problems))
+
+    @strawberry.mutation(
+        description=(
+            "A one-time signed link to the App log export (GET /export/app-log) of this filter "
+            "and format, for a browser download, which cannot send a bearer token: valid for "
+            "60 seconds and one download, for the viewer only. Anyone who reads the log may "
+            "export it; the download costs 100 points of the rate budget."
+        )
+    )
+    async def create_app_log_export(
+        self, info: Info, input: CreateAppLogExportInput
+    ) -> CreateAppLogExportPayload:
+        made, problems = em.create_app_log_export(info, input.format, input.filter, input.bom)
+        url, expires_at = made if made is not None else (None, None)
+        return CreateAppLogExportPayload(
+            url=url, expires_at=expires_at, user_errors=user_errors(problems)
+        )

@@ -1,11 +1,11 @@
 // An app log with its filters (activity, app, user, time window), "load more" by cursor and
 // new entries appearing live: the App log screen, and the App page with its app fixed.
-import { query } from "../api.js";
+import { mutate, query } from "../api.js";
 import { h, replace, setText, uid } from "../dom.js";
 import { ACTIVITY, SEVERITY, label } from "../format.js";
 import { subscribe } from "../live.js";
 import { appPath } from "../router.js";
-import { emptyState, errorBox, loadMoreButton, loading, scopeDiff, time } from "../ui.js";
+import { emptyState, errorBox, loadMoreButton, loading, scopeDiff, time, userErrorsBox } from "../ui.js";
 
 const WINDOWS = [
   ["", "Any time"],
@@ -68,6 +68,23 @@ export function logView({ appId = null, headingId }) {
     h("div", { class: "field" }, h("label", { for: untilInput.id }, "Until (exclusive)"), untilInput),
     h("div", { class: "field field--button" }, reset),
   );
+  // Export: the whole filtered log as a file, through a one-time link (a download cannot send
+  // the bearer token). CSV starts with a byte order mark, for spreadsheet programs.
+  const exportFormat = h(
+    "select",
+    { id: `${prefix}-export-format`, name: "export-format", "data-export-format": "" },
+    h("option", { value: "CSV" }, "CSV"),
+    h("option", { value: "NDJSON" }, "NDJSON"),
+  );
+  const exportButton = h("button", { type: "button", class: "secondary", "data-action": "export" }, "Export");
+  const exportStatus = h("div", { "data-export-status": "", role: "status" });
+  const exporter = h(
+    "div",
+    { class: "toolbar log-export" },
+    h("div", { class: "field" }, h("label", { for: exportFormat.id }, "Export as"), exportFormat),
+    h("div", { class: "field field--button" }, exportButton),
+    exportStatus,
+  );
   const status = h("p", { class: "list-status", role: "status" });
   const liveProblem = h("div");
   const tbody = h("tbody", { "aria-live": "polite", "aria-relevant": "additions" });
@@ -80,7 +97,7 @@ export function logView({ appId = null, headingId }) {
   );
   const listBox = h("div", null, loading("Loading the log…"));
   const more = h("div");
-  const element = h("div", { class: "log-view", "aria-labelledby": headingId || null }, filters, status, liveProblem, listBox, more);
+  const element = h("div", { class: "log-view", "aria-labelledby": headingId || null }, filters, exporter, status, liveProblem, listBox, more);
 
   let generation = 0;
   let hasNextPage = false;
@@ -195,6 +212,32 @@ export function logView({ appId = null, headingId }) {
       filters.appendChild(errorBox(error, "Could not load the apps and people to filter by"));
     }
   }
+
+  async function exportLog() {
+    exportButton.disabled = true;
+    replace(exportStatus);
+    try {
+      const format = exportFormat.value;
+      const data = await mutate("CreateAppLogExport", { input: { format, filter: currentFilter(), bom: format === "CSV" } });
+      const payload = data.createAppLogExport;
+      if (payload.userErrors.length > 0) {
+        replace(exportStatus, userErrorsBox(payload.userErrors));
+        return;
+      }
+      // The link works once, for a minute: follow it now. The answer is an attachment, so the
+      // browser downloads it and the page stays.
+      const link = h("a", { href: payload.url, download: "", hidden: true });
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      replace(exportStatus, h("p", { class: "hint", "data-export-started": format }, "Your download has started."));
+    } catch (error) {
+      replace(exportStatus, errorBox(error, "Could not export the log"));
+    } finally {
+      exportButton.disabled = false;
+    }
+  }
+  exportButton.addEventListener("click", exportLog);
 
   filters.addEventListener("change", (event) => {
     if (event.target === windowSelect) {
