@@ -214,7 +214,9 @@ async def test_multi_account_apps_report_usage_too(client, world):
         ({"calls": 20_000_001}, "calls must be at most 20000000 a day"),
         ({"lastCallAt": "yesterday"}, "lastCallAt must be an ISO 8601 date-time"),
         (
-            {"lastCallAt": datetime.combine(TODAY, time(1, tzinfo=UTC)).isoformat()},
+            # the day before the report's (a time on the day after it, today, would be in the
+            # future until 00:55 UTC, and refused as such first)
+            {"lastCallAt": datetime.combine(day(2), time(1, tzinfo=UTC)).isoformat()},
             "lastCallAt must fall on day",
         ),
         (
