@@ -216,7 +216,7 @@ class Delivery(Model):
     period_start = fields.DatetimeField(null=True)
     period_end = fields.DatetimeField(null=True)
     target = fields.CharField(max_length=255, null=True)
-    entry_ids = fields.JSONField(null=True)
+    entry_ids = fields.JSONField[list[int] | None](null=True)
     entry_count = fields.IntField(null=True)
     is_test = fields.BooleanField(default=False, db_default=False)
     channel = fields.CharEnumField(NotificationChannel, max_length=16)

@@ -150,7 +150,7 @@ async def _attempt(delivery: m.Delivery, settings: Settings) -> _Outcome:
         return _Outcome(True)
     return _Outcome(
         False,
-        answer.describe()[:MAX_ERROR],
+        answer.describe(),  # the status and at most 1 KiB of the answer
         permanent=not answer.transient,
         retry_after=answer.retry_after,
     )
@@ -221,7 +221,7 @@ async def send_due(
             if next_at is None:
                 error = outcome.error
                 if not outcome.permanent:
-                    error = f"{error} (gave up after {attempts} attempts)"[:MAX_ERROR]
+                    error = f"{error} (gave up after {attempts} attempts)"
                 if await record(
                     delivery,
                     owner,

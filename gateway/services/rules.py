@@ -37,6 +37,7 @@ from tortoise.transactions import in_transaction
 
 from gateway import models as m
 from gateway.models.enums import (
+    URL_CHANNELS,
     NotificationAudience,
     NotificationChannel,
     NotificationFrequency,
@@ -295,7 +296,10 @@ def _merge(
     if given.channels is None and not (email or in_app or any(urls.values())):
         problems.append(invalid("Choose at least one channel", "input", "channels"))
     # Only people need an audience: a rule with only WEBHOOK and SLACK goes to its URLs.
-    if named == 0 and (email or in_app or not any(urls.values())):
+    url_only = not (email or in_app) and (
+        any(urls.values()) or any(c in URL_CHANNELS for c in given.channels or ())
+    )
+    if named == 0 and not url_only:
         problems.append(
             invalid("A SPECIFIC audience needs at least one user or team", "input", "audience")
         )

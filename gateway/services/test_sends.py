@@ -63,7 +63,9 @@ async def _sample(rule: m.NotificationRule) -> tuple[list[int], list[datetime]]:
 
 
 def _too_soon(last: datetime) -> Refused:
-    next_at = (last + INTERVAL).replace(microsecond=0) + timedelta(seconds=1)
+    next_at = last + INTERVAL
+    if next_at.microsecond:  # said to the second, never too early
+        next_at = next_at.replace(microsecond=0) + timedelta(seconds=1)
     return Refused(
         [
             conflict(
