@@ -28,7 +28,7 @@ from gateway.settings import Settings
 from gateway.worker import run_pass
 from tests import factories as f
 from tests.helpers import gid, gql
-from tests.webhook_support import FakeDNS, Receiver, Reply, receiving
+from tests.webhook_support import FakeDNS, Reply, receiving
 
 KEY = Fernet.generate_key().decode()
 # A digest's hour, and the pass made after it (past the worker's settle delay).

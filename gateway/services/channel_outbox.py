@@ -33,7 +33,7 @@ from gateway import models as m
 from gateway.ids import to_global_id
 from gateway.models.enums import URL_CHANNELS, DeliveryStatus, NotificationChannel
 from gateway.services import secrets, webhooks
-from gateway.services.mail.outbox import MAX_ERROR, claim, record, release, renew, retry_at
+from gateway.services.mail.outbox import claim, record, release, renew, retry_at
 from gateway.services.slack import slack_message
 from gateway.services.webhooks import DELIVERY_HEADER, Answer, Refusal
 from gateway.settings import Settings
