@@ -458,7 +458,10 @@ async def test_the_connection_goes_to_the_checked_address_without_a_second_looku
 # --- the secret: shown once, rotated, never readable, encrypted ---------------------------------
 
 
-async def test_the_secret_is_shown_once_kept_encrypted_and_rotation_takes_effect_at_once(setup):
+async def test_the_secret_is_shown_once_kept_encrypted_and_rotation_takes_effect_at_once(
+    setup, caplog
+):
+    caplog.set_level("DEBUG")
     async with receiving() as hook:
         rule, secret = await setup.webhook_rule(hook.url())
         stored = (await NotificationRule.get(id=rule.id)).webhook_secret
@@ -508,6 +511,8 @@ async def test_the_secret_is_shown_once_kept_encrypted_and_rotation_takes_effect
         assert last["recipient"] is None and last["notification"] is None
         assert last["rule"] == {"id": rule_id} and last["target"] == "127.0.0.1"
         assert last["periodStart"] == CUT.isoformat()
+        # and neither secret was ever logged
+        assert secret not in caplog.text and new_secret not in caplog.text
 
 
 async def test_without_a_secrets_key_a_webhook_cannot_be_saved(setup, make_client):
@@ -654,3 +659,29 @@ async def test_send_test_to_a_failing_webhook_shows_the_failure(setup):
         # With no entries yet, the sample says so
         assert hook.received[0].json()["entries"] == []
         assert hook.received[0].json()["entryCount"] == 0
+
+
+async def test_a_refused_connection_is_retried_with_the_email_backoff(setup):
+    async with receiving() as hook:
+        port = hook.port
+    # Nothing listens there any more
+    rule, _ = await setup.webhook_rule(f"http://127.0.0.1:{port}/hook")
+    await setup.entry()
+    await setup.run(PASS)
+    (delivery,) = await deliveries_of(rule)
+    assert delivery.status is DeliveryStatus.RETRYING
+    assert delivery.next_attempt_at == PASS + timedelta(seconds=60)
+    assert (delivery.last_error or "").startswith("Connection failed")
+
+
+def test_the_settings_read_the_secrets_key_and_the_private_switch():
+    from gateway.settings import SettingsError
+
+    read = Settings.from_env({"GATEWAY_SECRETS_KEY": KEY, "GATEWAY_WEBHOOK_ALLOW_PRIVATE": "1"})
+    assert read.secrets_key == KEY and read.webhook_allow_private is True
+    assert Settings.from_env({}).webhook_allow_private is False
+    with pytest.raises(SettingsError, match="GATEWAY_SECRETS_KEY"):
+        Settings.from_env({"GATEWAY_SECRETS_KEY": "not-a-key"})
+    # Debug has a development key; production has none until one is set
+    assert Settings(debug=True).effective_secrets_key is not None
+    assert Settings().effective_secrets_key is None
