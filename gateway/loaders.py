@@ -15,7 +15,7 @@ from functools import cached_property, partial
 from typing import Any, NamedTuple, TypeVar
 
 from aiodataloader import DataLoader
-from tortoise.functions import Count
+from tortoise.functions import Count, Max
 from tortoise.models import Model
 
 from gateway import models as m
@@ -525,6 +525,24 @@ class Loaders:
     @cached_property
     def rule_teams_by_rule(self) -> Loader:
         return _grouped(m.RuleTeam, "rule_id")
+
+    @cached_property
+    def last_delivery_by_rule(self) -> Loader:
+        """Each rule's newest delivery (on any channel), or None."""
+
+        async def load(rule_ids: list[int]) -> list[m.Delivery | None]:
+            rows = (
+                await m.Delivery.filter(rule_id__in=set(rule_ids))
+                .annotate(newest=Max("id"))
+                .group_by("rule_id")
+                .values_list("rule_id", "newest")
+            )
+            newest: dict[int, int] = dict(rows)
+            found = await fetch_in(m.Delivery, "id", set(newest.values())) if newest else []
+            by_id = {d.id: d for d in found}
+            return [by_id.get(newest.get(r, -1)) for r in rule_ids]
+
+        return Loader(load)
 
     @cached_property
     def entries_by_notification(self) -> Loader:

@@ -98,6 +98,12 @@ class Metrics:
         self.emails = Counter(
             "gateway_emails", "Emails the worker tried to send, by status.", ["status"], registry=r
         )
+        self.webhooks = Counter(
+            "gateway_webhook_messages",
+            "Webhook and Slack messages the worker tried to send, by status.",
+            ["status"],
+            registry=r,
+        )
         self._operation_names: set[str] = set()
         # The labelled children of an operation's series, by its labels: `labels()` checks
         # and locks on every call, a few microseconds a request.

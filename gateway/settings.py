@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 # Accepted only with GATEWAY_DEBUG, so a forgotten variable never ships a guessable secret.
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
 DEV_EVENTS_SECRET = "dev-only-events-secret-change-me-0123456789"
+# A Fernet key (32 bytes, URL-safe base64) for webhook secrets, likewise debug-only.
+DEV_SECRETS_KEY = "ZGV2LW9ubHktc2VjcmV0cy1rZXktY2hhbmdlLW1lISE="
 
 
 EXECUTORS = ("fast", "reference")
@@ -118,6 +120,17 @@ class Settings:
     # OpenTelemetry's standard variables: tracing is on when the endpoint is set.
     otlp_endpoint: str | None = None
     otel_service_name: str = "connected-apps-gateway"
+    # Webhook and Slack channels (DESIGN §6 "More channels"). The key that encrypts rules'
+    # webhook signing secrets (a Fernet key, see the README); without it
+    # (and outside debug) a rule cannot be given a webhook. Private, loopback and link-local
+    # destinations, and http, are refused unless `webhook_allow_private` (tests, private
+    # networks); http alone is also allowed under debug.
+    secrets_key: str | None = None
+    webhook_allow_private: bool = False
+    # Seconds one webhook or Slack request may take, and how long a host's name may take to
+    # resolve when a rule is saved.
+    webhook_timeout: float = 10.0
+    webhook_resolve_timeout: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -137,6 +150,8 @@ class Settings:
             "smtp_url": get("SMTP_URL"),
             "allowed_origins": origins,
             "debug": _flag(get("DEBUG")),
+            "secrets_key": _secrets_key(get("SECRETS_KEY")),
+            "webhook_allow_private": _flag(get("WEBHOOK_ALLOW_PRIVATE")),
             "introspection": None if get("INTROSPECTION") is None else _flag(get("INTROSPECTION")),
         }
         if get("SETTLE_HEAP") is not None:
@@ -238,6 +253,10 @@ class Settings:
     def effective_events_secret(self) -> str | None:
         return self.events_secret or (DEV_EVENTS_SECRET if self.debug else None)
 
+    @property
+    def effective_secrets_key(self) -> str | None:
+        return self.secrets_key or (DEV_SECRETS_KEY if self.debug else None)
+
     def check_secrets(self) -> None:
         """Refuse to serve without real secrets unless in debug mode (the dev ones are public)."""
         if self.jwt_public_key is None and self.effective_jwt_secret is None:
@@ -284,6 +303,22 @@ def default_redis_prefix(database_url: str) -> str:
     and free of the URL's secrets."""
     digest = hashlib.sha256(database_identity(database_url).encode()).hexdigest()
     return f"gateway:{digest[:12]}"
+
+
+def _secrets_key(raw: str | None) -> str | None:
+    """GATEWAY_SECRETS_KEY, checked now so a mistyped key stops the start, not a save."""
+    if raw is None:
+        return None
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(raw.strip().encode())
+    except ValueError:
+        raise SettingsError(
+            "GATEWAY_SECRETS_KEY must be a Fernet key (32 bytes in URL-safe base64), e.g. from "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'`"
+        ) from None
+    return raw.strip()
 
 
 def _redis_prefix(raw: str | None) -> str | None:

@@ -1,5 +1,5 @@
 """The digest worker: makes due digests, expires install requests and reminds their
-reviewers, then sends the email outbox (DESIGN §3 "Digest worker", §6 "Install requests").
+reviewers, then sends the email outbox and the webhook and Slack messages (DESIGN §3 "Digest worker", §6 "Install requests").
 
 The same loop runs as `gateway worker` (scale-out: any number of them, next to the servers) and
 inside the server in embedded mode (`create_app`'s lifespan). Every pass is safe to run
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.metrics import Metrics
-from gateway.services import digests, install_requests
+from gateway.services import channel_outbox, digests, install_requests
 from gateway.services.envelopes import Publisher
 from gateway.settings import Settings
 from gateway.tracing import Tracing, span
@@ -44,6 +44,10 @@ class PassResult:
     emails_sent: int = 0
     emails_retrying: int = 0
     emails_failed: int = 0
+    # WEBHOOK and SLACK messages (gateway/services/channel_outbox.py).
+    messages_sent: int = 0
+    messages_retrying: int = 0
+    messages_failed: int = 0
     requests_expired: int = 0
     request_reminders: int = 0
 
@@ -64,13 +68,22 @@ class PassResult:
         ):
             if n:
                 metrics.emails.labels(status).inc(n)
+        for status, n in (
+            ("sent", self.messages_sent),
+            ("retrying", self.messages_retrying),
+            ("failed", self.messages_failed),
+        ):
+            if n:
+                metrics.webhooks.labels(status).inc(n)
 
     def summary(self) -> str:
         return (
             f"{self.digests} digests, {self.notifications} notifications "
             f"({self.empty} rules with nothing new, {self.skipped} done by another worker, "
             f"{self.errors} failed); emails: {self.emails_sent} sent, "
-            f"{self.emails_retrying} retrying, {self.emails_failed} failed; install requests: "
+            f"{self.emails_retrying} retrying, {self.emails_failed} failed; webhook and Slack "
+            f"messages: {self.messages_sent} sent, {self.messages_retrying} retrying, "
+            f"{self.messages_failed} failed; install requests: "
             f"{self.requests_expired} expired, {self.request_reminders} reminders"
         )
 
@@ -93,7 +106,7 @@ async def run_pass(
     only: str | None = None,
 ) -> PassResult:
     """One pass as of `now`: every due digest, then install requests (expiry, reminders),
-    then every due email. `only` runs one of the three alone (`PARTS`): expiring requests and
+    then every due email and webhook or Slack message. `only` runs one of the three alone (`PARTS`): expiring requests and
     reminding reviewers never move a rule's cut, and neither does sending mail.
 
     `portal_ids` limits digests and install requests to those portals (the outbox is sent
@@ -139,6 +152,13 @@ async def run_pass(
             sent.retrying,
             sent.failed,
         )
+        if not stopping():
+            posted = await channel_outbox.send_due(now, settings, owner, should_stop=should_stop)
+            result.messages_sent, result.messages_retrying, result.messages_failed = (
+                posted.sent,
+                posted.retrying,
+                posted.failed,
+            )
     return result
 
 
@@ -181,6 +201,9 @@ async def run_forever(
                 or result.emails_sent
                 or result.emails_retrying
                 or result.emails_failed
+                or result.messages_sent
+                or result.messages_retrying
+                or result.messages_failed
             ):
                 log.info("digest worker pass: %s", result.summary())
         wait = max(interval - (time.monotonic() - started), 0.0)

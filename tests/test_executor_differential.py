@@ -25,9 +25,12 @@ from gateway.ids import to_global_id
 from gateway.models.enums import (
     AlertSeverity,
     AppActivity,
+    DeliveryStatus,
     InstallLevel,
     InstallRequestNotice,
     InstallRequestStatus,
+    NotificationChannel,
+    NotificationType,
 )
 from gateway.schema.schema import build_schema
 from gateway.services import usage
@@ -42,6 +45,7 @@ from tests.factories import (
     log,
     make_listing,
     make_request,
+    make_rule,
     make_tenant,
     notice,
 )
@@ -202,6 +206,57 @@ async def edges(settings: Settings, demo: Any) -> Edges:
             used_until=(last_at or usage.day_end(on)) if calls else None,
             reported_at=datetime.combine(on, time(23, 59, 59, tzinfo=UTC)),
         )
+    # Webhook and Slack channels: a rule with both URLs (credentials: only some viewers read
+    # them), its digest's WEBHOOK delivery (no recipient, no notification), a test send's
+    # in-app notification and delivery, and a rule with no delivery yet
+    hooked = await make_rule(
+        odd.portal, "Hooked Rule", NotificationType.APP_INSTALL, raised.raised_at
+    )
+    hooked.webhook_url = "https://hooks.example.com/gateway?token=abc"
+    hooked.slack_webhook_url = "https://hooks.slack.com/services/T0/B0/x"
+    hooked.webhook_secret = "stored-encrypted"
+    await hooked.save()
+    await make_rule(odd.portal, "Quiet Rule", NotificationType.APP_ERROR, raised.raised_at)
+    cut = raised.raised_at
+    await m.Delivery.create(
+        portal=odd.portal,
+        rule=hooked,
+        channel=NotificationChannel.WEBHOOK,
+        status=DeliveryStatus.FAILED,
+        attempts=3,
+        last_error="HTTP 410: gone",
+        cut_at=cut,
+        period_start=cut,
+        period_end=cut + timedelta(hours=1),
+        target="hooks.example.com",
+        entry_ids=[],
+        entry_count=2,
+        created_at=cut + timedelta(hours=1),
+    )
+    sample = await m.Notification.create(
+        portal=odd.portal,
+        recipient=odd.people["Ada Admin"],
+        rule=hooked,
+        type=NotificationType.APP_INSTALL,
+        period_start=cut,
+        period_end=cut + timedelta(hours=2),
+        entry_count=0,
+        in_app=True,
+        created_at=cut + timedelta(hours=2),
+        is_test=True,
+    )
+    await m.Delivery.create(
+        portal=odd.portal,
+        rule=hooked,
+        notification=sample,
+        recipient=odd.people["Ada Admin"],
+        channel=NotificationChannel.IN_APP,
+        status=DeliveryStatus.SENT,
+        attempts=1,
+        sent_at=cut + timedelta(hours=2),
+        created_at=cut + timedelta(hours=2),
+        is_test=True,
+    )
     return Edges(empty, odd)
 
 
@@ -604,10 +659,14 @@ EVERYTHING = """{ viewer {
         connections(first: 3) { totalCount nodes { accountName user { name } } } } }
     appLog(first: 30) { totalCount nodes { activity app { name status } user { name }
       scopeChanges { added removed } } }
-    notificationRules { totalCount nodes { name apps { name } users { name } teams { name } } }
+    notificationRules { totalCount nodes { name apps { name } users { name } teams { name }
+      channels webhookUrl slackWebhookUrl webhookHost
+      lastDelivery { channel status attempts lastError target isTest periodStart periodEnd
+        rule { name } recipient { name } notification { isTest entryCount } } } }
     users(first: 10) { totalCount nodes { name teams { name } } }
     teams { totalCount nodes { name members { totalCount nodes { name } } } }
-    deliveries(first: 5) { totalCount nodes { status } }
+    deliveries(first: 5) { totalCount nodes { status channel target isTest rule { name }
+      recipient { name } notification { isTest } } }
     marketplace(first: 30) { totalCount nodes { name requestedScopes { name state }
       viewerCanInstall viewerCanRequest viewerPendingRequest { status accountName } } }
     installRequestPolicy { durationDays remindersEnabled }
@@ -642,6 +701,13 @@ async def test_empty_lists_and_odd_apps(both, edges):
             assert {"added": [], "removed": []} in changes and len(changes) == 4
             pending = [a["pendingScopeChanges"] for a in portal["connectedApps"]["nodes"]]
             assert {"added": [], "removed": ["legacy.write"]} in pending
+            # (the webhook rule's newest delivery is the test's in-app one, for those who may
+            # see deliveries; its URLs for those who may read them)
+            rules = {r["name"]: r for r in portal["notificationRules"]["nodes"]}
+            hooked = rules["Hooked Rule"]
+            assert hooked["webhookHost"] == "hooks.example.com"
+            assert hooked["channels"] == ["IN_APP", "WEBHOOK", "SLACK"]
+            assert rules["Quiet Rule"]["lastDelivery"] is None
 
 
 NESTED = """{ viewer {

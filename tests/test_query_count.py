@@ -10,15 +10,20 @@ import pytest
 from gateway.models import (
     AppUsageDay,
     ConnectedApp,
+    Delivery,
     GrantedScope,
     LoggedAlert,
     LoggedScopeChange,
+    Notification,
 )
 from gateway.models.enums import (
     AppActivity,
+    DeliveryStatus,
     InstallLevel,
     InstallRequestNotice,
     InstallRequestStatus,
+    NotificationChannel,
+    NotificationType,
     SubscriptionTier,
 )
 from tests import factories as f
@@ -425,3 +430,80 @@ async def test_pending_scope_changes_on_my_apps_cost_a_fixed_number_of_statement
     # and cost the same statements for both: the viewer, the installed apps, their open
     # alerts, the scopes with their grants, the grants' names
     assert counted[0] == counted[1] == 5, counted
+
+
+RULES_PAGE = """{ viewer { portal { notificationRules(first: 100) { nodes {
+  name channels webhookUrl slackWebhookUrl webhookHost
+  lastDelivery { channel status lastError target periodStart rule { name }
+                 recipient { name } notification { isTest } } } } } } }"""
+
+
+async def portal_with_webhook_rules(settings, n: int) -> str:
+    """A portal with n rules with a webhook and a Slack URL, each with a few deliveries: the
+    newest a WEBHOOK message for even rules, an in-app test notice's for odd ones."""
+    t = await f.make_tenant(settings, people={"Ada Admin": "admin"})
+    admin = t.people["Ada Admin"]
+    for i in range(n):
+        at = f.T0 + timedelta(hours=i)
+        rule = await f.make_rule(t.portal, f"Hook rule {i:03d}", NotificationType.APP_INSTALL, at)
+        rule.webhook_url = f"https://hooks{i}.example.com/in"
+        rule.slack_webhook_url = "https://hooks.slack.com/services/T/B/x"
+        await rule.save()
+        for k in range(3):
+            made_at = at + timedelta(minutes=k)
+            if (i + k) % 2 == 0:
+                await Delivery.create(
+                    portal=t.portal,
+                    rule=rule,
+                    created_at=made_at,
+                    channel=NotificationChannel.WEBHOOK,
+                    status=DeliveryStatus.RETRYING,
+                    last_error="HTTP 503",
+                    cut_at=at + timedelta(minutes=k),
+                    target=f"hooks{i}.example.com",
+                )
+            else:
+                note = await Notification.create(
+                    portal=t.portal,
+                    recipient=admin,
+                    rule=rule,
+                    type=rule.type,
+                    period_start=at,
+                    period_end=at,
+                    entry_count=0,
+                    created_at=at,
+                    is_test=True,
+                )
+                await Delivery.create(
+                    portal=t.portal,
+                    rule=rule,
+                    created_at=made_at,
+                    notification=note,
+                    recipient=admin,
+                    channel=NotificationChannel.IN_APP,
+                    status=DeliveryStatus.SENT,
+                    is_test=True,
+                )
+    return t.token(admin.name)
+
+
+async def test_webhook_fields_and_last_deliveries_cost_the_same_statements_for_5_or_50_rules(
+    client, settings
+):
+    # Given two portals, with 5 and with 50 rules with webhooks and deliveries of both kinds
+    tokens = [await portal_with_webhook_rules(settings, n) for n in (5, 50)]
+    # When an editor reads the rules with their URLs and last deliveries
+    pages, counted = [], []
+    for token in tokens:
+        with count_statements() as statements:
+            pages.append(await data(client, RULES_PAGE, token=token))
+        counted.append(statements)
+    # Then both are complete, and cost the same statements
+    small, large = (p["viewer"]["portal"]["notificationRules"]["nodes"] for p in pages)
+    assert (len(small), len(large)) == (5, 50)
+    assert all(r["webhookUrl"] and r["lastDelivery"]["rule"]["name"] == r["name"] for r in large)
+    assert {r["lastDelivery"]["channel"] for r in large} == {"WEBHOOK", "IN_APP"}
+    # the viewer and portal, the rules page, the newest delivery per rule and those
+    # deliveries, their rules, notifications and recipients: 7, however many rules
+    assert len(counted[0]) == len(counted[1]), counted
+    assert len(counted[1]) == 7, counted[1]

@@ -89,6 +89,12 @@ class NotificationAudience(str, Enum):
 class NotificationChannel(str, Enum):
     EMAIL = "EMAIL"
     IN_APP = "IN_APP"
+    WEBHOOK = "WEBHOOK"
+    SLACK = "SLACK"
+
+
+# Channels delivered once per digest to a rule's URL, not per person (DESIGN §6 "More channels").
+URL_CHANNELS = (NotificationChannel.WEBHOOK, NotificationChannel.SLACK)
 
 
 class DeliveryStatus(str, Enum):

@@ -30,6 +30,15 @@ class NotificationRule(Model):
     audience = fields.CharEnumField(NotificationAudience, max_length=16)
     email = fields.BooleanField(default=False)
     in_app = fields.BooleanField(default=False)
+    # WEBHOOK and SLACK: a channel is on when its URL is set (DESIGN §6 "More channels"). The
+    # URLs are credentials, shown only to MANAGE_NOTIFICATIONS holders; the signing secret is
+    # kept encrypted (gateway/services/secrets.py) and never shown again after it is made.
+    webhook_url = fields.CharField(max_length=2048, null=True)
+    slack_webhook_url = fields.CharField(max_length=2048, null=True)
+    webhook_secret = fields.TextField(null=True)
+    # The last sendTestNotification: at most one a minute per rule, across processes (a
+    # compare-and-set UPDATE on this column, gateway/services/test_sends.py).
+    test_sent_at = fields.DatetimeField(null=True)
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="created_rules", null=True, on_delete=fields.SET_NULL
     )
@@ -55,7 +64,16 @@ class NotificationRule(Model):
             out.append(NotificationChannel.EMAIL)
         if self.in_app:
             out.append(NotificationChannel.IN_APP)
+        if self.webhook_url:
+            out.append(NotificationChannel.WEBHOOK)
+        if self.slack_webhook_url:
+            out.append(NotificationChannel.SLACK)
         return out
+
+    @property
+    def person_channels(self) -> bool:
+        """The rule delivers to people (EMAIL or IN_APP), so it needs an audience."""
+        return self.email or self.in_app
 
 
 class RuleApp(Model):
@@ -137,6 +155,8 @@ class Notification(Model):
     # The rule's cut this digest started from: with the rule and the recipient, a unique key,
     # so a digest is made once per recipient whatever workers crash or race.
     cut_at = fields.DatetimeField(null=True)
+    # A sample from sendTestNotification, not a digest (it has no cut).
+    is_test = fields.BooleanField(default=False, db_default=False)
 
     portal_id: int
     recipient_id: int
@@ -168,18 +188,37 @@ class NotificationEntry(Model):
 
 
 class Delivery(Model):
-    """One notification sent on one channel (email outbox state lives here)."""
+    """One notification sent on one channel (email outbox state lives here).
+
+    For WEBHOOK and SLACK: one digest of a rule sent to its URL, with no notification and no
+    recipient (DESIGN §6 "More channels")."""
 
     id = fields.IntField(primary_key=True)
     portal: fields.ForeignKeyRelation[Portal] = fields.ForeignKeyField(
         "models.Portal", related_name="deliveries", on_delete=fields.CASCADE
     )
-    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
-        "models.Notification", related_name="deliveries", on_delete=fields.CASCADE
+    notification: fields.ForeignKeyNullableRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="deliveries", null=True, on_delete=fields.CASCADE
     )
-    recipient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="deliveries", on_delete=fields.CASCADE
+    recipient: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="deliveries", null=True, on_delete=fields.CASCADE
     )
+    # The rule whose digest (or test) this is: `lastDelivery` reads it. A deleted rule's
+    # deliveries stay, with no rule.
+    rule: fields.ForeignKeyNullableRelation[NotificationRule] = fields.ForeignKeyField(
+        "models.NotificationRule", related_name="deliveries", null=True, on_delete=fields.SET_NULL
+    )
+    # WEBHOOK and SLACK deliveries: the rule's cut the digest started from (with the rule and
+    # the channel a unique key: one message per digest and channel, whatever workers race;
+    # null for tests), the period, the URL's host, and the entries the message lists (ids,
+    # newest first, at most MAX_ENTRIES) with how many there were.
+    cut_at = fields.DatetimeField(null=True)
+    period_start = fields.DatetimeField(null=True)
+    period_end = fields.DatetimeField(null=True)
+    target = fields.CharField(max_length=255, null=True)
+    entry_ids = fields.JSONField[list[int] | None](null=True)
+    entry_count = fields.IntField(null=True)
+    is_test = fields.BooleanField(default=False, db_default=False)
     channel = fields.CharEnumField(NotificationChannel, max_length=16)
     status = fields.CharEnumField(DeliveryStatus, max_length=16)
     attempts = fields.IntField(default=0)
@@ -192,10 +231,11 @@ class Delivery(Model):
     lease_until = fields.DatetimeField(null=True)
 
     portal_id: int
-    notification_id: int
-    recipient_id: int
+    notification_id: int | None
+    recipient_id: int | None
+    rule_id: int | None
 
     class Meta:
         table = "delivery"
-        unique_together = (("notification", "channel"),)
+        unique_together = (("notification", "channel"), ("rule", "cut_at", "channel"))
         indexes = (("portal_id", "status", "created_at", "id"),)

@@ -4,12 +4,14 @@ service, turn refusals into userErrors (the pattern of gateway/resolvers/app_mut
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from gateway import clock
 from gateway.context import Info
 from gateway.ids import decode_id
 from gateway.resolvers.app_mutations import actor, decode, run
-from gateway.services import inbox, rules
+from gateway.services import inbox, rules, test_sends
 from gateway.services.problems import Problem, invalid
 
 
@@ -46,19 +48,39 @@ def _rule_input(input_: Any) -> rules.RuleInput:
         user_ids=user_ids,
         team_ids=team_ids,
         channels=input_.channels,
+        webhook_url=input_.webhook_url,
+        slack_webhook_url=input_.slack_webhook_url,
         problems=tuple(problems),
     )
 
 
 async def create_notification_rule(info: Info, input_: Any) -> tuple[Any, list[Problem]]:
     given = _rule_input(input_)
-    return await run(info, [], lambda: rules.create_rule(actor(info), given))
+    settings = info.context.settings
+    return await run(info, [], lambda: rules.create_rule(actor(info), given, settings))
 
 
 async def update_notification_rule(info: Info, input_: Any) -> tuple[Any, list[Problem]]:
     rule_id = decode_id(input_.id, "NotificationRule")
     given = _rule_input(input_)
-    return await run(info, [], lambda: rules.update_rule(actor(info), rule_id, given))
+    settings = info.context.settings
+    return await run(info, [], lambda: rules.update_rule(actor(info), rule_id, given, settings))
+
+
+async def rotate_notification_rule_secret(info: Info, rule_id: str) -> tuple[Any, list[Problem]]:
+    problems: list[Problem] = []
+    pk = decode(problems, rule_id, "NotificationRule", "input", "ruleId")
+    settings = info.context.settings
+    return await run(info, problems, lambda: rules.rotate_secret(actor(info), pk, settings))
+
+
+async def send_test_notification(info: Info, rule_id: str) -> tuple[Any, list[Problem]]:
+    problems: list[Problem] = []
+    pk = decode(problems, rule_id, "NotificationRule", "input", "ruleId")
+    settings = info.context.settings
+    # The injectable clock (gateway/clock.py): tests step past the once-a-minute limit.
+    acting = replace(actor(info), now=clock.utc_now())
+    return await run(info, problems, lambda: test_sends.send_test(acting, pk, settings))
 
 
 async def delete_notification_rule(info: Info, rule_id: str) -> tuple[Any, list[Problem]]:

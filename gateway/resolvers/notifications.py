@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway import models as m
-from gateway.context import Info
+from gateway.context import Context, Info
+from gateway.loaders import load_all, load_optional
 from gateway.pagination import BY_NAME
 from gateway.services.digests import MAX_ENTRIES
+from gateway.services.webhooks import host_of
 
 
 async def rule_apps(rule: m.NotificationRule, info: Info) -> list[m.ConnectedApp]:
@@ -50,5 +54,48 @@ async def notification_entries(n: m.Notification, info: Info) -> list[m.AppLogEn
     return sorted(present, key=lambda e: (e.occurred_at, e.id), reverse=True)[:MAX_ENTRIES]
 
 
-async def delivery_notification(d: m.Delivery, info: Info) -> m.Notification:
-    return await info.context.loaders.notification_by_id.load(d.notification_id)
+# --- WEBHOOK and SLACK (DESIGN §6 "More channels"): batch resolvers ---------------------------
+
+
+def webhook_urls(ctx: Context, rules: Sequence[m.NotificationRule]) -> list[str | None]:
+    """The URL is a credential: only MANAGE_NOTIFICATIONS holders read it."""
+    may = ctx.viewer.can_manage_notifications
+    return [r.webhook_url if may else None for r in rules]
+
+
+def slack_webhook_urls(ctx: Context, rules: Sequence[m.NotificationRule]) -> list[str | None]:
+    may = ctx.viewer.can_manage_notifications
+    return [r.slack_webhook_url if may else None for r in rules]
+
+
+def webhook_hosts(_ctx: Context, rules: Sequence[m.NotificationRule]) -> list[str | None]:
+    return [host_of(r.webhook_url) for r in rules]
+
+
+async def last_deliveries(
+    ctx: Context, rules: Sequence[m.NotificationRule]
+) -> list[m.Delivery | None]:
+    """Deliveries are for MANAGE_NOTIFICATIONS holders (super admins hold it); others see none."""
+    if not ctx.viewer.can_manage_notifications:
+        return [None for _ in rules]
+    return await load_all(ctx.loaders.last_delivery_by_rule, [r.id for r in rules])
+
+
+async def delivery_rules(
+    ctx: Context, deliveries: Sequence[m.Delivery]
+) -> list[m.NotificationRule | None]:
+    return await load_optional(ctx.loaders.rule_by_id, [d.rule_id for d in deliveries])
+
+
+async def delivery_notifications(
+    ctx: Context, deliveries: Sequence[m.Delivery]
+) -> list[m.Notification | None]:
+    return await load_optional(
+        ctx.loaders.notification_by_id, [d.notification_id for d in deliveries]
+    )
+
+
+async def delivery_recipients(
+    ctx: Context, deliveries: Sequence[m.Delivery]
+) -> list[m.User | None]:
+    return await load_optional(ctx.loaders.user_by_id, [d.recipient_id for d in deliveries])

@@ -97,7 +97,10 @@ strawberry.enum(
 )
 strawberry.enum(
     NotificationChannel,
-    description="Where a digest is delivered: by email or in the in-app inbox.",
+    description=(
+        "Where a digest is delivered: by email or in the in-app inbox (to each recipient), or "
+        "once per digest to the rule's webhook (signed JSON) or Slack incoming webhook."
+    ),
 )
 strawberry.enum(DeliveryStatus, description="State of one delivery of a digest on one channel.")
 strawberry.enum(

@@ -23,7 +23,7 @@ from gateway.schema.enums import (
 )
 from gateway.schema.install_requests import InstallRequestMutations
 from gateway.schema.log import AppLogFilter
-from gateway.schema.notifications import Notification, NotificationRule
+from gateway.schema.notifications import Delivery, Notification, NotificationRule
 from gateway.schema.portal import User
 from gateway.services.problems import Problem
 
@@ -126,6 +126,19 @@ _APPS = (
 )
 _USERS = "Users of this portal to notify; only a SPECIFIC audience takes users."
 _TEAMS = "Teams of this portal whose members to notify; only a SPECIFIC audience takes teams."
+_WEBHOOK_URL = (
+    "The URL WEBHOOK digests are posted to (signed JSON): https, and every address its host "
+    "resolves to public (within 2 s). Giving it turns WEBHOOK on; the save that gives the rule "
+    "its first webhook returns its signing secret, once."
+)
+_SLACK_URL = (
+    "The Slack incoming webhook SLACK digests are posted to: https, every address public. "
+    "Giving it turns SLACK on."
+)
+_SECRET = (
+    "The webhook's signing secret, shown only here, when this save gave the rule its first "
+    "webhook URL (else null); keep it to check X-Gateway-Signature."
+)
 
 
 @strawberry.input(
@@ -148,13 +161,19 @@ class CreateNotificationRuleInput:
     user_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=_USERS)
     team_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=_TEAMS)
     channels: list[NotificationChannel] = strawberry.field(
-        description="Where digests go: at least one channel."
+        description=(
+            "Where digests go: at least one channel. WEBHOOK needs `webhookUrl`, SLACK "
+            "`slackWebhookUrl`; a rule with only those needs no audience (SPECIFIC with nobody)."
+        )
     )
+    webhook_url: str | None = strawberry.field(default=None, description=_WEBHOOK_URL)
+    slack_webhook_url: str | None = strawberry.field(default=None, description=_SLACK_URL)
 
 
 @strawberry.type(description="Result of createNotificationRule.")
 class CreateNotificationRulePayload:
     rule: NotificationRule | None = strawberry.field(description="The new rule; null when refused.")
+    webhook_secret: str | None = strawberry.field(description=_SECRET)
     user_errors: list[UserError] = strawberry.field(
         description="Why it was refused; empty on success."
     )
@@ -196,7 +215,16 @@ class UpdateNotificationRuleInput:
     )
     channels: list[NotificationChannel] | None = strawberry.field(
         default=None,
-        description="Where digests go; when given, replaces the channels (at least one).",
+        description=(
+            "Where digests go; when given, replaces the channels (at least one). Leaving out "
+            "WEBHOOK or SLACK removes its URL."
+        ),
+    )
+    webhook_url: str | None = strawberry.field(
+        default=None, description=_WEBHOOK_URL + " An empty string removes the webhook."
+    )
+    slack_webhook_url: str | None = strawberry.field(
+        default=None, description=_SLACK_URL + " An empty string removes it."
     )
 
 
@@ -204,6 +232,44 @@ class UpdateNotificationRuleInput:
 class UpdateNotificationRulePayload:
     rule: NotificationRule | None = strawberry.field(
         description="The rule after the change (`updatedAt` moves only when something changed); null when refused."
+    )
+    webhook_secret: str | None = strawberry.field(description=_SECRET)
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
+
+
+@strawberry.input(description="Give a rule's webhook a new signing secret.")
+class RotateNotificationRuleSecretInput:
+    rule_id: strawberry.ID = strawberry.field(description="The rule, which has a webhook URL.")
+
+
+@strawberry.type(description="Result of rotateNotificationRuleSecret.")
+class RotateNotificationRuleSecretPayload:
+    rule: NotificationRule | None = strawberry.field(description="The rule; null when refused.")
+    webhook_secret: str | None = strawberry.field(
+        description=(
+            "The new signing secret, shown only here; in effect at once (the old one stops "
+            "working, and a delivery retried from now on is signed with this one)."
+        )
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Why it was refused; empty on success."
+    )
+
+
+@strawberry.input(description="Send a sample of a rule's digest on each of its channels.")
+class SendTestNotificationInput:
+    rule_id: strawberry.ID = strawberry.field(description="The rule to test.")
+
+
+@strawberry.type(description="Result of sendTestNotification.")
+class SendTestNotificationPayload:
+    deliveries: list[Delivery] = strawberry.field(
+        description=(
+            "The sample's deliveries, one per channel, as they stand after one attempt "
+            "(a failed one is retried like any delivery); empty when refused."
+        )
     )
     user_errors: list[UserError] = strawberry.field(
         description="Why it was refused; empty on success."
@@ -369,8 +435,12 @@ class Mutation(InstallRequestMutations):
     async def create_notification_rule(
         self, info: Info, input: CreateNotificationRuleInput
     ) -> CreateNotificationRulePayload:
-        rule, problems = await nm.create_notification_rule(info, input)
-        return CreateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))
+        saved, problems = await nm.create_notification_rule(info, input)
+        return CreateNotificationRulePayload(
+            rule=saved.rule if saved else None,
+            webhook_secret=saved.webhook_secret if saved else None,
+            user_errors=user_errors(problems),
+        )
 
     @strawberry.mutation(
         description="Change a notification rule (super admins only); what is left out stays."
@@ -378,8 +448,45 @@ class Mutation(InstallRequestMutations):
     async def update_notification_rule(
         self, info: Info, input: UpdateNotificationRuleInput
     ) -> UpdateNotificationRulePayload:
-        rule, problems = await nm.update_notification_rule(info, input)
-        return UpdateNotificationRulePayload(rule=rule, user_errors=user_errors(problems))
+        saved, problems = await nm.update_notification_rule(info, input)
+        return UpdateNotificationRulePayload(
+            rule=saved.rule if saved else None,
+            webhook_secret=saved.webhook_secret if saved else None,
+            user_errors=user_errors(problems),
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Give a rule's webhook a new signing secret, in effect at once "
+            "(MANAGE_NOTIFICATIONS holders)."
+        )
+    )
+    async def rotate_notification_rule_secret(
+        self, info: Info, input: RotateNotificationRuleSecretInput
+    ) -> RotateNotificationRuleSecretPayload:
+        saved, problems = await nm.rotate_notification_rule_secret(info, input.rule_id)
+        return RotateNotificationRuleSecretPayload(
+            rule=saved.rule if saved else None,
+            webhook_secret=saved.webhook_secret if saved else None,
+            user_errors=user_errors(problems),
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Send a sample digest of a rule (its five newest matching entries) on each of its "
+            "channels, marked isTest: EMAIL and IN_APP to the viewer only, WEBHOOK and SLACK to "
+            "the rule's URLs. At most once a minute per rule (CONFLICT says when the next may "
+            "go); MANAGE_NOTIFICATIONS holders."
+        )
+    )
+    async def send_test_notification(
+        self, info: Info, input: SendTestNotificationInput
+    ) -> SendTestNotificationPayload:
+        sent, problems = await nm.send_test_notification(info, input.rule_id)
+        return SendTestNotificationPayload(
+            deliveries=sent.deliveries if sent else [],
+            user_errors=user_errors(problems),
+        )
 
     @strawberry.mutation(
         description="Delete a notification rule (super admins only); its past digests stay, with no rule."

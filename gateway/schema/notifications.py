@@ -64,7 +64,39 @@ class NotificationRule(Node):
         return await r.rule_teams(row(self, m.NotificationRule), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
 
     channels: list[NotificationChannel] = strawberry.field(
-        description="Where digests are delivered."
+        description=(
+            "Where digests are delivered. WEBHOOK and SLACK are on exactly when their URL is set."
+        )
+    )
+
+    webhook_url: str | None = batch_field(
+        r.webhook_urls,
+        description=(
+            "The URL WEBHOOK digests are posted to (signed JSON, see the README). A credential: "
+            "null for anyone without MANAGE_NOTIFICATIONS (they see `webhookHost`)."
+        ),
+        viewer_facts=("can_manage_notifications",),
+    )
+    slack_webhook_url: str | None = batch_field(
+        r.slack_webhook_urls,
+        description=(
+            "The Slack incoming webhook SLACK digests are posted to. A credential: null for "
+            "anyone without MANAGE_NOTIFICATIONS."
+        ),
+        viewer_facts=("can_manage_notifications",),
+    )
+    webhook_host: str | None = batch_field(
+        r.webhook_hosts,
+        description="The host of `webhookUrl`, for everyone; null without a webhook.",
+    )
+    last_delivery: Delivery | None = batch_field(
+        r.last_deliveries,
+        description=(
+            "The rule's newest delivery on any channel (a digest's or a test's), so editors see "
+            "a failing webhook; null when there is none, and for anyone without "
+            "MANAGE_NOTIFICATIONS."
+        ),
+        viewer_facts=("can_manage_notifications",),
     )
 
     @strawberry.field(description="Who created the rule.")
@@ -107,6 +139,9 @@ class Notification(Node):
     read_at: datetime | None = strawberry.field(
         description="When the recipient read it; null if unread."
     )
+    is_test: bool = strawberry.field(
+        description="A sample from sendTestNotification, not a digest of the rule's period."
+    )
 
     install_requests: list[InstallRequestT] = batch_field(
         requests_r.notification_requests,
@@ -122,27 +157,50 @@ class Notification(Node):
     )
 
 
-@strawberry.type(description="One digest sent on one channel, with its delivery state.")
+@strawberry.type(
+    description=(
+        "One digest sent on one channel, with its delivery state: for EMAIL and IN_APP one "
+        "recipient's notification; for WEBHOOK and SLACK one message per digest to the rule's URL."
+    )
+)
 class Delivery(Node):
     is_type_of = node_type(m.Delivery)
 
     id: strawberry.ID = id_field("Delivery", "delivery")
 
-    @strawberry.field(description="The digest delivered.")
-    async def notification(self, info: Info) -> Notification:
-        return await r.delivery_notification(row(self, m.Delivery), info)  # type: ignore[return-value]  # a row stands for its GraphQL type
+    notification: Notification | None = batch_field(
+        r.delivery_notifications,
+        description="The digest delivered; null for WEBHOOK and SLACK deliveries.",
+    )
+    recipient: UserT | None = batch_field(
+        r.delivery_recipients,
+        description="Who it is for; null for WEBHOOK and SLACK deliveries.",
+    )
+    rule: NotificationRule | None = batch_field(
+        r.delivery_rules,
+        description="The rule whose digest (or test) this is; null once the rule is deleted.",
+    )
+    period_start: datetime | None = strawberry.field(
+        description="WEBHOOK and SLACK: start of the period the message covers."
+    )
+    period_end: datetime | None = strawberry.field(
+        description="WEBHOOK and SLACK: end of the period the message covers."
+    )
+    target: str | None = strawberry.field(
+        description="WEBHOOK and SLACK: the host of the URL the message goes to."
+    )
+    is_test: bool = strawberry.field(description="Sent by sendTestNotification.")
 
-    @strawberry.field(description="Who it is for.")
-    async def recipient(self, info: Info) -> UserT:
-        return await r.user_by_id(row(self, m.Delivery).recipient_id, info)  # type: ignore[return-value]  # a row stands for its GraphQL type
-
-    channel: NotificationChannel = strawberry.field(description="Email or in-app.")
+    channel: NotificationChannel = strawberry.field(description="Email, in-app, webhook or Slack.")
     status: DeliveryStatus = strawberry.field(description="Where the delivery stands.")
     attempts: int = strawberry.field(description="Send attempts so far.")
     next_attempt_at: datetime | None = strawberry.field(
         description="When RETRYING, the next attempt."
     )
     last_error: str | None = strawberry.field(
-        description="The mail server's last answer on failure."
+        description=(
+            "On failure, the mail server's last answer, or for WEBHOOK and SLACK the HTTP status "
+            "and at most 1 KiB of the answer (or why the destination was refused)."
+        )
     )
     sent_at: datetime | None = strawberry.field(description="When it was sent.")

@@ -49,6 +49,7 @@ from gateway.services.envelopes import Publisher, unit_of_work
 from gateway.services.faults import pause_point
 from gateway.services.leases import lease_free
 from gateway.services.periods import period_start
+from gateway.services.webhooks import host_of
 
 log = logging.getLogger("gateway.digests")
 
@@ -151,7 +152,8 @@ async def recipients(rule: m.NotificationRule) -> list[int]:
 
 
 async def produce(job: Job, now: datetime, publisher: Publisher) -> int:
-    """Make the job's digest in one transaction; the number of notifications made (0: nothing
+    """Make the job's digest in one transaction; the number of notifications and channel
+    messages made (0: nothing
     matched, the cut moved all the same). Raises `_Lost` or `IntegrityError` when another
     worker made it; nothing is written then."""
     async with unit_of_work(publisher) as changes:
@@ -170,13 +172,24 @@ async def produce(job: Job, now: datetime, publisher: Publisher) -> int:
             apps = await m.RuleApp.filter(rule_id=rule.id).values_list("app_id", flat=True)
             entries = entries.filter(app_id__in=list(apps)) if apps else entries.filter(id__in=[])
         count = await entries.count()
-        people = await recipients(rule) if count and rule.channels else []
-        if people:
-            newest = (
-                await entries.order_by("-occurred_at", "-id")
-                .limit(MAX_ENTRIES)
-                .values_list("id", flat=True)
+        people = await recipients(rule) if count and rule.person_channels else []
+        urls = _url_channels(rule) if count else []
+        newest: list[int] = (
+            await entries.order_by("-occurred_at", "-id")  # type: ignore[assignment]  # Tortoise types flat values_list() as tuples
+            .limit(MAX_ENTRIES)
+            .values_list("id", flat=True)
+            if people or urls
+            else []
+        )
+        if urls:
+            # One message per channel whatever the audience, unique by (rule, cut, channel).
+            await m.Delivery.bulk_create(
+                [
+                    channel_delivery(rule, channel, target, now, job.cut, job.end, newest, count)
+                    for channel, target in urls
+                ]
             )
+        if people:
             await m.Notification.bulk_create(
                 [
                     m.Notification(
@@ -221,7 +234,52 @@ async def produce(job: Job, now: datetime, publisher: Publisher) -> int:
         )
         if moved != 1:
             raise _Lost
-    return len(people)
+    return len(people) + len(urls)
+
+
+def _url_channels(rule: m.NotificationRule) -> list[tuple[NotificationChannel, str | None]]:
+    """The rule's WEBHOOK and SLACK channels, with each URL's host."""
+    return [
+        (channel, host_of(url))
+        for channel, url in (
+            (NotificationChannel.WEBHOOK, rule.webhook_url),
+            (NotificationChannel.SLACK, rule.slack_webhook_url),
+        )
+        if url
+    ]
+
+
+def channel_delivery(
+    rule: m.NotificationRule,
+    channel: NotificationChannel,
+    target: str | None,
+    now: datetime,
+    cut: datetime | None,
+    end: datetime,
+    entry_ids: list[int],
+    count: int,
+    *,
+    start: datetime | None = None,
+    is_test: bool = False,
+) -> m.Delivery:
+    """A WEBHOOK or SLACK message in the outbox (gateway/services/channel_outbox.py): no
+    recipient, no notification; the rule, the cut (None for a test) and the entries."""
+    return m.Delivery(
+        portal_id=rule.portal_id,
+        rule_id=rule.id,
+        channel=channel,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        cut_at=cut,
+        period_start=start if start is not None else cut,
+        period_end=end,
+        target=target,
+        entry_ids=entry_ids,
+        entry_count=count,
+        is_test=is_test,
+    )
 
 
 def _deliveries(
@@ -233,6 +291,7 @@ def _deliveries(
         out.append(
             m.Delivery(
                 portal_id=rule.portal_id,
+                rule_id=rule.id,
                 notification_id=notification_id,
                 recipient_id=user_id,
                 channel=NotificationChannel.IN_APP,
@@ -247,6 +306,7 @@ def _deliveries(
         out.append(
             m.Delivery(
                 portal_id=rule.portal_id,
+                rule_id=rule.id,
                 notification_id=notification_id,
                 recipient_id=user_id,
                 channel=NotificationChannel.EMAIL,

@@ -14,6 +14,16 @@ Decisions the API documents in its input descriptions:
   SPECIFIC, the apps, or the users and teams, are cleared, unless it names some (then INVALID).
 - An edit never moves the cut (`cut_at`): it changes only what later digests match. `updatedAt`
   moves when something actually changed.
+- WEBHOOK and SLACK (DESIGN §6 "More channels") are on exactly when their URL is set: a URL
+  given turns its channel on; `channels` naming WEBHOOK (SLACK) needs `webhookUrl`
+  (`slackWebhookUrl`), now or already; `channels` leaving it out, or an empty URL, removes the
+  URL. A URL is checked when given (gateway/services/webhooks.py: https, every address it
+  resolves to public). A rule whose only channels are WEBHOOK/SLACK needs no audience: SPECIFIC
+  with nobody is accepted then.
+- The webhook's signing secret is made when a save gives the rule its first webhook URL and is
+  returned by that save only (and by `rotate_secret`); removing the URL drops it, so a later
+  URL gets a new one. It is stored encrypted (gateway/services/secrets.py); without a key that
+  save is INVALID.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from tortoise.transactions import in_transaction
 
 from gateway import models as m
 from gateway.models.enums import (
+    URL_CHANNELS,
     NotificationAudience,
     NotificationChannel,
     NotificationFrequency,
@@ -34,7 +45,7 @@ from gateway.models.enums import (
     Permission,
 )
 from gateway.models.sorting import sort_key
-from gateway.services import text
+from gateway.services import secrets, text, webhooks
 from gateway.services.access import require
 from gateway.services.faults import pause_point
 from gateway.services.lifecycle import Actor
@@ -47,6 +58,7 @@ from gateway.services.problems import (
     refuse_if,
     retry_once_on_clash,
 )
+from gateway.settings import Settings
 
 T = TypeVar("T")
 
@@ -54,6 +66,7 @@ T = TypeVar("T")
 MAX_IDS = 1000
 
 SPECIFIC = NotificationAudience.SPECIFIC
+_IN = ("input",)
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,9 @@ class RuleInput:
     user_ids: Sequence[int | None] | None = None
     team_ids: Sequence[int | None] | None = None
     channels: Sequence[NotificationChannel] | None = None
+    # An empty string removes the URL.
+    webhook_url: str | None = None
+    slack_webhook_url: str | None = None
     problems: tuple[Problem, ...] = ()
 
 
@@ -88,10 +104,26 @@ class _Rule:
     team_ids: frozenset[int]
     email: bool
     in_app: bool
+    webhook_url: str | None = None
+    slack_webhook_url: str | None = None
 
     @property
     def sort_name(self) -> str:
         return sort_key(self.name)
+
+
+@dataclass(frozen=True)
+class SavedRule:
+    """A rule as saved, and its webhook secret when this save made one (shown once)."""
+
+    rule: m.NotificationRule
+    webhook_secret: str | None = None
+
+
+_URL_FIELDS = (
+    (NotificationChannel.WEBHOOK, "webhook_url", "webhookUrl"),
+    (NotificationChannel.SLACK, "slack_webhook_url", "slackWebhookUrl"),
+)
 
 
 # --- what the input says by itself -------------------------------------------------------
@@ -135,9 +167,32 @@ async def _missing(
     ]
 
 
-async def _check_input(actor: Actor, given: RuleInput, problems: list[Problem]) -> str | None:
+async def _check_urls(given: RuleInput, settings: Settings, problems: list[Problem]) -> None:
+    """Each URL given is one the gateway may deliver to, as its host resolves now."""
+    for _channel, attr, field in _URL_FIELDS:
+        url = getattr(given, attr)
+        if not url or not url.strip():
+            continue
+        try:
+            await webhooks.check(url.strip(), settings)
+        except webhooks.Refusal as refusal:
+            problems.append(invalid(refusal.message, "input", field))
+    if given.webhook_url and given.webhook_url.strip() and not secrets.can_encrypt(settings):
+        problems.append(
+            invalid(
+                "Webhooks need GATEWAY_SECRETS_KEY set on the server (to keep their secret)",
+                "input",
+                "webhookUrl",
+            )
+        )
+
+
+async def _check_input(
+    actor: Actor, given: RuleInput, problems: list[Problem], settings: Settings
+) -> str | None:
     """Problems of the input on its own; the cleaned name, when one is given and valid."""
     problems.extend(given.problems)
+    await _check_urls(given, settings, problems)
     name = _clean_name(given.name, problems)
     portal_id = actor.portal.id
     problems.extend(await _missing(m.ConnectedApp, portal_id, given.app_ids, "appIds", "app"))
@@ -203,6 +258,7 @@ def _merge(
             problems.append(invalid("Only a SPECIFIC audience takes teams", "input", "teamIds"))
         users: frozenset[int] = frozenset()
         teams: frozenset[int] = frozenset()
+        named = -1  # nobody to name
     else:
         users = (
             _known(given.user_ids)
@@ -217,10 +273,6 @@ def _merge(
         named = (len(given.user_ids) if given.user_ids is not None else len(users)) + (
             len(given.team_ids) if given.team_ids is not None else len(teams)
         )
-        if not named:
-            problems.append(
-                invalid("A SPECIFIC audience needs at least one user or team", "input", "audience")
-            )
 
     if given.channels is not None:
         email = NotificationChannel.EMAIL in given.channels
@@ -228,6 +280,29 @@ def _merge(
     else:
         assert current is not None
         email, in_app = current.email, current.in_app
+    urls: dict[str, str | None] = {}
+    for channel, attr, field in _URL_FIELDS:
+        asked = getattr(given, attr)
+        url = (asked.strip() or None) if asked is not None else getattr(current, attr, None)
+        if given.channels is not None and channel not in given.channels:
+            if asked is not None and asked.strip():
+                problems.append(
+                    invalid(f"{field} is given but channels leave out {channel.value}", *_IN, field)
+                )
+            url = None
+        elif given.channels is not None and not url:
+            problems.append(invalid(f"{channel.value} needs {field}", "input", field))
+        urls[attr] = url
+    if given.channels is None and not (email or in_app or any(urls.values())):
+        problems.append(invalid("Choose at least one channel", "input", "channels"))
+    # Only people need an audience: a rule with only WEBHOOK and SLACK goes to its URLs.
+    url_only = not (email or in_app) and (
+        any(urls.values()) or any(c in URL_CHANNELS for c in given.channels or ())
+    )
+    if named == 0 and not url_only:
+        problems.append(
+            invalid("A SPECIFIC audience needs at least one user or team", "input", "audience")
+        )
 
     rule = _Rule(
         name=name if name is not None else (current.name if current else ""),
@@ -240,6 +315,8 @@ def _merge(
         team_ids=teams,
         email=email,
         in_app=in_app,
+        webhook_url=urls["webhook_url"],
+        slack_webhook_url=urls["slack_webhook_url"],
     )
     return rule, problems
 
@@ -273,7 +350,22 @@ async def _current(rule: m.NotificationRule) -> _Rule:
         team_ids=await _selected(m.RuleTeam, rule.id, "team_id"),
         email=rule.email,
         in_app=rule.in_app,
+        webhook_url=rule.webhook_url,
+        slack_webhook_url=rule.slack_webhook_url,
     )
+
+
+def _secret_change(
+    settings: Settings, had_webhook: bool, rule: _Rule
+) -> tuple[dict[str, str | None], str | None]:
+    """The secret column's new value (if it changes), and the secret to show: a first webhook
+    gets a new one; a rule without a webhook keeps none."""
+    if rule.webhook_url is None:
+        return ({"webhook_secret": None} if had_webhook else {}), None
+    if had_webhook:
+        return {}, None
+    secret = secrets.new_secret()
+    return {"webhook_secret": secrets.encrypt(settings, secret)}, secret
 
 
 async def _link(rule_id: int, old: _Rule | None, new: _Rule) -> None:
@@ -295,19 +387,23 @@ async def _link(rule_id: int, old: _Rule | None, new: _Rule) -> None:
 # --- the operations ------------------------------------------------------------------------
 
 
-async def create_rule(actor: Actor, given: RuleInput) -> m.NotificationRule:
+async def create_rule(actor: Actor, given: RuleInput, settings: Settings) -> SavedRule:
     require(actor.user, Permission.MANAGE_NOTIFICATIONS)
     problems: list[Problem] = []
-    name = await _check_input(actor, given, problems)
+    name = await _check_input(actor, given, problems, settings)
     rule, merge_problems = _merge(None, given, name)
     problems += merge_problems
 
-    async def work() -> m.NotificationRule:
+    async def work() -> SavedRule:
         async with in_transaction():
             clash = name is not None and await _name_taken(actor.portal.id, name, None)
             refuse_if(problems + ([_clash(rule.name)] if clash else []))
             await pause_point("rules:after-check")
+            secret_column, secret = _secret_change(settings, False, rule)
             row = await m.NotificationRule.create(
+                webhook_secret=secret_column.get("webhook_secret"),
+                webhook_url=rule.webhook_url,
+                slack_webhook_url=rule.slack_webhook_url,
                 portal_id=actor.portal.id,
                 name=rule.name,
                 sort_name=rule.sort_name,
@@ -324,12 +420,14 @@ async def create_rule(actor: Actor, given: RuleInput) -> m.NotificationRule:
                 cut_at=actor.now,
             )
             await _link(row.id, None, rule)
-            return row
+            return SavedRule(row, secret)
 
     return await retry_once_on_clash(work, _clash(rule.name))
 
 
-async def update_rule(actor: Actor, rule_id: int | None, given: RuleInput) -> m.NotificationRule:
+async def update_rule(
+    actor: Actor, rule_id: int | None, given: RuleInput, settings: Settings
+) -> SavedRule:
     problems: list[Problem] = []
     if rule_id is None:
         problems.append(invalid("Not a valid NotificationRule id", "input", "id"))
@@ -342,11 +440,11 @@ async def update_rule(actor: Actor, rule_id: int | None, given: RuleInput) -> m.
         require(actor.user, Permission.MANAGE_NOTIFICATIONS, "input", "id")
     elif not actor.user.can_manage_notifications:
         raise Refused(problems)  # an unknown rule is all a non-admin is told
-    name = await _check_input(actor, given, problems)
+    name = await _check_input(actor, given, problems, settings)
     if existing is None:
         raise Refused(problems)  # what the input says by itself, with why the rule is unknown
 
-    async def work() -> m.NotificationRule:
+    async def work() -> SavedRule:
         async with in_transaction():
             # Merge into the rule as it is now: a concurrent edit is either wholly before this one
             # or waits for it (the row lock on PostgreSQL; SQLite serializes writers).
@@ -359,8 +457,14 @@ async def update_rule(actor: Actor, rule_id: int | None, given: RuleInput) -> m.
             refuse_if(problems + merge_problems + ([_clash(rule.name)] if clash else []))
             await pause_point("rules:after-check")
             if rule == current:
-                return locked
+                return SavedRule(locked)
+            secret_column, secret = _secret_change(
+                settings, locked.webhook_url is not None and locked.webhook_secret is not None, rule
+            )
             await m.NotificationRule.filter(id=locked.id).update(
+                **secret_column,
+                webhook_url=rule.webhook_url,
+                slack_webhook_url=rule.slack_webhook_url,
                 name=rule.name,
                 sort_name=rule.sort_name,
                 type=rule.type,
@@ -372,7 +476,7 @@ async def update_rule(actor: Actor, rule_id: int | None, given: RuleInput) -> m.
                 updated_at=actor.now,  # the cut stays: an edit never re-covers the log
             )
             await _link(locked.id, current, rule)
-            return await m.NotificationRule.get(id=locked.id)
+            return SavedRule(await m.NotificationRule.get(id=locked.id), secret)
 
     return await retry_once_on_clash(work, _clash(name or existing.name))
 
@@ -393,3 +497,25 @@ async def delete_rule(actor: Actor, rule_id: int) -> int:
 
 async def _rule_in_portal(actor: Actor, rule_id: int) -> m.NotificationRule | None:
     return await m.NotificationRule.get_or_none(id=rule_id, portal_id=actor.portal.id)
+
+
+async def rotate_secret(actor: Actor, rule_id: int, settings: Settings) -> SavedRule:
+    """A new signing secret for the rule's webhook, in effect at once (the next attempt of any
+    delivery signs with it); the old one stops working."""
+    rule = await _rule_in_portal(actor, rule_id)
+    if rule is None:
+        if not actor.user.can_manage_notifications:
+            require(actor.user, Permission.MANAGE_NOTIFICATIONS, "input", "ruleId")
+        raise Refused([not_found("notification rule", "input", "ruleId")])
+    require(actor.user, Permission.MANAGE_NOTIFICATIONS, "input", "ruleId")
+    if rule.webhook_url is None:
+        raise Refused([invalid("The rule has no webhook URL to sign for", "input", "ruleId")])
+    if not secrets.can_encrypt(settings):
+        raise Refused([invalid("GATEWAY_SECRETS_KEY is not set on the server", "input", "ruleId")])
+    secret = secrets.new_secret()
+    changed = await m.NotificationRule.filter(id=rule.id, webhook_url__isnull=False).update(
+        webhook_secret=secrets.encrypt(settings, secret), updated_at=actor.now
+    )
+    if changed != 1:
+        raise Refused([not_found("notification rule", "input", "ruleId")])
+    return SavedRule(await m.NotificationRule.get(id=rule.id), secret)

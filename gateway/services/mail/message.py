@@ -192,7 +192,9 @@ async def build_message(delivery: m.Delivery, settings: Settings) -> EmailMessag
     portal_name = _one_line(portal.name)
 
     msg = EmailMessage()
-    msg["Subject"] = f"{rule_name}: {count}, {period}"
+    # A sendTestNotification sample says so first, as the webhook and Slack messages do.
+    test = "[Test] " if notification.is_test else ""
+    msg["Subject"] = f"{test}{rule_name}: {count}, {period}"
     msg["From"] = settings.mail_from
     msg["To"] = Address(display_name=_one_line(recipient.name), addr_spec=recipient.email)
     # When the digest was made: the same on every attempt, as the Message-ID is.

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -98,16 +98,27 @@ def retry_at(
     return min(now + timedelta(seconds=delay), deadline)
 
 
-async def _claim(
-    now: datetime, at: datetime, after_id: int, settings: Settings, owner: str
+async def claim(
+    now: datetime,
+    at: datetime,
+    after_id: int,
+    settings: Settings,
+    owner: str,
+    *,
+    channels: Collection[NotificationChannel] = (NotificationChannel.EMAIL,),
+    ids: Collection[int] | None = None,
 ) -> list[m.Delivery]:
-    """Lease the next due messages (ids above `after_id`); those another sender holds are skipped."""
+    """Lease the next due messages of `channels` (ids above `after_id`, and among `ids` when
+    given); those another sender holds are skipped. The webhook sender shares this
+    (gateway/services/channel_outbox.py)."""
     until = at + timedelta(seconds=settings.mail_lease_seconds)
     claimed: list[m.Delivery] = []
     async with in_transaction():
+        due = m.Delivery.filter(channel__in=list(channels), status__in=OPEN, id__gt=after_id)
+        if ids is not None:
+            due = due.filter(id__in=list(ids))
         candidates = await (
-            m.Delivery.filter(channel=NotificationChannel.EMAIL, status__in=OPEN, id__gt=after_id)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            due.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .filter(lease_free(at))
             .order_by("id")
             .limit(settings.mail_batch_size)
@@ -124,13 +135,13 @@ async def _claim(
     return claimed
 
 
-async def _renew(delivery: m.Delivery, at: datetime, settings: Settings, owner: str) -> bool:
+async def renew(delivery: m.Delivery, at: datetime, settings: Settings, owner: str) -> bool:
     """Extend our lease to cover this message's send (a batch may take a while)."""
     until = at + timedelta(seconds=settings.mail_lease_seconds)
     return await m.Delivery.filter(id=delivery.id, lease_owner=owner).update(lease_until=until) == 1
 
 
-async def _record(delivery: m.Delivery, owner: str, **values: object) -> bool:
+async def record(delivery: m.Delivery, owner: str, **values: object) -> bool:
     """Write the outcome and release the lease, only if the lease is still ours."""
     done = await m.Delivery.filter(id=delivery.id, lease_owner=owner).update(
         lease_owner=None, lease_until=None, attempts=delivery.attempts + 1, **values
@@ -144,7 +155,7 @@ async def _record(delivery: m.Delivery, owner: str, **values: object) -> bool:
     return done == 1
 
 
-async def _release(deliveries: list[m.Delivery], owner: str) -> None:
+async def release(deliveries: list[m.Delivery], owner: str) -> None:
     """Give back leases on messages not attempted, so another sender need not wait for them."""
     await m.Delivery.filter(id__in=[d.id for d in deliveries], lease_owner=owner).update(
         lease_owner=None, lease_until=None
@@ -152,14 +163,19 @@ async def _release(deliveries: list[m.Delivery], owner: str) -> None:
 
 
 async def send_due(
-    now: datetime, settings: Settings, owner: str, *, should_stop: Callable[[], bool] | None = None
+    now: datetime,
+    settings: Settings,
+    owner: str,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    ids: Collection[int] | None = None,
 ) -> MailResult:
     """Send every due email (PENDING or RETRYING, `next_attempt_at` ≤ `now` or unset).
 
     `owner` names this sender in leases (unique per process, at most 100 characters). Times
     recorded are `now`; leases also advance with the real time the pass takes. Once
     `should_stop()` is true (shutting down), the messages claimed but not yet sent are given
-    back and the pass ends.
+    back and the pass ends. `ids` limits the pass to those messages (a test send's).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -176,13 +192,13 @@ async def send_due(
     sent = retrying = failed = 0
     last_id = 0
     try:
-        while batch := await _claim(now, clock(), last_id, settings, owner):
+        while batch := await claim(now, clock(), last_id, settings, owner, ids=ids):
             last_id = batch[-1].id
             for index, delivery in enumerate(batch):
                 if should_stop is not None and should_stop():
-                    await _release(batch[index:], owner)
+                    await release(batch[index:], owner)
                     return MailResult(sent=sent, retrying=retrying, failed=failed)
-                if not await _renew(delivery, clock(), settings, owner):
+                if not await renew(delivery, clock(), settings, owner):
                     continue
                 failure: _Failure | None = None
                 try:
@@ -197,7 +213,7 @@ async def send_due(
                     # another resends after the lease expires (at-least-once, same Message-ID).
                     await pause_point("mail:after-send")
                 if failure is None:
-                    if await _record(
+                    if await record(
                         delivery,
                         owner,
                         status=DeliveryStatus.SENT,
@@ -217,7 +233,7 @@ async def send_due(
                     error = failure.error
                     if not failure.permanent:
                         error = f"{error} (gave up after {attempts} attempts)"[:MAX_ERROR]
-                    if await _record(
+                    if await record(
                         delivery,
                         owner,
                         status=DeliveryStatus.FAILED,
@@ -231,7 +247,7 @@ async def send_due(
                             error,
                             extra={"delivery_id": delivery.id},
                         )
-                elif await _record(
+                elif await record(
                     delivery,
                     owner,
                     status=DeliveryStatus.RETRYING,

@@ -64,7 +64,9 @@ export const AUDIENCE = {
   EVERYONE: "Everyone",
   SPECIFIC: "Specific users and teams",
 };
-export const CHANNEL = { EMAIL: "Email", IN_APP: "In-app" };
+export const CHANNEL = { EMAIL: "Email", IN_APP: "In-app", WEBHOOK: "Webhook", SLACK: "Slack" };
+// The channels that reach people (checkboxes on the rule form); WEBHOOK and SLACK follow their URLs.
+export const PERSON_CHANNEL = { EMAIL: "Email", IN_APP: "In-app" };
 export const DELIVERY_STATUS = { PENDING: "Pending", SENT: "Sent", RETRYING: "Retrying", FAILED: "Failed" };
 
 export const PERMISSION = {

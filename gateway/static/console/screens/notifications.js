@@ -3,7 +3,7 @@
 // reads them. Super admins also see the deliveries.
 import { mutate, query } from "../api.js";
 import { h, replace, uid } from "../dom.js";
-import { AUDIENCE, CHANNEL, DELIVERY_STATUS, FREQUENCY, NOTIFICATION_TYPE, label } from "../format.js";
+import { AUDIENCE, CHANNEL, DELIVERY_STATUS, FREQUENCY, NOTIFICATION_TYPE, PERSON_CHANNEL, label } from "../format.js";
 import { confirmAction, emptyState, errorBox, loadMoreButton, loading, successBox, time, userErrorsBox } from "../ui.js";
 
 const ONLY_ADMINS = "Creating, editing and deleting notifications needs the MANAGE_NOTIFICATIONS permission. You can read them.";
@@ -25,7 +25,7 @@ function ruleForm({ rule, options, onDone, onCancel }) {
   const prefix = uid("rule");
   const describedBy = (key) => `${prefix}-${key}-error`;
   const errors = {};
-  for (const key of ["name", "type", "frequency", "allApps", "appIds", "audience", "userIds", "teamIds", "channels"]) errors[key] = fieldErrorSlot(key, prefix);
+  for (const key of ["name", "type", "frequency", "allApps", "appIds", "audience", "userIds", "teamIds", "channels", "webhookUrl", "slackWebhookUrl"]) errors[key] = fieldErrorSlot(key, prefix);
 
   const nameInput = h("input", { type: "text", id: `${prefix}-name`, name: "name", value: rule ? rule.name : "", maxlength: "120", "aria-describedby": describedBy("name"), autocomplete: "off" });
   const select = (key, table, value) =>
@@ -53,7 +53,12 @@ function ruleForm({ rule, options, onDone, onCancel }) {
   const audiences = Object.keys(AUDIENCE).map((value) => radio("audience", value, AUDIENCE[value], (rule ? rule.audience : "SUPER_ADMINS") === value));
   const userBoxes = checkList("user", options.users, rule ? rule.users.map((u) => u.id) : [], (user) => [user.name, " ", h("span", { class: "hint inline" }, user.email)]);
   const teamBoxes = checkList("team", options.teams, rule ? rule.teams.map((t) => t.id) : [], (team) => team.name);
-  const channelBoxes = checkList("channel", choices(CHANNEL).map((c) => ({ id: c.value, name: c.text })), rule ? rule.channels : ["IN_APP"], (c) => c.name);
+  const channelBoxes = checkList("channel", choices(PERSON_CHANNEL).map((c) => ({ id: c.value, name: c.text })), rule ? rule.channels : ["IN_APP"], (c) => c.name);
+  // WEBHOOK and SLACK are on exactly when their URL is filled in (the URLs are credentials:
+  // only editors read them, and only editors see this form).
+  const urlInput = (key) => h("input", { type: "url", id: `${prefix}-${key}`, name: key, value: (rule && rule[key]) || "", placeholder: "https://…", "aria-describedby": describedBy(key), autocomplete: "off", spellcheck: "false" });
+  const webhookInput = urlInput("webhookUrl");
+  const slackInput = urlInput("slackWebhookUrl");
 
   function sync() {
     for (const box of appBoxes) box.input.disabled = !someApps.input.checked;
@@ -79,6 +84,8 @@ function ruleForm({ rule, options, onDone, onCancel }) {
     fieldset("userIds", "Users", h("ul", { class: "checks-list scroll" }, userBoxes.map((b) => b.element))),
     fieldset("teamIds", "Teams", teamBoxes.length > 0 ? h("ul", { class: "checks-list scroll" }, teamBoxes.map((b) => b.element)) : emptyState("No teams.")),
     fieldset("channels", "Channels", h("ul", { class: "checks-list" }, channelBoxes.map((b) => b.element))),
+    h("div", { class: "field" }, h("label", { for: webhookInput.id }, "Webhook URL"), webhookInput, h("p", { class: "hint" }, "Signed JSON is posted here once per digest. Leave empty for no webhook."), errors.webhookUrl),
+    h("div", { class: "field" }, h("label", { for: slackInput.id }, "Slack incoming webhook URL"), slackInput, h("p", { class: "hint" }, "Leave empty for no Slack message."), errors.slackWebhookUrl),
     general,
     h("div", { class: "button-row" }, save, cancel),
   );
@@ -87,7 +94,7 @@ function ruleForm({ rule, options, onDone, onCancel }) {
   cancel.addEventListener("click", onCancel);
 
   function showErrors(userErrors) {
-    const controls = { name: nameInput, type: typeSelect, frequency: frequencySelect };
+    const controls = { name: nameInput, type: typeSelect, frequency: frequencySelect, webhookUrl: webhookInput, slackWebhookUrl: slackInput };
     const byKey = {};
     const rest = [];
     for (const error of userErrors) {
@@ -116,7 +123,14 @@ function ruleForm({ rule, options, onDone, onCancel }) {
       allApps: allApps.input.checked,
       audience: audiences.find((a) => a.input.checked).input.value,
       channels: channelBoxes.filter((b) => b.input.checked).map((b) => b.input.value),
+      webhookUrl: webhookInput.value.trim(),
+      slackWebhookUrl: slackInput.value.trim(),
     };
+    if (input.webhookUrl) input.channels.push("WEBHOOK");
+    if (input.slackWebhookUrl) input.channels.push("SLACK");
+    // Creating: an empty URL is simply no URL; editing: empty removes it.
+    if (!rule && !input.webhookUrl) delete input.webhookUrl;
+    if (!rule && !input.slackWebhookUrl) delete input.slackWebhookUrl;
     if (!input.allApps) input.appIds = appBoxes.filter((b) => b.input.checked).map((b) => b.input.value);
     if (input.audience === "SPECIFIC") {
       input.userIds = userBoxes.filter((b) => b.input.checked).map((b) => b.input.value);
@@ -129,7 +143,7 @@ function ruleForm({ rule, options, onDone, onCancel }) {
       if (rule) payload = (await mutate("UpdateNotificationRule", { input: { id: rule.id, ...input } })).updateNotificationRule;
       else payload = (await mutate("CreateNotificationRule", { input })).createNotificationRule;
       if (payload.userErrors.length > 0) showErrors(payload.userErrors);
-      else onDone(payload.rule);
+      else onDone(payload.rule, payload.webhookSecret);
     } catch (error) {
       replace(general, errorBox(error, "Could not save the notification"));
     } finally {
@@ -153,18 +167,50 @@ function ruleFacts(rule) {
     h("dd", null, label(AUDIENCE, rule.audience), rule.audience === "SPECIFIC" ? h("span", { class: "hint" }, [rule.users.length ? `Users: ${names(rule.users)}` : "", rule.teams.length ? `Teams: ${names(rule.teams)}` : ""].filter(Boolean).join(" · ")) : null),
     h("dt", null, "Channels"),
     h("dd", null, rule.channels.map((c) => label(CHANNEL, c)).join(", ")),
+    rule.webhookHost ? [h("dt", null, "Webhook"), h("dd", { "data-webhook": "" }, rule.webhookUrl || rule.webhookHost)] : null,
+    rule.slackWebhookUrl ? [h("dt", null, "Slack"), h("dd", null, rule.slackWebhookUrl)] : null,
+    rule.lastDelivery ? [h("dt", null, "Last delivery"), h("dd", null, deliveryState(rule.lastDelivery))] : null,
     h("dt", null, "Created"),
     h("dd", null, time(rule.createdAt), rule.createdBy ? ` by ${rule.createdBy.name}` : "", rule.updatedAt !== rule.createdAt ? [" · updated ", time(rule.updatedAt)] : null),
   );
 }
 
+// A delivery's state in words, with the hooks browser tests read: `data-delivery-status`,
+// `data-delivery-channel`.
+function deliveryState(delivery) {
+  return h(
+    "span",
+    { "data-delivery-status": delivery.status, "data-delivery-channel": delivery.channel },
+    h("span", { class: `delivery delivery--${delivery.status.toLowerCase()}` }, label(DELIVERY_STATUS, delivery.status)),
+    ` · ${label(CHANNEL, delivery.channel)}`,
+    delivery.isTest ? " · test" : "",
+    delivery.sentAt ? [" · ", time(delivery.sentAt)] : delivery.nextAttemptAt ? [" · next try ", time(delivery.nextAttemptAt)] : "",
+    delivery.lastError ? h("span", { class: "hint" }, delivery.lastError) : null,
+  );
+}
+
+// Shown once after a save or a rotation: the API never returns the secret again.
+function secretBox(secret) {
+  return h(
+    "div",
+    { class: "notice notice--info", role: "status" },
+    h("p", null, "The webhook's signing secret. Copy it now: it is not shown again."),
+    h("p", null, h("code", { "data-webhook-secret": "" }, secret)),
+  );
+}
+
 function deliveryRow(delivery) {
   const n = delivery.notification;
+  // WEBHOOK and SLACK deliveries have no recipient nor notification: the rule and its URL's host.
+  const rule = n ? n.rule : delivery.rule;
+  const type = n ? n.type : delivery.rule ? delivery.rule.type : null;
+  const start = n ? n.periodStart : delivery.periodStart;
+  const end = n ? n.periodEnd : delivery.periodEnd;
   return h(
     "tr",
     { "data-delivery-id": delivery.id },
-    h("td", { "data-label": "Recipient" }, delivery.recipient.name, h("span", { class: "hint" }, delivery.recipient.email)),
-    h("td", { "data-label": "Digest" }, n.rule ? n.rule.name : h("span", { class: "muted" }, "Deleted rule"), h("span", { class: "hint" }, label(NOTIFICATION_TYPE, n.type), " · ", time(n.periodStart), " – ", time(n.periodEnd))),
+    h("td", { "data-label": "Recipient" }, delivery.recipient ? [delivery.recipient.name, h("span", { class: "hint" }, delivery.recipient.email)] : delivery.target || "—"),
+    h("td", { "data-label": "Digest" }, rule ? rule.name : h("span", { class: "muted" }, "Deleted rule"), delivery.isTest ? " (test)" : "", h("span", { class: "hint" }, type ? [label(NOTIFICATION_TYPE, type), " · "] : "", start ? [time(start), " – ", time(end)] : "")),
     h("td", { "data-label": "Channel" }, label(CHANNEL, delivery.channel)),
     h("td", { "data-label": "Status" }, h("span", { class: `delivery delivery--${delivery.status.toLowerCase()}` }, label(DELIVERY_STATUS, delivery.status)), delivery.lastError ? h("span", { class: "hint" }, delivery.lastError) : null),
     h("td", { "data-label": "Attempts" }, String(delivery.attempts)),
@@ -181,7 +227,7 @@ export function render(main) {
   replace(
     main,
     h("h1", null, "Notifications"),
-    h("p", { class: "lead" }, "Who is told when apps are installed, disconnected or uninstalled, and how often."),
+    h("p", { class: "lead" }, "Who is told when apps are installed, disconnected or uninstalled, and how often: by email, in the app, or by webhook and Slack."),
     intro,
     message,
     h("section", { class: "panel", "aria-labelledby": "rules-heading" }, h("h2", { id: "rules-heading" }, "Notification rules"), create, rulesBox),
@@ -243,8 +289,8 @@ export function render(main) {
       const form = ruleForm({
         rule: null,
         options,
-        onDone: (rule) => {
-          replace(message, successBox(`Created “${rule.name}”.`));
+        onDone: (rule, secret) => {
+          replace(message, successBox(`Created “${rule.name}”.`), secret ? secretBox(secret) : null);
           load();
         },
         onCancel: () => {
@@ -269,8 +315,8 @@ export function render(main) {
             const form = ruleForm({
               rule,
               options,
-              onDone: (saved) => {
-                replace(message, successBox(`Saved “${saved.name}”.`));
+              onDone: (saved, secret) => {
+                replace(message, successBox(`Saved “${saved.name}”.`), secret ? secretBox(secret) : null);
                 load();
               },
               onCancel: () => {
@@ -298,7 +344,37 @@ export function render(main) {
               return { userErrors: payload.userErrors };
             },
           });
-          return [h("h3", null, rule.name), ruleFacts(rule), h("div", { class: "button-row" }, edit, remove), rule.viewerCanEdit ? null : h("p", { class: "hint" }, ONLY_ADMINS)];
+          const result = h("div", { "aria-live": "polite", "data-test-result": "" });
+          const sendTest = h("button", { type: "button", class: "secondary", "data-action": "send-test", disabled: !rule.viewerCanEdit }, "Send test");
+          sendTest.addEventListener("click", async () => {
+            sendTest.disabled = true;
+            replace(result, loading("Sending a test…"));
+            try {
+              const payload = (await mutate("SendTestNotification", { input: { ruleId: rule.id } })).sendTestNotification;
+              if (payload.userErrors.length > 0) replace(result, userErrorsBox(payload.userErrors));
+              else replace(result, h("ul", { class: "test-deliveries" }, payload.deliveries.map((d) => h("li", null, deliveryState(d)))));
+            } catch (error) {
+              replace(result, errorBox(error, "Could not send the test"));
+            } finally {
+              sendTest.disabled = !rule.viewerCanEdit;
+            }
+          });
+          const rotate = rule.webhookUrl
+            ? confirmAction({
+                action: "rotate-secret",
+                text: "Rotate secret",
+                allowed: rule.viewerCanEdit,
+                reason: null,
+                question: "Make a new signing secret? The current one stops working at once.",
+                confirmText: "Yes, rotate",
+                run: async () => {
+                  const payload = (await mutate("RotateNotificationRuleSecret", { input: { ruleId: rule.id } })).rotateNotificationRuleSecret;
+                  if (payload.userErrors.length === 0) replace(result, secretBox(payload.webhookSecret));
+                  return { userErrors: payload.userErrors };
+                },
+              })
+            : null;
+          return [h("h3", null, rule.name), ruleFacts(rule), h("div", { class: "button-row" }, edit, remove, sendTest, rotate), result, rule.viewerCanEdit ? null : h("p", { class: "hint" }, ONLY_ADMINS)];
         };
         replace(item, ...body());
         list.appendChild(item);
