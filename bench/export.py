@@ -2,7 +2,7 @@
 much the serving process's memory grows while it streams them (the goals: faster than 50,000
 rows/s, RSS growth under 50 MiB).
 
-Its own database (`--db-url`, default postgres://postgres@127.0.0.1:5432/wtx_bench): reset,
+Its own database (`--db-url`, default postgres://postgres@127.0.0.1:5432/gateway_export_bench): reset,
 migrated, and seeded with one portal ("Bench export portal": 20 users, 50 apps), then
 1,000,000 log entries in one set-based INSERT ... SELECT over generate_series, about 5% of them
 ERROR_RAISED with an alert reason and the REAUTHORIZED ones with scope changes, so every column
@@ -42,7 +42,7 @@ from common import (
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / "bench"
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/wtx_bench"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/gateway_export_bench"
 JWT_SECRET = "bench-export-jwt-secret-0123456789abcdef0123"
 EVENTS_SECRET = "bench-export-events-secret-0123456789abcdef"
 PORTAL_NAME = "Bench export portal"
