@@ -134,6 +134,10 @@ async def delete_rule_input(w: World) -> dict[str, Any]:
     return {"id": await _rule(w)}
 
 
+async def send_test_input(w: World) -> dict[str, Any]:
+    return {"ruleId": await _rule(w)}  # in-app: the sample reaches the viewer's inbox
+
+
 async def acknowledge_input(w: World) -> dict[str, Any]:
     return {"alertId": gid("AppAlert", (await f.alert(await _app(w))).id), "note": "seen"}
 
@@ -243,6 +247,13 @@ ACTIONS = {
         "deleteNotificationRule",
         "DeleteNotificationRuleInput",
         delete_rule_input,
+        _holders(NOTIFY),
+        _requires(NOTIFY),
+    ),
+    "send test notification": Action(
+        "sendTestNotification",
+        "SendTestNotificationInput",
+        send_test_input,
         _holders(NOTIFY),
         _requires(NOTIFY),
     ),
