@@ -223,20 +223,18 @@ class ExportHTTP:
         rest: AsyncIterator[list[export.Row]],
         request_id: str,
     ) -> AsyncGenerator[bytes, None]:
-        csv = export.CSVWriter() if fmt is Format.CSV else None
-        head = _BOM if bom else b""
-        if csv is not None:
-            head += csv.header()
+        writer = export.writer(fmt)
+        head = (_BOM if bom else b"") + writer.header()
         if first is None:
             yield head
             return
-        yield head + (csv.rows(first) if csv is not None else export.ndjson_rows(first))
+        yield head + writer.rows(first)
         try:
             async for batch in rest:
-                yield csv.rows(batch) if csv is not None else export.ndjson_rows(batch)
+                yield writer.rows(batch)
         except Exception as exc:
             log.exception("app log export failed mid-stream", extra={"request_id": request_id})
-            if csv is None:
+            if fmt is Format.NDJSON:
                 yield export.ndjson_error(
                     f"Internal error (request id {request_id}): the export stopped here",
                     "INTERNAL_SERVER_ERROR",

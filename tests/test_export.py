@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
+import orjson
 import pytest
 import pytest_asyncio
 from hypothesis import given
@@ -378,6 +379,21 @@ def test_the_csv_writer_writes_what_csv_writer_writes(batches: list[list[export.
     writer = export.CSVWriter()
     written = writer.header() + b"".join(writer.rows(batch) for batch in batches)
     assert written == _reference_csv([row for batch in batches for row in batch])
+
+
+@examples(max_examples=300, derandomize=True, deadline=None)
+@given(batches=st.lists(st.lists(_ROW, max_size=6), min_size=1, max_size=3))
+def test_the_ndjson_writer_writes_what_orjson_writes(batches: list[list[export.Row]]) -> None:
+    """The export's own NDJSON lines against orjson's dump of each row's dict, over batches of
+    one export."""
+    writer = export.NDJSONWriter()
+    written = writer.header() + b"".join(writer.rows(batch) for batch in batches)
+    expected = b"".join(
+        orjson.dumps(dict(zip(COLUMNS, row, strict=True))) + b"\n"
+        for batch in batches
+        for row in batch
+    )
+    assert written == expected
 
 
 async def test_bom_starts_the_file_when_asked(http, world) -> None:
