@@ -28,7 +28,7 @@ from gateway.settings import Settings
 from gateway.worker import run_pass
 from tests import factories as f
 from tests.helpers import gid, gql
-from tests.webhook_support import FakeDNS, Reply, receiving
+from tests.webhook_support import FakeDNS, Reply, certificate_authority, receiving
 
 KEY = Fernet.generate_key().decode()
 # A digest's hour, and the pass made after it (past the worker's settle delay).
@@ -453,6 +453,27 @@ async def test_the_connection_goes_to_the_checked_address_without_a_second_looku
         (request,) = hook.received
         assert request.headers["host"] == f"hooks.internal.test:{hook.port}"
         assert (await deliveries_of(rule))[0].status is DeliveryStatus.SENT
+
+
+async def test_https_goes_to_the_checked_address_and_verifies_the_name(dns, monkeypatch, tmp_path):
+    # A receiver serving https under a certificate for hooks.tls.test only, from an authority
+    # the gateway is made to trust; two names resolving to it
+    server_tls, trusted = certificate_authority(tmp_path, "hooks.tls.test")
+    monkeypatch.setattr(webhooks, "tls_verify", trusted)
+    settings = Settings(debug=True, webhook_allow_private=True)
+    async with receiving(tls=server_tls) as hook:
+        dns.names["hooks.tls.test"] = dns.names["other.tls.test"] = ["127.0.0.1"]
+        # When a message goes to the certificate's name
+        good = await webhooks.check(hook.url(host="hooks.tls.test"), settings)
+        answer = await webhooks.post(good, b"{}", {}, settings)
+        # Then it arrives over TLS at the checked address, the name verified as the SNI name
+        assert (answer.status, str(good.address)) == (200, "127.0.0.1"), answer
+        assert [r.headers["host"] for r in hook.received] == [f"hooks.tls.test:{hook.port}"]
+        # And to another name at the same address, verification refuses the certificate
+        other = await webhooks.check(hook.url(host="other.tls.test"), settings)
+        refused = await webhooks.post(other, b"{}", {}, settings)
+        assert refused.status is None and "certificate" in refused.text.lower(), refused
+        assert len(hook.received) == 1
 
 
 # --- the secret: shown once, rotated, never readable, encrypted ---------------------------------

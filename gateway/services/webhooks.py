@@ -13,7 +13,8 @@ Bodies are signed like `/events` requests (gateway/events_http.py): HMAC-SHA256 
 `timestamp + "." + body`, `X-Gateway-Timestamp` and `X-Gateway-Signature: sha256=<hex>`.
 
 The resolver is `resolve_host` looked up at call time, so tests can make a name resolve to an
-address of their choosing (and count the lookups).
+address of their choosing (and count the lookups); `tls_verify` likewise, so they can serve
+https under a certificate authority of their own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -52,6 +54,9 @@ async def system_resolve(host: str, port: int) -> list[str]:
 
 
 resolve_host: Resolver = system_resolve
+# What a TLS destination's certificate is verified against: the system's authorities (True),
+# looked up at call time, so tests can trust an authority of their own.
+tls_verify: ssl.SSLContext | bool = True
 
 
 class Refusal(Exception):
@@ -235,7 +240,10 @@ async def post(
     try:
         async with (
             httpx.AsyncClient(
-                follow_redirects=False, timeout=settings.webhook_timeout, trust_env=False
+                follow_redirects=False,
+                timeout=settings.webhook_timeout,
+                trust_env=False,
+                verify=tls_verify,
             ) as client,
             client.stream(
                 "POST",
