@@ -12,8 +12,10 @@ fragment is measured once per document (memoized), so every check is linear in i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from graphql import (
     SKIP,
@@ -38,6 +40,7 @@ from graphql import (
     get_operation_ast,
     is_abstract_type,
     parse,
+    print_schema,
     specified_rules,
     validate,
     value_from_ast_untyped,
@@ -145,18 +148,48 @@ def document_check(
 ) -> Callable[[str], str | None]:
     """What a document that must be known good before any request (a trusted manifest's) is
     checked with: the parser's token limit, the schema's validation and the document limits.
-    The check returns the first problem, or None."""
+    The check returns the first problem, or None.
+
+    A check is a function of the schema's text, the limits and the document alone, so its
+    answers are remembered per schema text and limits for the life of the process: every app
+    checks the console's documents as it is made (twice, a third of a second), and a process
+    that makes many apps (the test suite makes hundreds) pays for it once."""
     rules = [*specified_rules, document_limits(max_depth, max_aliases)]
+    known = _known_problems.setdefault(
+        (_schema_text_hash(schema), max_tokens, max_depth, max_aliases), {}
+    )
 
     def check(text: str) -> str | None:
+        if text in known:
+            return known[text]
         try:
             document = parse(text, max_tokens=max_tokens)
         except GraphQLError as exc:
-            return exc.message
-        errors = validate(schema, document, rules)
-        return errors[0].message if errors else None
+            problem: str | None = exc.message
+        else:
+            errors = validate(schema, document, rules)
+            problem = errors[0].message if errors else None
+        if len(known) < _KNOWN_PER_CHECK:
+            known[text] = problem
+        return problem
 
     return check
+
+
+# Bounded: a process checks its console's documents and its trusted manifests, under one or
+# two sets of limits.
+_KNOWN_PER_CHECK = 10_000
+_known_problems: dict[tuple[str, int, int, int], dict[str, str | None]] = {}
+_schema_text_hashes: WeakKeyDictionary[GraphQLSchema, str] = WeakKeyDictionary()
+
+
+def _schema_text_hash(schema: GraphQLSchema) -> str:
+    """Schemas built from the same code print the same text (and validate alike)."""
+    digest = _schema_text_hashes.get(schema)
+    if digest is None:
+        digest = hashlib.sha256(print_schema(schema).encode()).hexdigest()
+        _schema_text_hashes[schema] = digest
+    return digest
 
 
 # ---- node count: needs the variables, so it runs before execution rather than in validation
