@@ -9,8 +9,10 @@ import asyncio
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,9 @@ from tests.conftest import REDIS_URL
 
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 ROOT = Path(__file__).resolve().parents[1]
+
+# A database `gateway migrate` made this session, once made (`Database.migrate`).
+_migrated: Path | None = None
 
 # Runs one of a module's async functions against a database: argv is the database URL, the
 # module, the function and its arguments as JSON; it prints the result as JSON.
@@ -81,7 +86,14 @@ class Database:
         return sorted((self.tmp / "mail").glob("*.eml"))
 
     def migrate(self) -> None:
-        """Create the SQLite file's tables, as `gateway migrate` does."""
+        """Create the SQLite file's tables with `gateway migrate`: run for real once per
+        session, into a file every later database is a copy of (from empty, Tortoise replays
+        each migration's model states, seconds a database)."""
+        global _migrated
+        path = Path(self.url.removeprefix("sqlite://"))
+        if _migrated is not None:
+            shutil.copyfile(_migrated, path)
+            return
         done = subprocess.run(
             [GATEWAY, "migrate"],
             env=self.env(),
@@ -91,6 +103,9 @@ class Database:
             cwd=self.tmp,
         )
         assert done.returncode == 0, done.stderr
+        template = Path(tempfile.mkdtemp(prefix="gateway-migrated-")) / path.name
+        shutil.copyfile(path, template)  # the process has ended: its WAL is checkpointed
+        _migrated = template
 
     async def worker(self, *args: str, **env: str) -> tuple[int, str, str]:
         """`gateway worker` with `args`: its exit code, stdout and stderr."""
