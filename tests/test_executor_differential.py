@@ -5,10 +5,9 @@ viewers, over the demo data and over portals built for edge cases."""
 
 from __future__ import annotations
 
-import gc
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
@@ -54,9 +53,9 @@ from tests.helpers import token_for
 pytestmark = [
     # The test compares both executors itself: the session's executor does not matter.
     pytest.mark.parametrize("settings", ["fast"], indirect=True),
-    pytest.mark.usefixtures("demo"),
+    pytest.mark.usefixtures("demo", "abandoned_coroutines_collected"),
     # graphql-core leaves the coroutines of sibling fields unawaited when a null propagates
-    # past them (the reference's habit, not a leak of ours): collected after each test below.
+    # past them (the reference's habit, not a leak of ours): collected when the module ends.
     pytest.mark.filterwarnings(
         r"ignore:Exception ignored in. <coroutine object (Executor|GraphQLCoreConverter)\.:pytest.PytestUnraisableExceptionWarning"
     ),
@@ -67,12 +66,6 @@ GENERATED = 200
 GENERATED_INVALID = 60
 ROLES = ("admin", "manager", "member")
 PEOPLE: dict[str, Role] = {"Ada Admin": "admin", "Max Manager": "manager", "Mia Member": "member"}
-
-
-@pytest.fixture(autouse=True)
-def _abandoned_coroutines_collected() -> Iterator[None]:
-    yield
-    gc.collect()
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ viewer-dependent fields, and events whose objects are gone."""
 
 from __future__ import annotations
 
-import gc
 import itertools
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
@@ -32,9 +30,10 @@ from tests.executor_support import Answer, differences
 pytestmark = [
     pytest.mark.filterwarnings(
         # graphql-core leaves the coroutines of sibling fields unawaited when a null
-        # propagates past them (the reference's habit): collected after each test.
+        # propagates past them (the reference's habit): collected when the module ends.
         r"ignore:Exception ignored in. <coroutine object (Executor|GraphQLCoreConverter)\.:pytest.PytestUnraisableExceptionWarning"
     ),
+    pytest.mark.usefixtures("abandoned_coroutines_collected"),
     # Each test builds both executors' schemas itself: the app's own executor is one of them.
     pytest.mark.parametrize("settings", ["fast"], indirect=True),
 ]
@@ -83,12 +82,6 @@ VARIABLES: list[dict[str, Any]] = [
 ]
 
 _request_ids = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def _abandoned_coroutines_collected() -> Iterator[None]:
-    yield
-    gc.collect()
 
 
 def _schema(settings: Settings, executor: str) -> GatewaySchema:

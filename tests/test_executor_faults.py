@@ -7,9 +7,8 @@ comparison (tests/executor_support.py)."""
 
 from __future__ import annotations
 
-import gc
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -24,11 +23,15 @@ from gateway.loaders import Loaders
 from gateway.schema.schema import GatewaySchema
 from tests.executor_support import Answer, differences
 
-pytestmark = pytest.mark.filterwarnings(
+pytestmark = [
     # graphql-core leaves the coroutines of sibling fields unawaited when a null propagates
-    # past them (the reference's habit): collected after each test, where this filter applies.
-    r"ignore:Exception ignored in. <coroutine object (Executor|GraphQLCoreConverter)\.:pytest.PytestUnraisableExceptionWarning"
-)
+    # past them (the reference's habit): collected when the module ends, where this filter
+    # applies (tests/conftest.py).
+    pytest.mark.filterwarnings(
+        r"ignore:Exception ignored in. <coroutine object (Executor|GraphQLCoreConverter)\.:pytest.PytestUnraisableExceptionWarning"
+    ),
+    pytest.mark.usefixtures("abandoned_coroutines_collected"),
+]
 
 
 @dataclass
@@ -277,12 +280,6 @@ async def both(query: str, variables: dict[str, Any] | None = None) -> tuple[Ans
     found = differences(fast, reference)
     assert not found, "\n".join([f"document:\n{query}", f"variables: {variables}", *found])
     return fast, reference
-
-
-@pytest.fixture(autouse=True)
-def _abandoned_coroutines_collected() -> Iterator[None]:
-    yield
-    gc.collect()
 
 
 async def test_the_fast_schema_runs_on_our_executor() -> None:
