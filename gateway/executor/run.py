@@ -435,10 +435,10 @@ class Run:
         )
         # Only non-null items can fail (a nullable one absorbs its error as null): a failed
         # item nulls its whole list.
-        failed = any(v is ERROR for v in completed)
+        failed = ERROR in completed  # a C-level pass; completed values never equal ERROR
         for i, start, end in spans:
             chunk = completed[start:end]
-            out[i] = ERROR if failed and any(v is ERROR for v in chunk) else chunk
+            out[i] = ERROR if failed and ERROR in chunk else chunk
 
     def _complete_leaves(
         self,
