@@ -46,7 +46,7 @@ from gateway.models.enums import (
 )
 from gateway.services import mail
 from gateway.services.faults import hooked
-from gateway.services.mail import MailResult, SmtpConfig, send_due
+from gateway.services.mail import SendResult, SmtpConfig, send_due
 from gateway.settings import Settings, SettingsError
 from tests import factories as f
 
@@ -62,7 +62,7 @@ NOW = MADE + timedelta(minutes=1)
 MAIL_FROM = "Connected Apps <notifications@acme.example>"
 LINK = "https://console.acme.example/settings/connected-apps/notifications"
 SUBJECT = "Install digest: 3 app installs, Mon 2 Nov 2026 (America/New_York)"
-OK = MailResult(sent=1, retrying=0, failed=0)
+OK = SendResult(sent=1, retrying=0, failed=0)
 
 
 # --- the SMTP server -------------------------------------------------------------------------
@@ -407,7 +407,7 @@ async def test_accepted_message_is_sent_once_with_headers_and_both_parts(outbox,
     # Nothing is due any more.
     assert (
         await send_due(NOW + timedelta(days=1), with_smtp(settings, smtp.url), "worker-a")
-        == MailResult()
+        == SendResult()
     )
     assert len(smtp.handler.delivered) == 1
 
@@ -422,7 +422,7 @@ async def test_pending_without_next_attempt_time_is_due(outbox, smtp, settings):
 async def test_not_yet_due_is_left_alone(outbox, smtp, settings):
     given = await outbox.digest(next_attempt_at=NOW + timedelta(seconds=1))
 
-    assert await send_due(NOW, with_smtp(settings, smtp.url), "worker-a") == MailResult()
+    assert await send_due(NOW, with_smtp(settings, smtp.url), "worker-a") == SendResult()
     assert (await fresh(given.deliveries[0])).status is DeliveryStatus.PENDING
     assert smtp.handler.data_attempts == 0
 
@@ -435,7 +435,7 @@ async def test_4xx_is_retried_after_a_minute_and_delivered_once(outbox, smtp, se
     smtp.handler.data_answers.append("451 4.3.0 Try again later")
     conf = with_smtp(settings, smtp.url)
 
-    assert await send_due(NOW, conf, "worker-a") == MailResult(retrying=1)
+    assert await send_due(NOW, conf, "worker-a") == SendResult(retrying=1)
     row = await fresh(given.deliveries[0])
     assert (
         row.status,
@@ -454,7 +454,7 @@ async def test_4xx_is_retried_after_a_minute_and_delivered_once(outbox, smtp, se
     )
 
     # Before the next attempt time: nothing is sent.
-    assert await send_due(NOW + timedelta(seconds=59), conf, "worker-a") == MailResult()
+    assert await send_due(NOW + timedelta(seconds=59), conf, "worker-a") == SendResult()
     assert smtp.handler.data_attempts == 1
 
     later = NOW + timedelta(minutes=1)
@@ -484,7 +484,7 @@ async def test_5xx_fails_permanently_and_is_never_retried(outbox, smtp, settings
         smtp.handler.data_answers.append("554 5.6.0 Message rejected")
     conf = with_smtp(settings, smtp.url)
 
-    assert await send_due(NOW, conf, "worker-a") == MailResult(failed=1)
+    assert await send_due(NOW, conf, "worker-a") == SendResult(failed=1)
     row = await fresh(given.deliveries[0])
     expected = "550 5.1.1 No such user" if where == "RCPT" else "554 5.6.0 Message rejected"
     assert (row.status, row.attempts, row.last_error, row.next_attempt_at, row.sent_at) == (
@@ -495,7 +495,7 @@ async def test_5xx_fails_permanently_and_is_never_retried(outbox, smtp, settings
         None,
     )
     smtp.handler.reset()
-    assert await send_due(NOW + timedelta(days=10), conf, "worker-a") == MailResult()
+    assert await send_due(NOW + timedelta(days=10), conf, "worker-a") == SendResult()
     assert smtp.handler.data_attempts == 0 and smtp.handler.delivered == []
     assert (await fresh(given.deliveries[0])).status is DeliveryStatus.FAILED
 
@@ -520,14 +520,14 @@ async def test_refused_connection_backs_off_doubling_then_fails_after_four_days(
             f"Error connecting to 127.0.0.1 on port {closed_port}"
         )
         if row.status is DeliveryStatus.FAILED:
-            assert result == MailResult(failed=1)
+            assert result == SendResult(failed=1)
             break
-        assert result == MailResult(retrying=1) and row.status is DeliveryStatus.RETRYING
+        assert result == SendResult(retrying=1) and row.status is DeliveryStatus.RETRYING
         waits.append(row.next_attempt_at - now)
         # A pass just before the next attempt time sends nothing.
         assert (
             await send_due(row.next_attempt_at - timedelta(seconds=1), conf, "worker-a")
-            == MailResult()
+            == SendResult()
         )
         now = row.next_attempt_at
 
@@ -537,7 +537,7 @@ async def test_refused_connection_backs_off_doubling_then_fails_after_four_days(
     assert now == deadline  # the last attempt is made at the give-up time itself
     assert row.last_error.endswith(f"(gave up after {attempts} attempts)")
     assert row.next_attempt_at is None and row.sent_at is None
-    assert await send_due(deadline + timedelta(days=1), conf, "worker-a") == MailResult()
+    assert await send_due(deadline + timedelta(days=1), conf, "worker-a") == SendResult()
 
 
 async def test_backoff_is_configurable():
@@ -560,7 +560,7 @@ async def test_unreachable_server_marks_every_due_message_retrying(outbox, setti
 
     result = await send_due(NOW, with_smtp(settings, f"smtp://127.0.0.1:{closed_port}"), "worker-a")
 
-    assert result == MailResult(retrying=3)
+    assert result == SendResult(retrying=3)
     for d in deliveries:
         row = await fresh(d)
         assert (row.status, row.attempts, row.next_attempt_at) == (
@@ -580,7 +580,7 @@ async def test_without_smtp_each_email_is_an_eml_file_named_by_message_id(
     given = await outbox.digest(recipients=("Ann Admin", "Max Manager"))
     conf = with_smtp(settings, None, mail_dir=str(tmp_path / "mail"))
 
-    assert await send_due(NOW, conf, "embedded") == MailResult(sent=2)
+    assert await send_due(NOW, conf, "embedded") == SendResult(sent=2)
 
     files = sorted(p.name for p in (tmp_path / "mail").iterdir())
     assert files == sorted(
@@ -692,7 +692,7 @@ async def test_message_leased_by_another_sender_is_skipped_until_the_lease_expir
     )
     conf = with_smtp(settings, smtp.url)
 
-    assert await send_due(NOW, conf, "worker-a") == MailResult()
+    assert await send_due(NOW, conf, "worker-a") == SendResult()
     row = await fresh(given.deliveries[0])
     assert (row.status, row.attempts, row.lease_owner) == (DeliveryStatus.PENDING, 0, "other")
     assert smtp.handler.data_attempts == 0
@@ -717,7 +717,7 @@ async def test_sender_dying_after_the_250_resends_with_the_same_message_id(outbo
     assert len(smtp.handler.delivered) == 1
 
     # Another sender waits for the lease (120 s by default), then finishes the job.
-    assert await send_due(NOW + timedelta(seconds=119), conf, "worker-b") == MailResult()
+    assert await send_due(NOW + timedelta(seconds=119), conf, "worker-b") == SendResult()
     assert await send_due(NOW + timedelta(seconds=121), conf, "worker-b") == OK
     row = await fresh(given.deliveries[0])
     assert (row.status, row.attempts, row.lease_owner) == (DeliveryStatus.SENT, 1, None)
@@ -736,7 +736,7 @@ async def test_outcome_is_not_recorded_once_the_lease_is_lost(outbox, smtp, sett
         )
 
     with hooked("mail:after-send", steal):
-        assert await send_due(NOW, with_smtp(settings, smtp.url), "worker-a") == MailResult()
+        assert await send_due(NOW, with_smtp(settings, smtp.url), "worker-a") == SendResult()
     row = await fresh(given.deliveries[0])
     assert (row.status, row.attempts, row.lease_owner, row.sent_at) == (
         DeliveryStatus.PENDING,
@@ -958,7 +958,7 @@ async def test_refused_login_is_retried_not_failed(outbox, auth_server, settings
     given = await outbox.digest()
     url = f"smtp://mailer%40acme:wrong@127.0.0.1:{auth_server.port}"
 
-    assert await send_due(NOW, with_smtp(settings, url), "worker-a") == MailResult(retrying=1)
+    assert await send_due(NOW, with_smtp(settings, url), "worker-a") == SendResult(retrying=1)
     row = await fresh(given.deliveries[0])
     assert row.status is DeliveryStatus.RETRYING and (row.last_error or "").startswith("535")
     assert auth_server.handler.delivered == []
@@ -969,7 +969,7 @@ async def test_required_starttls_is_never_skipped(outbox, smtp, settings):
 
     result = await send_due(NOW, with_smtp(settings, smtp.url + "?starttls=1"), "worker-a")
 
-    assert result == MailResult(retrying=1)
+    assert result == SendResult(retrying=1)
     row = await fresh(given.deliveries[0])
     assert "STARTTLS" in (row.last_error or "")
     assert smtp.handler.delivered == []

@@ -33,21 +33,12 @@ from gateway import models as m
 from gateway.ids import to_global_id
 from gateway.models.enums import URL_CHANNELS, DeliveryStatus, NotificationChannel
 from gateway.services import secrets, webhooks
-from gateway.services.mail.outbox import claim, record, release, renew, retry_at
+from gateway.services.mail.outbox import SendResult, claim, record, release, renew, retry_at
 from gateway.services.slack import slack_message
 from gateway.services.webhooks import DELIVERY_HEADER, Answer, Refusal
 from gateway.settings import Settings
 
 logger = logging.getLogger("gateway.services.channel_outbox")
-
-
-@dataclass(frozen=True)
-class ChannelResult:
-    """What one `send_due` call recorded."""
-
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -177,7 +168,7 @@ async def send_due(
     *,
     should_stop: Callable[[], bool] | None = None,
     ids: Collection[int] | None = None,
-) -> ChannelResult:
+) -> SendResult:
     """Post every due WEBHOOK and SLACK message (all, or those among `ids`), as of `now`."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -196,7 +187,7 @@ async def send_due(
         for delivery in batch:
             if should_stop is not None and should_stop():
                 await release([d for d in batch if d.id >= delivery.id], owner)
-                return ChannelResult(sent, retrying, failed)
+                return SendResult(sent, retrying, failed)
             if not await renew(delivery, clock(), settings, owner):
                 continue
             try:
@@ -253,4 +244,4 @@ async def send_due(
                     outcome.error,
                     extra=context,
                 )
-    return ChannelResult(sent, retrying, failed)
+    return SendResult(sent, retrying, failed)

@@ -10,14 +10,14 @@ from gateway.services.mail.message import (
     describe_period,
     message_id,
 )
-from gateway.services.mail.outbox import MAX_ERROR, MailResult, retry_at, send_due
+from gateway.services.mail.outbox import MAX_ERROR, SendResult, retry_at, send_due
 from gateway.services.mail.transports import eml_name
 
 __all__ = [
     "CONSOLE_PATH",
     "MAX_ERROR",
     "PLATFORM",
-    "MailResult",
+    "SendResult",
     "SmtpConfig",
     "build_message",
     "check_smtp_url",

@@ -54,8 +54,9 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
-class MailResult:
-    """What one `send_due` call recorded."""
+class SendResult:
+    """What one pass over an outbox recorded: this module's `send_due` (email) or
+    services/channel_outbox.py's (webhooks and Slack)."""
 
     sent: int = 0
     retrying: int = 0
@@ -169,7 +170,7 @@ async def send_due(
     *,
     should_stop: Callable[[], bool] | None = None,
     ids: Collection[int] | None = None,
-) -> MailResult:
+) -> SendResult:
     """Send every due email (PENDING or RETRYING, `next_attempt_at` ≤ `now` or unset).
 
     `owner` names this sender in leases (unique per process, at most 100 characters). Times
@@ -197,7 +198,7 @@ async def send_due(
             for index, delivery in enumerate(batch):
                 if should_stop is not None and should_stop():
                     await release(batch[index:], owner)
-                    return MailResult(sent=sent, retrying=retrying, failed=failed)
+                    return SendResult(sent=sent, retrying=retrying, failed=failed)
                 if not await renew(delivery, clock(), settings, owner):
                     continue
                 failure: _Failure | None = None
@@ -264,4 +265,4 @@ async def send_due(
                     )
     finally:
         await transport.close()
-    return MailResult(sent=sent, retrying=retrying, failed=failed)
+    return SendResult(sent=sent, retrying=retrying, failed=failed)
