@@ -253,37 +253,46 @@ def csv_field(text: str) -> str:
 
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
-# Free-text fields remembered by one export (see _Fields), at most this many.
+# Free-text values remembered by one export (see _Encoded), at most this many.
 _FIELDS_KEPT = 10_000
 
 
-class _Fields(dict[str | None, str]):
-    """Free-text cells (names, emails, scopes, alert codes and messages) as CSV fields:
-    `neutralised`, then `csv_field`, and no value as an empty field. Remembered, because an
+class _Encoded(dict[str | None, str]):
+    """Free-text values (names, emails, scopes, alert codes and messages) as a writer's text,
+    `encode`d the first time they are met, and no value as `null`. Remembered, because an
     export names the same apps and people on most of its rows; bounded, because messages may
     all differ."""
 
-    def __init__(self) -> None:
-        super().__init__({None: ""})
+    def __init__(self, encode: Callable[[str], str], null: str) -> None:
+        super().__init__({None: null})
+        self._encode = encode
 
     def __missing__(self, text: str | None) -> str:
         assert text is not None  # seeded
-        field = csv_field(neutralised(text))
+        value = self._encode(text)
         if len(self) < _FIELDS_KEPT:
-            self[text] = field
-        return field
+            self[text] = value
+        return value
+
+
+def _csv_cell(text: str) -> str:
+    return csv_field(neutralised(text))
+
+
+def _json_value(text: str) -> str:
+    return orjson.dumps(text).decode()
 
 
 class CSVWriter:
     """RFC 4180: comma-separated, CRLF line ends, fields quoted when they need it, no value as
     an empty field: byte for byte what `csv.writer` writes of the `neutralised` cells
-    (tests/test_export.py holds the two equal). Cells of free text go through `_Fields`; the
+    (tests/test_export.py holds the two equal). Cells of free text go through `_Encoded`; the
     others (times, enum names, base64 ids) need no quotes and cannot start a formula. Written
     out per row rather than by `csv.writer`, which spent a third of an export's CPU looking at
     every character of cells it had seen a thousand times."""
 
     def __init__(self) -> None:
-        self._fields = _Fields()
+        self._fields = _Encoded(_csv_cell, "")
 
     def header(self) -> bytes:
         return (",".join(COLUMNS) + "\r\n").encode()
@@ -315,29 +324,14 @@ class CSVWriter:
         ).encode()
 
 
-class _JSONValues(dict[str | None, str]):
-    """Free-text values (and the few others that may be null) as JSON text, orjson's own, so a
-    line holds exactly what `orjson.dumps` writes of the row; no value is `null`. Remembered
-    and bounded like `_Fields`."""
-
-    def __init__(self) -> None:
-        super().__init__({None: "null"})
-
-    def __missing__(self, text: str | None) -> str:
-        value = orjson.dumps(text).decode()
-        if len(self) < _FIELDS_KEPT:
-            self[text] = value
-        return value
-
-
 class NDJSONWriter:
     """One JSON object per line with `COLUMNS` as keys, lists as arrays, no value as null: byte
     for byte what `orjson.dumps` writes of each row's dict (tests/test_export.py holds the two
     equal), written out per row rather than through a dict per row. Times, enum names and
-    base64 ids need no escaping; everything else goes through `_JSONValues`."""
+    base64 ids need no escaping; everything else goes through `_Encoded`, as orjson writes it."""
 
     def __init__(self) -> None:
-        self._values = _JSONValues()
+        self._values = _Encoded(_json_value, "null")
 
     def header(self) -> bytes:
         return b""
