@@ -6,6 +6,10 @@ import re
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,3 +95,28 @@ class Server:
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_ready(
+    server: Server,
+    timeout: float,
+    path: str = "/healthz",
+    accept: Callable[[bytes], bool] = lambda _body: True,
+) -> None:
+    """Until `server` answers `path` with 200 and a body `accept` takes; an error at once if
+    it exits first, or when `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    url = server.base + path
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited at start:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200 and accept(response.read()):
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"{server.name} was not ready ({url}) within {timeout:.0f} s:\n{server.log_tail()}"
+    )

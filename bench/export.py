@@ -24,8 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from common import (
     create_users,
     free_port,
     reset_schema,
+    wait_ready,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,18 +179,8 @@ def start_gateway(url: str, folder: Path) -> Server:
             stderr=subprocess.STDOUT,
         )
     server = Server("gateway", process, port, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the gateway exited at start:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{server.base}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return server
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the gateway did not start:\n{server.log_tail()}")
+    wait_ready(server, timeout=60)
+    return server
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:

@@ -528,7 +528,7 @@ async def analyze(url: str) -> None:
 
 
 async def prepare_database(url: str, skip_seed: bool) -> tuple[str, str]:
-    """Create/reset/migrate/seed unless skipped; returns a token for each portal's super admin
+    """Create, reset, migrate and seed (with `skip_seed`, only migrate); returns a token for each portal's super admin
     (the My Apps portal's, the App log portal's)."""
     from gateway import db
     from gateway.auth import mint_token
@@ -546,6 +546,10 @@ async def prepare_database(url: str, skip_seed: bool) -> tuple[str, str]:
         finally:
             await db.close_db()
         print(f"seeded {database_name(url)} in {time.monotonic() - started:.1f} s", flush=True)
+    else:
+        # The seeded rows stay; a build with newer migrations than the seeding one needs their
+        # tables (its worker would fail on them otherwise).
+        await db.migrate(url)
     await analyze(url)
     await db.open_db(url)
     try:
@@ -709,7 +713,7 @@ def start_server(
             command, cwd=REPO, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT
         )
     server = Server(name, process, port, log_path)
-    wait_ready(server)
+    common.wait_ready(server, timeout=30)
     return server
 
 
@@ -737,22 +741,6 @@ def start_handwritten(url: str, folder: Path) -> Server:
         JWT_SECRET,
     ]
     return start_server("handwritten", command, {}, port, folder)
-
-
-def wait_ready(server: Server, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    health = f"http://127.0.0.1:{server.port}/healthz"
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited at start:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(health, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{server.name} did not answer {health} within {timeout:.0f} s")
 
 
 def stop(server: Server) -> None:

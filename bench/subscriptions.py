@@ -427,26 +427,13 @@ def start_floor(name: str, folder: Path, cpus: set[int] | None) -> Server:
     return server
 
 
-def wait_ready(server: Server, *, need_broker: bool, timeout: float = 60.0) -> None:
-    import urllib.error
-    import urllib.request
+def wait_ready(server: Server, *, need_broker: bool) -> None:
+    """Until /readyz answers, and says the broker is up where the server needs one."""
 
-    deadline = time.monotonic() + timeout
-    url = f"{server.base}/readyz"
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited at start:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                body = json.loads(response.read())
-                if response.status == 200 and (not need_broker or body.get("broker") == "ok"):
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(
-        f"{server.name} was not ready ({url}) within {timeout:.0f} s:\n{server.log_tail()}"
-    )
+    def ready(body: bytes) -> bool:
+        return not need_broker or json.loads(body).get("broker") == "ok"
+
+    common.wait_ready(server, timeout=60, path="/readyz", accept=ready)
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
