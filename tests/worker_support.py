@@ -6,6 +6,7 @@ and read its outcome as JSON, and `gateway worker --once` runs as a real process
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import json
 import os
@@ -103,9 +104,10 @@ class Database:
             cwd=self.tmp,
         )
         assert done.returncode == 0, done.stderr
-        template = Path(tempfile.mkdtemp(prefix="gateway-migrated-")) / path.name
-        shutil.copyfile(path, template)  # the process has ended: its WAL is checkpointed
-        _migrated = template
+        folder = tempfile.mkdtemp(prefix="gateway-migrated-")
+        atexit.register(shutil.rmtree, folder, True)
+        _migrated = Path(folder) / path.name
+        shutil.copyfile(path, _migrated)  # the process has ended: its WAL is checkpointed
 
     async def worker(self, *args: str, **env: str) -> tuple[int, str, str]:
         """`gateway worker` with `args`: its exit code, stdout and stderr."""
