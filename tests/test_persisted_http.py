@@ -391,8 +391,10 @@ async def test_a_subscription_runs_by_apq_hash_or_document_id_over_a_socket(gate
         missing = await ws.refused("", extensions=hashed)
         assert [e["extensions"]["code"] for e in missing] == ["PERSISTED_QUERY_NOT_FOUND"]
         assert [e["message"] for e in missing] == ["PersistedQueryNotFound"]
-        # and the hash with the document registers it (and subscribes)
+        # and the hash with the document registers it (and subscribes): once it has
+        # subscribed, since each operation of a socket is checked on its own, side by side
         registered = await ws.subscribe(subscription, extensions=hashed)
+        await until_subscribed(app.state.hub, tenant.gid, 1)
         # then the hash alone, with `query` "", subscribes
         by_hash = await ws.subscribe("", extensions=hashed)
         # and so does its `documentId`, without any `query`
