@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -48,6 +50,12 @@ class User(Model):
 
     portal_id: int
     permissions_changed_by_id: int | None
+
+    # Read by nothing but SQL (the API shows no user's creation): the gateway's own reads of
+    # users (gateway/rows.py) leave it out, as every request reads its viewer and a log page
+    # some 20 users, and a timestamp is the dearest column to decode. Such a user is partial
+    # and cannot be saved whole; users are changed by `update` only.
+    UNREAD: ClassVar[frozenset[str]] = frozenset({"created_at"})
 
     class Meta:
         table = "app_user"
