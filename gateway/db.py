@@ -88,15 +88,55 @@ def one_connection() -> AbstractAsyncContextManager[Any]:
     round trips a request would otherwise pay: each statement then sees what was committed
     before it, exactly as under a READ COMMITTED transaction, and a transaction opened inside
     the block is a real one. On SQLite, whose one connection every statement shares anyway, the
-    block is a transaction: one snapshot for all its reads. No database configured (a schema
-    run on its own): nothing to hold."""
+    block is a transaction: one snapshot for all its reads. Inside a `request_connection`, the
+    request's connection is the one. No database configured (a schema run on its own): nothing
+    to hold."""
     try:
         client = get_connection("default")
     except RuntimeError:  # Tortoise is not set up
         return nullcontext()
+    if isinstance(client, _RequestClient):
+        if client.held is not None:
+            return nullcontext()
+        client = client._parent  # handed back (`hand_back` from another task)
     if isinstance(client, AsyncpgDBClient) and not isinstance(client, TransactionalDBClient):
         return _Held(TransactionWrapper(client), client._pool_init_lock)
     return client._in_transaction()
+
+
+def request_connection() -> AbstractAsyncContextManager[Any]:
+    """One pooled connection for an HTTP request's statements, from its viewer's on, held as
+    `one_connection` holds one (PostgreSQL; elsewhere nothing is held): the execution of a
+    query goes on with it, instead of giving the viewer's connection back and taking another.
+
+    Anything else is run after `hand_back`: a mutation's transactions take their own
+    connections, and anything it starts outlives the request."""
+    try:
+        client = get_connection("default")
+    except RuntimeError:
+        return nullcontext()
+    if isinstance(client, AsyncpgDBClient) and not isinstance(client, TransactionalDBClient):
+        return _Held(_RequestClient(client), client._pool_init_lock)
+    return nullcontext()
+
+
+async def hand_back() -> None:
+    """The `request_connection`'s connection back to the pool now, if one is held: what runs
+    next takes connections from the pool as it needs them."""
+    try:
+        client = get_connection("default")
+    except RuntimeError:
+        return
+    if isinstance(client, _RequestClient) and client.held is not None:
+        held, client.held = client.held, None
+        get_connections().set(client.connection_name, client._parent)
+        await held.release()
+
+
+class _RequestClient(TransactionWrapper):
+    """The client of a `request_connection`, so that `one_connection` and `hand_back` know it."""
+
+    held: _Held | None = None
 
 
 class _Held(TransactionContextPooled):
@@ -104,14 +144,24 @@ class _Held(TransactionContextPooled):
     the held connection) without the transaction. Tortoise is pinned: its private parts are
     the ones `TransactionContextPooled` itself uses."""
 
+    __slots__ = ("released",)
+
     async def __aenter__(self) -> Any:
         await self.ensure_connection()
         self.client._connection = await self.client._parent._pool.acquire()
+        self.released = False
+        if isinstance(self.client, _RequestClient):
+            self.client.held = self
         self.token = get_connections().set(self.connection_name, self.client)
         return self.client
 
+    async def release(self) -> None:
+        if not self.released:
+            self.released = True
+            await self.client._parent._pool.release(self.client._connection)
+
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         try:
-            await self.client._parent._pool.release(self.client._connection)
+            await self.release()
         finally:
             get_connections().reset(self.token)

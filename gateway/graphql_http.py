@@ -29,6 +29,7 @@ from strawberry.types.graphql import OperationType
 from gateway import graphiql
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
+from gateway.db import request_connection
 from gateway.errors import present_errors
 from gateway.persisted import NOT_FOUND as PERSISTED_NOT_FOUND
 from gateway.persisted import PersistedDocuments, PersistedProblem
@@ -193,8 +194,10 @@ class GraphQLHTTP:
         media_type = _negotiate(request.headers.get("accept"), (GRAPHQL_RESPONSE, JSON))
         ticket = self.policy.ticket(request.headers)
         try:
+            # One connection for the request's statements, the viewer's and its query's.
             with self.policy.current(ticket):
-                response = await self._handle(request, request_id, media_type, ticket)
+                async with request_connection():
+                    response = await self._handle(request, request_id, media_type, ticket)
         except Refusal as refusal:
             await ticket.refused()
             ticket.answered_with("refused", refusal.code)

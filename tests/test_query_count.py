@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -208,18 +212,20 @@ async def test_alert_reasons_on_a_log_page_cost_a_fixed_number_of_statements(cli
     assert counted[0] == counted[1] == 4, counted
 
 
-@pytest.mark.postgres
-async def test_a_page_reads_on_one_held_connection_without_a_transaction(client, settings):
-    """After the viewer's statement, every statement of a query runs on one pooled connection
-    (gateway/db.py `one_connection`), and no BEGIN or COMMIT round trip is spent on it."""
-    import asyncpg.connection
+POLICY_UPDATE = """mutation($days: Int) { updateInstallRequestPolicy(input: {durationDays: $days})
+  { policy { durationDays } userErrors { message } } }"""
 
-    token = await portal_with_apps(settings, 5)
+
+@contextmanager
+def connections_used() -> Iterator[tuple[list[tuple[int, str]], dict[str, int]]]:
+    """The statements asyncpg sends, each with its connection's id, how many times a
+    connection was taken from the pool and the most held at once, while the block runs."""
+    import asyncpg.connection
+    import asyncpg.pool
+
     sent: list[tuple[int, str]] = []
-    originals = {
-        name: getattr(asyncpg.connection.Connection, name)
-        for name in ("execute", "fetch", "fetchrow", "fetchval")
-    }
+    held = {"now": 0, "most": 0, "taken": 0}
+    patched: dict[tuple[type, str], Any] = {}
 
     def recording(method):
         async def recorded(self, query, *args, **kwargs):
@@ -228,19 +234,61 @@ async def test_a_page_reads_on_one_held_connection_without_a_transaction(client,
 
         return recorded
 
-    for name, method in originals.items():
-        setattr(asyncpg.connection.Connection, name, recording(method))
-    try:
-        page = await data(client, MY_APPS_PAGE, token=token)
-    finally:
-        for name, method in originals.items():
-            setattr(asyncpg.connection.Connection, name, method)
+    def counting(method, step: int):
+        async def counted(self, *args, **kwargs):
+            result = await method(self, *args, **kwargs)
+            held["now"] += step
+            held["most"] = max(held["most"], held["now"])
+            held["taken"] += step > 0
+            return result
 
-    assert len(page["viewer"]["portal"]["connectedApps"]["edges"]) == 5
-    statements = [query for _connection, query in sent]
-    assert len(statements) == EXPECTED_STATEMENTS, statements
-    assert not [q for q in statements if q.strip(" ;").upper() in {"BEGIN", "COMMIT"}]
-    assert len({connection for connection, _query in sent[1:]}) == 1
+        return counted
+
+    for name in ("execute", "fetch", "fetchrow", "fetchval"):
+        patched[asyncpg.connection.Connection, name] = recording
+    patched[asyncpg.pool.Pool, "_acquire"] = lambda method: counting(method, 1)
+    patched[asyncpg.pool.Pool, "release"] = lambda method: counting(method, -1)
+    originals = {key: getattr(*key) for key in patched}
+    for (owner, name), wrap in patched.items():
+        setattr(owner, name, wrap(originals[owner, name]))
+    try:
+        yield sent, held
+    finally:
+        for (owner, name), method in originals.items():
+            setattr(owner, name, method)
+
+
+@pytest.mark.postgres
+async def test_a_query_reads_on_one_held_connection_and_a_mutation_gives_it_back(
+    client, settings
+):
+    """Every statement of a query, its viewer's too, runs on one pooled connection
+    (gateway/db.py `request_connection`) without a BEGIN or COMMIT round trip; a mutation, and
+    a text the gateway has not seen before, run after it is given back: a request never holds
+    two connections at once (with as many requests in flight as the pool has connections, a
+    second would never come)."""
+    token = await portal_with_apps(settings, 5)
+    new = f"# {uuid4().hex}\n"  # texts this app has not seen
+    taken = []
+    for _request in range(3):  # a new text, then a prepared one twice
+        with connections_used() as (sent, pool):
+            page = await data(client, new + MY_APPS_PAGE, token=token)
+        assert len(page["viewer"]["portal"]["connectedApps"]["edges"]) == 5
+        statements = [query for _connection, query in sent]
+        assert len(statements) == EXPECTED_STATEMENTS, statements
+        assert not [q for q in statements if q.strip(" ;").upper() in {"BEGIN", "COMMIT"}]
+        assert len({connection for connection, _query in sent}) == 1
+        assert pool["most"] == 1
+        taken.append(pool["taken"])
+    assert taken == [2, 1, 1]  # the new text's viewer, then its query; then one for both
+
+    for days in (7, 9):  # a new text, then a prepared one
+        with connections_used() as (sent, pool):
+            changed = await data(client, new + POLICY_UPDATE, {"days": days}, token=token)
+        assert changed["updateInstallRequestPolicy"]["policy"] == {"durationDays": days}
+        assert any(query.lstrip().upper().startswith("UPDATE") for _c, query in sent)
+        # the viewer's connection, given back; then the mutation's own
+        assert pool["most"] == 1 and pool["taken"] >= 2
 
 
 async def test_a_page_s_rows_are_freed_when_it_is_answered(client, settings):

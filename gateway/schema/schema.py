@@ -24,6 +24,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
 from gateway.context import Info
+from gateway.db import hand_back
 from gateway.errors import RateLimited, as_graphql_error, present_errors
 from gateway.executor import FastExecutor, reference_event
 from gateway.executor.batch import reads_viewer
@@ -139,9 +140,14 @@ class GatewaySchema(strawberry.Schema):
                     )
                 except RateLimited as refused:
                     return PreExecutionError(data=None, errors=[refused])
+            if prepared.operation_type is not OperationType.QUERY:
+                await hand_back()
             return await self._execute_prepared(
                 prepared, variable_values, context_value, operation_name
             )
+        # The request's connection (gateway/db.py) goes on only to a prepared query: this
+        # could be a mutation, or run by graphql-core, which takes connections of its own.
+        await hand_back()
         return await super().execute(
             query,
             variable_values=variable_values,
