@@ -100,18 +100,38 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-async def authenticate(header: str | None, settings: Settings) -> tuple[Viewer, datetime]:
-    """The viewer and the token's expiry, or AuthenticationFailed."""
+@dataclass(frozen=True)
+class Bearer:
+    """What a verified token says: whose it is, and until when."""
+
+    user_pk: int
+    portal_pk: int
+    expires: datetime
+
+
+def verify(header: str | None, settings: Settings) -> Bearer:
+    """The token of an Authorization header, verified (no statement: the viewer is read by
+    `viewer_of`), or AuthenticationFailed."""
     claims = _decode(bearer_token(header), settings)
     user_pk = decode_id(str(claims["sub"]), "User")
     portal_pk = decode_id(str(claims["portal"]), "Portal")
     if user_pk is None or portal_pk is None:
         raise AuthenticationFailed("sub or portal is not a global id")
-    viewer = await load_viewer(user_pk, portal_pk)
+    return Bearer(user_pk, portal_pk, datetime.fromtimestamp(int(claims["exp"]), UTC))
+
+
+async def viewer_of(bearer: Bearer) -> Viewer:
+    """The viewer a verified token names, or AuthenticationFailed once they are gone."""
+    viewer = await load_viewer(bearer.user_pk, bearer.portal_pk)
     if viewer is None:
         raise AuthenticationFailed("user not in the token's portal")
-    expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-    return viewer, expires
+    return viewer
+
+
+async def authenticate(header: str | None, settings: Settings) -> tuple[Viewer, datetime]:
+    """The viewer and the token's expiry, or AuthenticationFailed."""
+    bearer = verify(header, settings)
+    return await viewer_of(bearer), bearer.expires
 
 
 async def load_viewer(user_pk: int, portal_pk: int) -> Viewer | None:

@@ -27,6 +27,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from gateway import graphiql
+from gateway.auth import Viewer
 from gateway.bodies import BodyTooLarge, read_limited
 from gateway.context import Context
 from gateway.db import request_connection
@@ -194,10 +195,8 @@ class GraphQLHTTP:
         media_type = _negotiate(request.headers.get("accept"), (GRAPHQL_RESPONSE, JSON))
         ticket = self.policy.ticket(request.headers)
         try:
-            # One connection for the request's statements, the viewer's and its query's.
             with self.policy.current(ticket):
-                async with request_connection():
-                    response = await self._handle(request, request_id, media_type, ticket)
+                response = await self._handle(request, request_id, media_type, ticket)
         except Refusal as refusal:
             await ticket.refused()
             ticket.answered_with("refused", refusal.code)
@@ -242,8 +241,9 @@ class GraphQLHTTP:
         ):
             return graphiql.page_response()
 
-        # Authentication first: an anonymous caller learns nothing about its request.
-        viewer = await self.policy.authenticate(request, ticket, request_id)
+        # Authentication first: an anonymous caller learns nothing about its request. The token
+        # now, the viewer once the request is read (below).
+        bearer = await self.policy.verify(request, ticket, request_id)
 
         if media_type is None:
             raise Refusal(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
@@ -265,6 +265,22 @@ class GraphQLHTTP:
                 raise _bad_request("The request body is not valid JSON") from None
             params = _params(source, from_url=False)
             allowed = {OperationType.QUERY, OperationType.MUTATION}
+        # From here on nothing waits for the client: one pooled connection for the request's
+        # statements, its viewer's and its query's (gateway/db.py), which a slow client
+        # sending its body could otherwise hold.
+        async with request_connection():
+            viewer = await self.policy.viewer(bearer, request, ticket, request_id)
+            return await self._execute(viewer, params, allowed, request_id, media_type, ticket)
+
+    async def _execute(
+        self,
+        viewer: Viewer,
+        params: _Params,
+        allowed: set[OperationType],
+        request_id: str,
+        media_type: str,
+        ticket: Ticket,
+    ) -> Response:
         try:
             lookup = await self.persisted.lookup(
                 params.query, params.extensions, params.document_id

@@ -30,9 +30,11 @@ from starlette.types import Scope
 from gateway.auth import (
     UNAUTHENTICATED_MESSAGE,
     AuthenticationFailed,
+    Bearer,
     TokenExpired,
     Viewer,
-    authenticate,
+    verify,
+    viewer_of,
 )
 from gateway.errors import RateLimited
 from gateway.metrics import ANONYMOUS, CONTENT_TYPE, UNKNOWN, Metrics
@@ -163,29 +165,45 @@ class Policy:
         on; or a Refusal: 401 with the same body whatever failed (the challenge says when the
         token merely expired), or 429 once the client address has spent its anonymous budget,
         since each attempt costs the address a point and guessing tokens must be slow."""
+        bearer = await self.verify(request, ticket, request_id)
+        return await self.viewer(bearer, request, ticket, request_id)
+
+    async def verify(self, request: Request, ticket: Ticket, request_id: str) -> Bearer:
+        """`authenticate`'s first half, which sends no statement: the token, verified. Its
+        user's budget pays from now on."""
         try:
-            viewer, _expires = await authenticate(
-                request.headers.get("authorization"), self.settings
-            )
+            bearer = verify(request.headers.get("authorization"), self.settings)
         except AuthenticationFailed as exc:
-            log.info("authentication failed: %s", exc, extra={"request_id": request_id})
-            ticket.decision = await self.charge_anonymous(request.scope)
-            if ticket.decision is not None and not ticket.decision.allowed:
-                raise Refusal(
-                    429,
-                    "Too many requests without a valid token from this address; "
-                    f"try again in {ticket.decision.retry_after} s",
-                    "RATE_LIMITED",
-                ) from None
-            challenge = EXPIRED_CHALLENGE if isinstance(exc, TokenExpired) else BEARER_CHALLENGE
-            raise Refusal(
-                401,
-                UNAUTHENTICATED_MESSAGE,
-                "UNAUTHENTICATED",
-                {"WWW-Authenticate": challenge},
-            ) from None
-        ticket.charge_to(viewer.user.id)
-        return viewer
+            raise await self._refusal(exc, request, ticket, request_id) from None
+        ticket.charge_to(bearer.user_pk)
+        return bearer
+
+    async def viewer(
+        self, bearer: Bearer, request: Request, ticket: Ticket, request_id: str
+    ) -> Viewer:
+        """`authenticate`'s second half: the viewer the token names, as they are now."""
+        try:
+            return await viewer_of(bearer)
+        except AuthenticationFailed as exc:
+            ticket.bucket = None  # nobody's budget: an anonymous attempt
+            raise await self._refusal(exc, request, ticket, request_id) from None
+
+    async def _refusal(
+        self, exc: AuthenticationFailed, request: Request, ticket: Ticket, request_id: str
+    ) -> Refusal:
+        log.info("authentication failed: %s", exc, extra={"request_id": request_id})
+        ticket.decision = await self.charge_anonymous(request.scope)
+        if ticket.decision is not None and not ticket.decision.allowed:
+            return Refusal(
+                429,
+                "Too many requests without a valid token from this address; "
+                f"try again in {ticket.decision.retry_after} s",
+                "RATE_LIMITED",
+            )
+        challenge = EXPIRED_CHALLENGE if isinstance(exc, TokenExpired) else BEARER_CHALLENGE
+        return Refusal(
+            401, UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED", {"WWW-Authenticate": challenge}
+        )
 
     # Rate limits
     @property

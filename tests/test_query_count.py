@@ -259,9 +259,7 @@ def connections_used() -> Iterator[tuple[list[tuple[int, str]], dict[str, int]]]
 
 
 @pytest.mark.postgres
-async def test_a_query_reads_on_one_held_connection_and_a_mutation_gives_it_back(
-    client, settings
-):
+async def test_a_query_reads_on_one_held_connection_and_a_mutation_gives_it_back(client, settings):
     """Every statement of a query, its viewer's too, runs on one pooled connection
     (gateway/db.py `request_connection`) without a BEGIN or COMMIT round trip; a mutation, and
     a text the gateway has not seen before, run after it is given back: a request never holds
@@ -289,6 +287,70 @@ async def test_a_query_reads_on_one_held_connection_and_a_mutation_gives_it_back
         assert any(query.lstrip().upper().startswith("UPDATE") for _c, query in sent)
         # the viewer's connection, given back; then the mutation's own
         assert pool["most"] == 1 and pool["taken"] >= 2
+
+
+async def slowly(app, authorization: str, body: bytes) -> tuple[int, int]:
+    """POST `body` to the app in two parts, the second once the request waits for it: how many
+    pooled connections were held while it waited, and the answer's status."""
+    import asyncio
+
+    rest_sent = asyncio.Event()
+    messages = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.request", "body": body[10:], "more_body": False},
+    ]
+    answered: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if len(messages) == 1:
+            await rest_sent.wait()
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        answered.append(message)
+
+    headers = {
+        "authorization": authorization,
+        "content-type": "application/json",
+        "content-length": str(len(body)),
+        "host": "testserver",
+    }
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    with connections_used() as (_sent, pool):
+        request = asyncio.create_task(app(scope, receive, send))
+        for _ in range(20):  # it runs until it waits for the rest of its body
+            await asyncio.sleep(0)
+        held = pool["now"]
+        rest_sent.set()
+        await request
+        assert pool["now"] == 0
+    return held, next(m["status"] for m in answered if m["type"] == "http.response.start")
+
+
+@pytest.mark.postgres
+async def test_a_request_holds_no_connection_while_its_body_arrives(app, settings):
+    """The request's connection is taken once its body is read: a client sending its body
+    slowly (or never finishing it) holds none, with or without a valid token, so a few such
+    clients cannot take the pool's connections from everyone else."""
+    import json
+
+    token = await portal_with_apps(settings, 2)
+    body = json.dumps({"query": MY_APPS_PAGE}).encode()
+    assert await slowly(app, f"Bearer {token}", body) == (0, 200)
+    assert await slowly(app, "Bearer not-a-token", body) == (0, 401)
 
 
 async def test_a_page_s_rows_are_freed_when_it_is_answered(client, settings):
