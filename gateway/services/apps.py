@@ -119,19 +119,31 @@ async def scope_lists(
     loaders: Loaders, apps: Sequence[m.ConnectedApp], tier: SubscriptionTier
 ) -> list[list[ScopeView]]:
     """Each app's scopes; none for an uninstalled app (its grants went with the uninstall)."""
-    derived = loaders.derived
-    missing = [a for a in apps if ("scopes", a.id, tier) not in derived]
+    views, flags = _derived_scopes(loaders, tier)
+    missing = [a for a in apps if a.id not in views]
     if missing:
         found = await load_all(loaders.scopes_by_app, [a.id for a in missing])
         for app, scopes in zip(missing, found, strict=True):
             # Sibling fields (the summary and the list) ask at once and share the loads: the
             # first to resume makes the views, the others find them.
-            if ("scopes", app.id, tier) not in derived:
-                views = [] if app.uninstalled_at is not None else scope_views(scopes, tier)
-                derived["scopes", app.id, tier] = views
+            if app.id not in views:
+                made = [] if app.uninstalled_at is not None else scope_views(scopes, tier)
+                views[app.id] = made
                 # Read three times by a page (the summary and both flags of each app).
-                derived["flags", app.id, tier] = flags_of(views)
-    return [derived["scopes", a.id, tier] for a in apps]
+                flags[app.id] = flags_of(made)
+    return [views[a.id] for a in apps]
+
+
+def _derived_scopes(
+    loaders: Loaders, tier: SubscriptionTier
+) -> tuple[dict[int, list[ScopeView]], dict[int, tuple[bool, bool]]]:
+    """The request's scope views and flags made so far for `tier`, by app id: looked up by an
+    int per app, where a page's fields ask for 50 apps' several times."""
+    key = ("scopes", tier)
+    made = loaders.derived.get(key)
+    if made is None:
+        made = loaders.derived[key] = ({}, {})
+    return made
 
 
 def flags_of(scopes: list[ScopeView]) -> tuple[bool, bool]:
@@ -145,8 +157,8 @@ async def flags(
 ) -> list[tuple[bool, bool]]:
     """(updateAvailable, upgradeAvailable) of each app."""
     await scope_lists(loaders, apps, tier)  # works them out with the scopes
-    derived = loaders.derived
-    return [derived["flags", a.id, tier] for a in apps]
+    _views, made = _derived_scopes(loaders, tier)
+    return [made[a.id] for a in apps]
 
 
 class _Facts(NamedTuple):
