@@ -91,15 +91,10 @@ def one_connection() -> AbstractAsyncContextManager[Any]:
     block is a transaction: one snapshot for all its reads. Inside a `request_connection`, the
     request's connection is the one. No database configured (a schema run on its own): nothing
     to hold."""
-    try:
-        client = get_connection("default")
-    except RuntimeError:  # Tortoise is not set up
+    client = _current()
+    if client is None or isinstance(client, _RequestClient):
         return nullcontext()
-    if isinstance(client, _RequestClient):
-        if client.held is not None:
-            return nullcontext()
-        client = client._parent  # handed back (`hand_back` from another task)
-    if isinstance(client, AsyncpgDBClient) and not isinstance(client, TransactionalDBClient):
+    if _pooled(client):
         return _Held(TransactionWrapper(client), client._pool_init_lock)
     return client._in_transaction()
 
@@ -111,11 +106,8 @@ def request_connection() -> AbstractAsyncContextManager[Any]:
 
     Anything else is run after `hand_back`: a mutation's transactions take their own
     connections, and anything it starts outlives the request."""
-    try:
-        client = get_connection("default")
-    except RuntimeError:
-        return nullcontext()
-    if isinstance(client, AsyncpgDBClient) and not isinstance(client, TransactionalDBClient):
+    client = _current()
+    if client is not None and _pooled(client):
         return _Held(_RequestClient(client), client._pool_init_lock)
     return nullcontext()
 
@@ -123,20 +115,29 @@ def request_connection() -> AbstractAsyncContextManager[Any]:
 async def hand_back() -> None:
     """The `request_connection`'s connection back to the pool now, if one is held: what runs
     next takes connections from the pool as it needs them."""
-    try:
-        client = get_connection("default")
-    except RuntimeError:
-        return
-    if isinstance(client, _RequestClient) and client.held is not None:
-        held, client.held = client.held, None
+    client = _current()
+    if isinstance(client, _RequestClient):
         get_connections().set(client.connection_name, client._parent)
-        await held.release()
+        await client.held.release()
+
+
+def _current() -> Any:
+    """The ORM's client in this context, or None when Tortoise is not set up."""
+    try:
+        return get_connection("default")
+    except RuntimeError:
+        return None
+
+
+def _pooled(client: Any) -> bool:
+    """Whether `client` is PostgreSQL's pool (not a connection already held)."""
+    return isinstance(client, AsyncpgDBClient) and not isinstance(client, TransactionalDBClient)
 
 
 class _RequestClient(TransactionWrapper):
     """The client of a `request_connection`, so that `one_connection` and `hand_back` know it."""
 
-    held: _Held | None = None
+    held: _Held  # set when the connection is taken
 
 
 class _Held(TransactionContextPooled):
@@ -156,6 +157,7 @@ class _Held(TransactionContextPooled):
         return self.client
 
     async def release(self) -> None:
+        """The connection back to the pool, once (`hand_back` may have done it already)."""
         if not self.released:
             self.released = True
             await self.client._parent._pool.release(self.client._connection)
