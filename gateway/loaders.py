@@ -59,7 +59,7 @@ _SCOPE_FIELDS = ScopeRow._fields[:-1]  # the listing's columns (not `granted`)
 
 
 async def _app_scopes(app_ids: set[int]) -> list[tuple[Any, ...]]:
-    """(app id, *ScopeRow) of each scope the apps' listings request, in the listings' order."""
+    """(app id, ScopeRow) of each scope the apps' listings request, in the listings' order."""
     client = m.ListingScope._meta.db
     scope, grant = m.ListingScope._meta.db_table, m.GrantedScope._meta.db_table
     app = m.ConnectedApp._meta.db_table
@@ -77,7 +77,7 @@ async def _app_scopes(app_ids: set[int]) -> list[tuple[Any, ...]]:
     )
     found = await fetch_raw(client, sql, params)
     # `granted` is a boolean column, converted as `required` is (SQLite gives 0 or 1).
-    return converted(m.ListingScope, (*_SCOPE_FIELDS, "required"), found)
+    return converted(m.ListingScope, (*_SCOPE_FIELDS, "required"), found, ScopeRow)
 
 
 _ABSENT: Any = object()
@@ -495,9 +495,8 @@ class Loaders:
 
         async def load(app_ids: list[int]) -> list[list[ScopeRow]]:
             scopes: dict[int, list[ScopeRow]] = defaultdict(list)
-            # tuple.__new__: a named tuple's own constructor is a Python call per row.
-            for row in await _app_scopes(set(app_ids)):
-                scopes[row[0]].append(tuple.__new__(ScopeRow, row[1:]))
+            for app_id, scope in await _app_scopes(set(app_ids)):
+                scopes[app_id].append(scope)
             return [scopes.get(i, []) for i in app_ids]
 
         return Loader(load)

@@ -275,17 +275,23 @@ async def values_in(
     return converted(model, fields, found)
 
 
-def converted(model: type[Model], fields: Sequence[str], found: list[Any]) -> list[tuple[Any, ...]]:
+def converted(
+    model: type[Model], fields: Sequence[str], found: list[Any], values: type[tuple] | None = None
+) -> list[tuple[Any, ...]]:
     """Rows of a key and then `fields` of `model`, as the driver gives them, with each field's
-    value as the model would hold it."""
-    shape = (model, tuple(fields))
+    value as the model would hold it: a tuple per row, or with `values` (a named tuple of the
+    fields) a (key, `values`) pair, made without an intermediate tuple (a page converts
+    hundreds)."""
+    shape = (model, tuple(fields), values)
     convert = _converters.get(shape)
     if convert is None:
-        convert = _converters[shape] = _tuple_of([None, *_mapper(model).converters(fields)])
+        convert = _converters[shape] = _tuple_of([None, *_mapper(model).converters(fields)], values)
     return list(map(convert, found))
 
 
-_converters: dict[tuple[type[Model], tuple[str, ...]], Callable[[Any], tuple[Any, ...]]] = {}
+_converters: dict[
+    tuple[type[Model], tuple[str, ...], type[tuple] | None], Callable[[Any], tuple[Any, ...]]
+] = {}
 
 
 def field_converters(model: type[Model], fields: Sequence[str]) -> list[_Converter]:
@@ -300,14 +306,23 @@ def tuple_converter(converters: list[_Converter]) -> Callable[[Any], tuple[Any, 
     return _tuple_of(converters)
 
 
-def _tuple_of(converters: list[_Converter]) -> Callable[[Any], tuple[Any, ...]]:
+def _tuple_of(
+    converters: list[_Converter], values: type[tuple] | None = None
+) -> Callable[[Any], tuple[Any, ...]]:
     """A function from a row to the tuple of its values, each through its converter unless it
-    is null (None: kept as it is). Generated, with each column's read and conversion written
-    out: it costs a fifth of a generator over the columns, per row, and a page converts
-    hundreds. Only column indexes go into the source."""
+    is null (None: kept as it is), or with `values`, to the pair of its first value and a
+    `values` of the others. Generated, with each column's read and conversion written out: it
+    costs a fifth of a generator over the columns, per row, and a page converts hundreds. Only
+    column indexes go into the source."""
     names: dict[str, Any] = {}
-    items = ", ".join(_read(i, f"row[{i}]", c, names) for i, c in enumerate(converters))
-    exec(f"def convert(row):\n    return ({items},)\n", names)
+    items = [_read(i, f"row[{i}]", c, names) for i, c in enumerate(converters)]
+    if values is None:
+        made = f"({', '.join(items)},)"
+    else:
+        # tuple.__new__: a named tuple's own constructor is a Python call per row.
+        names["new"], names["values"] = tuple.__new__, values
+        made = f"({items[0]}, new(values, ({', '.join(items[1:])},)))"
+    exec(f"def convert(row):\n    return {made}\n", names)
     return names["convert"]
 
 
