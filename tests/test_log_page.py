@@ -107,6 +107,20 @@ async def test_nested_pages_and_counts_are_the_query_sets(demo) -> None:
             assert count == await one.count(), (app, flt)
 
 
+async def test_installed_apps_come_with_their_connection_counts(demo) -> None:
+    """The installed apps' statement primes each app's connection count (the key the
+    connection-count loader uses), equal to what the ORM counts."""
+    from gateway.loaders import Loaders, load_all
+
+    portals = sorted({a.portal_id for a in await m.ConnectedApp.filter(uninstalled_at=None)})
+    loaders = Loaders()
+    groups = await load_all(loaders.installed_apps_by_portal, portals)
+    apps = [app for group in groups for app in group]
+    held = [_held(loaders.connection_count_by_app, (app.id, None)) for app in apps]
+    assert held == [await m.AppConnection.filter(app_id=app.id).count() for app in apps]
+    assert len(set(held)) > 1  # apps with connections and without
+
+
 async def test_nested_connection_pages_and_counts_are_the_query_sets(demo) -> None:
     from gateway.loaders import Loaders, load_all
     from gateway.pagination import OLDEST_CONNECTED_FIRST, top_n_per_parent

@@ -36,10 +36,10 @@ from tests.helpers import count_statements, data, load_query
 MY_APPS_PAGE = load_query("my-apps-page.graphql")
 APP_LOG_PAGE = load_query("app-log-page.graphql")
 
-# auth (user + portal) 1; installed apps 1; open alerts 1; requested scopes with the grants
-# 1; users (installers and log authors, one batch) 1; connection counts 1 (the page asks only
-# `connections(first: 1) { totalCount }`, so no connection is read); log pages 1.
-EXPECTED_STATEMENTS = 7
+# auth (user + portal) 1; installed apps with their connection counts 1 (the page asks only
+# `connections(first: 1) { totalCount }`, so no connection is read); open alerts 1; requested
+# scopes with the grants 1; users (installers and log authors, one batch) 1; log pages 1.
+EXPECTED_STATEMENTS = 6
 
 SCOPES = [
     ("crm.read", SubscriptionTier.FREE, True),
@@ -164,6 +164,8 @@ async def test_a_nested_page_reads_its_rows_only_when_its_items_or_place_are_ask
         ]
     read = [q for q in statements if "ROW_NUMBER" in q.upper() and "app_connection" in q]
     assert len(read) == connection_statements, statements
+    # and the counts came with the apps' own statement (loaders._installed_apps)
+    assert not [q for q in statements if "GROUP BY" in q.upper() and "app_connection" in q]
 
 
 async def test_app_log_page_statement_count_does_not_grow_with_entries(client, settings):
@@ -479,7 +481,7 @@ async def test_usage_on_the_my_apps_page_costs_the_same_statements_for_5_or_50_a
     assert (len(small), len(large)) == (5, 50)
     assert all(len(e["node"]["usage"]["days"]) == 30 for e in large)
     assert all(e["node"]["usage"]["calls"] > 0 and e["node"]["lastUsedAt"] for e in large)
-    assert len(counted[0]) == len(counted[1]) == 8, counted
+    assert len(counted[0]) == len(counted[1]) == 7, counted
     assert sum("app_usage_day" in q for q in counted[1]) == 2, counted[1]
 
 
