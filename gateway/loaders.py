@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Hashable, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Hashable, MutableMapping, Sequence
 from datetime import date
 from functools import cached_property, lru_cache, partial
 from operator import itemgetter
@@ -61,17 +61,23 @@ _LISTED = ("position", "id")  # a listing's scopes in the order it lists them
 _SCOPE_FIELDS = ScopeRow._fields[:-1]  # the listing's columns (not `granted`)
 
 
+def _among(client: Any, keys: Collection[int]) -> tuple[Params, str]:
+    """The parameters of a statement whose key column is one of `keys`, and that condition
+    (what follows the column): one array on PostgreSQL, so one prepared statement whatever the
+    number of keys; a placeholder per key elsewhere."""
+    ordered = sorted(keys)
+    if on_postgres(client):
+        return Params(ordered), "= ANY($1)"
+    return Params(*ordered), f"IN ({', '.join('?' * len(ordered))})"
+
+
 async def _app_scopes(app_ids: set[int]) -> list[tuple[Any, ...]]:
     """(app id, ScopeRow) of each scope the apps' listings request, in the listings' order."""
     client = m.ListingScope._meta.db
     scope, grant = m.ListingScope._meta.db_table, m.GrantedScope._meta.db_table
     app = m.ConnectedApp._meta.db_table
     selected = ", ".join(f's."{column_name(m.ListingScope, f)}"' for f in _SCOPE_FIELDS)
-    keys = sorted(app_ids)
-    if on_postgres(client):
-        params, among = Params(keys), "= ANY($1)"
-    else:
-        params, among = Params(*keys), f"IN ({', '.join('?' * len(keys))})"
+    params, among = _among(client, app_ids)
     sql = (
         f'SELECT a."id", {selected}, g."id" IS NOT NULL FROM "{app}" AS a '
         f'JOIN "{scope}" AS s ON s."listing_id" = a."listing_id" '
@@ -93,11 +99,7 @@ async def _installed_apps(portal_ids: set[int]) -> list[tuple[m.ConnectedApp, in
     for 2 M instructions). The database counts each app's connections through their app_id
     index whether the count is asked for or not."""
     client = m.ConnectedApp._meta.db
-    keys = sorted(portal_ids)
-    if on_postgres(client):
-        params, among = Params(keys), "= ANY($1)"
-    else:
-        params, among = Params(*keys), f"IN ({', '.join('?' * len(keys))})"
+    params, among = _among(client, portal_ids)
     found = await fetch_raw(client, _installed_apps_sql(among), params)
     return list(
         zip(map(builder(m.ConnectedApp, found), found), map(itemgetter(-1), found), strict=True)
@@ -666,11 +668,7 @@ class Loaders:
 
         async def load(app_ids: list[int]) -> list[Any]:
             client = m.AppUsageDay._meta.db
-            keys = sorted(set(app_ids))
-            if on_postgres(client):
-                params, among = Params(keys), "= ANY($1)"
-            else:
-                params, among = Params(*keys), f"IN ({', '.join('?' * len(keys))})"
+            params, among = _among(client, set(app_ids))
             sql = (
                 f'SELECT "app_id", MAX("used_until") FROM "{m.AppUsageDay._meta.db_table}" '
                 f'WHERE "app_id" {among} AND "used_until" IS NOT NULL GROUP BY "app_id"'
