@@ -93,11 +93,10 @@ async def _installed_apps(portal_ids: set[int]) -> list[tuple[m.ConnectedApp, in
     """The portals' installed apps in list order, each with its number of connections.
 
     The count comes with the apps (a join and a GROUP BY), not from a statement of its own: the
-    console asks every listed app for `connections(first: 1) { totalCount }`, and a
-    statement's round trip costs more CPU than its instructions show (measured in-process on
-    the My Apps page: the count's statement cost 0.26 ms of user and 0.09 ms of system time
-    for 2 M instructions). The database counts whether the count is asked for or not: some
-    0.03 ms for 50 apps, where a correlated subquery per app cost 0.2 ms."""
+    console asks every listed app for `connections(first: 1) { totalCount }`, and a round
+    trip costs the gateway system time and a wait besides its instructions (the My Apps page
+    needs 6 statements, not 7). The database counts whether the count is asked for or not:
+    some 0.03 ms for 50 apps, where a correlated subquery per app cost 0.2 ms."""
     client = m.ConnectedApp._meta.db
     params, among = _among(client, portal_ids)
     found = await fetch_raw(client, _installed_apps_sql(among), params)
