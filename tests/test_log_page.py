@@ -74,7 +74,7 @@ def _same_row(mine: Any, theirs: Any) -> None:
             assert getattr(mine, name) == getattr(theirs, name), name
 
 
-def _held(loader: Any, key: int) -> Any:
+def _held(loader: Any, key: Any) -> Any:
     """What the loader holds for `key`: a primed row is held as it is (loaders.Loader)."""
     held = loader._cache[key]
     assert not isinstance(held, asyncio.Future)
