@@ -387,7 +387,11 @@ async def _replace_scopes(changes: Changes, event: ScopesChanged, now: datetime)
     before: list[str] = await requested.values_list("name", flat=True)  # type: ignore[assignment]  # Tortoise types flat values_list() as tuples
     diff = between(before, [s.name for s in event.scopes])
     if diff:
-        apps = await m.ConnectedApp.filter(listing_id=listing.id, uninstalled_at__isnull=True)
+        # In a fixed order (PostgreSQL's scan order follows where updates left the rows), so
+        # the entries' ids, and the portals' envelopes, come in the apps' order.
+        apps = await m.ConnectedApp.filter(
+            listing_id=listing.id, uninstalled_at__isnull=True
+        ).order_by("id")
         for app in apps:
             await _log(
                 changes, app, AppActivity.SCOPES_CHANGED, event.occurred_at, now, scopes=diff
