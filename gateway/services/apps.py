@@ -139,10 +139,8 @@ def _derived_scopes(
 ) -> tuple[dict[int, list[ScopeView]], dict[int, tuple[bool, bool]]]:
     """The request's scope views and flags made so far for `tier`, by app id: looked up by an
     int per app, where a page's fields ask for 50 apps' several times."""
-    key = ("scopes", tier)
-    made = loaders.derived.get(key)
-    if made is None:
-        made = loaders.derived[key] = ({}, {})
+    made: tuple[dict[int, list[ScopeView]], dict[int, tuple[bool, bool]]]
+    made = loaders.derived.setdefault(("scopes", tier), ({}, {}))
     return made
 
 
